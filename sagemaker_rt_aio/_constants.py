@@ -1,0 +1,58 @@
+"""Every default and protocol constant in one place.
+
+Values copied from the service model or botocore carry the source in a comment, so that a reader can
+check them; values that are our own choice say why.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+# The region-metadata name used to compute endpoints (Java's AmazonSageMakerRuntime.ENDPOINT_PREFIX).
+ENDPOINT_PREFIX = "runtime.sagemaker"
+
+# SigV4 signs for "sagemaker", not for the endpoint prefix (service-2.json "signingName").
+SIGNING_NAME = "sagemaker"
+S3_SIGNING_NAME = "s3"
+
+API_VERSION = "2017-05-13"
+
+# The service gives a model 60 s to answer; AWS tells SDK users to set a 70 s socket timeout. No total
+# deadline: a token stream may run for minutes as long as bytes keep coming.
+DEFAULT_SOCK_READ_TIMEOUT = 70.0
+# botocore's is 60 s; a TCP+TLS handshake that takes 10 s is a dead endpoint, not a slow one.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def default_timeout() -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_SOCK_READ_TIMEOUT
+    )
+
+
+# BodyBlob.max in the model: 6 MiB for request and response bodies.
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+# AsyncBodyBlob.max in the model (inline body of InvokeEndpointAsync).
+MAX_ASYNC_INLINE_BODY_BYTES = 128_000
+
+# Connection pool bound per client (aiohttp's own default is 100).
+DEFAULT_MAX_CONNECTIONS = 100
+
+# get_cached_response_metadata: the Java SDK keeps 50 entries; ours also expire.
+DEFAULT_METADATA_CACHE_SIZE = 50
+DEFAULT_METADATA_CACHE_TTL = 300.0
+
+# SigV4: a signature is valid for 5 minutes after its X-Amz-Date.
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+# Refresh expiring credentials this long before they expire (botocore's advisory window is 15 min).
+CREDENTIAL_REFRESH_MARGIN = 15 * 60.0
+
+USER_AGENT = "sagemaker-rt-aio/0.1.0"
+
+# Event-stream limits (botocore eventstream.py).
+EVENTSTREAM_MAX_HEADERS_LENGTH = 128 * 1024
+EVENTSTREAM_MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
+# iter_lines(): a line longer than this raises instead of growing the buffer without bound.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024

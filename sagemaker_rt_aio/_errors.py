@@ -1,0 +1,318 @@
+"""The error tree, and the one function that turns an HTTP error response into an error.
+
+::
+
+    SageMakerRuntimeError
+    ├── ParamValidationError            the call's arguments are invalid; nothing was sent
+    ├── ClientClosedError               the client was shut down; nothing was sent
+    ├── NoRegionError                   no region in arguments, environment or config
+    ├── NoCredentialsError              botocore's chain found no credentials
+    ├── TransportError                  the exchange failed below HTTP
+    │   ├── EndpointConnectionError     (also ConnectionError) no connection; request not sent
+    │   │   └── ConnectTimeoutError     (also TimeoutError)
+    │   ├── ConnectionClosedError       (also ConnectionError) dropped after the request was sent
+    │   ├── ReadTimeoutError            (also TimeoutError) no bytes for sock_read seconds
+    │   ├── PoolTimeoutError            (also TimeoutError) no free connection before the deadline
+    │   └── DeadlineExceededError       (also TimeoutError) the call's overall deadline passed
+    ├── ServiceError                    the service answered with an error
+    │   ├── InternalFailure                 500
+    │   ├── ServiceUnavailable              503
+    │   ├── ValidationError                 400
+    │   ├── ModelError                      424, the model container failed
+    │   ├── InternalDependencyException     530
+    │   ├── ModelNotReadyException          429, cold start or model load
+    │   ├── ThrottlingException             400/429
+    │   ├── ModelStreamError                inside a response stream
+    │   ├── InternalStreamFailure           inside a response stream
+    │   └── S3Error                         an S3 request of the async-result waiter failed
+    ├── EventStreamError                the response stream's bytes are not a valid event stream
+    ├── AsyncInferenceFailure           the async inference wrote its failure object
+    └── AsyncInferenceTimeout           (also TimeoutError) no result before the timeout
+
+Every service error keeps ``code``, ``message``, ``status_code``, ``request_id`` and
+``response_metadata``. Error texts never include credentials or request bodies.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ._types import ResponseMetadata
+
+
+class SageMakerRuntimeError(Exception):
+    """Base of every error this library raises."""
+
+
+class ParamValidationError(SageMakerRuntimeError, ValueError):
+    """An argument breaks a rule of the service model. Nothing was sent.
+
+    ``field`` names the member (``endpoint_name``); ``rule`` says what it broke.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"Invalid value for {field!r}: {rule}")
+
+
+class ClientClosedError(SageMakerRuntimeError, RuntimeError):
+    """The client was shut down; the call sent nothing."""
+
+    def __init__(self, message: str = "the client has been shut down") -> None:
+        super().__init__(message)
+
+
+class NoRegionError(SageMakerRuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "No region: pass region_name=, set AWS_REGION or AWS_DEFAULT_REGION, or set region "
+            "in the profile of ~/.aws/config"
+        )
+
+
+class NoCredentialsError(SageMakerRuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "No AWS credentials found: pass them to the client, set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or configure a profile"
+        )
+
+
+class TransportError(SageMakerRuntimeError):
+    """The HTTP exchange failed below the HTTP layer. ``__cause__`` holds aiohttp's error."""
+
+    #: True when the request certainly did not reach the server (safe to send again).
+    request_sent: bool = True
+
+
+class EndpointConnectionError(TransportError, ConnectionError):
+    """No connection could be made to the endpoint; the request was not sent."""
+
+    request_sent = False
+
+
+class ConnectTimeoutError(EndpointConnectionError, TimeoutError):
+    """The connection was not established within ``sock_connect``."""
+
+
+class ConnectionClosedError(TransportError, ConnectionError):
+    """The connection was closed or reset after the request was (perhaps partly) sent."""
+
+
+class ReadTimeoutError(TransportError, TimeoutError):
+    """No bytes arrived for ``sock_read`` seconds. The model may have run: never re-sent."""
+
+
+class PoolTimeoutError(TransportError, TimeoutError):
+    """No free connection could be had before the call's deadline; the request was not sent."""
+
+    request_sent = False
+
+
+class DeadlineExceededError(TransportError, TimeoutError):
+    """The call's overall deadline (``timeout.total``) passed."""
+
+
+class EventStreamError(SageMakerRuntimeError):
+    """The response stream's bytes broke the event-stream framing (CRC, lengths, truncation)."""
+
+
+class ServiceError(SageMakerRuntimeError):
+    """The service answered with an error."""
+
+    def __init__(
+        self,
+        message: str | None,
+        *,
+        code: str,
+        status_code: int,
+        request_id: str | None = None,
+        response_metadata: ResponseMetadata | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.response_metadata = response_metadata
+        text = f"{code} ({status_code}): {message or ''}".rstrip(": ")
+        if request_id:
+            text += f" [request id {request_id}]"
+        super().__init__(text)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[ServiceError], state: dict[str, Any]) -> ServiceError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, state.get("message"))
+    return error
+
+
+class InternalFailure(ServiceError):
+    pass
+
+
+class ServiceUnavailable(ServiceError):
+    pass
+
+
+class ValidationError(ServiceError):
+    pass
+
+
+class ModelError(ServiceError):
+    """The model container answered with an error (or did not answer within 60 s)."""
+
+    def __init__(
+        self,
+        message: str | None,
+        *,
+        original_status_code: int | None = None,
+        original_message: str | None = None,
+        log_stream_arn: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.original_status_code = original_status_code
+        self.original_message = original_message
+        self.log_stream_arn = log_stream_arn
+        super().__init__(message, **kwargs)
+
+
+class InternalDependencyException(ServiceError):
+    pass
+
+
+class ModelNotReadyException(ServiceError):
+    pass
+
+
+class ThrottlingException(ServiceError):
+    pass
+
+
+class ModelStreamError(ServiceError):
+    """An exception event inside a response stream; ``error_code`` is ``ModelInvocationTimeExceeded``
+    or ``StreamBroken``."""
+
+    def __init__(self, message: str | None, *, error_code: str | None = None, **kwargs: Any) -> None:
+        self.error_code = error_code
+        super().__init__(message, **kwargs)
+
+
+class InternalStreamFailure(ServiceError):
+    pass
+
+
+class S3Error(ServiceError):
+    """An S3 request of the async-result waiter failed (``code`` is S3's, e.g. ``AccessDenied``)."""
+
+
+class AsyncInferenceFailure(SageMakerRuntimeError):
+    """The asynchronous inference failed; ``failure`` is the text of its failure object."""
+
+    def __init__(self, failure: str, *, failure_location: str | None = None) -> None:
+        self.failure = failure
+        self.failure_location = failure_location
+        super().__init__(f"async inference failed: {failure}")
+
+
+class AsyncInferenceTimeout(SageMakerRuntimeError, TimeoutError):
+    """Neither the output nor the failure object appeared within the timeout."""
+
+    def __init__(self, timeout: float, *, output_location: str | None = None) -> None:
+        self.timeout = timeout
+        self.output_location = output_location
+        super().__init__(f"no async inference result after {timeout:g} s at {output_location}")
+
+
+ERROR_CLASSES: dict[str, type[ServiceError]] = {
+    cls.__name__: cls
+    for cls in (
+        InternalFailure,
+        ServiceUnavailable,
+        ValidationError,
+        ModelError,
+        InternalDependencyException,
+        ModelNotReadyException,
+        ThrottlingException,
+        ModelStreamError,
+        InternalStreamFailure,
+    )
+}
+
+
+def normalize_error_code(raw: str) -> str:
+    """``ValidationError:http://...`` and ``com.amazon.sagemaker#ModelError`` to the bare code."""
+    return raw.split(":", 1)[0].rsplit("#", 1)[-1]
+
+
+def parse_error_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    retry_attempts: int = 0,
+) -> ServiceError:
+    """Build the typed error for a non-2xx response (reference section 4.3).
+
+    ``headers`` must be case-insensitive (aiohttp's ``CIMultiDictProxy``) or lower-cased.
+    Code: ``x-amzn-ErrorType`` > body ``code`` > ``Code`` > ``__type`` > the status. Message:
+    ``message`` > ``Message`` > ``errorMessage``. An empty or HTML 5xx gets the HTTP reason phrase.
+    """
+    request_id = headers.get("x-amzn-requestid") or headers.get("x-amz-request-id")
+    metadata = ResponseMetadata(
+        request_id=request_id,
+        http_status_code=status,
+        http_headers={k.lower(): v for k, v in headers.items()},
+        retry_attempts=retry_attempts,
+    )
+    doc: dict[str, Any] = {}
+    stripped = body.strip()
+    if status >= 500 and (not stripped or stripped[:5].lower() in (b"<html", b"<!doc")):
+        message: str | None = http.client.responses.get(status, "")
+    else:
+        try:
+            loaded = json.loads(stripped) if stripped else {}
+            doc = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            doc = {"message": stripped.decode("utf-8", "replace")}
+        message = _first_str(doc, "message", "Message", "errorMessage")
+    raw_code = (
+        headers.get("x-amzn-errortype")
+        or _first_str(doc, "code", "Code", "__type")
+        or str(status)
+    )
+    code = normalize_error_code(raw_code)
+    cls = ERROR_CLASSES.get(code, ServiceError)
+    common: dict[str, Any] = {
+        "code": code,
+        "status_code": status,
+        "request_id": request_id,
+        "response_metadata": metadata,
+    }
+    if cls is ModelError:
+        original = doc.get("OriginalStatusCode")
+        return ModelError(
+            message,
+            original_status_code=original if isinstance(original, int) else None,
+            original_message=_first_str(doc, "OriginalMessage"),
+            log_stream_arn=_first_str(doc, "LogStreamArn"),
+            **common,
+        )
+    if cls is ModelStreamError:
+        return ModelStreamError(message, error_code=_first_str(doc, "ErrorCode"), **common)
+    return cls(message, **common)
+
+
+def _first_str(doc: Mapping[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = doc.get(key)
+        if isinstance(value, str):
+            return value
+    return None

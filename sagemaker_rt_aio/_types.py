@@ -1,0 +1,132 @@
+"""Request and result dataclasses: what a caller builds and what a call returns.
+
+Field names are the snake_case forms of the service model's members. Requests are frozen and hashable
+(they key the response-metadata cache, as request objects do in the Java SDK); results are plain data.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Body = Union[bytes, bytearray, memoryview, str]
+
+
+@dataclass(frozen=True)
+class ResponseMetadata:
+    """What the HTTP exchange said beside the payload (botocore's ``ResponseMetadata``)."""
+
+    request_id: str | None
+    http_status_code: int
+    http_headers: Mapping[str, str] = field(default_factory=dict)
+    retry_attempts: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class InvokeEndpointRequest:
+    """InvokeEndpoint's input. Compared and hashed by identity, like the Java SDK's request objects."""
+
+    endpoint_name: str
+    body: Body
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = field(default=None, repr=False)
+    target_model: str | None = None
+    target_variant: str | None = None
+    target_container_hostname: str | None = None
+    inference_id: str | None = None
+    enable_explanations: str | None = None
+    inference_component_name: str | None = None
+    session_id: str | None = None
+
+    def __repr__(self) -> str:
+        # The body is sensitive in the model and may be megabytes: show its size, never its content.
+        return (
+            f"InvokeEndpointRequest(endpoint_name={self.endpoint_name!r}, "
+            f"body=<{_body_len(self.body)} bytes>, content_type={self.content_type!r})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class InvokeEndpointWithResponseStreamRequest:
+    """InvokeEndpointWithResponseStream's input (no target_model or enable_explanations members)."""
+
+    endpoint_name: str
+    body: Body
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = field(default=None, repr=False)
+    target_variant: str | None = None
+    target_container_hostname: str | None = None
+    inference_id: str | None = None
+    inference_component_name: str | None = None
+    session_id: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"InvokeEndpointWithResponseStreamRequest(endpoint_name={self.endpoint_name!r}, "
+            f"body=<{_body_len(self.body)} bytes>, content_type={self.content_type!r})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class InvokeEndpointAsyncRequest:
+    """InvokeEndpointAsync's input: exactly one of ``input_location`` and ``body``."""
+
+    endpoint_name: str
+    input_location: str | None = None
+    body: Body | None = None
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = field(default=None, repr=False)
+    inference_id: str | None = None
+    request_ttl_seconds: int | None = None
+    invocation_timeout_seconds: int | None = None
+    s3_output_path_extension: str | None = None
+    filename: str | None = None
+
+    def __repr__(self) -> str:
+        body = "None" if self.body is None else f"<{_body_len(self.body)} bytes>"
+        return (
+            f"InvokeEndpointAsyncRequest(endpoint_name={self.endpoint_name!r}, "
+            f"input_location={self.input_location!r}, body={body})"
+        )
+
+
+@dataclass
+class InvokeEndpointResult:
+    body: bytes
+    content_type: str | None
+    invoked_production_variant: str | None
+    custom_attributes: str | None
+    new_session_id: str | None
+    closed_session_id: str | None
+    response_metadata: ResponseMetadata
+
+    def json(self) -> Any:
+        """The body decoded as JSON."""
+        return _json.loads(self.body)
+
+    def text(self, encoding: str = "utf-8") -> str:
+        return self.body.decode(encoding)
+
+
+@dataclass
+class InvokeEndpointAsyncResult:
+    inference_id: str | None
+    output_location: str | None
+    failure_location: str | None
+    response_metadata: ResponseMetadata
+
+
+@dataclass(frozen=True)
+class PayloadPart:
+    """One ``PayloadPart`` event of a response stream: a chunk of the model's output."""
+
+    bytes: bytes
+
+
+def _body_len(body: Body) -> int:
+    return len(body.encode()) if isinstance(body, str) else len(body)

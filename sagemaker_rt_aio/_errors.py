@@ -200,7 +200,9 @@ class ModelStreamError(ServiceError):
     """An exception event inside a response stream; ``error_code`` is ``ModelInvocationTimeExceeded``
     or ``StreamBroken``."""
 
-    def __init__(self, message: str | None, *, error_code: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str | None, *, error_code: str | None = None, **kwargs: Any
+    ) -> None:
         self.error_code = error_code
         super().__init__(message, **kwargs)
 
@@ -284,9 +286,7 @@ def parse_error_response(
             doc = {"message": stripped.decode("utf-8", "replace")}
         message = _first_str(doc, "message", "Message", "errorMessage")
     raw_code = (
-        headers.get("x-amzn-errortype")
-        or _first_str(doc, "code", "Code", "__type")
-        or str(status)
+        headers.get("x-amzn-errortype") or _first_str(doc, "code", "Code", "__type") or str(status)
     )
     code = normalize_error_code(raw_code)
     cls = ERROR_CLASSES.get(code, ServiceError)

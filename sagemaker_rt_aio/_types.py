@@ -9,9 +9,9 @@ from __future__ import annotations
 import json as _json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-Body = Union[bytes, bytearray, memoryview, str]
+Body = bytes | bytearray | memoryview | str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,91 @@
+"""An asyncio-native client for the Amazon SageMaker Runtime API, built on aiohttp."""
+
+from __future__ import annotations
+
+from ._client import CallNext, Middleware, SageMakerRuntimeClient
+from ._constants import ENDPOINT_PREFIX
+from ._errors import (
+    AsyncInferenceFailure,
+    AsyncInferenceTimeout,
+    ClientClosedError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    DeadlineExceededError,
+    EndpointConnectionError,
+    EventStreamError,
+    InternalDependencyException,
+    InternalFailure,
+    InternalStreamFailure,
+    ModelError,
+    ModelNotReadyException,
+    ModelStreamError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PoolTimeoutError,
+    ReadTimeoutError,
+    S3Error,
+    SageMakerRuntimeError,
+    ServiceError,
+    ServiceUnavailable,
+    ThrottlingException,
+    TransportError,
+    ValidationError,
+)
+from ._retry import RetryPolicy
+from ._transport import HttpRequest, HttpResponse
+from ._types import (
+    InvokeEndpointAsyncRequest,
+    InvokeEndpointAsyncResult,
+    InvokeEndpointRequest,
+    InvokeEndpointResult,
+    InvokeEndpointWithResponseStreamRequest,
+    PayloadPart,
+    ResponseMetadata,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENDPOINT_PREFIX",
+    "AsyncInferenceFailure",
+    "AsyncInferenceTimeout",
+    "CallNext",
+    "ClientClosedError",
+    "ConnectTimeoutError",
+    "ConnectionClosedError",
+    "DeadlineExceededError",
+    "EndpointConnectionError",
+    "EventStreamError",
+    "HttpRequest",
+    "HttpResponse",
+    "InternalDependencyException",
+    "InternalFailure",
+    "InternalStreamFailure",
+    "InvokeEndpointAsyncRequest",
+    "InvokeEndpointAsyncResult",
+    "InvokeEndpointRequest",
+    "InvokeEndpointResult",
+    "InvokeEndpointWithResponseStreamRequest",
+    "Middleware",
+    "ModelError",
+    "ModelNotReadyException",
+    "ModelStreamError",
+    "NoCredentialsError",
+    "NoRegionError",
+    "ParamValidationError",
+    "PayloadPart",
+    "PoolTimeoutError",
+    "ReadTimeoutError",
+    "ResponseMetadata",
+    "RetryPolicy",
+    "S3Error",
+    "SageMakerRuntimeClient",
+    "SageMakerRuntimeError",
+    "ServiceError",
+    "ServiceUnavailable",
+    "ThrottlingException",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,470 @@
+"""The AWS event-stream codec (``application/vnd.amazon.eventstream``), without any I/O.
+
+Reference section 5. A message is::
+
+    total_length:u32  headers_length:u32  prelude_crc:u32  headers  payload  message_crc:u32
+
+with both CRCs CRC-32 (zlib) and all integers big-endian. ``EventStreamDecoder`` turns bytes, in
+chunks of any size, into ``Message`` objects; ``message_to_part`` turns a message of a SageMaker
+response stream into a ``PayloadPart`` or raises the error it carries. The encoders exist for tests
+and stub servers.
+
+Header values map to Python types as follows (decoding gives the same types back):
+
+=====  ==========  =================================================================
+type   wire        Python
+=====  ==========  =================================================================
+0, 1   bool        ``bool``
+2      int8        ``Int8`` (an ``int`` subclass)
+3      int16       ``Int16``
+4      int32       ``int`` (``Int32`` to force the width when encoding)
+5      int64       ``Int64``; a plain ``int`` outside the int32 range also encodes as 5
+6      bytes       ``bytes``
+7      string      ``str``
+8      timestamp   ``datetime`` (aware, UTC, millisecond precision; naive means UTC)
+9      uuid        ``uuid.UUID``
+=====  ==========  =================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import ClassVar, TypeAlias
+from zlib import crc32
+
+from ._constants import EVENTSTREAM_MAX_HEADERS_LENGTH, EVENTSTREAM_MAX_PAYLOAD_LENGTH
+from ._errors import (
+    EventStreamError,
+    InternalStreamFailure,
+    ModelStreamError,
+    ServiceError,
+)
+from ._types import PayloadPart
+
+__all__ = [
+    "EventStreamDecoder",
+    "HeaderValue",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Message",
+    "encode_error",
+    "encode_exception",
+    "encode_message",
+    "encode_payload_part",
+    "message_to_part",
+]
+
+logger = logging.getLogger("sagemaker_rt_aio")
+
+HeaderValue: TypeAlias = bool | int | bytes | str | datetime | uuid.UUID
+
+_PRELUDE_LENGTH = 12
+_MIN_MESSAGE_LENGTH = 16  # prelude + message CRC
+_PRELUDE = struct.Struct(">III")
+_LENGTHS = struct.Struct(">II")
+_U32 = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+class _FixedWidthInt(int):
+    """An ``int`` that encodes with a given header type instead of the smallest of int32/int64."""
+
+    type_id: ClassVar[int]
+    wire: ClassVar[struct.Struct]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({int(self)})"
+
+
+class Int8(_FixedWidthInt):
+    type_id = 2
+    wire = struct.Struct(">b")
+
+
+class Int16(_FixedWidthInt):
+    type_id = 3
+    wire = struct.Struct(">h")
+
+
+class Int32(_FixedWidthInt):
+    type_id = 4
+    wire = struct.Struct(">i")
+
+
+class Int64(_FixedWidthInt):
+    type_id = 5
+    wire = struct.Struct(">q")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One decoded event-stream message."""
+
+    headers: dict[str, HeaderValue]
+    payload: bytes
+
+
+# --------------------------------------------------------------------------------------- encoding
+
+
+def _encode_header(name: str, value: HeaderValue) -> bytes:
+    raw_name = name.encode()
+    if not 0 < len(raw_name) <= 255:
+        raise ValueError(f"header name {name!r} must be 1 to 255 UTF-8 bytes")
+    head = bytes((len(raw_name),)) + raw_name
+    # bool before int (bool is an int), and the fixed-width ints before plain int.
+    if isinstance(value, bool):
+        return head + (b"\x00" if value else b"\x01")
+    if isinstance(value, _FixedWidthInt):
+        try:
+            return head + bytes((value.type_id,)) + value.wire.pack(value)
+        except struct.error:
+            raise ValueError(f"header {name!r}: {value!r} is out of range") from None
+    if isinstance(value, int):
+        if -(2**31) <= value < 2**31:
+            return head + b"\x04" + Int32.wire.pack(value)
+        if -(2**63) <= value < 2**63:
+            return head + b"\x05" + Int64.wire.pack(value)
+        raise ValueError(f"header {name!r}: {value} does not fit in 64 bits")
+    if isinstance(value, str):
+        return head + b"\x07" + _encode_blob(name, value.encode())
+    if isinstance(value, bytes | bytearray):
+        return head + b"\x06" + _encode_blob(name, bytes(value))
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return head + b"\x08" + Int64.wire.pack((value - _EPOCH) // _ONE_MS)
+    if isinstance(value, uuid.UUID):
+        return head + b"\x09" + value.bytes
+    raise TypeError(f"header {name!r}: unsupported value type {type(value).__name__}")
+
+
+def _encode_blob(name: str, raw: bytes) -> bytes:
+    if len(raw) > 0xFFFF:
+        raise ValueError(f"header {name!r}: value longer than 65535 bytes")
+    return _U16.pack(len(raw)) + raw
+
+
+def _frame(header_block: bytes, payload: bytes) -> bytes:
+    if len(header_block) > EVENTSTREAM_MAX_HEADERS_LENGTH:
+        raise ValueError(f"headers take {len(header_block)} bytes, over the event-stream limit")
+    if len(payload) > EVENTSTREAM_MAX_PAYLOAD_LENGTH:
+        raise ValueError(f"payload of {len(payload)} bytes is over the event-stream limit")
+    total = _MIN_MESSAGE_LENGTH + len(header_block) + len(payload)
+    lengths = _LENGTHS.pack(total, len(header_block))
+    prelude = lengths + _U32.pack(crc32(lengths))
+    body = b"".join((prelude, header_block, payload))
+    return body + _U32.pack(crc32(body))
+
+
+def encode_message(headers: Mapping[str, HeaderValue], payload: bytes) -> bytes:
+    """One complete message, headers in the mapping's order."""
+    return _frame(b"".join(_encode_header(n, v) for n, v in headers.items()), bytes(payload))
+
+
+_PAYLOAD_PART_HEADERS = b"".join(
+    _encode_header(name, value)
+    for name, value in (
+        (":event-type", "PayloadPart"),
+        (":content-type", "application/octet-stream"),
+        (":message-type", "event"),
+    )
+)
+
+
+def encode_payload_part(data: bytes) -> bytes:
+    """A ``PayloadPart`` event carrying ``data`` (section 5.4's 112-byte vector for b'{"x":1}')."""
+    return _frame(_PAYLOAD_PART_HEADERS, bytes(data))
+
+
+def encode_exception(exception_type: str, message: str, *, error_code: str | None = None) -> bytes:
+    """A modeled exception event such as ``ModelStreamError``, JSON payload as the service sends."""
+    doc = {"Message": message}
+    if error_code is not None:
+        doc["ErrorCode"] = error_code
+    headers = {
+        ":exception-type": exception_type,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    return encode_message(headers, json.dumps(doc).encode())
+
+
+def encode_error(error_code: str, error_message: str) -> bytes:
+    """An unmodeled ``error`` message: code and text in headers, empty payload."""
+    headers = {":error-code": error_code, ":error-message": error_message, ":message-type": "error"}
+    return encode_message(headers, b"")
+
+
+# --------------------------------------------------------------------------------------- decoding
+
+# Fixed-size header types: type -> (size, decoder of the value bytes).
+_FIXED: dict[int, tuple[int, struct.Struct]] = {
+    2: (1, Int8.wire),
+    3: (2, Int16.wire),
+    4: (4, Int32.wire),
+    5: (8, Int64.wire),
+    8: (8, Int64.wire),
+}
+
+
+def _check_prelude(data: bytes | bytearray, pos: int) -> int:
+    """Validate the prelude at ``pos`` and return the message's total length."""
+    total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
+    if crc32(data[pos : pos + 8]) != prelude_crc:
+        raise EventStreamError("event stream prelude CRC mismatch (corrupt stream)")
+    if total < _MIN_MESSAGE_LENGTH:
+        raise EventStreamError(f"event stream message length {total} is below the minimum of 16")
+    if headers_length > EVENTSTREAM_MAX_HEADERS_LENGTH:
+        raise EventStreamError(f"event stream headers length {headers_length} is over the limit")
+    payload_length = total - headers_length - _MIN_MESSAGE_LENGTH
+    if payload_length < 0:
+        raise EventStreamError(
+            f"event stream headers length {headers_length} exceeds message length {total}"
+        )
+    if payload_length > EVENTSTREAM_MAX_PAYLOAD_LENGTH:
+        raise EventStreamError(f"event stream payload length {payload_length} is over the limit")
+    return int(total)
+
+
+def _decode_headers(data: bytes, pos: int, end: int) -> dict[str, HeaderValue]:
+    """Parse the header block ``data[pos:end]``, which must be consumed exactly."""
+    headers: dict[str, HeaderValue] = {}
+    value: HeaderValue
+    try:
+        while pos < end:
+            name_end = pos + 1 + data[pos]
+            if name_end >= end:  # the type byte must lie inside the block too
+                raise EventStreamError("event stream header runs past the header block")
+            name = data[pos + 1 : name_end].decode()
+            kind = data[name_end]
+            pos = name_end + 1
+            if kind == 7 or kind == 6:  # string first: nearly every header is one
+                if pos + 2 > end:
+                    raise EventStreamError("event stream header runs past the header block")
+                value_end = pos + 2 + (data[pos] << 8 | data[pos + 1])
+                if value_end > end:
+                    raise EventStreamError("event stream header runs past the header block")
+                raw = data[pos + 2 : value_end]
+                value = raw.decode() if kind == 7 else raw
+            elif kind == 0 or kind == 1:
+                value, value_end = kind == 0, pos
+            elif kind == 9:
+                value_end = pos + 16
+                if value_end > end:
+                    raise EventStreamError("event stream header runs past the header block")
+                value = uuid.UUID(bytes=data[pos:value_end])
+            elif kind in _FIXED:
+                size, wire = _FIXED[kind]
+                value_end = pos + size
+                if value_end > end:
+                    raise EventStreamError("event stream header runs past the header block")
+                number = wire.unpack_from(data, pos)[0]
+                value = _from_fixed(kind, number)
+            else:
+                raise EventStreamError(f"event stream header {name!r} has unknown type {kind}")
+            if name in headers:
+                raise EventStreamError(f"event stream header {name!r} appears twice")
+            headers[name] = value
+            pos = value_end
+    except UnicodeDecodeError as exc:
+        raise EventStreamError(f"event stream header is not valid UTF-8: {exc}") from None
+    return headers
+
+
+def _from_fixed(kind: int, number: int) -> HeaderValue:
+    if kind == 4:
+        return number
+    if kind == 8:
+        try:
+            return _EPOCH + timedelta(milliseconds=number)
+        except OverflowError:  # datetime stops at year 9999; int64 milliseconds do not
+            raise EventStreamError(f"event stream timestamp {number} ms is out of range") from None
+    return _WIDTH_CLASSES[kind](number)
+
+
+_WIDTH_CLASSES: dict[int, type[_FixedWidthInt]] = {2: Int8, 3: Int16, 5: Int64}
+
+
+# A stream repeats the same few header blocks (every PayloadPart's is identical), so a decoder
+# remembers the parsed form of the first few it sees; parsing costs ten times a dict lookup.
+_HEADER_CACHE_SIZE = 16
+
+
+def _decode_messages(
+    data: bytes, pos: int, out: list[Message], cache: dict[bytes, dict[str, HeaderValue]]
+) -> int:
+    """Append every complete message of ``data[pos:]`` to ``out``; return where the rest starts.
+
+    This is the hot loop: it reads straight from ``data`` by offset (no slicing of the buffer) and
+    copies only the header block and the payload.
+    """
+    end = len(data)
+    with memoryview(data) as view:
+        while end - pos >= _PRELUDE_LENGTH:
+            total = _check_prelude(data, pos)
+            message_end = pos + total
+            if message_end > end:
+                break
+            crc_at = message_end - 4
+            if crc32(view[pos:crc_at]) != _U32.unpack_from(data, crc_at)[0]:
+                raise EventStreamError("event stream message CRC mismatch (corrupt stream)")
+            headers_end = pos + _PRELUDE_LENGTH + _U32.unpack_from(data, pos + 4)[0]
+            block = data[pos + _PRELUDE_LENGTH : headers_end]
+            cached = cache.get(block)
+            if cached is None:
+                headers = _decode_headers(block, 0, len(block))
+                if len(cache) < _HEADER_CACHE_SIZE:
+                    cache[block] = headers.copy()
+            else:
+                headers = cached.copy()  # each Message gets its own dict: callers may mutate it
+            out.append(Message(headers, data[headers_end:crc_at]))
+            pos = message_end
+    return pos
+
+
+class EventStreamDecoder:
+    """Incremental decoder: ``feed`` chunks as they arrive, then ``close`` at the end of the body.
+
+    Messages that arrive whole inside a chunk are decoded from the chunk itself; only the
+    incomplete message at a chunk's end is kept in a buffer, so every byte is copied about once
+    however the stream is cut. After an ``EventStreamError`` the decoder refuses further input.
+    """
+
+    __slots__ = ("_buffer", "_error", "_header_cache", "_need")
+
+    def __init__(self) -> None:
+        # The start of one incomplete message, never a whole one.
+        self._buffer = bytearray()
+        # How many bytes _buffer must hold before we can make progress: the prelude length while
+        # the prelude is incomplete, then (once the prelude is checked) the message's total length.
+        self._need = _PRELUDE_LENGTH
+        self._error: EventStreamError | None = None
+        self._header_cache: dict[bytes, dict[str, HeaderValue]] = {}
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a complete message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add ``data`` and return the messages it completes (possibly none)."""
+        if self._error is not None:
+            raise EventStreamError(f"event stream decoder already failed: {self._error}")
+        try:
+            return self._feed(data if type(data) is bytes else bytes(data))
+        except EventStreamError as exc:
+            self._error = exc
+            raise
+
+    def close(self) -> None:
+        """Declare the end of the stream; raise if it stopped inside a message."""
+        if self._error is not None:
+            raise EventStreamError(f"event stream decoder already failed: {self._error}")
+        if self._buffer:
+            self._error = EventStreamError(
+                f"event stream truncated: {len(self._buffer)} bytes of an incomplete message"
+            )
+            raise self._error
+
+    def _feed(self, data: bytes) -> list[Message]:
+        messages: list[Message] = []
+        start = 0
+        buffer = self._buffer
+        if buffer:
+            # Finish the buffered message with just the bytes it lacks from the head of data.
+            while True:
+                missing = self._need - len(buffer)
+                if len(data) - start < missing:
+                    buffer += data[start:]
+                    return messages
+                buffer += data[start : start + missing]
+                start += missing
+                if len(buffer) == _PRELUDE_LENGTH:
+                    self._need = _check_prelude(buffer, 0)
+                    continue
+                break
+            _decode_messages(bytes(buffer), 0, messages, self._header_cache)
+            buffer.clear()
+            self._need = _PRELUDE_LENGTH
+        pos = _decode_messages(data, start, messages, self._header_cache)
+        if pos < len(data):
+            buffer += data[pos:]
+            if len(buffer) >= _PRELUDE_LENGTH:
+                self._need = _check_prelude(buffer, 0)
+        return messages
+
+
+# ------------------------------------------------------------------------ SageMaker's message kinds
+
+
+def message_to_part(
+    message: Message, *, request_id: str | None = None, status_code: int = 200
+) -> PayloadPart | None:
+    """The ``PayloadPart`` a message carries, ``None`` for an event type we do not know, or raise.
+
+    ``exception`` and ``error`` messages raise the typed ``ServiceError`` (reference section 5.3,
+    recommended behaviour: ``ErrorCode`` surfaced, ``message`` accepted as well as ``Message``).
+    """
+    headers = message.headers
+    message_type = headers.get(":message-type")
+    if message_type == "event":
+        event_type = headers.get(":event-type")
+        if event_type == "PayloadPart":
+            return PayloadPart(bytes=message.payload)
+        # New union members must not break old clients; botocore skips them too.
+        logger.debug("skipping event stream event of unknown type %r", event_type)
+        return None
+    if message_type == "exception":
+        text, error_code = _parse_exception_payload(message.payload)
+        code = _str_header(headers, ":exception-type") or _str_header(headers, ":error-code")
+        if text is None:
+            text = _str_header(headers, ":error-message")
+        if code == "ModelStreamError":
+            raise ModelStreamError(
+                text,
+                error_code=error_code,
+                code=code,
+                status_code=status_code,
+                request_id=request_id,
+            )
+        cls = InternalStreamFailure if code == "InternalStreamFailure" else ServiceError
+        raise cls(
+            text, code=code or "UnknownException", status_code=status_code, request_id=request_id
+        )
+    if message_type == "error":
+        raise ServiceError(
+            _str_header(headers, ":error-message"),
+            code=_str_header(headers, ":error-code") or "UnknownError",
+            status_code=status_code,
+            request_id=request_id,
+        )
+    raise EventStreamError(f"event stream message has unknown :message-type {message_type!r}")
+
+
+def _str_header(headers: Mapping[str, HeaderValue], name: str) -> str | None:
+    value = headers.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _parse_exception_payload(payload: bytes) -> tuple[str | None, str | None]:
+    """(message, ErrorCode) of an exception event's JSON payload; tolerant of bad JSON."""
+    try:
+        doc = json.loads(payload) if payload.strip() else {}
+    except ValueError:
+        return payload.decode("utf-8", "replace"), None
+    if not isinstance(doc, dict):
+        return payload.decode("utf-8", "replace"), None
+    text = next((v for k in ("Message", "message") if isinstance(v := doc.get(k), str)), None)
+    error_code = doc.get("ErrorCode")
+    return text, error_code if isinstance(error_code, str) else None

@@ -1,0 +1,149 @@
+"""Requests to bytes and bytes to results: the rest-json binding of the three operations, no I/O.
+
+``serialize`` validates a request object and returns what goes on the wire (path, headers, body,
+payload hash); the ``parse_*`` functions turn a received status, headers and body into a result.
+The transport layer only moves these bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _model as m
+from ._constants import USER_AGENT
+from ._errors import ParamValidationError
+from ._signing import payload_sha256
+from ._types import (
+    InvokeEndpointAsyncRequest,
+    InvokeEndpointAsyncResult,
+    InvokeEndpointRequest,
+    InvokeEndpointResult,
+    InvokeEndpointWithResponseStreamRequest,
+    ResponseMetadata,
+)
+from ._validation import body_bytes, check_endpoint_name, header_value
+
+AnyRequest = (
+    InvokeEndpointRequest | InvokeEndpointAsyncRequest | InvokeEndpointWithResponseStreamRequest
+)
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """A validated request, ready to be signed. The same object serves every attempt."""
+
+    operation: m.Operation
+    endpoint_name: str
+    path: str  # percent-encoded, relative to the endpoint URL's base path
+    headers: Mapping[str, str]  # modeled headers only: the signer adds its own to a copy
+    body: bytes
+    payload_hash: str
+
+    def __repr__(self) -> str:
+        return (
+            f"WireRequest({self.operation.name}, endpoint_name={self.endpoint_name!r}, "
+            f"body=<{len(self.body)} bytes>)"
+        )
+
+
+# Sent on every request, never signed (the signer skips them, as botocore does).
+UNSIGNED_DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
+
+
+def serialize(operation: m.Operation, request: AnyRequest, *, max_body_bytes: int) -> WireRequest:
+    """Validate ``request`` against ``operation``'s rules and lay it out for the wire."""
+    name = check_endpoint_name(request.endpoint_name)
+    headers: dict[str, str] = {}
+    for member in operation.members:
+        value = getattr(request, member.attr)
+        if value is not None:
+            headers[member.header] = header_value(member, value)
+    raw_body = request.body
+    if raw_body is None:
+        if operation.body_required:
+            raise ParamValidationError("body", "is required")
+        body = b""
+    else:
+        limit = operation.body_max if operation.body_max is not None else max_body_bytes
+        body = body_bytes(raw_body, "body", limit)
+    if operation is m.INVOKE_ENDPOINT_ASYNC:
+        _check_async_input(request, has_body=raw_body is not None)
+    return WireRequest(
+        operation=operation,
+        endpoint_name=name,
+        path=f"/endpoints/{name}{operation.path_suffix}",
+        headers=headers,
+        body=body,
+        payload_hash=payload_sha256(body),
+    )
+
+
+def _check_async_input(request: AnyRequest, *, has_body: bool) -> None:
+    # The model marks neither member required, but its documentation says exactly one is needed.
+    has_location = getattr(request, "input_location", None) is not None
+    if has_location and has_body:
+        raise ParamValidationError("body", "give either body or input_location, not both")
+    if not has_location and not has_body:
+        raise ParamValidationError("input_location", "is required when no inline body is given")
+
+
+def coerce_request(cls: type[Any], request: Any, fields: dict[str, Any]) -> Any:
+    """The request object a call works on: the one given, or one built from keyword fields."""
+    if request is None:
+        try:
+            return cls(**fields)
+        except TypeError as exc:  # a missing required keyword
+            raise ParamValidationError(cls.__name__, str(exc)) from None
+    if not isinstance(request, cls):
+        raise ParamValidationError(
+            "request", f"must be a {cls.__name__}, got {type(request).__name__}"
+        )
+    return request
+
+
+def response_metadata(
+    status: int, headers: Mapping[str, str], retry_attempts: int
+) -> ResponseMetadata:
+    return ResponseMetadata(
+        request_id=headers.get(m.RESPONSE_REQUEST_ID) or headers.get("x-amz-request-id"),
+        http_status_code=status,
+        http_headers={k.lower(): v for k, v in headers.items()},
+        retry_attempts=retry_attempts,
+    )
+
+
+def parse_invoke_endpoint(
+    status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
+) -> InvokeEndpointResult:
+    """``headers`` must look names up without regard to case (aiohttp's ``CIMultiDictProxy``)."""
+    return InvokeEndpointResult(
+        body=body,
+        content_type=headers.get(m.RESPONSE_CONTENT_TYPE),
+        invoked_production_variant=headers.get(m.RESPONSE_INVOKED_VARIANT),
+        custom_attributes=headers.get(m.RESPONSE_CUSTOM_ATTRIBUTES),
+        new_session_id=headers.get(m.RESPONSE_NEW_SESSION_ID),
+        closed_session_id=headers.get(m.RESPONSE_CLOSED_SESSION_ID),
+        response_metadata=response_metadata(status, headers, retry_attempts),
+    )
+
+
+def parse_invoke_endpoint_async(
+    status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
+) -> InvokeEndpointAsyncResult:
+    # InferenceId is the only member without a location, so it is the JSON body.
+    inference_id = None
+    try:
+        doc = json.loads(body) if body.strip() else {}
+    except ValueError:
+        doc = {}
+    if isinstance(doc, dict) and isinstance(doc.get("InferenceId"), str):
+        inference_id = doc["InferenceId"]
+    return InvokeEndpointAsyncResult(
+        inference_id=inference_id,
+        output_location=headers.get(m.RESPONSE_OUTPUT_LOCATION),
+        failure_location=headers.get(m.RESPONSE_FAILURE_LOCATION),
+        response_metadata=response_metadata(status, headers, retry_attempts),
+    )

@@ -1,0 +1,87 @@
+"""Shared test fixtures: a scripted aiohttp server on loopback that records what it receives."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+
+# No test may reach AWS or read the developer's own AWS configuration.
+for _name in list(os.environ):
+    if _name.startswith("AWS_"):
+        del os.environ[_name]
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+@dataclass
+class Received:
+    method: str
+    raw_path: str
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+Handler = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class ScriptedServer:
+    """Answers each request with the next handler of ``script`` (the last one repeats), or
+    with ``default``; records every request in ``received``."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    script: list[Handler] = field(default_factory=list)
+    default: Handler | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.received.append(
+            Received(request.method, request.raw_path, CIMultiDict(request.headers), body)
+        )
+        if self.script:
+            handler = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        elif self.default is not None:
+            handler = self.default
+        else:
+            return web.Response(body=body, content_type="application/octet-stream")
+        return await handler(request, body)
+
+
+@pytest.fixture
+async def scripted_server() -> AsyncIterator[ScriptedServer]:
+    server = ScriptedServer()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    server.url = f"http://{host}:{port}"
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+def json_error(status: int, code: str, message: str, **extra: object) -> Handler:
+    """A handler answering with a service error in SageMaker's format."""
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.json_response(
+            {"message": message, **extra},
+            status=status,
+            headers={
+                "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.sagemaker/",
+                "x-amzn-RequestId": f"req-{code}",
+            },
+        )
+
+    return handler

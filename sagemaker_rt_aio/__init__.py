@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._client import CallNext, Middleware, SageMakerRuntimeClient
+from ._client import SageMakerRuntimeClient, StreamCall
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
     AsyncInferenceFailure,
@@ -16,6 +16,7 @@ from ._errors import (
     InternalDependencyException,
     InternalFailure,
     InternalStreamFailure,
+    LineTooLongError,
     ModelError,
     ModelNotReadyException,
     ModelStreamError,
@@ -32,7 +33,9 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
+from ._stream import ResponseStream
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
     InvokeEndpointAsyncRequest,
@@ -67,6 +70,7 @@ __all__ = [
     "InvokeEndpointRequest",
     "InvokeEndpointResult",
     "InvokeEndpointWithResponseStreamRequest",
+    "LineTooLongError",
     "Middleware",
     "ModelError",
     "ModelNotReadyException",
@@ -78,12 +82,14 @@ __all__ = [
     "PoolTimeoutError",
     "ReadTimeoutError",
     "ResponseMetadata",
+    "ResponseStream",
     "RetryPolicy",
     "S3Error",
     "SageMakerRuntimeClient",
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "StreamCall",
     "ThrottlingException",
     "TransportError",
     "ValidationError",

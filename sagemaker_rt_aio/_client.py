@@ -1,21 +1,15 @@
-"""``SageMakerRuntimeClient``: one aiohttp session, the operations as coroutines, and shutdown.
+"""``SageMakerRuntimeClient``: configuration, one aiohttp session, the operations, and shutdown.
 
-A call goes: validate and serialize (``_protocol``) → retry loop (``_retry``) → middlewares →
-sign (``_signing``) → send (``_transport``) → parse a result or an error (``_protocol``,
-``_errors``).
+Each operation validates and serializes its request (``_protocol``), hands it to the call pipeline
+(``_pipeline``: retries, middlewares, signing, sending) and parses what comes back.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import random
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import botocore.credentials
@@ -29,45 +23,32 @@ from ._constants import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_METADATA_CACHE_SIZE,
     DEFAULT_METADATA_CACHE_TTL,
-    SIGNING_NAME,
+    DEFAULT_SHUTDOWN_GRACE,
     default_timeout,
 )
 from ._credentials import CredentialSource, resolve_region
 from ._endpoints import check_custom_url, service_url, split_fips_region
-from ._errors import (
-    ClientClosedError,
-    ParamValidationError,
-    SageMakerRuntimeError,
-    ServiceError,
-    parse_error_response,
-)
+from ._errors import ClientClosedError, ParamValidationError
+from ._pipeline import Middleware, Pipeline
 from ._protocol import (
-    UNSIGNED_DEFAULT_HEADERS,
-    WireRequest,
     coerce_request,
     parse_invoke_endpoint,
     parse_invoke_endpoint_async,
+    response_metadata,
     serialize,
 )
-from ._retry import RetryPolicy, RetryQuota, delay, parse_retry_after, should_retry
-from ._signing import sign
-from ._transport import HttpRequest, HttpResponse, redacted, send
+from ._retry import RetryPolicy
+from ._stream import ResponseStream
+from ._transport import HttpResponse
 from ._types import (
     Body,
     InvokeEndpointAsyncRequest,
     InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
+    InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
 )
-
-logger = logging.getLogger("sagemaker_rt_aio")
-
-CallNext = Callable[[HttpRequest], Awaitable[HttpResponse]]
-Middleware = Callable[[HttpRequest, CallNext], Awaitable[HttpResponse]]
-T = TypeVar("T")
-
-_URL_CACHE_SIZE = 512
 
 
 def _env_flag(name: str) -> bool:
@@ -85,9 +66,56 @@ def _host_header(url: URL) -> str:
     return host
 
 
+def _resolve_endpoint(
+    region: str,
+    endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+    allow_http: bool,
+) -> tuple[str, URL]:
+    """(signing region, base URL): argument, then AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then
+    AWS_ENDPOINT_URL, then the region's rule-set URL (FIPS and dual-stack from arguments or env)."""
+    region, fips_region = split_fips_region(region)
+    custom = (
+        endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    if custom:
+        if use_fips or use_dual_stack or fips_region:
+            raise ParamValidationError(
+                "endpoint_url", "FIPS and dual-stack endpoints cannot be used with a custom URL"
+            )
+        return region, check_custom_url(custom, field="endpoint_url", allow_http=allow_http)
+    fips = fips_region or (use_fips if use_fips is not None else _env_flag("AWS_USE_FIPS_ENDPOINT"))
+    dual_stack = (
+        use_dual_stack if use_dual_stack is not None else _env_flag("AWS_USE_DUALSTACK_ENDPOINT")
+    )
+    return region, URL(service_url(region, fips=fips, dual_stack=dual_stack))
+
+
+def _parse_result(response: HttpResponse, retries: int) -> InvokeEndpointResult:
+    return parse_invoke_endpoint(response.status, response.headers, response.body, retries)
+
+
+def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointAsyncResult:
+    return parse_invoke_endpoint_async(response.status, response.headers, response.body, retries)
+
+
+def _open_stream(response: HttpResponse, retries: int) -> ResponseStream:
+    assert response.stream is not None
+    return ResponseStream(
+        response.stream, response_metadata(response.status, response.headers, retries)
+    )
+
+
 class SageMakerRuntimeClient:
     """An asyncio client for SageMaker Runtime. Use it as an async context manager, or call
-    :meth:`shutdown` when done. One client serves any number of concurrent calls."""
+    :meth:`shutdown` when done. One client serves any number of concurrent calls.
+
+    Constructing it reads configuration (environment, ``~/.aws/config`` for the region) but opens
+    nothing; the aiohttp session is created on first use, inside the event loop.
+    """
 
     def __init__(
         self,
@@ -117,33 +145,19 @@ class SageMakerRuntimeClient:
             raise ParamValidationError("max_connections", "must be at least 1")
         if profile_name is not None and botocore_session is None:
             botocore_session = botocore.session.Session(profile=profile_name)
-        if (
-            botocore_session is None
-            and not region_name
-            and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+        if botocore_session is None and not (
+            region_name and (aws_access_key_id or credentials is not None)
         ):
+            # The shared config and botocore's credential chain live in a session.
             botocore_session = botocore.session.Session()
-        region = resolve_region(region_name, botocore_session)
-        region, fips_region = split_fips_region(region)
-        fips = fips_region or bool(use_fips_endpoint) or _env_flag("AWS_USE_FIPS_ENDPOINT")
-        dual_stack = bool(use_dualstack_endpoint) or _env_flag("AWS_USE_DUALSTACK_ENDPOINT")
-        custom = (
-            endpoint_url
-            or os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
-            or os.environ.get("AWS_ENDPOINT_URL")
+        region, self._base_url = _resolve_endpoint(
+            resolve_region(region_name, botocore_session),
+            endpoint_url,
+            use_fips_endpoint,
+            use_dualstack_endpoint,
+            allow_http,
         )
-        if custom:
-            if use_fips_endpoint or use_dualstack_endpoint or fips_region:
-                raise ParamValidationError(
-                    "endpoint_url", "FIPS and dual-stack endpoints cannot be used with a custom URL"
-                )
-            base = check_custom_url(custom, field="endpoint_url", allow_http=allow_http)
-        else:
-            base = URL(service_url(region, fips=fips, dual_stack=dual_stack))
         self._region = region
-        self._base_url = base
-        self._base_path = base.raw_path.rstrip("/")
-        self._host = _host_header(base)
         self._s3_endpoint_url = (
             check_custom_url(s3_endpoint_url, field="s3_endpoint_url", allow_http=allow_http)
             if s3_endpoint_url
@@ -157,22 +171,25 @@ class SageMakerRuntimeClient:
             credentials=credentials,
             botocore_session=botocore_session,
         )
-        self._timeout = timeout if timeout is not None else default_timeout()
-        self._retry_policy = retry_policy if retry_policy is not None else RetryPolicy()
-        self._quota = RetryQuota(self._retry_policy.quota_capacity)
         self._max_connections = max_connections
         self._max_body_bytes = max_body_bytes
         self._session = http_session
         self._owns_session = http_session is None
-        self._slots = asyncio.Semaphore(max_connections)
+        self._closed = False
         self._metadata: TTLCache[Any, ResponseMetadata] = TTLCache(
             maxsize=metadata_cache_size, ttl=metadata_cache_ttl
         )
-        self._urls: dict[str, URL] = {}
-        self._closed = False
-        self._middlewares = tuple(middlewares)
-        self._send_chain: CallNext = self._build_chain(self._middlewares, stream=False)
-        self._rand = random.Random()
+        self._pipeline = Pipeline(
+            base_url=self._base_url,
+            host=_host_header(self._base_url),
+            region=region,
+            credentials=self._credentials,
+            get_session=self._get_session,
+            timeout=timeout if timeout is not None else default_timeout(),
+            retry_policy=retry_policy if retry_policy is not None else RetryPolicy(),
+            max_connections=max_connections,
+            middlewares=middlewares,
+        )
 
     # -- properties -------------------------------------------------------------------------
 
@@ -186,11 +203,11 @@ class SageMakerRuntimeClient:
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
-        return self._timeout
+        return self._pipeline.timeout
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return self._retry_policy
+        return self._pipeline.retry_policy
 
     @property
     def closed(self) -> bool:
@@ -218,11 +235,18 @@ class SageMakerRuntimeClient:
     ) -> None:
         await self.shutdown()
 
-    async def shutdown(self) -> None:
-        """Release everything the client owns. Idempotent; later calls raise ClientClosedError."""
+    async def shutdown(self, grace: float = DEFAULT_SHUTDOWN_GRACE) -> None:
+        """Release everything the client owns. Idempotent.
+
+        New calls are refused at once (``ClientClosedError``, nothing sent). Calls in flight get
+        ``grace`` seconds to finish; calls waiting to retry stop waiting. Whatever is still running
+        after that is cancelled and raises ``ClientClosedError`` in its caller. Then the owned
+        session is closed; an injected one is left open for its owner.
+        """
         if self._closed:
             return
         self._closed = True
+        await self._pipeline.drain(grace)
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -234,12 +258,10 @@ class SageMakerRuntimeClient:
         if session is None:
             if self._closed:
                 raise ClientClosedError()
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60)
             session = aiohttp.ClientSession(
-                connector=connector,
-                skip_auto_headers=tuple(),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60),
                 auto_decompress=False,
-                timeout=self._timeout,
+                timeout=self._pipeline.timeout,
             )
             self._session = session
         return session
@@ -291,7 +313,7 @@ class SageMakerRuntimeClient:
             coerce_request(InvokeEndpointRequest, request, {})
             cache_key = request
         wire = serialize(m.INVOKE_ENDPOINT, request, max_body_bytes=self._max_body_bytes)
-        result = await self._call(wire, parse_invoke_endpoint)
+        result = await self._pipeline.call(wire, _parse_result)
         if cache_key is not None:
             self._metadata[cache_key] = result.response_metadata
         return result
@@ -333,120 +355,79 @@ class SageMakerRuntimeClient:
             coerce_request(InvokeEndpointAsyncRequest, request, {})
             cache_key = request
         wire = serialize(m.INVOKE_ENDPOINT_ASYNC, request, max_body_bytes=self._max_body_bytes)
-        result = await self._call(wire, parse_invoke_endpoint_async)
+        result = await self._pipeline.call(wire, _parse_async_result)
         if cache_key is not None:
             self._metadata[cache_key] = result.response_metadata
         return result
 
-    # -- the call path ----------------------------------------------------------------------
-
-    def _url(self, path: str) -> URL:
-        url = self._urls.get(path)
-        if url is None:
-            if len(self._urls) >= _URL_CACHE_SIZE:
-                self._urls.clear()
-            url = self._base_url.with_path(self._base_path + path, encoded=True)
-            self._urls[path] = url
-        return url
-
-    def _build_chain(self, middlewares: tuple[Middleware, ...], *, stream: bool) -> CallNext:
-        call: CallNext = partial(self._sign_and_send, stream=stream)
-        for middleware in reversed(middlewares):
-            call = _bind(middleware, call)
-        return call
-
-    async def _sign_and_send(self, request: HttpRequest, *, stream: bool) -> HttpResponse:
-        """The innermost layer: sign this attempt now (a queued signature could expire), send."""
-        session = self._get_session()
-        credentials = await self._credentials.get()
-        headers = request.headers
-        sign(
-            method=request.method,
-            host=self._host,
-            path=request.url.raw_path,
-            headers=headers,
-            payload_hash=request.payload_hash(),
-            credentials=credentials,
-            region=self._region,
-            service=SIGNING_NAME,
+    def invoke_endpoint_with_response_stream(
+        self,
+        request: InvokeEndpointWithResponseStreamRequest | None = None,
+        /,
+        *,
+        endpoint_name: str | None = None,
+        body: Body | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+    ) -> StreamCall:
+        """Open a response stream: ``async with client.invoke_endpoint_with_response_stream(...)
+        as stream: async for part in stream: ...``. Validation happens here, before anything is
+        sent; the request goes out when the block is entered. Retries apply only until the stream
+        starts."""
+        if request is None:
+            request = InvokeEndpointWithResponseStreamRequest(
+                endpoint_name=endpoint_name,  # type: ignore[arg-type]
+                body=body,  # type: ignore[arg-type]
+                content_type=content_type,
+                accept=accept,
+                custom_attributes=custom_attributes,
+                target_variant=target_variant,
+                target_container_hostname=target_container_hostname,
+                inference_id=inference_id,
+                inference_component_name=inference_component_name,
+                session_id=session_id,
+            )
+            cache_key = None
+        else:
+            coerce_request(InvokeEndpointWithResponseStreamRequest, request, {})
+            cache_key = request
+        wire = serialize(
+            m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM, request, max_body_bytes=self._max_body_bytes
         )
-        headers.update(UNSIGNED_DEFAULT_HEADERS)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s attempt=%d headers=%s",
-                request.method,
-                request.url,
-                request.attempt,
-                redacted(headers),
-            )
-        return await send(session, request, self._timeout, stream=stream)
-
-    async def _call(self, wire: WireRequest, parse: Callable[[int, Any, bytes, int], T]) -> T:
-        if self._closed:
-            raise ClientClosedError()
-        policy = self._retry_policy
-        attempt = 1
-        started = time.monotonic()
-        while True:
-            request = HttpRequest(
-                operation=wire.operation.name,
-                endpoint_name=wire.endpoint_name,
-                method="POST",
-                url=self._url(wire.path),
-                headers=dict(wire.headers),
-                body=wire.body,
-                attempt=attempt,
-                _hashed=(wire.body, wire.payload_hash),
-            )
-            error: SageMakerRuntimeError
-            try:
-                async with self._slots:
-                    if self._closed:
-                        raise ClientClosedError()
-                    response = await self._send_chain(request)
-            except SageMakerRuntimeError as exc:
-                if isinstance(exc, ClientClosedError) or self._closed:
-                    raise ClientClosedError() from exc
-                error = exc
-                retry_after = None
-            else:
-                if response.status == wire.operation.success_status or 200 <= response.status < 300:
-                    if attempt == 1:
-                        self._quota.release(1)
-                    else:
-                        self._quota.release(policy.retry_cost)
-                    return parse(response.status, response.headers, response.body, attempt - 1)
-                error = parse_error_response(
-                    response.status, response.headers, response.body, retry_attempts=attempt - 1
-                )
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            elapsed = time.monotonic() - started
-            if not should_retry(policy, error, attempt=attempt, elapsed=elapsed) or (
-                not self._quota.acquire(policy.retry_cost)
-            ):
-                raise error
-            wait = delay(policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand)
-            logger.debug(
-                "retrying %s on %s after %s (attempt %d, waiting %.3f s)",
-                wire.operation.name,
-                wire.endpoint_name,
-                _error_name(error),
-                attempt,
-                wait,
-            )
-            await asyncio.sleep(wait)
-            attempt += 1
+        return StreamCall(self, wire, cache_key)
 
 
-def _bind(middleware: Middleware, call_next: CallNext) -> CallNext:
-    async def call(request: HttpRequest) -> HttpResponse:
-        return await middleware(request, call_next)
+class StreamCall:
+    """The pending stream call: an async context manager that yields the ``ResponseStream``."""
 
-    return call
+    def __init__(self, client: SageMakerRuntimeClient, wire: Any, cache_key: object) -> None:
+        self._client = client
+        self._wire = wire
+        self._cache_key = cache_key
+        self._stream: ResponseStream | None = None
+
+    async def __aenter__(self) -> ResponseStream:
+        client = self._client
+        stream = await client._pipeline.call(self._wire, _open_stream, stream=True)
+        self._stream = stream
+        if self._cache_key is not None:
+            client._metadata[self._cache_key] = stream.response_metadata
+        return stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
 
 
-def _error_name(error: SageMakerRuntimeError) -> str:
-    return error.code if isinstance(error, ServiceError) else type(error).__name__
-
-
-__all__ = ["CallNext", "Middleware", "SageMakerRuntimeClient"]
+__all__ = ["SageMakerRuntimeClient", "StreamCall"]

@@ -35,6 +35,9 @@ DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 # AsyncBodyBlob.max in the model (inline body of InvokeEndpointAsync).
 MAX_ASYNC_INLINE_BODY_BYTES = 128_000
 
+# shutdown(): how long calls in flight may take to finish before they are cancelled.
+DEFAULT_SHUTDOWN_GRACE = 10.0
+
 # Connection pool bound per client (aiohttp's own default is 100).
 DEFAULT_MAX_CONNECTIONS = 100
 

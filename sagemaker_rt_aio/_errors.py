@@ -26,6 +26,7 @@
     │   ├── InternalStreamFailure           inside a response stream
     │   └── S3Error                         an S3 request of the async-result waiter failed
     ├── EventStreamError                the response stream's bytes are not a valid event stream
+    ├── LineTooLongError                iter_lines() met a line over its length bound
     ├── AsyncInferenceFailure           the async inference wrote its failure object
     └── AsyncInferenceTimeout           (also TimeoutError) no result before the timeout
 
@@ -119,6 +120,14 @@ class DeadlineExceededError(TransportError, TimeoutError):
 
 class EventStreamError(SageMakerRuntimeError):
     """The response stream's bytes broke the event-stream framing (CRC, lengths, truncation)."""
+
+
+class LineTooLongError(SageMakerRuntimeError, ValueError):
+    """A response stream line grew past ``max_line_bytes`` without a line break."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"a line of the response stream is longer than {limit} bytes")
 
 
 class ServiceError(SageMakerRuntimeError):

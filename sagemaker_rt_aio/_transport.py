@@ -42,6 +42,8 @@ class HttpRequest:
     attempt: int
     # (body, its SHA-256): hashed once per call; a middleware that replaces the body is re-hashed.
     _hashed: tuple[bytes, str] | None = field(default=None, repr=False)
+    # time.monotonic() by which the call must end (timeout.total), or None.
+    deadline: float | None = field(default=None, repr=False)
 
     def payload_hash(self) -> str:
         if self._hashed is None or self._hashed[0] is not self.body:
@@ -122,6 +124,16 @@ async def send(
             raise
         response.release()
         return HttpResponse(response.status, response.headers, body)
+    except Exception as exc:
+        if _is_transport_failure(exc):
+            raise translate_error(exc) from exc
+        raise
+
+
+async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
+    """The next bytes of a streamed body as they arrive (``b""`` at its end)."""
+    try:
+        return await response.content.readany()
     except Exception as exc:
         if _is_transport_failure(exc):
             raise translate_error(exc) from exc

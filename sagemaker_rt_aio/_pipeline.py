@@ -1,0 +1,310 @@
+"""The call pipeline: admission, the retry loop, middlewares, signing and sending.
+
+One call, in order::
+
+    admission       refused once the client shuts down (ClientClosedError, nothing sent)
+    retry loop      attempts, backoff, retry quota, the call's deadline (timeout.total)
+      slot          at most max_connections attempts in flight; later ones wait in FIFO order
+      middlewares   user code, once per attempt, first in the list outermost
+      sign          SigV4 with the credentials of this moment: a signature made before a long
+                    queue wait could expire (5 minutes) before it is sent
+      send          _transport, which maps aiohttp's failures to our errors
+
+Shutdown stops admission, lets calls in flight finish within a grace period, then cancels the rest;
+each of those raises ClientClosedError in its caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from ._constants import SIGNING_NAME
+from ._credentials import CredentialSource
+from ._errors import (
+    ClientClosedError,
+    DeadlineExceededError,
+    PoolTimeoutError,
+    SageMakerRuntimeError,
+    ServiceError,
+    parse_error_response,
+)
+from ._protocol import UNSIGNED_DEFAULT_HEADERS, WireRequest
+from ._retry import RetryPolicy, RetryQuota, delay, parse_retry_after, should_retry
+from ._signing import sign
+from ._transport import HttpRequest, HttpResponse, redacted, send
+
+logger = logging.getLogger("sagemaker_rt_aio")
+
+CallNext = Callable[[HttpRequest], Awaitable[HttpResponse]]
+Middleware = Callable[[HttpRequest, CallNext], Awaitable[HttpResponse]]
+T = TypeVar("T")
+
+_URL_CACHE_SIZE = 512
+
+
+class Pipeline:
+    """Runs calls for one client. Holds everything a call needs that outlives it."""
+
+    def __init__(
+        self,
+        *,
+        base_url: URL,
+        host: str,
+        region: str,
+        credentials: CredentialSource,
+        get_session: Callable[[], aiohttp.ClientSession],
+        timeout: aiohttp.ClientTimeout,
+        retry_policy: RetryPolicy,
+        max_connections: int,
+        middlewares: Sequence[Middleware],
+    ) -> None:
+        self._base_url = base_url
+        self._base_path = base_url.raw_path.rstrip("/")
+        self._host = host
+        self._region = region
+        self._credentials = credentials
+        self._get_session = get_session
+        self.timeout = timeout
+        self.retry_policy = retry_policy
+        self._quota = RetryQuota(retry_policy.quota_capacity)
+        self._slots = asyncio.Semaphore(max_connections)
+        self._send = self._chain(tuple(middlewares), stream=False)
+        self._send_stream = self._chain(tuple(middlewares), stream=True)
+        self._urls: dict[str, URL] = {}
+        self._rand = random.Random()
+        self.closing = False
+        self._closing_event = asyncio.Event()
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._aborted: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    async def drain(self, grace: float) -> None:
+        """Stop admitting calls; wait up to ``grace`` seconds for those in flight, cancel the rest."""
+        self.closing = True
+        self._closing_event.set()  # wakes calls sleeping between attempts: they end now
+        if self._inflight and grace > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        if self._inflight:
+            current = asyncio.current_task()
+            for task in list(self._inflight):
+                if task is not current:
+                    self._aborted.add(task)
+                    task.cancel()
+            await self._idle.wait()
+
+    # -- one call ---------------------------------------------------------------------------
+
+    async def call(
+        self,
+        wire: WireRequest,
+        parse: Callable[[HttpResponse, int], T],
+        *,
+        stream: bool = False,
+    ) -> T:
+        """Run ``wire`` to a parsed result or a typed error, retrying what is safe to retry."""
+        if self.closing:
+            raise ClientClosedError()
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        self._idle.clear()
+        try:
+            return await self._attempts(wire, parse, stream)
+        except asyncio.CancelledError:
+            if task in self._aborted:
+                # We cancelled it in drain(); the caller did not, so it gets an error instead.
+                if sys.version_info >= (3, 11):
+                    task.uncancel()
+                raise ClientClosedError(
+                    "the client shut down while the call was in flight"
+                ) from None
+            raise
+        finally:
+            self._inflight.discard(task)
+            self._aborted.discard(task)
+            if not self._inflight:
+                self._idle.set()
+
+    async def _attempts(
+        self, wire: WireRequest, parse: Callable[[HttpResponse, int], T], stream: bool
+    ) -> T:
+        policy = self.retry_policy
+        send = self._send_stream if stream else self._send
+        total = self.timeout.total
+        started = time.monotonic()
+        deadline = started + total if total else None
+        url = self._url(wire.path)
+        attempt = 1
+        while True:
+            request = HttpRequest(
+                operation=wire.operation.name,
+                endpoint_name=wire.endpoint_name,
+                method="POST",
+                url=url,
+                headers=dict(wire.headers),
+                body=wire.body,
+                attempt=attempt,
+                _hashed=(wire.body, wire.payload_hash),
+            )
+            error: SageMakerRuntimeError
+            retry_after = None
+            try:
+                response = await self._attempt(request, send, deadline)
+            except ClientClosedError:
+                raise
+            except SageMakerRuntimeError as exc:
+                error = exc
+            else:
+                if 200 <= response.status < 300:
+                    self._quota.release(1 if attempt == 1 else policy.retry_cost)
+                    return parse(response, attempt - 1)
+                error = parse_error_response(
+                    response.status, response.headers, response.body, retry_attempts=attempt - 1
+                )
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            elapsed = time.monotonic() - started
+            if not should_retry(policy, error, attempt=attempt, elapsed=elapsed):
+                raise error
+            wait = delay(policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise error  # the next attempt could not finish in time anyway
+            if not self._quota.acquire(policy.retry_cost):
+                logger.debug("retry quota exhausted; not retrying %s", _error_name(error))
+                raise error
+            logger.debug(
+                "retrying %s on %s after %s (attempt %d, waiting %.3f s)",
+                wire.operation.name,
+                wire.endpoint_name,
+                _error_name(error),
+                attempt,
+                wait,
+            )
+            if await self._sleep_unless_closing(wait):
+                raise ClientClosedError("the client shut down while the call waited to retry")
+            attempt += 1
+
+    async def _attempt(
+        self, request: HttpRequest, send: CallNext, deadline: float | None
+    ) -> HttpResponse:
+        if deadline is None:
+            async with self._slots:
+                if self.closing:
+                    raise ClientClosedError()
+                return await send(request)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceededError("the call's deadline passed before it completed")
+        try:
+            await asyncio.wait_for(self._slots.acquire(), remaining)
+        except asyncio.TimeoutError:
+            raise PoolTimeoutError(
+                f"no free connection within the call's deadline ({self.timeout.total:g} s)"
+            ) from None
+        try:
+            if self.closing:
+                raise ClientClosedError()
+            request.deadline = deadline
+            return await send(request)
+        finally:
+            self._slots.release()
+
+    async def _sleep_unless_closing(self, seconds: float) -> bool:
+        """Sleep between attempts; True if the client began shutting down meanwhile."""
+        if seconds <= 0:
+            return self.closing
+        try:
+            await asyncio.wait_for(self._closing_event.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def _chain(self, middlewares: tuple[Middleware, ...], *, stream: bool) -> CallNext:
+        async def sign_and_send(request: HttpRequest) -> HttpResponse:
+            return await self._sign_and_send(request, stream)
+
+        call: CallNext = sign_and_send
+        for middleware in reversed(middlewares):
+            call = _bind(middleware, call)
+        return call
+
+    async def _sign_and_send(self, request: HttpRequest, stream: bool) -> HttpResponse:
+        """The innermost layer: sign this attempt now, then send it."""
+        session = self._get_session()
+        credentials = await self._credentials.get()
+        headers = request.headers
+        sign(
+            method=request.method,
+            host=self._host,
+            path=request.url.raw_path,
+            headers=headers,
+            payload_hash=request.payload_hash(),
+            credentials=credentials,
+            region=self._region,
+            service=SIGNING_NAME,
+        )
+        headers.update(UNSIGNED_DEFAULT_HEADERS)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s attempt=%d headers=%s",
+                request.method,
+                request.url,
+                request.attempt,
+                redacted(headers),
+            )
+        timeout = self.timeout
+        if request.deadline is None:
+            return await send(session, request, timeout, stream=stream)
+        remaining = max(request.deadline - time.monotonic(), 0.001)
+        if not stream:
+            timeout = aiohttp.ClientTimeout(
+                total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
+            )
+            return await send(session, request, timeout, stream=False)
+        # A stream's deadline covers getting its first response, not reading it to the end.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
+        )
+        try:
+            return await asyncio.wait_for(send(session, request, timeout, stream=True), remaining)
+        except SageMakerRuntimeError:
+            raise  # our own errors are TimeoutErrors too (ReadTimeoutError): not the deadline
+        except asyncio.TimeoutError:
+            raise DeadlineExceededError(
+                "the call's deadline passed before the stream started"
+            ) from None
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            url = self._base_url.with_path(self._base_path + path, encoded=True)
+            self._urls[path] = url
+        return url
+
+
+def _bind(middleware: Middleware, call_next: CallNext) -> CallNext:
+    async def call(request: HttpRequest) -> HttpResponse:
+        return await middleware(request, call_next)
+
+    return call
+
+
+def _error_name(error: SageMakerRuntimeError) -> str:
+    return error.code if isinstance(error, ServiceError) else type(error).__name__

@@ -18,7 +18,7 @@ from botocore.eventstream import EventStreamBuffer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sagemaker_rt_aio._eventstream import EventStreamDecoder, encode_payload_part  # noqa: E402
+from sagemaker_rt_aio._eventstream import EventStreamDecoder, encode_payload_part
 
 MESSAGES = 20_000
 CHUNK = 64 * 1024

@@ -237,10 +237,11 @@ def _check_prelude(data: bytes | bytearray, pos: int) -> int:
     return int(total)
 
 
-def _decode_headers(data: bytes, pos: int, end: int) -> dict[str, HeaderValue]:
-    """Parse the header block ``data[pos:end]``, which must be consumed exactly."""
+def _decode_headers(data: bytes) -> dict[str, HeaderValue]:
+    """Parse a header block, which must be consumed exactly."""
     headers: dict[str, HeaderValue] = {}
     value: HeaderValue
+    pos, end = 0, len(data)
     try:
         while pos < end:
             name_end = pos + 1 + data[pos]
@@ -297,8 +298,9 @@ _WIDTH_CLASSES: dict[int, type[_FixedWidthInt]] = {2: Int8, 3: Int16, 5: Int64}
 
 
 # A stream repeats the same few header blocks (every PayloadPart's is identical), so a decoder
-# remembers the parsed form of the first few it sees; parsing costs ten times a dict lookup.
+# remembers the parsed form of the first few small ones it sees: parsing costs ten times a lookup.
 _HEADER_CACHE_SIZE = 16
+_HEADER_CACHE_MAX_BLOCK = 512
 
 
 def _decode_messages(
@@ -323,8 +325,8 @@ def _decode_messages(
             block = data[pos + _PRELUDE_LENGTH : headers_end]
             cached = cache.get(block)
             if cached is None:
-                headers = _decode_headers(block, 0, len(block))
-                if len(cache) < _HEADER_CACHE_SIZE:
+                headers = _decode_headers(block)
+                if len(cache) < _HEADER_CACHE_SIZE and len(block) <= _HEADER_CACHE_MAX_BLOCK:
                     cache[block] = headers.copy()
             else:
                 headers = cached.copy()  # each Message gets its own dict: callers may mutate it
@@ -357,7 +359,7 @@ class EventStreamDecoder:
         """Bytes received that do not yet form a complete message."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[Message]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
         """Add ``data`` and return the messages it completes (possibly none)."""
         if self._error is not None:
             raise EventStreamError(f"event stream decoder already failed: {self._error}")

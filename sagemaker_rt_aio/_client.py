@@ -6,8 +6,11 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,17 +21,20 @@ from cachetools import TTLCache
 from yarl import URL
 
 from . import _model as m
+from ._async_results import AsyncResultWaiter
 from ._constants import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_METADATA_CACHE_SIZE,
     DEFAULT_METADATA_CACHE_TTL,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
+    MAX_ASYNC_INLINE_BODY_BYTES,
     default_timeout,
 )
 from ._credentials import CredentialSource, resolve_region
-from ._endpoints import check_custom_url, service_url, split_fips_region
-from ._errors import ClientClosedError, ParamValidationError
+from ._endpoints import check_custom_url, host_header, service_url, split_fips_region
+from ._errors import AsyncInferenceTimeout, ClientClosedError, ParamValidationError
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -49,21 +55,11 @@ from ._types import (
     InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
 )
+from ._validation import body_bytes
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() == "true"
-
-
-def _host_header(url: URL) -> str:
-    """The Host header aiohttp sends for ``url``, which is also what SigV4 signs."""
-    host = (url.raw_host or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = url.explicit_port
-    if port is not None and port != {"http": 80, "https": 443}.get(url.scheme):
-        host = f"{host}:{port}"
-    return host
 
 
 def _resolve_endpoint(
@@ -181,7 +177,7 @@ class SageMakerRuntimeClient:
         )
         self._pipeline = Pipeline(
             base_url=self._base_url,
-            host=_host_header(self._base_url),
+            host=host_header(self._base_url),
             region=region,
             credentials=self._credentials,
             get_session=self._get_session,
@@ -189,6 +185,15 @@ class SageMakerRuntimeClient:
             retry_policy=retry_policy if retry_policy is not None else RetryPolicy(),
             max_connections=max_connections,
             middlewares=middlewares,
+        )
+        self._results = AsyncResultWaiter(
+            region=region,
+            endpoint_url=self._s3_endpoint_url,
+            credentials=self._credentials,
+            get_session=self._get_session,
+            timeout=self._pipeline.timeout,
+            is_closing=lambda: self._closed,
+            sleep=self._pipeline.sleep_unless_closing,
         )
 
     # -- properties -------------------------------------------------------------------------
@@ -359,6 +364,100 @@ class SageMakerRuntimeClient:
         if cache_key is not None:
             self._metadata[cache_key] = result.response_metadata
         return result
+
+    # -- async inference results ------------------------------------------------------------
+
+    async def wait_for_async_result(
+        self,
+        result: InvokeEndpointAsyncResult,
+        *,
+        timeout: float,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> bytes:
+        """Wait for an ``invoke_endpoint_async`` call's output and return its bytes.
+
+        Polls the output and failure locations with signed S3 requests. Raises
+        ``AsyncInferenceFailure`` when the failure object appears, ``AsyncInferenceTimeout`` when
+        ``timeout`` seconds pass first, and ``S3Error`` when S3 refuses (403 and the like).
+        """
+        self._check_open()
+        return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
+
+    async def download_async_result(
+        self,
+        result: InvokeEndpointAsyncResult,
+        path: str | Path,
+        *,
+        timeout: float,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> int:
+        """Like :meth:`wait_for_async_result`, but stream the output into the file at ``path``
+        (written whole or not at all) and return its size in bytes."""
+        self._check_open()
+        return await self._results.download(
+            result, path, timeout=timeout, poll_interval=poll_interval
+        )
+
+    def iter_async_result(
+        self,
+        result: InvokeEndpointAsyncResult,
+        *,
+        timeout: float,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> AsyncIterator[bytes]:
+        """Like :meth:`wait_for_async_result`, but yield the output in chunks as they arrive."""
+        self._check_open()
+        return self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+
+    async def upload_async_input(
+        self, data: Body, location: str, *, content_type: str | None = None
+    ) -> str:
+        """Upload an input for ``invoke_endpoint_async`` to S3 (``s3://bucket/key``); returns the
+        location to pass as ``input_location``."""
+        self._check_open()
+        payload = body_bytes(data, "data", None)
+        return await self._results.upload(payload, location, content_type=content_type)
+
+    async def invoke_endpoint_async_and_wait(
+        self,
+        request: InvokeEndpointAsyncRequest | None = None,
+        /,
+        *,
+        timeout: float,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        upload_location: str | None = None,
+        **fields: Any,
+    ) -> bytes:
+        """Invoke asynchronously, then wait for the result: the common case in one call.
+
+        ``timeout`` covers the whole call. An inline ``body`` over the service's 128,000-byte
+        limit is uploaded to ``upload_location`` (``s3://bucket/key``) first and sent as
+        ``input_location``.
+        """
+        started = time.monotonic()
+        if request is None:
+            request = coerce_request(InvokeEndpointAsyncRequest, None, fields)
+        body = request.body
+        if body is not None and upload_location is not None:
+            data = body_bytes(body, "body", None)
+            if len(data) > MAX_ASYNC_INLINE_BODY_BYTES:
+                location = await self.upload_async_input(
+                    data, upload_location, content_type=request.content_type
+                )
+                request = dataclasses.replace(request, body=None, input_location=location)
+        queued = await self.invoke_endpoint_async(request)
+        remaining = timeout - (time.monotonic() - started)
+        if remaining <= 0:
+            raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
+        return await self.wait_for_async_result(
+            queued, timeout=remaining, poll_interval=poll_interval
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError()
+
+    # -- response streams -------------------------------------------------------------------
 
     def invoke_endpoint_with_response_stream(
         self,

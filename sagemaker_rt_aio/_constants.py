@@ -38,6 +38,12 @@ MAX_ASYNC_INLINE_BODY_BYTES = 128_000
 # shutdown(): how long calls in flight may take to finish before they are cancelled.
 DEFAULT_SHUTDOWN_GRACE = 10.0
 
+# wait_for_async_result(): the first poll interval, growing 1.5x per poll up to the maximum. An
+# async inference takes seconds to an hour; a few S3 HEADs a second per waiter are far below S3's
+# request rates, and the cap keeps a long wait from polling every 200 ms for an hour.
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_POLL_MAX_INTERVAL = 15.0
+
 # Connection pool bound per client (aiohttp's own default is 100).
 DEFAULT_MAX_CONNECTIONS = 100
 

@@ -121,3 +121,14 @@ def check_custom_url(url: str, *, field: str, allow_http: bool) -> URL:
             "travel in clear; pass allow_http=True to use it anyway",
         )
     return parsed
+
+
+def host_header(url: URL) -> str:
+    """The Host header aiohttp sends for ``url``, which is also what SigV4 signs."""
+    host = (url.raw_host or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = url.explicit_port
+    if port is not None and port != {"http": 80, "https": 443}.get(url.scheme):
+        host = f"{host}:{port}"
+    return host

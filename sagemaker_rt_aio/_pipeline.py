@@ -193,7 +193,7 @@ class Pipeline:
                 attempt,
                 wait,
             )
-            if await self._sleep_unless_closing(wait):
+            if await self.sleep_unless_closing(wait):
                 raise ClientClosedError("the client shut down while the call waited to retry")
             attempt += 1
 
@@ -222,7 +222,7 @@ class Pipeline:
         finally:
             self._slots.release()
 
-    async def _sleep_unless_closing(self, seconds: float) -> bool:
+    async def sleep_unless_closing(self, seconds: float) -> bool:
         """Sleep between attempts; True if the client began shutting down meanwhile."""
         if seconds <= 0:
             return self.closing

@@ -39,7 +39,14 @@ from ._errors import (
     parse_error_response,
 )
 from ._protocol import UNSIGNED_DEFAULT_HEADERS, WireRequest
-from ._retry import RetryPolicy, RetryQuota, delay, parse_retry_after, should_retry
+from ._retry import (
+    RetryPolicy,
+    RetryQuota,
+    delay,
+    parse_retry_after,
+    retry_cost,
+    should_retry,
+)
 from ._signing import sign
 from ._transport import HttpRequest, HttpResponse, redacted, send
 
@@ -149,6 +156,7 @@ class Pipeline:
         deadline = started + total if total else None
         url = self._url(wire.path)
         attempt = 1
+        last_cost = 0
         while True:
             request = HttpRequest(
                 operation=wire.operation.name,
@@ -170,7 +178,9 @@ class Pipeline:
                 error = exc
             else:
                 if 200 <= response.status < 300:
-                    self._quota.release(1 if attempt == 1 else policy.retry_cost)
+                    # botocore's standard mode: a first-try success earns a token back, a retried
+                    # one returns what its last retry took.
+                    self._quota.release(1 if attempt == 1 else last_cost)
                     return parse(response, attempt - 1)
                 error = parse_error_response(
                     response.status, response.headers, response.body, retry_attempts=attempt - 1
@@ -182,7 +192,8 @@ class Pipeline:
             wait = delay(policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand)
             if deadline is not None and time.monotonic() + wait >= deadline:
                 raise error  # the next attempt could not finish in time anyway
-            if not self._quota.acquire(policy.retry_cost):
+            last_cost = retry_cost(policy, error)
+            if last_cost and not self._quota.acquire(last_cost):
                 logger.debug("retry quota exhausted; not retrying %s", _error_name(error))
                 raise error
             logger.debug(

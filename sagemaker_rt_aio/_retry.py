@@ -129,6 +129,16 @@ def delay(
     return wait
 
 
+def retry_cost(policy: RetryPolicy, error: SageMakerRuntimeError) -> int:
+    """Tokens a retry of ``error`` takes from the quota.
+
+    A cold start is not an outage: its retries are already spread out by the ModelNotReady budget's
+    slow backoff, and charging them would let one endpoint's cold start drain the quota and turn
+    every other call's retries off. Everything else costs ``retry_cost``.
+    """
+    return 0 if isinstance(error, ModelNotReadyException) else policy.retry_cost
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """``Retry-After`` in seconds (the HTTP-date form is not used by AWS and is ignored)."""
     if not value:

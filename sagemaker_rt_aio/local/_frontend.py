@@ -1,0 +1,174 @@
+"""What every SageMaker operation does before the model runs, and the application's routes.
+
+For each ``POST /endpoints/{name}/...``: read the body within the size limit, check the signature
+(when the runtime has credentials), validate the endpoint name, take the call's fault decision,
+find the endpoint, and build the :class:`Invocation` from the headers where the operation carries
+them (protocol reference, table 3.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ._http import check_signature, new_request_id, read_body
+from ._invocation import BodyTooLarge, Invocation
+from ._service_errors import (
+    ModelErrorContext,
+    auth_error,
+    error_response,
+    retry_after_headers,
+    validation_error,
+)
+from ._state import ENDPOINT_NAME_PATTERN, Endpoint, RuntimeState, valid_endpoint_name
+
+STATE_KEY = web.AppKey("sagemaker_rt_aio_local_state", RuntimeState)
+
+INVOKE_ENDPOINT = "InvokeEndpoint"
+INVOKE_ENDPOINT_ASYNC = "InvokeEndpointAsync"
+INVOKE_ENDPOINT_STREAM = "InvokeEndpointWithResponseStream"
+
+# Operation -> (request content-type header, request accept header).
+_CONTENT_HEADERS = {
+    INVOKE_ENDPOINT: ("Content-Type", "Accept"),
+    INVOKE_ENDPOINT_STREAM: ("Content-Type", "X-Amzn-SageMaker-Accept"),
+    INVOKE_ENDPOINT_ASYNC: ("X-Amzn-SageMaker-Content-Type", "X-Amzn-SageMaker-Accept"),
+}
+
+
+@dataclass
+class Call:
+    """A request that passed the common checks and is addressed to a registered endpoint."""
+
+    request: web.Request
+    state: RuntimeState
+    endpoint: Endpoint
+    invocation: Invocation
+    errors: ModelErrorContext
+
+    @property
+    def request_id(self) -> str:
+        return self.invocation.request_id
+
+
+async def accept_call(request: web.Request, operation: str) -> Call | web.StreamResponse:
+    """The :class:`Call`, or the response that ends the request here (an error, a reset)."""
+    state = request.app[STATE_KEY]
+    request_id = new_request_id()
+    name = request.match_info["name"]
+    try:
+        body = await read_body(request, state.config.max_body_bytes)
+    except BodyTooLarge as exc:
+        return validation_error(
+            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member "
+            f"must have length less than or equal to {exc.limit}",
+            request_id,
+        )
+    failure = check_signature(state.verifier(), request, body, "sagemaker")
+    if failure is not None:
+        return auth_error(failure, request_id)
+    if not valid_endpoint_name(name):
+        return validation_error(
+            f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            f"{ENDPOINT_NAME_PATTERN}",
+            request_id,
+        )
+
+    state.call_counts[name] += 1
+    decision = state.faults.decide(name)  # synchronous: calls take faults in arrival order
+    if decision.latency:
+        await asyncio.sleep(decision.latency)
+    if decision.reset_connection:
+        return _reset(request)
+    if decision.error is not None:
+        injected = decision.error
+        return error_response(
+            injected.status,
+            injected.code,
+            injected.message,
+            request_id,
+            fields=injected.fields,
+            headers=retry_after_headers(injected.retry_after),
+        )
+    endpoint = state.endpoints.get(name)
+    if endpoint is None:
+        return validation_error(
+            f"Endpoint {name} of account {state.config.account_id} not found.", request_id
+        )
+    if decision.cold_start_remaining is not None:
+        return error_response(
+            429,
+            "ModelNotReadyException",
+            f"Model for endpoint {name} is not ready yet (loading, about "
+            f"{decision.cold_start_remaining:.1f} s left). Retry the request later.",
+            request_id,
+        )
+    return Call(
+        request=request,
+        state=state,
+        endpoint=endpoint,
+        invocation=build_invocation(request, operation, name, body, request_id),
+        errors=ModelErrorContext(state.config.region, state.config.account_id, name),
+    )
+
+
+def build_invocation(
+    request: web.Request, operation: str, name: str, body: bytes, request_id: str
+) -> Invocation:
+    headers = request.headers
+    content_type_header, accept_header = _CONTENT_HEADERS[operation]
+    return Invocation(
+        endpoint_name=name,
+        body=body,
+        content_type=headers.get(content_type_header),
+        accept=headers.get(accept_header),
+        custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+        target_model=headers.get("X-Amzn-SageMaker-Target-Model"),
+        target_variant=headers.get("X-Amzn-SageMaker-Target-Variant"),
+        target_container_hostname=headers.get("X-Amzn-SageMaker-Target-Container-Hostname"),
+        inference_id=headers.get("X-Amzn-SageMaker-Inference-Id")
+        or headers.get("X-Amzn-SageMaker-InferenceId"),
+        enable_explanations=headers.get("X-Amzn-SageMaker-Enable-Explanations"),
+        inference_component_name=headers.get("X-Amzn-SageMaker-Inference-Component"),
+        session_id=headers.get("X-Amzn-SageMaker-Session-Id"),
+        headers=headers.copy(),
+        operation=operation,
+        request_id=request_id,
+    )
+
+
+def _reset(request: web.Request) -> web.Response:
+    """Drop the connection without answering (the request has been read in full)."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=500)  # never written: the transport is closed
+
+
+async def unknown_operation(request: web.Request) -> web.Response:
+    return error_response(
+        404,
+        "UnknownOperationException",
+        f"No operation at {request.method} {request.path}",
+        new_request_id(),
+        namespace="http://internal.amazon.com/coral/com.amazon.coral.service/",
+    )
+
+
+Operation = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(
+    router: web.UrlDispatcher,
+    *,
+    invoke: Operation,
+    invoke_async: Operation,
+    invoke_stream: Operation,
+) -> None:
+    router.add_post("/endpoints/{name}/invocations", invoke)
+    router.add_post("/endpoints/{name}/async-invocations", invoke_async)
+    router.add_post("/endpoints/{name}/invocations-response-stream", invoke_stream)

@@ -1,0 +1,164 @@
+"""InvokeEndpoint and InvokeEndpointWithResponseStream (protocol reference, 3.1 and 3.3).
+
+InvokeEndpoint runs the handler within ``model_timeout`` and answers the whole body at once; a
+handler that streams has its chunks joined. The streaming operation calls the handler and waits for
+its first chunk before answering: a handler that fails or times out before producing anything gets
+the HTTP-level ``ModelError`` (424), as a container that answered an error status would. Once the
+200 and its headers are out, every chunk becomes a ``PayloadPart`` event as soon as the handler
+yields it; a failure becomes a ``ModelStreamError`` exception event (``StreamBroken``, or
+``ModelInvocationTimeExceeded`` when the whole stream takes longer than ``model_timeout``) that ends
+the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from aiohttp import web
+
+from .._eventstream import encode_exception, encode_payload_part
+from ._frontend import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Call, accept_call
+from ._invocation import (
+    BodyTooLarge,
+    ModelOutput,
+    ModelTimeout,
+    aclose,
+    call_handler,
+    next_chunk,
+    within,
+)
+from ._service_errors import STREAM_TIMEOUT_TEXT, describe_failure, validation_error
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+NEW_SESSION = "NEW_SESSION"
+
+
+async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
+    call = await accept_call(request, INVOKE_ENDPOINT)
+    if not isinstance(call, Call):
+        return call
+    state, invocation, request_id = call.state, call.invocation, call.request_id
+    headers: dict[str, str] = {}
+    session_id = invocation.session_id
+    if session_id == NEW_SESSION:
+        new_id, expires = state.new_session(invocation.endpoint_name)
+        invocation = replace(invocation, new_session_id=new_id)
+        headers["X-Amzn-SageMaker-New-Session-Id"] = f"{new_id}; Expires={expires}"
+    elif session_id is not None and not state.session_valid(session_id, invocation.endpoint_name):
+        return _unknown_session(session_id, request_id)
+    state.invocation_log.append(invocation)
+
+    limit = state.config.max_body_bytes
+
+    async def run() -> tuple[ModelOutput, bytes]:
+        output = await call_handler(call.endpoint.handler, invocation)
+        return output, await output.read_all(limit)
+
+    try:
+        output, body = await within(run(), state.config.model_timeout)
+    except BodyTooLarge:
+        return call.errors.response_too_large(request_id, limit)
+    except Exception as exc:  # the model failed or timed out
+        return call.errors.failure(request_id, exc)
+
+    if output.close_session and session_id is not None:
+        closed = invocation.new_session_id or session_id
+        state.close_session(closed)
+        headers["X-Amzn-SageMaker-Closed-Session-Id"] = closed
+    headers.update(_common_headers(call, output))
+    headers["Content-Type"] = (
+        output.content_type or call.endpoint.content_type or DEFAULT_CONTENT_TYPE
+    )
+    return web.Response(status=200, body=body, headers=headers)
+
+
+async def invoke_endpoint_with_response_stream(request: web.Request) -> web.StreamResponse:
+    call = await accept_call(request, INVOKE_ENDPOINT_STREAM)
+    if not isinstance(call, Call):
+        return call
+    state, invocation, request_id = call.state, call.invocation, call.request_id
+    session_id = invocation.session_id
+    if session_id is not None and (
+        session_id == NEW_SESSION or not state.session_valid(session_id, invocation.endpoint_name)
+    ):
+        return _unknown_session(session_id, request_id)
+    state.invocation_log.append(invocation)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + state.config.model_timeout
+    try:
+        output = await within(
+            call_handler(call.endpoint.handler, invocation), deadline - loop.time()
+        )
+    except Exception as exc:
+        return call.errors.failure(request_id, exc)
+    stream = output.stream if output.stream is not None else _single(output.body or b"")
+    try:
+        try:
+            chunk = await within(next_chunk(stream), deadline - loop.time())
+        except Exception as exc:  # nothing sent yet: an HTTP-level ModelError
+            return call.errors.failure(request_id, exc)
+
+        response = web.StreamResponse(status=200)
+        response.headers.update(_common_headers(call, output))
+        response.headers["Content-Type"] = EVENTSTREAM_CONTENT_TYPE
+        response.headers["X-Amzn-SageMaker-Content-Type"] = (
+            output.content_type or call.endpoint.content_type or DEFAULT_CONTENT_TYPE
+        )
+        try:
+            await response.prepare(request)
+            while chunk is not None:
+                await response.write(encode_payload_part(chunk))
+                try:
+                    chunk = await within(next_chunk(stream), deadline - loop.time())
+                except ModelTimeout:
+                    await response.write(
+                        encode_exception(
+                            "ModelStreamError",
+                            STREAM_TIMEOUT_TEXT,
+                            error_code="ModelInvocationTimeExceeded",
+                        )
+                    )
+                    break
+                except Exception as exc:
+                    _, text = describe_failure(exc)
+                    await response.write(
+                        encode_exception(
+                            "ModelStreamError",
+                            f"Model primary closed the stream with an error: {text}",
+                            error_code="StreamBroken",
+                        )
+                    )
+                    break
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away; nothing more to send
+        return response
+    finally:
+        await aclose(stream)
+
+
+def _common_headers(call: Call, output: ModelOutput) -> dict[str, str]:
+    headers = {
+        "x-amzn-RequestId": call.request_id,
+        "x-Amzn-Invoked-Production-Variant": (
+            output.invoked_production_variant or call.endpoint.variant
+        ),
+    }
+    if output.custom_attributes is not None:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = output.custom_attributes
+    headers.update(output.headers)
+    return headers
+
+
+def _unknown_session(session_id: str, request_id: str) -> web.Response:
+    return validation_error(
+        f"Session id {session_id} does not exist, has expired or cannot be used here.", request_id
+    )
+
+
+async def _single(body: bytes) -> AsyncIterator[bytes]:
+    yield body

@@ -1,0 +1,290 @@
+"""``LocalRuntime``: the SageMaker Runtime front end, emulated on ``aiohttp.web``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import botocore.credentials  # type: ignore[import-untyped,unused-ignore]
+from aiohttp import web
+
+from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
+from ._async_inference import invoke_endpoint_async
+from ._faults import InjectedError
+from ._frontend import STATE_KEY, add_routes, unknown_operation
+from ._invocation import Handler, Invocation
+from ._invoke import invoke_endpoint, invoke_endpoint_with_response_stream
+from ._s3 import S3FrontEnd, parse_s3_location, s3_uri, validate_bucket
+from ._state import Config, Endpoint, RuntimeState, parse_prefix, valid_endpoint_name
+
+DEFAULT_BUCKET = "sagemaker-rt-aio-local"
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+class LocalRuntime:
+    """An in-process SageMaker Runtime: InvokeEndpoint, InvokeEndpointAsync,
+    InvokeEndpointWithResponseStream and a path-style S3 interface, over real HTTP.
+
+    ::
+
+        async with LocalRuntime() as runtime:
+            runtime.add_endpoint("echo", echo)
+            ... # point any client at runtime.url
+
+    Given ``credentials``, every request must carry a valid SigV4 signature for them (service
+    ``sagemaker`` on the runtime paths, ``s3`` on the S3 paths, region ``region``).
+    ``model_timeout`` bounds a handler (and a whole response stream); ``max_body_bytes`` bounds
+    request and response bodies. Async outputs and failures go to ``async_output_path`` and
+    ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint names its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: botocore.credentials.Credentials | None = None,
+        region: str = "us-east-1",
+        model_timeout: float = 60.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        async_output_path: str = f"s3://{DEFAULT_BUCKET}/async-inference/output",
+        async_failure_path: str = f"s3://{DEFAULT_BUCKET}/async-inference/failures",
+        async_delay: float = 0.0,
+        max_async_body_bytes: int = MAX_ASYNC_INLINE_BODY_BYTES,
+        max_object_bytes: int = 64 * 1024 * 1024,
+        session_ttl: float = 20 * 60.0,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        for path in (async_output_path, async_failure_path):
+            validate_bucket(parse_prefix(path)[0])
+        self._host = host
+        self._port = port
+        self._shutdown_timeout = shutdown_timeout
+        self._state = RuntimeState(
+            config=Config(
+                region=region,
+                account_id=account_id,
+                model_timeout=model_timeout,
+                max_body_bytes=max_body_bytes,
+                max_async_body_bytes=max_async_body_bytes,
+                max_object_bytes=max_object_bytes,
+                async_output_path=async_output_path,
+                async_failure_path=async_failure_path,
+                async_delay=async_delay,
+                session_ttl=session_ttl,
+            ),
+            credentials=credentials,
+        )
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        config = self._state.config
+        app = web.Application(client_max_size=max(config.max_body_bytes, config.max_object_bytes))
+        app[STATE_KEY] = self._state
+        add_routes(
+            app.router,
+            invoke=invoke_endpoint,
+            invoke_async=invoke_endpoint_async,
+            invoke_stream=invoke_endpoint_with_response_stream,
+        )
+        S3FrontEnd(self._state.store, self._state.verifier, config.max_object_bytes).add_routes(
+            app.router
+        )
+        app.router.add_route("*", "/{tail:.*}", unknown_operation)
+        return app
+
+    async def start(self) -> None:
+        """Start serving (on a free port when ``port`` is 0). Idempotent."""
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(
+            self._make_app(), access_log=None, shutdown_timeout=self._shutdown_timeout
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+            address = runner.addresses[0]
+            self._bound_port = int(address[1])
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop serving; cancel and await background async inferences. Idempotent."""
+        runner, self._runner = self._runner, None
+        tasks = list(self._state.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        self._bound_port = None
+
+    async def __aenter__(self) -> LocalRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        if self._bound_port is None:
+            raise RuntimeError("the local runtime is not started")
+        return self._bound_port
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the endpoint URL for SageMaker and S3 clients alike."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def region(self) -> str:
+        return self._state.config.region
+
+    @property
+    def credentials(self) -> botocore.credentials.Credentials | None:
+        return self._state.credentials
+
+    # Endpoints -----------------------------------------------------------------------------
+
+    def add_endpoint(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        variant: str = "AllTraffic",
+        content_type: str | None = None,
+        output_path: str | None = None,
+        failure_path: str | None = None,
+    ) -> None:
+        """Serve ``handler`` as endpoint ``name`` (replacing any endpoint of that name).
+
+        ``variant`` is answered in ``x-Amzn-Invoked-Production-Variant``; ``content_type`` is the
+        response content type when the handler does not set one; ``output_path`` and
+        ``failure_path`` (``s3://bucket/prefix``) override the runtime's async locations.
+        """
+        if not valid_endpoint_name(name):
+            raise ValueError(f"invalid endpoint name {name!r}")
+        for path in (output_path, failure_path):
+            if path is not None:
+                validate_bucket(parse_prefix(path)[0])
+        self._state.endpoints[name] = Endpoint(
+            name=name,
+            handler=handler,
+            variant=variant,
+            content_type=content_type,
+            output_path=output_path,
+            failure_path=failure_path,
+        )
+
+    def remove_endpoint(self, name: str) -> None:
+        """Stop serving ``name``; later calls get ValidationError. Raises ``KeyError`` if unknown."""
+        del self._state.endpoints[name]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return sorted(self._state.endpoints)
+
+    def invocations(self, name: str | None = None) -> list[Invocation]:
+        """The invocations handlers received (all, or those of endpoint ``name``), oldest first.
+
+        Only calls that reached the handler are here; see :meth:`call_count` for every request.
+        """
+        log = self._state.invocation_log
+        return [inv for inv in log if name is None or inv.endpoint_name == name]
+
+    def call_count(self, name: str) -> int:
+        """Every request addressed to ``name`` that passed the signature check, faults included."""
+        return self._state.call_counts[name]
+
+    def clear_invocations(self) -> None:
+        self._state.invocation_log.clear()
+        self._state.call_counts.clear()
+
+    # Faults ----------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        name: str,
+        n: int = 1,
+        error: str = "ServiceUnavailable",
+        status: int = 503,
+        message: str | None = None,
+        retry_after: float | None = None,
+        *,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Answer the next ``n`` calls to ``name`` with this service error instead of the model.
+
+        ``retry_after`` (seconds) adds ``Retry-After`` and ``x-amz-retry-after`` headers; ``fields``
+        adds members to the JSON body (e.g. ``OriginalStatusCode`` for a ModelError).
+        """
+        text = message if message is not None else f"{error}: injected by the local runtime"
+        self._state.faults.fail_next(
+            name, n, InjectedError(error, status, text, retry_after, dict(fields or {}))
+        )
+
+    def reset_connection_next(self, name: str, n: int = 1) -> None:
+        """Close the connection without answering (after reading the request) for ``n`` calls."""
+        self._state.faults.reset_connection_next(name, n)
+
+    def set_latency(self, name: str, seconds: float) -> None:
+        """Delay every answer of ``name`` by ``seconds`` (before the model runs; 0 turns it off)."""
+        self._state.faults.set_latency(name, seconds)
+
+    def cold_start(self, name: str, seconds: float) -> None:
+        """Answer 429 ``ModelNotReadyException`` to calls of ``name`` for the next ``seconds``."""
+        self._state.faults.cold_start(name, seconds)
+
+    def clear_faults(self, name: str | None = None) -> None:
+        self._state.faults.clear(name)
+
+    # Objects ---------------------------------------------------------------------------------
+
+    def put_object(
+        self, bucket: str, key: str, data: bytes | str, *, content_type: str | None = None
+    ) -> str:
+        """Store an object (e.g. an async ``InputLocation``) and return its ``s3://`` URI."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        self._state.store.put(bucket, key, raw, content_type=content_type)
+        return s3_uri(bucket, key)
+
+    def get_object(self, bucket: str, key: str) -> bytes | None:
+        stored = self._state.store.get(bucket, key)
+        return None if stored is None else stored.data
+
+    def get_location(self, location: str) -> bytes | None:
+        """The object at an ``s3://bucket/key`` URI (e.g. an async OutputLocation), if any."""
+        return self.get_object(*parse_s3_location(location))
+
+    def list_objects(self) -> list[str]:
+        return [s3_uri(bucket, key) for bucket, key in self._state.store.list_keys()]
+
+    async def wait_async_idle(self, timeout: float | None = None) -> None:
+        """Wait until no async inference is running (``asyncio.TimeoutError`` after ``timeout``)."""
+
+        async def idle() -> None:
+            while self._state.tasks:
+                await asyncio.gather(*list(self._state.tasks), return_exceptions=True)
+
+        await asyncio.wait_for(idle(), timeout)

@@ -47,6 +47,20 @@ from ._types import ResponseMetadata
 class SageMakerRuntimeError(Exception):
     """Base of every error this library raises."""
 
+    def __reduce__(self) -> Any:
+        # Pickle (multiprocessing, concurrent.futures) without calling __init__ again: most
+        # subclasses take other arguments than the message text kept in ``args``.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(
+    cls: type[SageMakerRuntimeError], args: tuple[Any, ...], state: dict[str, Any]
+) -> SageMakerRuntimeError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ParamValidationError(SageMakerRuntimeError, ValueError):
     """An argument breaks a rule of the service model. Nothing was sent.
@@ -147,20 +161,12 @@ class ServiceError(SageMakerRuntimeError):
         self.status_code = status_code
         self.request_id = request_id
         self.response_metadata = response_metadata
-        text = f"{code} ({status_code}): {message or ''}".rstrip(": ")
+        text = f"{code} ({status_code})"
+        if message:
+            text += f": {message}"
         if request_id:
             text += f" [request id {request_id}]"
         super().__init__(text)
-
-    def __reduce__(self) -> Any:
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
-
-def _rebuild(cls: type[ServiceError], state: dict[str, Any]) -> ServiceError:
-    error = cls.__new__(cls)
-    error.__dict__.update(state)
-    Exception.__init__(error, state.get("message"))
-    return error
 
 
 class InternalFailure(ServiceError):
@@ -276,13 +282,9 @@ def parse_error_response(
     Code: ``x-amzn-ErrorType`` > body ``code`` > ``Code`` > ``__type`` > the status. Message:
     ``message`` > ``Message`` > ``errorMessage``. An empty or HTML 5xx gets the HTTP reason phrase.
     """
-    request_id = headers.get("x-amzn-requestid") or headers.get("x-amz-request-id")
-    metadata = ResponseMetadata(
-        request_id=request_id,
-        http_status_code=status,
-        http_headers={k.lower(): v for k, v in headers.items()},
-        retry_attempts=retry_attempts,
-    )
+    metadata = ResponseMetadata.from_http(status, headers, retry_attempts)
+    headers = metadata.http_headers  # lower-cased, repeats folded
+    request_id = metadata.request_id
     doc: dict[str, Any] = {}
     stripped = body.strip()
     if status >= 500 and (not stripped or stripped[:5].lower() in (b"<html", b"<!doc")):
@@ -309,7 +311,9 @@ def parse_error_response(
         original = doc.get("OriginalStatusCode")
         return ModelError(
             message,
-            original_status_code=original if isinstance(original, int) else None,
+            original_status_code=(
+                original if isinstance(original, int) and not isinstance(original, bool) else None
+            ),
             original_message=_first_str(doc, "OriginalMessage"),
             log_stream_arn=_first_str(doc, "LogStreamArn"),
             **common,

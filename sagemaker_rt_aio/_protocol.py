@@ -107,26 +107,23 @@ def coerce_request(cls: type[Any], request: Any, fields: dict[str, Any]) -> Any:
 def response_metadata(
     status: int, headers: Mapping[str, str], retry_attempts: int
 ) -> ResponseMetadata:
-    return ResponseMetadata(
-        request_id=headers.get(m.RESPONSE_REQUEST_ID) or headers.get("x-amz-request-id"),
-        http_status_code=status,
-        http_headers={k.lower(): v for k, v in headers.items()},
-        retry_attempts=retry_attempts,
-    )
+    return ResponseMetadata.from_http(status, headers, retry_attempts)
 
 
 def parse_invoke_endpoint(
     status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
 ) -> InvokeEndpointResult:
-    """``headers`` must look names up without regard to case (aiohttp's ``CIMultiDictProxy``)."""
+    """``headers``: aiohttp's ``CIMultiDictProxy`` or any mapping; names are matched without case."""
+    metadata = response_metadata(status, headers, retry_attempts)
+    folded = metadata.http_headers
     return InvokeEndpointResult(
         body=body,
-        content_type=headers.get(m.RESPONSE_CONTENT_TYPE),
-        invoked_production_variant=headers.get(m.RESPONSE_INVOKED_VARIANT),
-        custom_attributes=headers.get(m.RESPONSE_CUSTOM_ATTRIBUTES),
-        new_session_id=headers.get(m.RESPONSE_NEW_SESSION_ID),
-        closed_session_id=headers.get(m.RESPONSE_CLOSED_SESSION_ID),
-        response_metadata=response_metadata(status, headers, retry_attempts),
+        content_type=folded.get(m.RESPONSE_CONTENT_TYPE),
+        invoked_production_variant=folded.get(m.RESPONSE_INVOKED_VARIANT),
+        custom_attributes=folded.get(m.RESPONSE_CUSTOM_ATTRIBUTES),
+        new_session_id=folded.get(m.RESPONSE_NEW_SESSION_ID),
+        closed_session_id=folded.get(m.RESPONSE_CLOSED_SESSION_ID),
+        response_metadata=metadata,
     )
 
 
@@ -141,9 +138,10 @@ def parse_invoke_endpoint_async(
         doc = {}
     if isinstance(doc, dict) and isinstance(doc.get("InferenceId"), str):
         inference_id = doc["InferenceId"]
+    metadata = response_metadata(status, headers, retry_attempts)
     return InvokeEndpointAsyncResult(
         inference_id=inference_id,
-        output_location=headers.get(m.RESPONSE_OUTPUT_LOCATION),
-        failure_location=headers.get(m.RESPONSE_FAILURE_LOCATION),
-        response_metadata=response_metadata(status, headers, retry_attempts),
+        output_location=metadata.http_headers.get(m.RESPONSE_OUTPUT_LOCATION),
+        failure_location=metadata.http_headers.get(m.RESPONSE_FAILURE_LOCATION),
+        response_metadata=metadata,
     )

@@ -19,8 +19,14 @@ from ._endpoints import s3_url
 from ._errors import ParamValidationError, S3Error
 from ._types import ResponseMetadata
 
-_S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<key>.+)")
-_HTTPS_URI = re.compile(r"https://(?P<host>[^/]+)/(?P<rest>.+)")
+# A key may hold any character, line breaks included.
+_S3_URI = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<key>.+)", re.DOTALL)
+_HTTPS_URI = re.compile(r"https://(?P<host>[^/]+)/(?P<rest>.+)", re.DOTALL)
+# bucket.s3.amazonaws.com, bucket.s3.region.amazonaws.com, bucket.s3-region.amazonaws.com(.cn)
+# (Each part has one way to match: no catastrophic backtracking on a long hostile host.)
+_VIRTUAL_HOST = re.compile(
+    r"(?P<bucket>.+)\.s3(?:-[a-z0-9-]+)?(?:\.[a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?"
+)
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 
 # What S3's answers mean to a poller.
@@ -29,9 +35,14 @@ TRANSIENT = frozenset({500, 502, 503, 504})
 
 
 def parse_s3_uri(uri: str, field: str = "location") -> tuple[str, str]:
-    """(bucket, key) of ``s3://bucket/key`` (or a path-style ``https://s3.../bucket/key``)."""
+    """(bucket, key) of ``s3://bucket/key``, or of an ``https://`` object URL: virtual-hosted
+    (``https://bucket.s3.region.amazonaws.com/key``) or path style (``https://s3.../bucket/key``)."""
     match = _S3_URI.fullmatch(uri)
     if match is None and (https := _HTTPS_URI.fullmatch(uri)):
+        host = https["host"].rpartition("@")[2].split(":")[0].lower()
+        # A DNS name has at most 253 characters; a longer "host" is never virtual-hosted S3.
+        if len(host) <= 253 and (virtual := _VIRTUAL_HOST.fullmatch(host)):
+            return virtual["bucket"], unquote(https["rest"])
         bucket, _, key = https["rest"].partition("/")
         if key:
             return bucket, unquote(key)
@@ -67,11 +78,7 @@ def parse_s3_error(status: int, headers: Mapping[str, str], body: bytes) -> S3Er
             message = body[:200].decode("utf-8", "replace")
     if not code:
         code = {403: "AccessDenied", 404: "NoSuchKey", 503: "SlowDown"}.get(status, str(status))
-    metadata = ResponseMetadata(
-        request_id=request_id,
-        http_status_code=status,
-        http_headers={k.lower(): v for k, v in headers.items()},
-    )
+    metadata = ResponseMetadata.from_http(status, headers)
     return S3Error(
         message,
         code=code,

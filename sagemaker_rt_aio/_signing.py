@@ -70,28 +70,30 @@ def canonical_uri(path: str, *, double_encode: bool = True) -> str:
     """The path as SigV4 signs it. ``path`` is already percent-encoded, as it goes on the wire.
 
     Every service but S3 encodes it once more (``%2F`` becomes ``%252F``) after removing dot
-    segments; S3 signs it as sent.
+    segments and empty segments (``//``), exactly as botocore's ``normalize_url_path`` does; S3
+    signs it as sent.
     """
     if not double_encode:
         return path or "/"
-    if "/." in path:
+    if "//" in path or "/." in path or path.startswith("."):
         path = _remove_dot_segments(path)
     return quote(path, safe="/~") or "/"
 
 
 def _remove_dot_segments(path: str) -> str:
-    # RFC 3986 5.2.4, as botocore's utils.remove_dot_segments applies it.
+    # botocore's utils.remove_dot_segments: RFC 3986 5.2.4, and AWS also drops empty segments
+    # ("/a//b" is signed as "/a/b"); a trailing slash survives only after a kept segment.
     output: list[str] = []
     for segment in path.split("/"):
-        if segment == ".":
+        if not segment or segment == ".":
             continue
         if segment == "..":
             if output:
                 output.pop()
         else:
             output.append(segment)
-    first = "/" if path.startswith("/") and (not output or output[0]) else ""
-    last = "/" if path.endswith(("/.", "/..")) else ""
+    first = "/" if path.startswith("/") else ""
+    last = "/" if path.endswith("/") and output else ""
     return first + "/".join(output) + last
 
 

@@ -23,6 +23,27 @@ class ResponseMetadata:
     http_headers: Mapping[str, str] = field(default_factory=dict)
     retry_attempts: int = 0
 
+    @classmethod
+    def from_http(
+        cls, status: int, headers: Mapping[str, str], retry_attempts: int = 0
+    ) -> ResponseMetadata:
+        """From a response's status and headers (any mapping; names are matched without case).
+
+        ``http_headers`` has lower-cased names and a repeated header's values joined with
+        ``", "``, as botocore hands them out (urllib3 folds repeats). The request id is
+        ``x-amzn-RequestId`` (S3's ``x-amz-request-id`` failing that).
+        """
+        folded: dict[str, str] = {}
+        for name, value in headers.items():
+            key = name.lower()
+            folded[key] = f"{folded[key]}, {value}" if key in folded else value
+        return cls(
+            request_id=folded.get("x-amzn-requestid") or folded.get("x-amz-request-id"),
+            http_status_code=status,
+            http_headers=folded,
+            retry_attempts=retry_attempts,
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class InvokeEndpointRequest:

@@ -8,6 +8,8 @@ requests, no second AWS client), backing off with jitter between polls:
 - the failure object exists: raise ``AsyncInferenceFailure`` with its text;
 - neither (404): poll again, unless ``timeout`` has passed: ``AsyncInferenceTimeout``;
 - S3 500/503 (``SlowDown``), or a connection that failed: poll again (a GET or HEAD is idempotent);
+  the GET of a found object and an upload's PUT are tried again the same way, as the client's
+  retry policy allows (both are idempotent);
 - anything else (403 ``AccessDenied`` above all): raise ``S3Error`` at once, since a missing
   permission must not look like "not ready yet".
 
@@ -46,6 +48,7 @@ from ._errors import (
     TransportError,
 )
 from ._protocol import UNSIGNED_DEFAULT_HEADERS
+from ._retry import RetryPolicy, delay
 from ._s3 import MISSING, TRANSIENT, object_url, parse_s3_error, parse_s3_uri
 from ._signing import payload_sha256, sign
 from ._transport import HttpRequest, HttpResponse, read_chunk, send
@@ -76,6 +79,7 @@ class AsyncResultWaiter:
         timeout: aiohttp.ClientTimeout,
         is_closing: Callable[[], bool],
         sleep: Callable[[float], Awaitable[bool]],
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._region = region
         self._endpoint_url = endpoint_url
@@ -84,6 +88,7 @@ class AsyncResultWaiter:
         self._timeout = timeout
         self._is_closing = is_closing
         self._sleep = sleep
+        self._retry_policy = retry_policy if retry_policy is not None else RetryPolicy()
         self._rand = random.Random()
 
     # -- public operations ------------------------------------------------------------------
@@ -129,11 +134,21 @@ class AsyncResultWaiter:
         async for chunk in self._get(found, deadline):
             yield chunk
 
-    async def upload(self, data: bytes, location: str, *, content_type: str | None) -> str:
-        """PUT ``data`` at ``location`` (``s3://bucket/key``) and return the location."""
+    async def upload(
+        self,
+        data: bytes,
+        location: str,
+        *,
+        content_type: str | None,
+        deadline: float | None = None,
+    ) -> str:
+        """PUT ``data`` at ``location`` (``s3://bucket/key``) and return the location.
+
+        ``deadline`` (``time.monotonic()``) bounds the upload, retries included, when it is part of
+        a call with a timeout; past it the upload raises ``DeadlineExceededError``."""
         bucket, key = parse_s3_uri(location, "upload_location")
         headers = {"Content-Type": content_type} if content_type else {}
-        response = await self._request("PUT", bucket, key, data, headers, None)
+        response = await self._request_retrying("PUT", bucket, key, data, headers, deadline)
         if response.status >= 300:
             raise parse_s3_error(response.status, response.headers, response.body)
         return f"s3://{bucket}/{key}"
@@ -178,6 +193,7 @@ class AsyncResultWaiter:
         try:
             response = await self._request("HEAD", bucket, key, b"", {}, deadline)
         except TransportError as exc:
+            self._raise_if_closing(exc)
             # HEAD is idempotent: a failed poll is simply polled again (the deadline still holds).
             logger.debug("S3 poll failed (%s); polling again", type(exc).__name__)
             return False
@@ -193,20 +209,87 @@ class AsyncResultWaiter:
         The GET must start before the deadline; its body then flows with ``sock_read`` between
         chunks, so a large output is not cut off halfway by the wait's timeout.
         """
-        response = await self._request("GET", found.bucket, found.key, b"", {}, deadline, True)
+        response = await self._request_retrying(
+            "GET", found.bucket, found.key, b"", {}, deadline, stream=True
+        )
         if response.stream is None:
             raise parse_s3_error(response.status, response.headers, response.body)
         stream = response.stream
+        watcher = asyncio.get_running_loop().create_task(self._close_on_shutdown(stream))
         try:
             if not found.output:
                 text = (await stream.read()).decode("utf-8", "replace")
                 raise AsyncInferenceFailure(
                     text, failure_location=f"s3://{found.bucket}/{found.key}"
                 )
-            while chunk := await read_chunk(stream):
+            while True:
+                try:
+                    chunk = await read_chunk(stream)
+                except TransportError as exc:
+                    self._raise_if_closing(exc)
+                    raise
+                if not chunk:
+                    break
                 yield chunk
         finally:
+            watcher.cancel()
             stream.close()
+
+    async def _close_on_shutdown(self, response: aiohttp.ClientResponse) -> None:
+        """Abort a body being read once the client shuts down. Closing the session does not
+        interrupt a response that is already streaming: its reader would wait for ``sock_read``."""
+        while not await self._sleep(3600.0):
+            pass
+        response.close()
+
+    def _raise_if_closing(self, exc: BaseException) -> None:
+        """A request that failed because the client shut down (its session closed under it) ends
+        the wait with ``ClientClosedError``, as a call in flight does, not with a transport error."""
+        if self._is_closing():
+            raise ClientClosedError(
+                "the client shut down while waiting for an async result"
+            ) from exc
+
+    async def _request_retrying(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float | None,
+        *,
+        stream: bool = False,
+    ) -> HttpResponse:
+        """An idempotent request (GET, PUT) tried again on S3's 500/503 (``SlowDown``) and on failed
+        connections, as the retry policy allows and the deadline leaves time for; any other answer
+        is returned as it is."""
+        policy = self._retry_policy
+        attempt = 1
+        while True:
+            error: SageMakerRuntimeError
+            try:
+                response = await self._request(
+                    method, bucket, key, body, dict(headers), deadline, stream
+                )
+            except TransportError as exc:
+                self._raise_if_closing(exc)
+                if not policy.retry_connection_errors:
+                    raise
+                error = exc
+            else:
+                if response.status not in TRANSIENT:
+                    return response
+                error = parse_s3_error(response.status, response.headers, response.body)
+            if attempt >= policy.max_attempts:
+                raise error
+            wait = delay(policy, error, attempt=attempt, rand=self._rand)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise error
+            logger.debug("S3 %s failed (%s); trying again in %.3f s", method, error, wait)
+            if await self._sleep(wait):
+                raise ClientClosedError("the client shut down while an S3 request waited to retry")
+            attempt += 1
 
     # -- one S3 request ---------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 import time
@@ -34,7 +36,12 @@ from ._constants import (
 )
 from ._credentials import CredentialSource, resolve_region
 from ._endpoints import check_custom_url, host_header, service_url, split_fips_region
-from ._errors import AsyncInferenceTimeout, ClientClosedError, ParamValidationError
+from ._errors import (
+    AsyncInferenceTimeout,
+    ClientClosedError,
+    ParamValidationError,
+    SageMakerRuntimeError,
+)
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -186,7 +193,11 @@ class SageMakerRuntimeClient:
             max_connections=max_connections,
             middlewares=middlewares,
         )
+        self._open_streams: set[ResponseStream] = set()
+        self._streams_idle = asyncio.Event()
+        self._streams_idle.set()
         self._results = AsyncResultWaiter(
+            retry_policy=self._pipeline.retry_policy,
             region=region,
             endpoint_url=self._s3_endpoint_url,
             credentials=self._credentials,
@@ -251,7 +262,15 @@ class SageMakerRuntimeClient:
         if self._closed:
             return
         self._closed = True
+        until = time.monotonic() + grace
         await self._pipeline.drain(grace)
+        if self._open_streams:
+            # Open response streams get what is left of the grace period, then are ended: closing
+            # the session alone would leave a pending read waiting forever.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._streams_idle.wait(), max(until - time.monotonic(), 0))
+            for stream in list(self._open_streams):
+                stream._abort(ClientClosedError("the client shut down while the stream was read"))
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -434,19 +453,27 @@ class SageMakerRuntimeClient:
         limit is uploaded to ``upload_location`` (``s3://bucket/key``) first and sent as
         ``input_location``.
         """
-        started = time.monotonic()
+        self._check_open()
+        deadline = time.monotonic() + timeout
         if request is None:
             request = coerce_request(InvokeEndpointAsyncRequest, None, fields)
         body = request.body
         if body is not None and upload_location is not None:
             data = body_bytes(body, "body", None)
             if len(data) > MAX_ASYNC_INLINE_BODY_BYTES:
-                location = await self.upload_async_input(
-                    data, upload_location, content_type=request.content_type
+                location = await self._results.upload(
+                    data, upload_location, content_type=request.content_type, deadline=deadline
                 )
                 request = dataclasses.replace(request, body=None, input_location=location)
-        queued = await self.invoke_endpoint_async(request)
-        remaining = timeout - (time.monotonic() - started)
+        try:
+            queued = await asyncio.wait_for(
+                self.invoke_endpoint_async(request), max(deadline - time.monotonic(), 0)
+            )
+        except SageMakerRuntimeError:
+            raise  # our own timeouts (ReadTimeoutError...) are not this call's deadline
+        except asyncio.TimeoutError:
+            raise AsyncInferenceTimeout(timeout) from None
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
         return await self.wait_for_async_result(
@@ -512,9 +539,13 @@ class StreamCall:
         self._stream: ResponseStream | None = None
 
     async def __aenter__(self) -> ResponseStream:
+        if self._stream is not None:
+            raise RuntimeError("this stream call was already entered; make a new call")
         client = self._client
         stream = await client._pipeline.call(self._wire, _open_stream, stream=True)
         self._stream = stream
+        client._open_streams.add(stream)
+        client._streams_idle.clear()
         if self._cache_key is not None:
             client._metadata[self._cache_key] = stream.response_metadata
         return stream
@@ -525,8 +556,13 @@ class StreamCall:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._stream is not None:
-            await self._stream.aclose()
+        stream = self._stream
+        if stream is not None:
+            await stream.aclose()
+            streams = self._client._open_streams
+            streams.discard(stream)
+            if not streams:
+                self._client._streams_idle.set()
 
 
 __all__ = ["SageMakerRuntimeClient", "StreamCall"]

@@ -12,6 +12,7 @@ import os
 import time
 
 import botocore.credentials
+import botocore.exceptions
 import botocore.session
 
 from ._constants import CREDENTIAL_REFRESH_MARGIN
@@ -30,7 +31,10 @@ def resolve_region(
         if value:
             return value
     if botocore_session is not None:
-        value = botocore_session.get_config_variable("region")
+        try:
+            value = botocore_session.get_config_variable("region")
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise ParamValidationError("profile_name", str(exc)) from None
         if value:
             return str(value)
     raise NoRegionError()
@@ -97,7 +101,11 @@ class CredentialSource:
         """Runs in a worker thread: may read files or call a metadata service."""
         if self._source is None:
             session = self._session or botocore.session.Session()
-            self._source = session.get_credentials()
+            try:
+                self._source = session.get_credentials()
+            except botocore.exceptions.ProfileNotFound as exc:
+                # botocore's own error would escape the library's error tree.
+                raise ParamValidationError("profile_name", str(exc)) from None
             if self._source is None:
                 raise NoCredentialsError()
         snapshot = self._source.get_frozen_credentials()

@@ -360,14 +360,27 @@ class EventStreamDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
-        """Add ``data`` and return the messages it completes (possibly none)."""
+        """Add ``data`` and return the messages it completes (possibly none).
+
+        When ``data`` holds good messages and then a bad one, the good ones are returned and the
+        error is kept in :attr:`error` (raised by every later call): whether they arrive depends on
+        how the network split the bytes, so they are never thrown away with the bad one.
+        """
         if self._error is not None:
             raise EventStreamError(f"event stream decoder already failed: {self._error}")
+        messages: list[Message] = []
         try:
-            return self._feed(data if type(data) is bytes else bytes(data))
+            self._feed(data if type(data) is bytes else bytes(data), messages)
         except EventStreamError as exc:
             self._error = exc
-            raise
+            if not messages:
+                raise
+        return messages
+
+    @property
+    def error(self) -> EventStreamError | None:
+        """The error that stopped the decoder, if any."""
+        return self._error
 
     def close(self) -> None:
         """Declare the end of the stream; raise if it stopped inside a message."""
@@ -379,8 +392,7 @@ class EventStreamDecoder:
             )
             raise self._error
 
-    def _feed(self, data: bytes) -> list[Message]:
-        messages: list[Message] = []
+    def _feed(self, data: bytes, messages: list[Message]) -> None:
         start = 0
         buffer = self._buffer
         if buffer:
@@ -389,7 +401,7 @@ class EventStreamDecoder:
                 missing = self._need - len(buffer)
                 if len(data) - start < missing:
                     buffer += data[start:]
-                    return messages
+                    return
                 buffer += data[start : start + missing]
                 start += missing
                 if len(buffer) == _PRELUDE_LENGTH:
@@ -404,7 +416,6 @@ class EventStreamDecoder:
             buffer += data[pos:]
             if len(buffer) >= _PRELUDE_LENGTH:
                 self._need = _check_prelude(buffer, 0)
-        return messages
 
 
 # ------------------------------------------------------------------------ SageMaker's message kinds

@@ -68,6 +68,8 @@ class ResponseStream:
                 part = message_to_part(message, request_id=request_id)
                 if part is not None:
                     yield part
+            if decoder.error is not None:
+                raise decoder.error  # after the good messages that came before it
 
     async def iter_lines(
         self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, encoding: str = "utf-8"
@@ -75,31 +77,23 @@ class ResponseStream:
         """The model's output as text lines (without the line ending), however the parts split it.
 
         Handles ``\\n`` and ``\\r\\n``, a character split between parts, and a last line with no
-        ending. A line longer than ``max_line_bytes`` raises ``LineTooLongError``.
+        ending. A line longer than ``max_line_bytes`` (not counting its ending) raises
+        ``LineTooLongError`` as soon as that is known, so the buffer stays bounded.
         """
-        pending: list[bytes] = []
-        pending_len = 0
+        buffer = bytearray()  # the unfinished line
         async for part in self:
-            data = part.bytes
+            scanned = len(buffer)  # the unfinished line holds no line break
+            buffer += part.bytes
             start = 0
-            while (newline := data.find(b"\n", start)) >= 0:
-                if pending_len + newline - start > max_line_bytes:
-                    raise LineTooLongError(max_line_bytes)
-                pending.append(data[start:newline])
-                line = b"".join(pending)
-                pending.clear()
-                pending_len = 0
-                # A line break never falls inside a UTF-8 sequence, so a whole line decodes alone.
-                yield (line[:-1] if line.endswith(b"\r") else line).decode(encoding)
+            while (newline := buffer.find(b"\n", max(start, scanned))) >= 0:
+                yield _decode_line(buffer[start:newline], max_line_bytes, encoding)
                 start = newline + 1
-            if start < len(data):
-                pending_len += len(data) - start
-                if pending_len > max_line_bytes:
-                    raise LineTooLongError(max_line_bytes)
-                pending.append(data[start:])
-        if pending_len:
-            line = b"".join(pending)
-            yield (line[:-1] if line.endswith(b"\r") else line).decode(encoding)
+            del buffer[:start]
+            # A CR at the end may be the first half of a CRLF ending: it does not count yet.
+            if len(buffer) - buffer.endswith(b"\r") > max_line_bytes:
+                raise LineTooLongError(max_line_bytes)
+        if buffer:
+            yield _decode_line(buffer, max_line_bytes, encoding)
 
     async def aclose(self) -> None:
         """Release the connection: back to the pool if the body was read to its end."""
@@ -107,3 +101,22 @@ class ResponseStream:
             self._response.release()
         else:
             self._response.close()
+
+    def _abort(self, error: BaseException) -> None:
+        """End the stream now: a read in progress, and every later one, raises ``error``.
+
+        For the client's shutdown. Closing the session alone is not enough: aiohttp detaches the
+        body from a connection it closes itself, so a pending read would wait forever (no
+        ``sock_read`` timeout fires either).
+        """
+        if not self._finished:
+            self._response.content.set_exception(error)
+        self._response.close()
+
+
+def _decode_line(raw: bytearray, limit: int, encoding: str) -> str:
+    line = raw[:-1] if raw.endswith(b"\r") else raw
+    if len(line) > limit:
+        raise LineTooLongError(limit)
+    # A line break never falls inside a UTF-8 sequence, so a whole line decodes on its own.
+    return line.decode(encoding)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -20,10 +19,10 @@ import aiohttp
 import botocore.credentials
 import botocore.session
 from cachetools import TTLCache
-from yarl import URL
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
+from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
@@ -34,8 +33,8 @@ from ._constants import (
     MAX_ASYNC_INLINE_BODY_BYTES,
     default_timeout,
 )
-from ._credentials import CredentialSource, resolve_region
-from ._endpoints import check_custom_url, host_header, service_url, split_fips_region
+from ._credentials import CredentialSource
+from ._endpoints import check_custom_url, host_header
 from ._errors import (
     AsyncInferenceTimeout,
     ClientClosedError,
@@ -65,36 +64,13 @@ from ._types import (
 from ._validation import body_bytes
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() == "true"
-
-
-def _resolve_endpoint(
-    region: str,
-    endpoint_url: str | None,
-    use_fips: bool | None,
-    use_dual_stack: bool | None,
-    allow_http: bool,
-) -> tuple[str, URL]:
-    """(signing region, base URL): argument, then AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then
-    AWS_ENDPOINT_URL, then the region's rule-set URL (FIPS and dual-stack from arguments or env)."""
-    region, fips_region = split_fips_region(region)
-    custom = (
-        endpoint_url
-        or os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
-    if custom:
-        if use_fips or use_dual_stack or fips_region:
-            raise ParamValidationError(
-                "endpoint_url", "FIPS and dual-stack endpoints cannot be used with a custom URL"
-            )
-        return region, check_custom_url(custom, field="endpoint_url", allow_http=allow_http)
-    fips = fips_region or (use_fips if use_fips is not None else _env_flag("AWS_USE_FIPS_ENDPOINT"))
-    dual_stack = (
-        use_dual_stack if use_dual_stack is not None else _env_flag("AWS_USE_DUALSTACK_ENDPOINT")
-    )
-    return region, URL(service_url(region, fips=fips, dual_stack=dual_stack))
+def _check_request(cls: type, request: object, *fields: object) -> None:
+    """A request object must be of the operation's type and come without keyword fields."""
+    coerce_request(cls, request, {})
+    if any(value is not None for value in fields):
+        raise ParamValidationError(
+            "request", "give either a request object or keyword fields, not both"
+        )
 
 
 def _parse_result(response: HttpResponse, retries: int) -> InvokeEndpointResult:
@@ -146,19 +122,18 @@ class SageMakerRuntimeClient:
     ) -> None:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
-        if profile_name is not None and botocore_session is None:
-            botocore_session = botocore.session.Session(profile=profile_name)
-        if botocore_session is None and not (
-            region_name and (aws_access_key_id or credentials is not None)
-        ):
+        if botocore_session is None:
             # The shared config and botocore's credential chain live in a session.
-            botocore_session = botocore.session.Session()
-        region, self._base_url = _resolve_endpoint(
-            resolve_region(region_name, botocore_session),
-            endpoint_url,
-            use_fips_endpoint,
-            use_dualstack_endpoint,
-            allow_http,
+            botocore_session = botocore.session.Session(profile=profile_name)
+            if profile_name is not None:
+                check_profile(botocore_session)
+        region, self._base_url = resolve_endpoint(
+            botocore_session,
+            region=resolve_region(region_name, botocore_session),
+            endpoint_url=endpoint_url,
+            use_fips=use_fips_endpoint,
+            use_dual_stack=use_dualstack_endpoint,
+            allow_http=allow_http,
         )
         self._region = region
         self._s3_endpoint_url = (
@@ -294,7 +269,10 @@ class SageMakerRuntimeClient:
 
     def get_cached_response_metadata(self, request: object) -> ResponseMetadata | None:
         """The metadata of the last successful call made with this request object, if still kept."""
-        return self._metadata.get(request)
+        try:
+            return self._metadata.get(request)
+        except TypeError:  # an unhashable object was never a request of ours
+            return None
 
     # -- operations -------------------------------------------------------------------------
 
@@ -317,6 +295,7 @@ class SageMakerRuntimeClient:
         session_id: str | None = None,
     ) -> InvokeEndpointResult:
         """Run the model behind ``endpoint_name`` on ``body`` and return its answer."""
+        self._check_open()
         if request is None:
             request = InvokeEndpointRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
@@ -334,7 +313,11 @@ class SageMakerRuntimeClient:
             )
             cache_key = None
         else:
-            coerce_request(InvokeEndpointRequest, request, {})
+            _check_request(
+                InvokeEndpointRequest, request, endpoint_name, body, content_type, accept,
+                custom_attributes, target_model, target_variant, target_container_hostname,
+                inference_id, enable_explanations, inference_component_name, session_id,
+            )  # fmt: skip
             cache_key = request
         wire = serialize(m.INVOKE_ENDPOINT, request, max_body_bytes=self._max_body_bytes)
         result = await self._pipeline.call(wire, _parse_result)
@@ -360,6 +343,7 @@ class SageMakerRuntimeClient:
         filename: str | None = None,
     ) -> InvokeEndpointAsyncResult:
         """Queue an asynchronous inference; its result appears later at ``output_location``."""
+        self._check_open()
         if request is None:
             request = InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]
@@ -376,7 +360,11 @@ class SageMakerRuntimeClient:
             )
             cache_key = None
         else:
-            coerce_request(InvokeEndpointAsyncRequest, request, {})
+            _check_request(
+                InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
+                content_type, accept, custom_attributes, inference_id, request_ttl_seconds,
+                invocation_timeout_seconds, s3_output_path_extension, filename,
+            )  # fmt: skip
             cache_key = request
         wire = serialize(m.INVOKE_ENDPOINT_ASYNC, request, max_body_bytes=self._max_body_bytes)
         result = await self._pipeline.call(wire, _parse_async_result)
@@ -506,6 +494,7 @@ class SageMakerRuntimeClient:
         as stream: async for part in stream: ...``. Validation happens here, before anything is
         sent; the request goes out when the block is entered. Retries apply only until the stream
         starts."""
+        self._check_open()
         if request is None:
             request = InvokeEndpointWithResponseStreamRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]
@@ -521,7 +510,11 @@ class SageMakerRuntimeClient:
             )
             cache_key = None
         else:
-            coerce_request(InvokeEndpointWithResponseStreamRequest, request, {})
+            _check_request(
+                InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,
+                content_type, accept, custom_attributes, target_variant, target_container_hostname,
+                inference_id, inference_component_name, session_id,
+            )  # fmt: skip
             cache_key = request
         wire = serialize(
             m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM, request, max_body_bytes=self._max_body_bytes

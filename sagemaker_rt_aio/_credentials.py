@@ -8,7 +8,6 @@ one refresh at a time, shortly before they expire; every other call reuses a fro
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import botocore.credentials
@@ -16,28 +15,13 @@ import botocore.exceptions
 import botocore.session
 
 from ._constants import CREDENTIAL_REFRESH_MARGIN
-from ._errors import NoCredentialsError, NoRegionError, ParamValidationError
+from ._errors import (
+    CredentialsError,
+    NoCredentialsError,
+    ParamValidationError,
+    SageMakerRuntimeError,
+)
 from ._signing import FrozenCredentials
-
-
-def resolve_region(
-    region_name: str | None, botocore_session: botocore.session.Session | None
-) -> str:
-    """Argument, then ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the profile's ``region``."""
-    if region_name:
-        return region_name
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(variable)
-        if value:
-            return value
-    if botocore_session is not None:
-        try:
-            value = botocore_session.get_config_variable("region")
-        except botocore.exceptions.ProfileNotFound as exc:
-            raise ParamValidationError("profile_name", str(exc)) from None
-        if value:
-            return str(value)
-    raise NoRegionError()
 
 
 class CredentialSource:
@@ -99,16 +83,22 @@ class CredentialSource:
 
     def _load(self) -> None:
         """Runs in a worker thread: may read files or call a metadata service."""
-        if self._source is None:
-            session = self._session or botocore.session.Session()
-            try:
-                self._source = session.get_credentials()
-            except botocore.exceptions.ProfileNotFound as exc:
-                # botocore's own error would escape the library's error tree.
-                raise ParamValidationError("profile_name", str(exc)) from None
+        try:
             if self._source is None:
-                raise NoCredentialsError()
-        snapshot = self._source.get_frozen_credentials()
+                session = self._session or botocore.session.Session()
+                self._source = session.get_credentials()
+                if self._source is None:
+                    raise NoCredentialsError()
+            snapshot = self._source.get_frozen_credentials()
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise ParamValidationError("profile_name", str(exc)) from None
+        except SageMakerRuntimeError:
+            raise
+        except Exception as exc:
+            # botocore's errors (and the RuntimeError of a failed refresh) would escape our tree.
+            raise CredentialsError(
+                f"could not load AWS credentials: {type(exc).__name__}: {exc}"
+            ) from exc
         if not snapshot.access_key or not snapshot.secret_key:
             raise NoCredentialsError()
         self._frozen = FrozenCredentials(snapshot.access_key, snapshot.secret_key, snapshot.token)

@@ -6,7 +6,8 @@
     ├── ParamValidationError            the call's arguments are invalid; nothing was sent
     ├── ClientClosedError               the client was shut down; nothing was sent
     ├── NoRegionError                   no region in arguments, environment or config
-    ├── NoCredentialsError              botocore's chain found no credentials
+    ├── CredentialsError                credentials could not be loaded or refreshed
+    │   └── NoCredentialsError          botocore's chain found no credentials
     ├── TransportError                  the exchange failed below HTTP
     │   ├── EndpointConnectionError     (also ConnectionError) no connection; request not sent
     │   │   └── ConnectTimeoutError     (also TimeoutError)
@@ -89,7 +90,13 @@ class NoRegionError(SageMakerRuntimeError):
         )
 
 
-class NoCredentialsError(SageMakerRuntimeError):
+class CredentialsError(SageMakerRuntimeError):
+    """Loading or refreshing credentials failed (SSO token expired, role assumption refused...).
+
+    ``__cause__`` holds botocore's error."""
+
+
+class NoCredentialsError(CredentialsError):
     def __init__(self) -> None:
         super().__init__(
             "No AWS credentials found: pass them to the client, set AWS_ACCESS_KEY_ID and "

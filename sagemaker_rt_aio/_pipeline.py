@@ -5,6 +5,7 @@ One call, in order::
     admission       refused once the client shuts down (ClientClosedError, nothing sent)
     retry loop      attempts, backoff, retry quota, the call's deadline (timeout.total)
       slot          at most max_connections attempts in flight; later ones wait in FIFO order
+                    (a started response stream keeps its slot until its connection is released)
       middlewares   user code, once per attempt, first in the list outermost
       sign          SigV4 with the credentials of this moment: a signature made before a long
                     queue wait could expire (5 minutes) before it is sent
@@ -102,15 +103,19 @@ class Pipeline:
         """Stop admitting calls; wait up to ``grace`` seconds for those in flight, cancel the rest."""
         self.closing = True
         self._closing_event.set()  # wakes calls sleeping between attempts: they end now
+        current = asyncio.current_task()
+        if current in self._inflight:
+            # shutdown() from inside a call (a middleware): waiting for that call would never end.
+            self._inflight.discard(current)
+            if not self._inflight:
+                self._idle.set()
         if self._inflight and grace > 0:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
         if self._inflight:
-            current = asyncio.current_task()
             for task in list(self._inflight):
-                if task is not current:
-                    self._aborted.add(task)
-                    task.cancel()
+                self._aborted.add(task)
+                task.cancel()
             await self._idle.wait()
 
     # -- one call ---------------------------------------------------------------------------
@@ -171,16 +176,16 @@ class Pipeline:
             error: SageMakerRuntimeError
             retry_after = None
             try:
-                response = await self._attempt(request, send, deadline)
+                response = await self._attempt(request, send, deadline, stream)
             except ClientClosedError:
                 raise
             except SageMakerRuntimeError as exc:
                 error = exc
             else:
                 if 200 <= response.status < 300:
-                    # botocore's standard mode: a first-try success earns a token back, a retried
-                    # one returns what its last retry took.
-                    self._quota.release(1 if attempt == 1 else last_cost)
+                    # botocore's standard mode: a success earns a token back, or returns what its
+                    # last charged retry took.
+                    self._quota.release(last_cost or 1)
                     return parse(response, attempt - 1)
                 error = parse_error_response(
                     response.status, response.headers, response.body, retry_attempts=attempt - 1
@@ -192,10 +197,12 @@ class Pipeline:
             wait = delay(policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand)
             if deadline is not None and time.monotonic() + wait >= deadline:
                 raise error  # the next attempt could not finish in time anyway
-            last_cost = retry_cost(policy, error)
-            if last_cost and not self._quota.acquire(last_cost):
-                logger.debug("retry quota exhausted; not retrying %s", _error_name(error))
-                raise error
+            cost = retry_cost(policy, error)
+            if cost:
+                if not self._quota.acquire(cost):
+                    logger.debug("retry quota exhausted; not retrying %s", _error_name(error))
+                    raise error
+                last_cost = cost
             logger.debug(
                 "retrying %s on %s after %s (attempt %d, waiting %.3f s)",
                 wire.operation.name,
@@ -209,29 +216,43 @@ class Pipeline:
             attempt += 1
 
     async def _attempt(
-        self, request: HttpRequest, send: CallNext, deadline: float | None
+        self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool
     ) -> HttpResponse:
-        if deadline is None:
-            async with self._slots:
-                if self.closing:
-                    raise ClientClosedError()
-                return await send(request)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DeadlineExceededError("the call's deadline passed before it completed")
-        try:
-            await asyncio.wait_for(self._slots.acquire(), remaining)
-        except asyncio.TimeoutError:
-            raise PoolTimeoutError(
-                f"no free connection within the call's deadline ({self.timeout.total:g} s)"
-            ) from None
+        slots = self._slots
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceededError("the call's deadline passed before it completed")
+            request.deadline = deadline
+        if deadline is None or not slots.locked():
+            await slots.acquire()  # free (or no deadline to keep): no timer, no extra task
+        else:
+            try:
+                await asyncio.wait_for(slots.acquire(), remaining)
+            except asyncio.TimeoutError:
+                raise PoolTimeoutError(
+                    f"no free connection within the call's deadline ({self.timeout.total:g} s)"
+                ) from None
+        held = True
         try:
             if self.closing:
                 raise ClientClosedError()
-            request.deadline = deadline
-            return await send(request)
+            response = await send(request)
+            if stream:
+                held = not self._hold_slot_for_stream(response)
+            return response
         finally:
-            self._slots.release()
+            if held:
+                slots.release()
+
+    def _hold_slot_for_stream(self, response: HttpResponse) -> bool:
+        """A started stream keeps its connection, so it keeps its slot until that connection is
+        released (stream read to its end or closed); True if the slot is now the stream's."""
+        connection = response.stream.connection if response.stream is not None else None
+        if connection is None:  # an error answer, or a body already read in full
+            return False
+        connection.add_callback(self._slots.release)
+        return True
 
     async def sleep_unless_closing(self, seconds: float) -> bool:
         """Sleep between attempts; True if the client began shutting down meanwhile."""

@@ -67,7 +67,11 @@ def serialize(operation: m.Operation, request: AnyRequest, *, max_body_bytes: in
             raise ParamValidationError("body", "is required")
         body = b""
     else:
-        limit = operation.body_max if operation.body_max is not None else max_body_bytes
+        limit = (
+            max_body_bytes
+            if operation.body_max is None
+            else min(operation.body_max, max_body_bytes)
+        )
         body = body_bytes(raw_body, "body", limit)
     if operation is m.INVOKE_ENDPOINT_ASYNC:
         _check_async_input(request, has_body=raw_body is not None)

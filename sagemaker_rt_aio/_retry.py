@@ -74,8 +74,21 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts counts the first attempt: it must be at least 1")
-        if min(self.base_delay, self.max_delay, self.throttle_base_delay) < 0:
-            raise ValueError("delays must not be negative")
+        delays = (
+            self.base_delay,
+            self.max_delay,
+            self.throttle_base_delay,
+            self.model_not_ready_budget,
+            self.model_not_ready_base_delay,
+            self.model_not_ready_max_delay,
+        )
+        if min(delays) < 0:
+            raise ValueError("delays and budgets must not be negative")
+        if self.quota_capacity < 0 or self.retry_cost < 0:
+            raise ValueError("quota_capacity and retry_cost must not be negative")
+        if isinstance(self.retry_on, str):
+            # frozenset("ServiceUnavailable") would be a set of letters, retrying nothing.
+            raise TypeError("retry_on takes a collection of error codes, not a single string")
         object.__setattr__(self, "retry_on", frozenset(self.retry_on))
 
     @classmethod

@@ -63,15 +63,16 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode(), "sha256")
 
 
+@lru_cache(maxsize=1024)
 def canonical_uri(path: str, *, double_encode: bool = True) -> str:
     """The path as SigV4 signs it. ``path`` is already percent-encoded, as it goes on the wire.
 
     Every service but S3 encodes it once more (``%2F`` becomes ``%252F``) after removing dot
     segments and empty segments (``//``), exactly as botocore's ``normalize_url_path`` does; S3
-    signs it as sent.
+    signs it as sent. Cached: every call to an endpoint signs the same path.
     """
     if not double_encode:
         return path or "/"
@@ -97,8 +98,16 @@ def _remove_dot_segments(path: str) -> str:
     return first + "/".join(output) + last
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def amz_date(now: float | None = None) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    """``X-Amz-Date`` for ``now`` (default: the current time); formatted once per second."""
+    global _last_stamp
+    second = int(time.time() if now is None else now)
+    if _last_stamp[0] != second:
+        _last_stamp = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
+    return _last_stamp[1]
 
 
 def sign(
@@ -148,11 +157,11 @@ def sign(
         f"{SIGV4_ALGORITHM}\n{stamp}\n{scope}\n"
         + hashlib.sha256(canonical_request.encode()).hexdigest()
     )
-    signature = hmac.new(
+    signature = hmac.digest(
         signing_key(credentials.secret_key, date, region, service),
         string_to_sign.encode(),
-        hashlib.sha256,
-    ).hexdigest()
+        "sha256",
+    ).hex()
     headers["Authorization"] = (
         f"{SIGV4_ALGORITHM} Credential={credentials.access_key}/{scope}, "
         f"SignedHeaders={signed_headers}, Signature={signature}"

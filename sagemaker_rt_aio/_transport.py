@@ -78,10 +78,13 @@ def translate_error(exc: BaseException) -> TransportError:
         error = ReadTimeoutError(f"read timed out: {exc}")
     elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
         error = ConnectionClosedError(f"connection closed by the server: {exc}")
+    elif isinstance(exc, asyncio.TimeoutError) and not isinstance(exc, aiohttp.ClientError):
+        # aiohttp's total timeout, which the pipeline sets to what is left of the call's deadline.
+        # Tested before OSError: since Python 3.11, asyncio.TimeoutError is the builtin
+        # TimeoutError, an OSError.
+        error = DeadlineExceededError("the call's deadline passed before it completed")
     elif isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError, OSError)):
         error = ConnectionClosedError(f"connection failed: {exc}")
-    elif isinstance(exc, asyncio.TimeoutError):
-        error = DeadlineExceededError("the call's deadline passed before it completed")
     else:
         error = TransportError(f"HTTP request failed: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
@@ -140,14 +143,19 @@ async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
         raise
 
 
+# The session token, and the custom attributes the service model marks sensitive.
+_SENSITIVE_HEADERS = frozenset({"x-amz-security-token", "x-amzn-sagemaker-custom-attributes"})
+
+
 def redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers fit for a log line: the signature and session token are never shown."""
+    """Headers fit for a log line: the signature, session token and custom attributes are never
+    shown."""
     out = {}
     for name, value in headers.items():
         lname = name.lower()
         if lname == "authorization":
             out[name] = value.split(" Signature=")[0] + " Signature=<redacted>"
-        elif lname == "x-amz-security-token":
+        elif lname in _SENSITIVE_HEADERS:
             out[name] = "<redacted>"
         else:
             out[name] = value

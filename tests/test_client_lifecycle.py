@@ -163,11 +163,6 @@ async def test_calls_after_shutdown_raise_and_send_nothing(
         assert owned_sessions(client) == [] or injected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: operations validate before checking the client is open, so a call with bad "
-    "arguments on a shut-down client raises ParamValidationError, not ClientClosedError",
-)
 async def test_invalid_call_after_shutdown_is_client_closed(
     scripted_server: ScriptedServer,
 ) -> None:
@@ -282,9 +277,6 @@ async def test_metadata_for_unknown_objects_is_none(
     assert numbered_client.get_cached_response_metadata(unknown) is None
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError, reason="bug: an unhashable object raises TypeError"
-)
 def test_metadata_for_an_unhashable_object_is_none() -> None:
     client = SageMakerRuntimeClient("us-east-1", **KEYS)
     assert client.get_cached_response_metadata({"endpoint_name": "ep"}) is None

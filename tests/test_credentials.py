@@ -181,16 +181,15 @@ async def test_an_explicit_profile_beats_environment_keys(
 async def test_unknown_profile_is_a_library_error(
     scripted_server: ScriptedServer, credentials_file: Path
 ) -> None:
-    # The region is given, so the profile is first read by the credential chain, on the first call.
-    async with make_client(scripted_server.url, profile_name="nope") as client:
-        with pytest.raises(SageMakerRuntimeError) as info:
-            await client.invoke_endpoint(endpoint_name="ep", body=b"")
-    assert isinstance(info.value, ParamValidationError)
+    # The profile's settings (FIPS, endpoint URLs) are read at construction, so a missing profile
+    # is refused there, before anything could be sent, with or without a region.
+    with pytest.raises(ParamValidationError) as info:
+        make_client(scripted_server.url, profile_name="nope")
     assert info.value.field == "profile_name"
-    assert scripted_server.received == []
-    # Without a region the profile is read at construction, for its region.
+    assert isinstance(info.value, SageMakerRuntimeError)
     with pytest.raises(ParamValidationError):
         SageMakerRuntimeClient(profile_name="nope")
+    assert scripted_server.received == []
 
 
 async def test_botocore_session(scripted_server: ScriptedServer) -> None:

@@ -203,11 +203,18 @@ BOTOCORE_REGIONS = [row[0] for row in TABLE] + [
 ]
 
 
-@pytest.mark.parametrize("region", BOTOCORE_REGIONS)
-@pytest.mark.parametrize(("fips", "dual"), VARIANTS, ids=["default", "fips", "dual", "fips-dual"])
+# botocore cannot build a dual-stack client for some partitions (reference 6.3); those URLs are
+# checked against the reference table above instead.
+BOTOCORE_CASES = [
+    pytest.param(region, fips, dual, id=f"{region}-{name}")
+    for region in BOTOCORE_REGIONS
+    for (fips, dual), name in zip(VARIANTS, ["default", "fips", "dual", "fips-dual"], strict=True)
+    if not (dual and split_fips_region(region)[0] in BOTOCORE_CANNOT)
+]
+
+
+@pytest.mark.parametrize(("region", "fips", "dual"), BOTOCORE_CASES)
 def test_same_url_and_signing_region_as_botocore(region: str, fips: bool, dual: bool) -> None:
-    if dual and split_fips_region(region)[0] in BOTOCORE_CANNOT:
-        pytest.skip("botocore cannot build a dual-stack client here (reference 6.3)")
     url, signing_region, meta_url = botocore_request(region, fips, dual)
     client = SageMakerRuntimeClient(
         region, use_fips_endpoint=fips, use_dualstack_endpoint=dual, **KEYS

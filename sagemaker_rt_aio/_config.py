@@ -1,0 +1,96 @@
+"""Region and endpoint, resolved from arguments and botocore's configuration as boto3 resolves them.
+
+Precedence for the endpoint: the ``endpoint_url`` argument; then, unless
+``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` (or ``ignore_configured_endpoint_urls`` in the profile) is
+set, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, ``AWS_ENDPOINT_URL``, the profile's ``services``
+section (``sagemaker_runtime = endpoint_url = ...``) and its ``endpoint_url``; then the region's
+rule-set URL, with FIPS and dual-stack from the arguments, ``AWS_USE_FIPS_ENDPOINT`` /
+``AWS_USE_DUALSTACK_ENDPOINT`` or the profile. Reading the config files happens here, once, when a
+client is constructed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import botocore.configprovider
+import botocore.exceptions
+import botocore.session
+from yarl import URL
+
+from ._endpoints import check_custom_url, service_url, split_fips_region
+from ._errors import NoRegionError, ParamValidationError
+
+
+def resolve_region(region_name: str | None, session: botocore.session.Session) -> str:
+    """The argument, then ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the profile's ``region``."""
+    if region_name:
+        return region_name
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = os.environ.get(variable)
+        if value:
+            return value
+    configured = _config_variable(session, "region")
+    if configured:
+        return str(configured)
+    raise NoRegionError()
+
+
+def resolve_endpoint(
+    session: botocore.session.Session,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+    allow_http: bool,
+) -> tuple[str, URL]:
+    """(signing region, base URL) for the client."""
+    region, fips_region = split_fips_region(region)
+    custom = endpoint_url or _configured_endpoint_url(session)
+    if custom:
+        # An explicit request for FIPS or dual-stack cannot be honoured by a custom URL; the same
+        # flags set in the environment or profile are ignored for it, so that a test can point a
+        # client at a local emulator without editing the developer's settings.
+        if fips_region or use_fips or use_dual_stack:
+            raise ParamValidationError(
+                "endpoint_url", "FIPS and dual-stack endpoints cannot be used with a custom URL"
+            )
+        return region, check_custom_url(custom, field="endpoint_url", allow_http=allow_http)
+    if use_fips is None:
+        use_fips = bool(_config_variable(session, "use_fips_endpoint"))
+    if use_dual_stack is None:
+        use_dual_stack = bool(_config_variable(session, "use_dualstack_endpoint"))
+    return region, URL(service_url(region, fips=fips_region or use_fips, dual_stack=use_dual_stack))
+
+
+def check_profile(session: botocore.session.Session) -> None:
+    """Refuse a missing profile at construction rather than on the first call."""
+    try:
+        session.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ParamValidationError("profile_name", str(exc)) from None
+
+
+def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
+    if _config_variable(session, "ignore_configured_endpoint_urls"):
+        return None
+    try:
+        provider = botocore.configprovider.ConfiguredEndpointProvider(
+            full_config=session.full_config,
+            scoped_config=session.get_scoped_config(),
+            client_name="sagemaker-runtime",
+            environ=os.environ,
+        )
+        url = provider.provide()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ParamValidationError("profile_name", str(exc)) from None
+    return str(url) if url else None
+
+
+def _config_variable(session: botocore.session.Session, name: str) -> object:
+    try:
+        return session.get_config_variable(name)
+    except botocore.exceptions.ProfileNotFound as exc:
+        # botocore's own error would escape the library's error tree.
+        raise ParamValidationError("profile_name", str(exc)) from None

@@ -70,6 +70,12 @@ class CredentialSource:
     def __repr__(self) -> str:
         return f"<CredentialSource {'static' if self._static else 'botocore'}>"
 
+    def current(self) -> FrozenCredentials | None:
+        """The snapshot, if it needs no refresh: the every-call path, with no coroutine."""
+        if time.time() < self._refresh_at:
+            return self._frozen
+        return None
+
     async def get(self) -> FrozenCredentials:
         frozen = self._frozen
         if frozen is not None and time.time() < self._refresh_at:

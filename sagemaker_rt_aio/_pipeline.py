@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import sys
@@ -49,6 +50,7 @@ from ._retry import (
     should_retry,
 )
 from ._signing import sign
+from ._slots import Slots
 from ._transport import HttpRequest, HttpResponse, redacted, send
 
 logger = logging.getLogger("sagemaker_rt_aio")
@@ -85,7 +87,7 @@ class Pipeline:
         self.timeout = timeout
         self.retry_policy = retry_policy
         self._quota = RetryQuota(retry_policy.quota_capacity)
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = Slots(max_connections)
         self._send = self._chain(tuple(middlewares), stream=False)
         self._send_stream = self._chain(tuple(middlewares), stream=True)
         self._urls: dict[str, URL] = {}
@@ -127,15 +129,80 @@ class Pipeline:
         *,
         stream: bool = False,
     ) -> T:
-        """Run ``wire`` to a parsed result or a typed error, retrying what is safe to retry."""
+        """Run ``wire`` to a parsed result or a typed error, retrying what is safe to retry.
+
+        One coroutine for the whole retry loop: this is every call's hot path.
+        """
         if self.closing:
             raise ClientClosedError()
         task = asyncio.current_task()
         assert task is not None
-        self._inflight.add(task)
+        inflight = self._inflight
+        inflight.add(task)
         self._idle.clear()
+        policy = self.retry_policy
+        send = self._send_stream if stream else self._send
+        total = self.timeout.total
+        started = time.monotonic()
+        deadline = started + total if total else None
+        url = self._url(wire.path)
+        attempt = 1
+        last_cost = 0
         try:
-            return await self._attempts(wire, parse, stream)
+            while True:
+                request = HttpRequest(
+                    wire.operation.name,
+                    wire.endpoint_name,
+                    "POST",
+                    url,
+                    dict(wire.headers),
+                    wire.body,
+                    attempt,
+                    (wire.body, wire.payload_hash),
+                )
+                error: SageMakerRuntimeError
+                retry_after = None
+                try:
+                    response = await self._attempt(request, send, deadline, stream)
+                except ClientClosedError:
+                    raise
+                except SageMakerRuntimeError as exc:
+                    error = exc
+                else:
+                    if 200 <= response.status < 300:
+                        # botocore's standard mode: a success earns a token back, or returns what
+                        # its last charged retry took.
+                        self._quota.release(last_cost or 1)
+                        return parse(response, attempt - 1)
+                    error = parse_error_response(
+                        response.status, response.headers, response.body, retry_attempts=attempt - 1
+                    )
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                elapsed = time.monotonic() - started
+                if not should_retry(policy, error, attempt=attempt, elapsed=elapsed):
+                    raise error
+                wait = delay(
+                    policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand
+                )
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise error  # the next attempt could not finish in time anyway
+                cost = retry_cost(policy, error)
+                if cost:
+                    if not self._quota.acquire(cost):
+                        logger.debug("retry quota exhausted; not retrying %s", _error_name(error))
+                        raise error
+                    last_cost = cost
+                logger.debug(
+                    "retrying %s on %s after %s (attempt %d, waiting %.3f s)",
+                    wire.operation.name,
+                    wire.endpoint_name,
+                    _error_name(error),
+                    attempt,
+                    wait,
+                )
+                if await self.sleep_unless_closing(wait):
+                    raise ClientClosedError("the client shut down while the call waited to retry")
+                attempt += 1
         except asyncio.CancelledError:
             if task in self._aborted:
                 # We cancelled it in drain(); the caller did not, so it gets an error instead.
@@ -146,74 +213,10 @@ class Pipeline:
                 ) from None
             raise
         finally:
-            self._inflight.discard(task)
+            inflight.discard(task)
             self._aborted.discard(task)
-            if not self._inflight:
+            if not inflight:
                 self._idle.set()
-
-    async def _attempts(
-        self, wire: WireRequest, parse: Callable[[HttpResponse, int], T], stream: bool
-    ) -> T:
-        policy = self.retry_policy
-        send = self._send_stream if stream else self._send
-        total = self.timeout.total
-        started = time.monotonic()
-        deadline = started + total if total else None
-        url = self._url(wire.path)
-        attempt = 1
-        last_cost = 0
-        while True:
-            request = HttpRequest(
-                operation=wire.operation.name,
-                endpoint_name=wire.endpoint_name,
-                method="POST",
-                url=url,
-                headers=dict(wire.headers),
-                body=wire.body,
-                attempt=attempt,
-                _hashed=(wire.body, wire.payload_hash),
-            )
-            error: SageMakerRuntimeError
-            retry_after = None
-            try:
-                response = await self._attempt(request, send, deadline, stream)
-            except ClientClosedError:
-                raise
-            except SageMakerRuntimeError as exc:
-                error = exc
-            else:
-                if 200 <= response.status < 300:
-                    # botocore's standard mode: a success earns a token back, or returns what its
-                    # last charged retry took.
-                    self._quota.release(last_cost or 1)
-                    return parse(response, attempt - 1)
-                error = parse_error_response(
-                    response.status, response.headers, response.body, retry_attempts=attempt - 1
-                )
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            elapsed = time.monotonic() - started
-            if not should_retry(policy, error, attempt=attempt, elapsed=elapsed):
-                raise error
-            wait = delay(policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand)
-            if deadline is not None and time.monotonic() + wait >= deadline:
-                raise error  # the next attempt could not finish in time anyway
-            cost = retry_cost(policy, error)
-            if cost:
-                if not self._quota.acquire(cost):
-                    logger.debug("retry quota exhausted; not retrying %s", _error_name(error))
-                    raise error
-                last_cost = cost
-            logger.debug(
-                "retrying %s on %s after %s (attempt %d, waiting %.3f s)",
-                wire.operation.name,
-                wire.endpoint_name,
-                _error_name(error),
-                attempt,
-                wait,
-            )
-            if await self.sleep_unless_closing(wait):
-                raise ClientClosedError("the client shut down while the call waited to retry")
-            attempt += 1
 
     async def _attempt(
         self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool
@@ -224,11 +227,13 @@ class Pipeline:
             if remaining <= 0:
                 raise DeadlineExceededError("the call's deadline passed before it completed")
             request.deadline = deadline
-        if deadline is None or not slots.locked():
-            await slots.acquire()  # free (or no deadline to keep): no timer, no extra task
+        if slots.try_take():
+            pass  # the hot path: a free slot, no coroutine, no timer
+        elif deadline is None:
+            await slots.take()
         else:
             try:
-                await asyncio.wait_for(slots.acquire(), remaining)
+                await asyncio.wait_for(slots.take(), remaining)
             except asyncio.TimeoutError:
                 raise PoolTimeoutError(
                     f"no free connection within the call's deadline ({self.timeout.total:g} s)"
@@ -243,7 +248,7 @@ class Pipeline:
             return response
         finally:
             if held:
-                slots.release()
+                slots.give_back()
 
     def _hold_slot_for_stream(self, response: HttpResponse) -> bool:
         """A started stream keeps its connection, so it keeps its slot until that connection is
@@ -251,7 +256,7 @@ class Pipeline:
         connection = response.stream.connection if response.stream is not None else None
         if connection is None:  # an error answer, or a body already read in full
             return False
-        connection.add_callback(self._slots.release)
+        connection.add_callback(self._slots.give_back)
         return True
 
     async def sleep_unless_closing(self, seconds: float) -> bool:
@@ -267,18 +272,15 @@ class Pipeline:
     # -- one attempt ------------------------------------------------------------------------
 
     def _chain(self, middlewares: tuple[Middleware, ...], *, stream: bool) -> CallNext:
-        async def sign_and_send(request: HttpRequest) -> HttpResponse:
-            return await self._sign_and_send(request, stream)
-
-        call: CallNext = sign_and_send
+        call: CallNext = functools.partial(self._sign_and_send, stream=stream)
         for middleware in reversed(middlewares):
             call = _bind(middleware, call)
         return call
 
-    async def _sign_and_send(self, request: HttpRequest, stream: bool) -> HttpResponse:
+    async def _sign_and_send(self, request: HttpRequest, *, stream: bool) -> HttpResponse:
         """The innermost layer: sign this attempt now, then send it."""
         session = self._get_session()
-        credentials = await self._credentials.get()
+        credentials = self._credentials.current() or await self._credentials.get()
         headers = request.headers
         sign(
             method=request.method,

@@ -31,7 +31,7 @@ AnyRequest = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WireRequest:
     """A validated request, ready to be signed. The same object serves every attempt."""
 

@@ -29,7 +29,7 @@ from ._signing import payload_sha256
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
 
 
-@dataclass
+@dataclass(slots=True)
 class HttpRequest:
     """One attempt of a call, as middlewares see it. Headers added here are signed."""
 

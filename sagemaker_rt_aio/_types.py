@@ -1,7 +1,8 @@
 """Request and result dataclasses: what a caller builds and what a call returns.
 
-Field names are the snake_case forms of the service model's members. Requests are frozen and hashable
-(they key the response-metadata cache, as request objects do in the Java SDK); results are plain data.
+Field names are the snake_case forms of the service model's members. Requests are compared and
+hashed by identity (they key the response-metadata cache, as request objects do in the Java SDK);
+results are plain data.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class ResponseMetadata:
         )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class InvokeEndpointRequest:
     """InvokeEndpoint's input. Compared and hashed by identity, like the Java SDK's request objects."""
 
@@ -70,7 +71,7 @@ class InvokeEndpointRequest:
         )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class InvokeEndpointWithResponseStreamRequest:
     """InvokeEndpointWithResponseStream's input (no target_model or enable_explanations members)."""
 
@@ -92,7 +93,7 @@ class InvokeEndpointWithResponseStreamRequest:
         )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class InvokeEndpointAsyncRequest:
     """InvokeEndpointAsync's input: exactly one of ``input_location`` and ``body``."""
 
@@ -116,7 +117,7 @@ class InvokeEndpointAsyncRequest:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class InvokeEndpointResult:
     body: bytes
     content_type: str | None

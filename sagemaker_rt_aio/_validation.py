@@ -16,7 +16,24 @@ from ._model import ENDPOINT_NAME_MAX, ENDPOINT_NAME_PATTERN, ENDPOINT_NAME_RULE
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
+# A service sends the same few endpoint names and header values on every call: the (rule, value)
+# pairs that passed are remembered, so each regex runs once per value rather than once per call.
+# Only exact str values are remembered (a str subclass could compare equal and differ), and the set
+# is bounded: when full it starts over.
+_PASSED_LIMIT = 4096
+_passed: set[tuple[int, str]] = set()
+_NAME_RULE_ID = 0
+
+
+def _remember(key: tuple[int, str]) -> None:
+    if len(_passed) >= _PASSED_LIMIT:
+        _passed.clear()
+    _passed.add(key)
+
+
 def check_endpoint_name(value: object, field: str = "endpoint_name") -> str:
+    if type(value) is str and (_NAME_RULE_ID, value) in _passed:
+        return value
     if not isinstance(value, str):
         raise ParamValidationError(field, f"must be a str, got {type(value).__name__}")
     if not value:
@@ -25,11 +42,15 @@ def check_endpoint_name(value: object, field: str = "endpoint_name") -> str:
         raise ParamValidationError(field, f"must be at most {ENDPOINT_NAME_MAX} characters")
     if not ENDPOINT_NAME_PATTERN.fullmatch(value):
         raise ParamValidationError(field, f"must be {ENDPOINT_NAME_RULE}, got {value!r}")
+    if type(value) is str:
+        _remember((_NAME_RULE_ID, value))
     return value
 
 
 def header_value(member: Member, value: object) -> str:
     """The wire form of one header member, or the error that says why it cannot be sent."""
+    if type(value) is str and (id(member), value) in _passed:
+        return value
     field = member.attr
     if member.is_int:
         if not isinstance(value, int) or isinstance(value, bool):
@@ -52,6 +73,8 @@ def header_value(member: Member, value: object) -> str:
         )
     if member.pattern is not None and not member.pattern.fullmatch(value):
         raise ParamValidationError(field, f"must be {member.rule}, got {value!r}")
+    if type(value) is str:
+        _remember((id(member), value))  # members are module constants: their ids are stable
     return value
 
 

@@ -35,7 +35,7 @@ from sagemaker_rt_aio._signing import (
     canonical_uri,
     payload_sha256,
     sign,
-    signing_key,
+    signing_hmac,
 )
 
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
@@ -401,19 +401,19 @@ def _sign_once(credentials: FrozenCredentials, timestamp: str, region: str = "us
 
 def test_signing_key_is_cached_per_day() -> None:
     credentials = FrozenCredentials("AKID", f"secret-{uuid.uuid4()}")
-    before = signing_key.cache_info()
+    before = signing_hmac.cache_info()
     first = _sign_once(credentials, "20260315T000001Z")
-    after_first = signing_key.cache_info()
+    after_first = signing_hmac.cache_info()
     assert after_first.misses == before.misses + 1
     second = _sign_once(credentials, "20260315T235959Z")  # same day: the key is reused
-    after_second = signing_key.cache_info()
+    after_second = signing_hmac.cache_info()
     assert after_second.misses == after_first.misses
     assert after_second.hits == after_first.hits + 1
     assert first != second  # a different timestamp still signs differently
     _sign_once(credentials, "20260316T000000Z")  # the next day derives a new key
-    assert signing_key.cache_info().misses == after_second.misses + 1
+    assert signing_hmac.cache_info().misses == after_second.misses + 1
     _sign_once(credentials, "20260316T120000Z", region="eu-west-1")  # so does another region
-    assert signing_key.cache_info().misses == after_second.misses + 2
+    assert signing_hmac.cache_info().misses == after_second.misses + 2
     # The cached key is the one botocore derives.
     expected = botocore_signed(
         botocore.auth.SigV4Auth,

@@ -9,51 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import botocore.credentials
 
 from .._client import SageMakerRuntimeClient
 from .._retry import RetryPolicy
-from ..local import Invocation, LocalRuntime
+from ..local import LocalRuntime
+from ..local.demo_models import NEGATIVE_WORDS, POSITIVE_WORDS, generate, sentiment, summarize
 from ._batch import run_batch
-
-_POSITIVE = {"love", "great", "fast", "good", "excellent", "happy", "pleasant", "like", "best"}
-_NEGATIVE = {"hate", "slow", "bad", "awful", "terrible", "sad", "broken", "worst", "leak"}
-_STORY = (
-    "Once upon a time, an async web service called a model on every request. It wrapped boto3 in "
-    "threads, and the threads piled up. Then it owned one aiohttp session, signed each call in "
-    "microseconds, retried only what was safe, and streamed every token as it was born."
-)
-
-
-def sentiment(invocation: Invocation) -> str:
-    """A lexicon "model": JSON ``{"inputs": text}`` in, a label and a score out."""
-    text = str(invocation.json().get("inputs", ""))
-    words = re.findall(r"[a-z']+", text.lower())
-    score = sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
-    label = "POSITIVE" if score > 0 else "NEGATIVE" if score < 0 else "NEUTRAL"
-    confidence = round(min(0.99, 0.5 + 0.15 * abs(score)), 2)
-    return json.dumps({"label": label, "score": confidence})
-
-
-async def generate(invocation: Invocation) -> AsyncIterator[bytes]:
-    """A "language model" streaming one JSON line per token, as LLM containers do."""
-    for token in re.findall(r"\S+\s*", _STORY):
-        await asyncio.sleep(0.012)
-        yield json.dumps({"token": {"text": token}}).encode() + b"\n"
-
-
-async def summarize(invocation: Invocation) -> str:
-    """A slow "model" for async inference."""
-    await asyncio.sleep(0.3)
-    text = str(invocation.json().get("inputs", ""))
-    return json.dumps({"words": len(text.split()), "summary": text[:40] + "..."})
 
 
 def _say(text: str = "") -> None:
@@ -159,7 +126,7 @@ async def _batch(
     runtime.fail_next("sentiment", failures, error="ServiceUnavailable", status=503)
     with tempfile.TemporaryDirectory() as folder:
         records = Path(folder, "records.jsonl")
-        words = sorted(_POSITIVE | _NEGATIVE)
+        words = sorted(POSITIVE_WORDS | NEGATIVE_WORDS)
         lines = (
             json.dumps({"inputs": f"review {i}: {words[i % len(words)]}"}) for i in range(calls)
         )

@@ -1,0 +1,199 @@
+"""An aiohttp.web service that relays a model's tokens to the browser as server-sent events.
+
+``POST /generate`` with a JSON body is forwarded to a streaming endpoint
+(InvokeEndpointWithResponseStream). The model answers JSON lines ``{"token": {"text": "..."}}``, as
+LLM containers do; each token goes out as one event the moment it arrives, then ``done``::
+
+    data: Once
+
+    data: upon
+    ...
+    event: done
+    data: {"tokens": 48}
+
+Lines of another shape are passed through as they are. If the browser goes away, the stream to
+SageMaker is closed at once rather than read to its end for nobody.
+
+Against the embedded local runtime and its demo ``generate`` model (no AWS account needed)::
+
+    python examples/streaming_proxy.py --local
+    curl -N localhost:8080/generate -d '{"inputs": "tell me a story"}'
+
+Against a real endpoint::
+
+    ENDPOINT_NAME=my-llm AWS_REGION=us-east-1 python examples/streaming_proxy.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from aiohttp import web
+
+from sagemaker_rt_aio import (
+    ModelNotReadyException,
+    ParamValidationError,
+    ResponseStream,
+    SageMakerRuntimeClient,
+    SageMakerRuntimeError,
+    ServiceError,
+    ServiceUnavailable,
+    ThrottlingException,
+    TransportError,
+    ValidationError,
+)
+from sagemaker_rt_aio.local import LocalRuntime
+from sagemaker_rt_aio.local.demo_models import generate as demo_generate
+
+REQUEST_ID_HEADER = "X-SageMaker-Request-Id"
+
+# Anything that opens a client as an async context manager: the client class itself, or a
+# function that also starts a local runtime for the client to talk to (see local_client below).
+ClientFactory = Callable[[], AbstractAsyncContextManager[SageMakerRuntimeClient]]
+
+CLIENT = web.AppKey("client", SageMakerRuntimeClient)
+ENDPOINT_NAME = web.AppKey("endpoint_name", str)
+
+
+def create_app(
+    *, endpoint_name: str, client_factory: ClientFactory = SageMakerRuntimeClient
+) -> web.Application:
+    app = web.Application()
+    app[ENDPOINT_NAME] = endpoint_name
+
+    async def client_context(app: web.Application) -> AsyncIterator[None]:
+        async with client_factory() as client:  # one client for the app's whole life
+            app[CLIENT] = client
+            yield
+
+    app.cleanup_ctx.append(client_context)
+    app.router.add_post("/generate", generate)
+    return app
+
+
+async def generate(request: web.Request) -> web.StreamResponse:
+    try:
+        payload = await request.json()
+    except ValueError:
+        return web.json_response(
+            {"error": "BadRequest", "message": "the body must be JSON"}, status=400
+        )
+    events = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # tells nginx not to hold events back in its buffer
+        }
+    )
+    try:
+        async with request.app[CLIENT].invoke_endpoint_with_response_stream(
+            endpoint_name=request.app[ENDPOINT_NAME],
+            body=json.dumps(payload),
+            content_type="application/json",
+        ) as stream:
+            # The model has started answering: from here on, errors are told inside the stream.
+            events.headers.update(request_id_header(stream.response_metadata.request_id))
+            await events.prepare(request)
+            await relay(stream, events)
+    except SageMakerRuntimeError as error:
+        # Raised before the stream started (an invalid request, a ModelError...): a plain answer.
+        return error_response(error)
+    except ConnectionResetError:
+        # The browser went away, so the next write failed. Leaving the `async with` block above
+        # has already closed the stream to SageMaker; there is nobody left to answer. (With
+        # aiohttp's handler_cancellation=True the handler is cancelled instead: the same exit.)
+        pass
+    return events
+
+
+async def relay(stream: ResponseStream, events: web.StreamResponse) -> None:
+    """One event per line of the model, each sent as soon as it arrives; then ``done``."""
+    tokens = 0
+    try:
+        async for line in stream.iter_lines():
+            if line:  # blank lines carry nothing (some containers separate their records so)
+                await events.write(sse(token_text(line)))
+                tokens += 1
+    except SageMakerRuntimeError as error:
+        # The stream broke after it started (ModelStreamError...): say so in the stream itself.
+        await events.write(sse(str(error), event="error"))
+    else:
+        await events.write(sse(json.dumps({"tokens": tokens}), event="done"))
+
+
+def token_text(line: str) -> str:
+    """The text of a ``{"token": {"text": ...}}`` line; any other line passes through raw."""
+    try:
+        return str(json.loads(line)["token"]["text"])
+    except (ValueError, LookupError, TypeError):
+        return line
+
+
+def sse(data: str, *, event: str | None = None) -> bytes:
+    """One server-sent event. Each line of ``data`` needs its own ``data:`` field, or a token
+    such as ``"\\n"`` would end the event early."""
+    fields = [f"event: {event}"] if event else []
+    fields += [f"data: {part}" for part in re.split(r"\r\n|\r|\n", data)]
+    return ("\n".join(fields) + "\n\n").encode()
+
+
+def error_response(error: SageMakerRuntimeError) -> web.Response:
+    # As in examples/aiohttp_service.py: an invalid request, try again later, or a failure upstream.
+    if isinstance(error, (ParamValidationError, ValidationError)):
+        status = 400
+    elif isinstance(
+        error, (ServiceUnavailable, ModelNotReadyException, ThrottlingException, TransportError)
+    ):
+        status = 503
+    else:
+        status = 502
+    request_id = error.request_id if isinstance(error, ServiceError) else None
+    body = {"error": type(error).__name__, "message": str(error)}
+    return web.json_response(body, status=status, headers=request_id_header(request_id))
+
+
+def request_id_header(request_id: str | None) -> dict[str, str]:
+    return {REQUEST_ID_HEADER: request_id} if request_id else {}
+
+
+@asynccontextmanager
+async def local_client() -> AsyncIterator[SageMakerRuntimeClient]:
+    """A client connected to a local runtime serving the demo ``generate`` model."""
+    async with LocalRuntime() as runtime:
+        runtime.add_endpoint("storyteller", demo_generate, content_type="application/jsonlines")
+        async with SageMakerRuntimeClient(
+            region_name=runtime.region,
+            endpoint_url=runtime.url,
+            aws_access_key_id="local",  # the local runtime checks no signature unless asked to
+            aws_secret_access_key="local",
+        ) as client:
+            yield client
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Relay a model's tokens as server-sent events.")
+    parser.add_argument("--local", action="store_true", help="serve a local demo model")
+    parser.add_argument("--endpoint-name", default=os.environ.get("ENDPOINT_NAME"))
+    parser.add_argument("--region", default=None, help="default: from the AWS configuration")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+
+    if args.local or not args.endpoint_name:
+        app = create_app(endpoint_name="storyteller", client_factory=local_client)
+    else:
+        region = args.region
+        app = create_app(
+            endpoint_name=args.endpoint_name,
+            client_factory=lambda: SageMakerRuntimeClient(region_name=region),
+        )
+    web.run_app(app, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -857,6 +857,9 @@ def test_plugin_loads_as_a_pytest_plugin(tmp_path: Path) -> None:
             "no:cacheprovider",
             "-W",
             "error",
+            # pytest-asyncio warns (an error under -W error) when a project leaves this unset.
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
             "-p",
             "asyncio",
             "-p",

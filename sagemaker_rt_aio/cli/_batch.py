@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from .._client import SageMakerRuntimeClient
-from .._errors import SageMakerRuntimeError, ServiceError, TransportError
+from .._errors import ParamValidationError, SageMakerRuntimeError, ServiceError, TransportError
 
 
 class Progress(Protocol):
@@ -189,7 +189,9 @@ async def run_batch(
             result = await client.invoke_endpoint(
                 endpoint_name=endpoint_name, body=body, content_type=content_type, accept=accept
             )
-        except (ServiceError, TransportError) as error:
+        except (ServiceError, TransportError, ParamValidationError) as error:
+            # ParamValidationError: this line's body is invalid (e.g. over the size limit); the
+            # other lines go on.
             summary.failed += 1
             summary.retries += _retries_of(error)
             code = error.code if isinstance(error, ServiceError) else type(error).__name__

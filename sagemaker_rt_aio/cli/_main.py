@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,15 +128,24 @@ async def cmd_invoke_async(args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_file(first: Path, second: Path) -> bool:
+    return first.exists() and second.exists() and os.path.samefile(first, second)
+
+
 async def cmd_batch(args: argparse.Namespace) -> int:
     from ._batch import run_batch
 
+    input_path, output_path = Path(args.input), Path(args.output)
+    if _same_file(input_path, output_path):
+        # A resumed run rewrites --output to keep only finished records: it would erase the input.
+        print("error: --output must not be the --input file", file=sys.stderr)
+        return EXIT_ERROR
     async with make_client(args, max_connections=max(args.concurrency, 1)) as client:
         summary = await run_batch(
             client,
             endpoint_name=args.endpoint,
-            input_path=Path(args.input),
-            output_path=Path(args.output),
+            input_path=input_path,
+            output_path=output_path,
             concurrency=args.concurrency,
             content_type=args.content_type,
             accept=args.accept,
@@ -152,7 +163,8 @@ async def cmd_serve_local(args: argparse.Namespace) -> int:
         runtime.add_endpoint(args.name, handler)
         print(f"serving endpoint {args.name!r} at {runtime.url} (Ctrl-C to stop)", file=sys.stderr)
         print(
-            f"try: sagemaker-rt-aio --endpoint-url {runtime.url} invoke {args.name} --body '...'",
+            f"try: sagemaker-rt-aio --region {runtime.region} --endpoint-url {runtime.url} "
+            f"invoke {args.name} --body '...'",
             file=sys.stderr,
         )
         await asyncio.Event().wait()
@@ -184,6 +196,17 @@ def load_handler(spec: str) -> Any:
 
 
 # -- parsing --------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1 (a usage error otherwise, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("endpoint")
     batch.add_argument("--input", required=True, help="JSON lines: one request body per line")
     batch.add_argument("--output", required=True, help="JSON lines of results (appended)")
-    batch.add_argument("--concurrency", type=int, default=16)
+    batch.add_argument("--concurrency", type=positive_int, default=16)
     batch.add_argument("--content-type", default="application/json")
     batch.add_argument("--accept")
     batch.add_argument("--no-progress", action="store_true")
@@ -255,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="a tour on the embedded local runtime (no AWS)")
     demo.add_argument("--calls", type=int, default=1000, help="calls in the batch step")
-    demo.add_argument("--concurrency", type=int, default=64)
+    demo.add_argument("--concurrency", type=positive_int, default=64)
     demo.set_defaults(run=cmd_demo)
     return parser
 
@@ -266,8 +289,10 @@ def describe_error(error: BaseException) -> str:
         text = f"{error.code} (HTTP {error.status_code}): {error.message or ''}".rstrip(": ")
         if error.request_id:
             text += f" [request id {error.request_id}]"
-        return text
-    return f"{type(error).__name__}: {error}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    # One line, whatever the message holds (a model's error text may span several).
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

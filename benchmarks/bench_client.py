@@ -4,7 +4,8 @@ Run: ``python benchmarks/bench_client.py [--calls N] [--rounds R] [--profile]``.
 
 A minimal aiohttp server runs in a separate process on 127.0.0.1 and answers every POST with 200 and
 a small JSON body, so its CPU time is not counted here. This process then makes N sequential calls
-per round, after a warm-up, and measures ``time.process_time()`` per call (best of R rounds) for:
+per round, after a warm-up, and measures ``time.process_time()`` per call (best of R rounds, the
+clients taking turns round by round so that a slow spell of the machine hits them alike) for:
 
   (a) raw aiohttp: one shared ClientSession, POST with the same body and headers (a fixed, already
       computed signature), read the body: the floor any aiohttp-based client pays;
@@ -86,18 +87,24 @@ def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
 
 
 def best_cpu_per_call(
-    run_round: Callable[[int], None], calls: int, rounds: int, warmup: int
-) -> tuple[float, float]:
-    """Best (CPU µs/call, wall µs/call) over ``rounds`` rounds of ``calls`` calls."""
-    run_round(warmup)
-    best_cpu = best_wall = float("inf")
+    runs: dict[str, Callable[[int], None]], calls: int, rounds: int, warmup: int
+) -> dict[str, tuple[float, float]]:
+    """Best (CPU µs/call, wall µs/call) of each client over ``rounds`` rounds of ``calls`` calls.
+
+    The clients take turns round by round, so a slow spell of the machine (this is a shared 2-core
+    box) hits them alike instead of whichever happened to be running.
+    """
+    for run_round in runs.values():
+        run_round(warmup)
+    best = {label: (float("inf"), float("inf")) for label in runs}
     for _ in range(rounds):
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        run_round(calls)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        best_cpu = min(best_cpu, cpu / calls * 1e6)
-        best_wall = min(best_wall, wall / calls * 1e6)
-    return best_cpu, best_wall
+        for label, run_round in runs.items():
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            run_round(calls)
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            best_cpu, best_wall = best[label]
+            best[label] = (min(best_cpu, cpu / calls * 1e6), min(best_wall, wall / calls * 1e6))
+    return best
 
 
 def run_async(
@@ -243,9 +250,9 @@ def profile_ours(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls per round (default 2000)")
+    parser.add_argument("--calls", type=int, default=500, help="calls per round (default 500)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds; the best is kept (default 5)"
+        "--rounds", type=int, default=20, help="rounds; the best is kept (default 20)"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile (b) instead of timing")
     args = parser.parse_args()
@@ -262,7 +269,8 @@ def main() -> None:
             loop.run_until_complete(close())
             return
 
-        rows: list[tuple[str, float, float]] = []
+        runs: dict[str, Callable[[int], None]] = {}
+        closers = []
         for label, factory in [
             ("(a) raw aiohttp POST", make_raw),
             ("(b) sagemaker_rt_aio", make_ours),
@@ -273,13 +281,15 @@ def main() -> None:
                 print(f"{label}: not installed, skipped")
                 continue
             call, close = made
-            cpu, wall = best_cpu_per_call(run_async(loop, call), calls, rounds, warmup)
-            loop.run_until_complete(close())
-            rows.append((label, cpu, wall))
+            runs[label] = run_async(loop, call)
+            closers.append(close)
         boto3_run = make_boto3(url)
         if boto3_run is not None:
-            cpu, wall = best_cpu_per_call(boto3_run, calls, rounds, warmup)
-            rows.append(("(d) boto3 (sync)", cpu, wall))
+            runs["(d) boto3 (sync)"] = boto3_run
+        best = best_cpu_per_call(runs, calls, rounds, warmup)
+        rows = [(label, cpu, wall) for label, (cpu, wall) in best.items()]
+        for close in closers:
+            loop.run_until_complete(close())
     finally:
         loop.close()
         process.terminate()
@@ -289,7 +299,7 @@ def main() -> None:
     import botocore
 
     print(
-        f"{calls} sequential calls per round, best of {rounds}; Python {sys.version.split()[0]}, "
+        f"{calls} sequential calls per round, best of {rounds} taken in turns; Python {sys.version.split()[0]}, "
         f"aiohttp {aiohttp.__version__}, botocore {botocore.__version__}"
     )
     print(

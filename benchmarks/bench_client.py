@@ -299,8 +299,8 @@ def main() -> None:
     import botocore
 
     print(
-        f"{calls} sequential calls per round, best of {rounds} taken in turns; Python {sys.version.split()[0]}, "
-        f"aiohttp {aiohttp.__version__}, botocore {botocore.__version__}"
+        f"{calls} sequential calls per round, best of {rounds} taken in turns; "
+        f"Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, botocore {botocore.__version__}"
     )
     print(
         f"request body {len(REQUEST_BODY)} B, response body {len(RESPONSE_BODY)} B, server in pid "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._client import SageMakerRuntimeClient, StreamCall
+from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
     AsyncInferenceFailure,
@@ -36,7 +36,7 @@ from ._errors import (
 )
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
-from ._stream import ResponseStream
+from ._stream import ResponseStream, StreamCall
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
     InvokeEndpointAsyncRequest,

@@ -7,8 +7,8 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -50,7 +50,7 @@ from ._protocol import (
     serialize,
 )
 from ._retry import RetryPolicy
-from ._stream import ResponseStream
+from ._stream import OpenStreams, ResponseStream, StreamCall
 from ._transport import HttpResponse
 from ._types import (
     Body,
@@ -141,7 +141,6 @@ class SageMakerRuntimeClient:
             if s3_endpoint_url
             else None
         )
-        self._allow_http = allow_http
         self._credentials = CredentialSource.from_arguments(
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
@@ -168,9 +167,7 @@ class SageMakerRuntimeClient:
             max_connections=max_connections,
             middlewares=middlewares,
         )
-        self._open_streams: set[ResponseStream] = set()
-        self._streams_idle = asyncio.Event()
-        self._streams_idle.set()
+        self._streams = OpenStreams()
         self._results = AsyncResultWaiter(
             retry_policy=self._pipeline.retry_policy,
             region=region,
@@ -239,13 +236,7 @@ class SageMakerRuntimeClient:
         self._closed = True
         until = time.monotonic() + grace
         await self._pipeline.drain(grace)
-        if self._open_streams:
-            # Open response streams get what is left of the grace period, then are ended: closing
-            # the session alone would leave a pending read waiting forever.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._streams_idle.wait(), max(until - time.monotonic(), 0))
-            for stream in list(self._open_streams):
-                stream._abort(ClientClosedError("the client shut down while the stream was read"))
+        await self._streams.close_all(until - time.monotonic())  # what is left of the grace
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -519,43 +510,13 @@ class SageMakerRuntimeClient:
         wire = serialize(
             m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM, request, max_body_bytes=self._max_body_bytes
         )
-        return StreamCall(self, wire, cache_key)
+        start = functools.partial(self._pipeline.call, wire, _open_stream, stream=True)
+        if cache_key is None:
+            return StreamCall(start, self._streams)
+        return StreamCall(start, self._streams, functools.partial(self._remember, cache_key))
+
+    def _remember(self, request: object, stream: ResponseStream) -> None:
+        self._metadata[request] = stream.response_metadata
 
 
-class StreamCall:
-    """The pending stream call: an async context manager that yields the ``ResponseStream``."""
-
-    def __init__(self, client: SageMakerRuntimeClient, wire: Any, cache_key: object) -> None:
-        self._client = client
-        self._wire = wire
-        self._cache_key = cache_key
-        self._stream: ResponseStream | None = None
-
-    async def __aenter__(self) -> ResponseStream:
-        if self._stream is not None:
-            raise RuntimeError("this stream call was already entered; make a new call")
-        client = self._client
-        stream = await client._pipeline.call(self._wire, _open_stream, stream=True)
-        self._stream = stream
-        client._open_streams.add(stream)
-        client._streams_idle.clear()
-        if self._cache_key is not None:
-            client._metadata[self._cache_key] = stream.response_metadata
-        return stream
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        stream = self._stream
-        if stream is not None:
-            await stream.aclose()
-            streams = self._client._open_streams
-            streams.discard(stream)
-            if not streams:
-                self._client._streams_idle.set()
-
-
-__all__ = ["SageMakerRuntimeClient", "StreamCall"]
+__all__ = ["SageMakerRuntimeClient"]

@@ -7,11 +7,14 @@ or raises the error it carries. A body that ends inside a message raises ``Event
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
-from ._errors import LineTooLongError
+from ._errors import ClientClosedError, LineTooLongError
 from ._eventstream import EventStreamDecoder, message_to_part
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
@@ -120,3 +123,67 @@ def _decode_line(raw: bytearray, limit: int, encoding: str) -> str:
         raise LineTooLongError(limit)
     # A line break never falls inside a UTF-8 sequence, so a whole line decodes on its own.
     return line.decode(encoding)
+
+
+class OpenStreams:
+    """The streams a client has open, so that its shutdown can wait for them, then end them."""
+
+    def __init__(self) -> None:
+        self._streams: set[ResponseStream] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, stream: ResponseStream) -> None:
+        self._streams.add(stream)
+        self._idle.clear()
+
+    def discard(self, stream: ResponseStream) -> None:
+        self._streams.discard(stream)
+        if not self._streams:
+            self._idle.set()
+
+    async def close_all(self, grace: float) -> None:
+        """Give open streams ``grace`` seconds to finish, then end them: closing the session alone
+        would leave a pending read waiting forever."""
+        if not self._streams:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), max(grace, 0))
+        for stream in list(self._streams):
+            stream._abort(ClientClosedError("the client shut down while the stream was read"))
+
+
+class StreamCall:
+    """A validated stream call: entering it sends the request and yields the ``ResponseStream``;
+    leaving it releases the connection."""
+
+    def __init__(
+        self,
+        start: Callable[[], Awaitable[ResponseStream]],
+        streams: OpenStreams,
+        on_start: Callable[[ResponseStream], None] | None = None,
+    ) -> None:
+        self._start = start
+        self._streams = streams
+        self._on_start = on_start
+        self._stream: ResponseStream | None = None
+
+    async def __aenter__(self) -> ResponseStream:
+        if self._stream is not None:
+            raise RuntimeError("this stream call was already entered; make a new call")
+        stream = self._stream = await self._start()
+        self._streams.add(stream)
+        if self._on_start is not None:
+            self._on_start(stream)
+        return stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stream = self._stream
+        if stream is not None:
+            await stream.aclose()
+            self._streams.discard(stream)

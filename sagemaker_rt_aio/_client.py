@@ -46,7 +46,6 @@ from ._protocol import (
     coerce_request,
     parse_invoke_endpoint,
     parse_invoke_endpoint_async,
-    response_metadata,
     serialize,
 )
 from ._retry import RetryPolicy
@@ -84,7 +83,7 @@ def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointA
 def _open_stream(response: HttpResponse, retries: int) -> ResponseStream:
     assert response.stream is not None
     return ResponseStream(
-        response.stream, response_metadata(response.status, response.headers, retries)
+        response.stream, ResponseMetadata.from_http(response.status, response.headers, retries)
     )
 
 

@@ -108,17 +108,11 @@ def coerce_request(cls: type[Any], request: Any, fields: dict[str, Any]) -> Any:
     return request
 
 
-def response_metadata(
-    status: int, headers: Mapping[str, str], retry_attempts: int
-) -> ResponseMetadata:
-    return ResponseMetadata.from_http(status, headers, retry_attempts)
-
-
 def parse_invoke_endpoint(
     status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
 ) -> InvokeEndpointResult:
     """``headers``: aiohttp's ``CIMultiDictProxy`` or any mapping; names are matched without case."""
-    metadata = response_metadata(status, headers, retry_attempts)
+    metadata = ResponseMetadata.from_http(status, headers, retry_attempts)
     folded = metadata.http_headers
     return InvokeEndpointResult(
         body=body,
@@ -142,7 +136,7 @@ def parse_invoke_endpoint_async(
         doc = {}
     if isinstance(doc, dict) and isinstance(doc.get("InferenceId"), str):
         inference_id = doc["InferenceId"]
-    metadata = response_metadata(status, headers, retry_attempts)
+    metadata = ResponseMetadata.from_http(status, headers, retry_attempts)
     return InvokeEndpointAsyncResult(
         inference_id=inference_id,
         output_location=metadata.http_headers.get(m.RESPONSE_OUTPUT_LOCATION),

@@ -96,7 +96,3 @@ def body_bytes(value: object, field: str, limit: int | None) -> bytes:
             field, f"is {len(data)} bytes, more than the limit of {limit} bytes"
         )
     return data
-
-
-def is_body(value: object) -> bool:
-    return isinstance(value, (bytes, bytearray, memoryview, str))

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+
+from _common import argument_parser, local_client
 
 from sagemaker_rt_aio import SageMakerRuntimeClient, SageMakerRuntimeError
-from sagemaker_rt_aio.local import LocalRuntime
 from sagemaker_rt_aio.local.demo_models import summarize
 
 TEXT = "Async inference queues the request and writes the answer to S3 when it is ready."
@@ -57,25 +56,10 @@ async def run(
     print(f"wait_for_async_result: {output.decode()}")
 
 
-@asynccontextmanager
-async def local_client() -> AsyncIterator[SageMakerRuntimeClient]:
-    """A client connected to a local runtime serving the demo ``summarize`` model. The runtime
-    also plays S3, where async results are written: hence ``s3_endpoint_url``."""
-    async with LocalRuntime() as runtime:
-        runtime.add_endpoint("summarizer", summarize, content_type="application/json")
-        async with SageMakerRuntimeClient(
-            region_name=runtime.region,
-            endpoint_url=runtime.url,
-            s3_endpoint_url=runtime.url,
-            aws_access_key_id="local",  # the local runtime checks no signature unless asked to
-            aws_secret_access_key="local",
-        ) as client:
-            yield client
-
-
 async def amain(args: argparse.Namespace) -> None:
     if args.local or not args.endpoint_name:
-        async with local_client() as client:
+        # A local runtime serving the demo `summarize` model; it also plays S3 for the results.
+        async with local_client("summarizer", summarize, content_type="application/json") as client:
             # The demo model answers in 0.3 s; a real one may take minutes: poll it less often.
             await run(client, "summarizer", args.timeout, poll_interval=0.1)
     else:
@@ -84,10 +68,7 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Queue an async inference and await its result.")
-    parser.add_argument("--local", action="store_true", help="use a local demo model")
-    parser.add_argument("--endpoint-name", default=os.environ.get("ENDPOINT_NAME"))
-    parser.add_argument("--region", default=None, help="default: from the AWS configuration")
+    parser = argument_parser("Queue an async inference and await its result.", service=False)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default: 300)")
     parser.add_argument("--poll-interval", type=float, default=5.0, help="seconds (default: 5)")
     args = parser.parse_args(argv)

@@ -26,35 +26,21 @@ Against a real endpoint::
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
 
+from _common import (
+    ClientFactory,
+    argument_parser,
+    error_answer,
+    pick_endpoint,
+    request_id_header,
+)
 from aiohttp import web
 
-from sagemaker_rt_aio import (
-    ModelNotReadyException,
-    ParamValidationError,
-    ResponseStream,
-    SageMakerRuntimeClient,
-    SageMakerRuntimeError,
-    ServiceError,
-    ServiceUnavailable,
-    ThrottlingException,
-    TransportError,
-    ValidationError,
-)
-from sagemaker_rt_aio.local import LocalRuntime
+from sagemaker_rt_aio import ResponseStream, SageMakerRuntimeClient, SageMakerRuntimeError
 from sagemaker_rt_aio.local.demo_models import generate as demo_generate
-
-REQUEST_ID_HEADER = "X-SageMaker-Request-Id"
-
-# Anything that opens a client as an async context manager: the client class itself, or a
-# function that also starts a local runtime for the client to talk to (see local_client below).
-ClientFactory = Callable[[], AbstractAsyncContextManager[SageMakerRuntimeClient]]
 
 CLIENT = web.AppKey("client", SageMakerRuntimeClient)
 ENDPOINT_NAME = web.AppKey("endpoint_name", str)
@@ -143,55 +129,17 @@ def sse(data: str, *, event: str | None = None) -> bytes:
 
 
 def error_response(error: SageMakerRuntimeError) -> web.Response:
-    # As in examples/aiohttp_service.py: an invalid request, try again later, or a failure upstream.
-    if isinstance(error, (ParamValidationError, ValidationError)):
-        status = 400
-    elif isinstance(
-        error, (ServiceUnavailable, ModelNotReadyException, ThrottlingException, TransportError)
-    ):
-        status = 503
-    else:
-        status = 502
-    request_id = error.request_id if isinstance(error, ServiceError) else None
-    body = {"error": type(error).__name__, "message": str(error)}
-    return web.json_response(body, status=status, headers=request_id_header(request_id))
-
-
-def request_id_header(request_id: str | None) -> dict[str, str]:
-    return {REQUEST_ID_HEADER: request_id} if request_id else {}
-
-
-@asynccontextmanager
-async def local_client() -> AsyncIterator[SageMakerRuntimeClient]:
-    """A client connected to a local runtime serving the demo ``generate`` model."""
-    async with LocalRuntime() as runtime:
-        runtime.add_endpoint("storyteller", demo_generate, content_type="application/jsonlines")
-        async with SageMakerRuntimeClient(
-            region_name=runtime.region,
-            endpoint_url=runtime.url,
-            aws_access_key_id="local",  # the local runtime checks no signature unless asked to
-            aws_secret_access_key="local",
-        ) as client:
-            yield client
+    status, body, headers = error_answer(error)
+    return web.json_response(body, status=status, headers=headers)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Relay a model's tokens as server-sent events.")
-    parser.add_argument("--local", action="store_true", help="serve a local demo model")
-    parser.add_argument("--endpoint-name", default=os.environ.get("ENDPOINT_NAME"))
-    parser.add_argument("--region", default=None, help="default: from the AWS configuration")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser = argument_parser("Relay a model's tokens as server-sent events.")
     args = parser.parse_args(argv)
-
-    if args.local or not args.endpoint_name:
-        app = create_app(endpoint_name="storyteller", client_factory=local_client)
-    else:
-        region = args.region
-        app = create_app(
-            endpoint_name=args.endpoint_name,
-            client_factory=lambda: SageMakerRuntimeClient(region_name=region),
-        )
+    endpoint_name, client_factory = pick_endpoint(
+        args, "storyteller", demo_generate, content_type="application/jsonlines"
+    )
+    app = create_app(endpoint_name=endpoint_name, client_factory=client_factory)
     web.run_app(app, host=args.host, port=args.port)
 
 

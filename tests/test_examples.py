@@ -1,8 +1,10 @@
 """The examples in ``examples/``, each run against a real ``LocalRuntime`` over loopback HTTP.
 
-The examples are scripts, not a package: each is loaded from its path. The services get a client
-factory that points at the test's runtime and records the clients it makes, so a test can check
-that the app made one client for its life and shut it down at the end.
+The examples are scripts, not a package: each is loaded from its path, with ``examples/`` on
+``sys.path`` as ``python examples/<name>.py`` has it, so that the ``_common`` module they share
+imports. The services get a client factory that points at the test's runtime and records the
+clients it makes, so a test can check that the app made one client for its life and shut it down
+at the end.
 """
 
 from __future__ import annotations
@@ -37,12 +39,21 @@ STEP = 10.0  # seconds: the bound on any single wait of these tests
 
 @cache
 def example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` (once) as module ``examples_<name>``."""
+    """Import ``examples/<name>.py`` (once) as module ``examples_<name>``. The examples directory
+    is on ``sys.path`` just while the example is imported, long enough for it to import
+    ``_common`` (one module, then shared by all the examples as it is cached in ``sys.modules``)."""
     spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
+    finally:
+        sys.path.remove(str(EXAMPLES))
     return module
 
 
@@ -144,6 +155,41 @@ async def aiohttp_app(
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# -- examples/_common.py: the command line the examples share ---------------------------------
+
+
+async def test_command_line_picks_the_demo_model_or_the_named_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = example("aiohttp_service")  # its main() does this with the two from _common
+    monkeypatch.delenv("ENDPOINT_NAME", raising=False)
+
+    def pick(argv: list[str]) -> tuple[str, Any]:
+        args = service.argument_parser("test").parse_args(argv)
+        picked: tuple[str, Any] = service.pick_endpoint(
+            args, "sentiment", demo.sentiment, content_type="application/json"
+        )
+        return picked
+
+    # --local, or no endpoint name at all: the demo model, served by a local runtime.
+    assert pick(["--local", "--endpoint-name", "real"])[0] == "sentiment"
+    name, client_factory = pick([])
+    assert name == "sentiment"
+    async with client_factory() as client:
+        result = await client.invoke_endpoint(
+            endpoint_name=name, body=b'{"inputs": "I love it"}', content_type="application/json"
+        )
+        assert json.loads(result.body)["label"] == "POSITIVE"
+
+    # Otherwise the named endpoint (--endpoint-name, or $ENDPOINT_NAME), in --region.
+    monkeypatch.setenv("ENDPOINT_NAME", "from-env")
+    name, client_factory = pick(["--region", "eu-west-1"])
+    assert name == "from-env"
+    async with client_factory() as client:
+        assert client.region_name == "eu-west-1"
+    assert pick(["--endpoint-name", "from-flag", "--region", "eu-west-1"])[0] == "from-flag"
 
 
 # -- examples/aiohttp_service.py ----------------------------------------------------------------

@@ -74,13 +74,28 @@ def _serve(port_queue: Any) -> None:
     asyncio.run(main())
 
 
-def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
+def start_server(
+    serve: Callable[[Any], None] = _serve,
+) -> tuple[multiprocessing.process.BaseProcess, str]:
+    """Run ``serve(port_queue)`` in a fresh process; return it and the URL it serves on."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_serve, args=(queue,), daemon=True)
+    process = context.Process(target=serve, args=(queue,), daemon=True)
     process.start()
-    port = queue.get(timeout=30)
+    try:
+        port = queue.get(timeout=30)
+    except BaseException:
+        stop_server(process)
+        raise
     return process, f"http://127.0.0.1:{port}"
+
+
+def stop_server(process: multiprocessing.process.BaseProcess) -> None:
+    process.terminate()
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
 
 
 # -- measurement ----------------------------------------------------------------------------------
@@ -292,8 +307,7 @@ def main() -> None:
             loop.run_until_complete(close())
     finally:
         loop.close()
-        process.terminate()
-        process.join(5)
+        stop_server(process)
 
     import aiohttp
     import botocore

@@ -43,7 +43,6 @@ import contextlib
 import gc
 import importlib.metadata
 import json
-import multiprocessing
 import os
 import platform
 import resource
@@ -70,6 +69,8 @@ from bench_client import (  # noqa: E402  (the paths above make it importable fr
     REQUEST_BODY,
     RESPONSE_BODY,
     SECRET_KEY,
+    start_server,
+    stop_server,
 )
 
 CONTENT_TYPE = "application/json"
@@ -153,27 +154,6 @@ def _serve(port_queue: Any) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_serve, args=(queue,), daemon=True)
-    process.start()
-    try:
-        port = queue.get(timeout=30)
-    except BaseException:
-        stop_server(process)
-        raise
-    return process, f"http://127.0.0.1:{port}"
-
-
-def stop_server(process: multiprocessing.process.BaseProcess) -> None:
-    process.terminate()
-    process.join(5)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
 
 
 # -- the clients (child processes) ----------------------------------------------------------------
@@ -579,7 +559,7 @@ def main() -> None:
     cpu: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     imports = {client: import_time(module) for client, module in LIBRARIES.items()}
-    server, url = start_server()
+    server, url = start_server(_serve)
     try:
         headers = signed_headers(url)
         for client in CLIENTS:

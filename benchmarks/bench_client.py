@@ -1,21 +1,27 @@
-"""Client CPU cost per call: ``SageMakerRuntimeClient.invoke_endpoint`` against a raw aiohttp POST.
+"""Client CPU per call and per streamed event, every client alternating in one run.
 
-Run: ``python benchmarks/bench_client.py [--calls N] [--rounds R] [--profile]``.
+Run: ``python benchmarks/bench_client.py [--quick] [--rounds R] [--svg PATH] [--json PATH]``
+(``--profile`` runs cProfile over this client instead).
 
-A minimal aiohttp server runs in a separate process on 127.0.0.1 and answers every POST with 200 and
-a small JSON body, so its CPU time is not counted here. This process then makes N sequential calls
-per round, after a warm-up, and measures ``time.process_time()`` per call (best of R rounds, the
-clients taking turns round by round so that a slow spell of the machine hits them alike) for:
+One loopback server in its own process (``floor.py``; its CPU is never counted). In this process,
+for each event loop (asyncio, and uvloop when installed) and each concurrency (1, 64, 512), every
+client gets its own connection pool sized to the concurrency, is warmed up, and then the clients
+take turns round by round (the order rotating each round) making the same number of calls with that
+many tasks in flight. Each round's ``time.process_time()`` per call is one sample; the result is the
+median over rounds of each client's *paired* ratio to the raw floor of the same round, so that a slow
+spell of this shared machine hits both sides of every ratio alike.
 
-  (a) raw aiohttp: one shared ClientSession, POST with the same body and headers (a fixed, already
-      computed signature), read the body: the floor any aiohttp-based client pays;
-  (b) sagemaker_rt_aio: ``invoke_endpoint`` with dummy keys and ``endpoint_url`` set to the server
-      (validation, SigV4 signing, retry bookkeeping, parsing included);
-  (c) aiobotocore ``invoke_endpoint`` (if installed), reading the body;
-  (d) boto3 ``invoke_endpoint`` (synchronous, urllib3), reading the body.
+Clients (see ``floor.py``): raw aiohttp unsigned, the expert's hand-signed aiohttp call, this client
+(``invoke_endpoint`` with keyword arguments), aiobotocore.
 
-The goal is (b) at most 1.25x (a). ``--profile`` runs cProfile over (b) and prints the top 25
-functions by own time.
+Streams: 200 PayloadPart events per stream (TGI token lines, each written on its own), read at 1 and
+256 concurrent streams by raw aiohttp (the same bytes), this client's ``async for part``, its
+``iter_text()`` (when present) and aiobotocore: client CPU per event, and at 1 stream the time from
+the call to its first event against raw aiohttp's first chunk.
+
+The script prints markdown tables and writes the chart the README shows (``--svg``, default
+``benchmarks/results.svg``). ``bench_instructions.py`` counts instructions for the same clients
+under callgrind, for decisions on a noisy machine.
 """
 
 from __future__ import annotations
@@ -23,310 +29,391 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
-import multiprocessing
-import os
+import json
+import platform
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
 
-REQUEST_BODY = b'{"inputs": "The quick brown fox jumps over the lazy dog", "parameters": {"n": 1}}'
-RESPONSE_BODY = b'{"generated_text": "ok", "score": 0.97}'
-ACCESS_KEY = "AKIDBENCHMARK0000000"
-SECRET_KEY = "benchmark/secret/key/0000000000000000000"
-REGION = "us-east-1"
-ENDPOINT = "bench-endpoint"
-GOAL = 1.25
+from chart import bar_panel, svg  # noqa: E402
+from floor import (  # noqa: E402  (re-exported: bench_peers imports these from here)
+    ACCESS_KEY,
+    CALL_CLIENTS,
+    ENDPOINT,
+    REGION,
+    REQUEST_BODY,
+    RESPONSE_BODY,
+    SECRET_KEY,
+    STREAM_CLIENTS,
+    STREAM_EVENTS,
+    check_expert_matches_ours,
+    make_ours,
+    quiet_environment,
+    start_server,
+    stop_server,
+)
+
+__all__ = [
+    "ACCESS_KEY",
+    "ENDPOINT",
+    "GOAL",
+    "REGION",
+    "REQUEST_BODY",
+    "RESPONSE_BODY",
+    "SECRET_KEY",
+    "start_server",
+    "stop_server",
+]
+
+GOAL = 1.0  # this client's CPU per call at most the expert's (issue 15)
+CONCURRENCIES = (1, 64, 512)
+STREAM_CONCURRENCIES = (1, 256)
+EVENT_GOAL_US = 2.5
+FIRST_EVENT_GOAL_US = 50.0
 
 
-# -- the server (child process) -------------------------------------------------------------------
+def new_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
-def _serve(port_queue: Any) -> None:
-    from aiohttp import web
-
-    async def invocations(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(
-            body=RESPONSE_BODY,
-            content_type="application/json",
-            headers={
-                "x-amzn-RequestId": "00000000-0000-0000-0000-000000000000",
-                "x-Amzn-Invoked-Production-Variant": "AllTraffic",
-            },
-        )
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", invocations)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(runner.addresses[0][1])
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def start_server(
-    serve: Callable[[Any], None] = _serve,
-) -> tuple[multiprocessing.process.BaseProcess, str]:
-    """Run ``serve(port_queue)`` in a fresh process; return it and the URL it serves on."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=serve, args=(queue,), daemon=True)
-    process.start()
+def available_loops() -> list[str]:
     try:
-        port = queue.get(timeout=30)
-    except BaseException:
-        stop_server(process)
-        raise
-    return process, f"http://127.0.0.1:{port}"
+        import uvloop  # noqa: F401
+    except ImportError:
+        print("uvloop not installed (pip install '.[bench]'): asyncio only")
+        return ["asyncio"]
+    return ["asyncio", "uvloop"]
 
 
-def stop_server(process: multiprocessing.process.BaseProcess) -> None:
-    process.terminate()
-    process.join(5)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
-
-
-# -- measurement ----------------------------------------------------------------------------------
-
-
-def best_cpu_per_call(
-    runs: dict[str, Callable[[int], None]], calls: int, rounds: int, warmup: int
-) -> dict[str, tuple[float, float]]:
-    """Best (CPU µs/call, wall µs/call) of each client over ``rounds`` rounds of ``calls`` calls.
-
-    The clients take turns round by round, so a slow spell of the machine (this is a shared 2-core
-    box) hits them alike instead of whichever happened to be running.
-    """
-    for run_round in runs.values():
-        run_round(warmup)
-    best = {label: (float("inf"), float("inf")) for label in runs}
-    for _ in range(rounds):
-        for label, run_round in runs.items():
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            run_round(calls)
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            best_cpu, best_wall = best[label]
-            best[label] = (min(best_cpu, cpu / calls * 1e6), min(best_wall, wall / calls * 1e6))
-    return best
-
-
-def run_async(
-    loop: asyncio.AbstractEventLoop, call: Callable[[], Awaitable[Any]]
+def round_runner(
+    loop: asyncio.AbstractEventLoop, call: Callable[[], Awaitable[Any]], concurrency: int
 ) -> Callable[[int], None]:
-    async def many(n: int) -> None:
-        for _ in range(n):
+    """``run(n)``: n calls, ``concurrency`` tasks in flight."""
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
             await call()
+
+    async def many(n: int) -> None:
+        if concurrency == 1:
+            await worker(n)
+            return
+        per, extra = divmod(n, concurrency)
+        await asyncio.gather(*(worker(per + (i < extra)) for i in range(concurrency)))
 
     return lambda n: loop.run_until_complete(many(n))
 
 
-async def make_raw(url: str) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[None]]]:
-    """A POST with exactly the headers our client sends, signed once up front."""
-    import aiohttp
-
-    from sagemaker_rt_aio._signing import FrozenCredentials, payload_sha256, sign
-    from sagemaker_rt_aio._transport import SKIP_AUTO_HEADERS
-
-    target = f"{url}/endpoints/{ENDPOINT}/invocations"
-    headers = {"Content-Type": "application/json"}
-    sign(
-        method="POST",
-        host=target.split("/")[2],
-        path=f"/endpoints/{ENDPOINT}/invocations",
-        headers=headers,
-        payload_hash=payload_sha256(REQUEST_BODY),
-        credentials=FrozenCredentials(ACCESS_KEY, SECRET_KEY),
-        region=REGION,
-        service="sagemaker",
-    )
-    headers.update({"Accept-Encoding": "identity", "User-Agent": "bench"})
-    session = aiohttp.ClientSession(auto_decompress=False)
-
-    async def call() -> bytes:
-        async with session.post(
-            target,
-            data=REQUEST_BODY,
-            headers=headers,
-            skip_auto_headers=SKIP_AUTO_HEADERS,
-            allow_redirects=False,
-        ) as response:
-            body = await response.read()
-            assert response.status == 200
-            return body
-
-    return call, session.close
+def alternate(
+    runs: dict[str, Callable[[], float]], rounds: int
+) -> dict[str, list[float]]:
+    """Each run returns its own measure (CPU per unit); they take turns, the order rotating."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            gc.collect()
+            samples[name].append(runs[name]())
+    return samples
 
 
-async def make_ours(url: str) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[None]]]:
-    from sagemaker_rt_aio import SageMakerRuntimeClient
-
-    client = SageMakerRuntimeClient(
-        REGION,
-        endpoint_url=url,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
-    await client.__aenter__()
-
-    async def call() -> bytes:
-        result = await client.invoke_endpoint(
-            endpoint_name=ENDPOINT, body=REQUEST_BODY, content_type="application/json"
-        )
-        return result.body
-
-    return call, client.shutdown
+def paired(samples: dict[str, list[float]], base: str) -> dict[str, tuple[float, float]]:
+    """Per client: (median of its samples, median of its round-by-round ratio to ``base``)."""
+    out = {}
+    for name, values in samples.items():
+        ratios = [v / b for v, b in zip(values, samples[base], strict=True)]
+        out[name] = (statistics.median(values), statistics.median(ratios))
+    return out
 
 
-async def make_aiobotocore(
-    url: str,
-) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[None]]] | None:
+# -- calls ----------------------------------------------------------------------------------------
+
+
+def bench_calls(
+    url: str, loop_name: str, concurrency: int, calls: int, rounds: int
+) -> dict[str, list[float]]:
+    loop = new_loop(loop_name)
+    closers = []
+    runs: dict[str, Callable[[], float]] = {}
     try:
-        from aiobotocore.session import get_session
-    except ImportError:
-        return None
-    context = get_session().create_client(
-        "sagemaker-runtime",
-        region_name=REGION,
-        endpoint_url=url,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
-    client = await context.__aenter__()
+        for name, factory in CALL_CLIENTS.items():
+            made = loop.run_until_complete(factory(url, concurrency))
+            if made is None:
+                continue
+            call, close = made
+            closers.append(close)
+            run = round_runner(loop, call, concurrency)
+            run(max(calls, 2 * concurrency))  # warm-up: every connection of the pool opened
 
-    async def call() -> bytes:
-        response = await client.invoke_endpoint(
-            EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType="application/json"
-        )
-        async with response["Body"] as stream:
-            return bytes(await stream.read())
+            def measure(run: Callable[[int], None] = run) -> float:
+                cpu = time.process_time()
+                run(calls)
+                return (time.process_time() - cpu) / calls * 1e6
 
-    async def close() -> None:
-        await context.__aexit__(None, None, None)
-
-    return call, close
+            runs[name] = measure
+        return alternate(runs, rounds)
+    finally:
+        for close in closers:
+            loop.run_until_complete(close())
+        loop.close()
 
 
-def make_boto3(url: str) -> Callable[[int], None] | None:
+# -- streams --------------------------------------------------------------------------------------
+
+
+def bench_streams(
+    url: str, loop_name: str, concurrency: int, streams: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(CPU µs per event samples, time-to-first-event µs samples) per client."""
+    loop = new_loop(loop_name)
+    closers = []
+    runs: dict[str, Callable[[], float]] = {}
+    firsts: dict[str, list[float]] = {}
     try:
-        import boto3
-    except ImportError:
-        return None
-    client = boto3.client(
-        "sagemaker-runtime",
-        region_name=REGION,
-        endpoint_url=url,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
+        for name, factory in STREAM_CLIENTS.items():
+            made = loop.run_until_complete(factory(url, concurrency))
+            if made is None:
+                continue
+            read, close = made
+            closers.append(close)
+            firsts[name] = []
 
-    def run(n: int) -> None:
-        for _ in range(n):
-            response = client.invoke_endpoint(
-                EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType="application/json"
+            async def many(
+                n: int, read: Callable[[], Awaitable[tuple[int, float]]] = read
+            ) -> list[tuple[int, float]]:
+                if concurrency == 1:
+                    return [await read() for _ in range(n)]
+                return list(await asyncio.gather(*(read() for _ in range(n))))
+
+            loop.run_until_complete(many(max(streams, 2)))  # warm-up
+
+            def measure(
+                many: Callable[[int], Awaitable[list[tuple[int, float]]]] = many,
+                name: str = name,
+            ) -> float:
+                cpu = time.process_time()
+                results = loop.run_until_complete(many(streams))
+                cpu = time.process_time() - cpu
+                if name != "raw" and any(count != STREAM_EVENTS for count, _ in results):
+                    raise AssertionError(f"{name}: wrong event count {results[0][0]}")
+                firsts[name].append(statistics.median(first for _, first in results) * 1e6)
+                return cpu / (streams * STREAM_EVENTS) * 1e6
+
+            runs[name] = measure
+        return alternate(runs, rounds), firsts
+    finally:
+        for close in closers:
+            loop.run_until_complete(close())
+        loop.close()
+
+
+# -- reporting ------------------------------------------------------------------------------------
+
+
+def call_table(results: dict[tuple[str, int], dict[str, list[float]]]) -> list[str]:
+    lines = [
+        "| loop | concurrency | raw aiohttp | expert (hand-signed) | this client "
+        "| aiobotocore |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for (loop_name, concurrency), samples in results.items():
+        vs_raw = paired(samples, "raw")
+        vs_expert = paired(samples, "expert")
+        cells = []
+        for name in ("raw", "expert", "ours", "aiobotocore"):
+            if name not in samples:
+                cells.append("-")
+                continue
+            us, ratio = vs_raw[name]
+            cell = f"{us:.0f} µs, {ratio:.2f}x"
+            if name in ("ours", "aiobotocore"):
+                cell += f" ({vs_expert[name][1]:.2f}x of expert)"
+            cells.append(cell)
+        lines.append(f"| {loop_name} | {concurrency} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def stream_table(
+    results: dict[tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]],
+) -> list[str]:
+    names = list(STREAM_CLIENTS)
+    lines = [
+        "| loop | streams | " + " | ".join(f"{n} µs/event" for n in names) + " | first event, "
+        "this client vs raw |",
+        "|---|---:|" + "---:|" * len(names) + "---:|",
+    ]
+    for (loop_name, concurrency), (cpu, firsts) in results.items():
+        cells = []
+        for name in names:
+            cells.append(f"{statistics.median(cpu[name]):.2f}" if name in cpu else "-")
+        if concurrency == 1:
+            deltas = [a - b for a, b in zip(firsts["ours"], firsts["raw"], strict=True)]
+            first = (
+                f"{statistics.median(firsts['ours']):.0f} µs vs "
+                f"{statistics.median(firsts['raw']):.0f} µs (+{statistics.median(deltas):.0f})"
             )
-            response["Body"].read()
+        else:
+            first = "-"
+        lines.append(f"| {loop_name} | {concurrency} | " + " | ".join(cells) + f" | {first} |")
+    return lines
 
-    return run
 
-
-def profile_ours(
-    loop: asyncio.AbstractEventLoop, call: Callable[[], Awaitable[Any]], n: int
+def write_chart(
+    path: Path,
+    calls: dict[tuple[str, int], dict[str, list[float]]],
+    streams: dict[tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]],
+    caption: str,
 ) -> None:
-    runner = run_async(loop, call)
-    runner(200)
+    groups = [f"{loop} c={c}" for loop, c in calls]
+    call_series: dict[str, list[float | None]] = {}
+    labels = {"raw": "raw aiohttp", "expert": "expert (hand-signed)", "ours": "sagemaker_rt_aio"}
+    for name in CALL_CLIENTS:
+        label = labels.get(name, name)
+        call_series[label] = [
+            paired(samples, "raw")[name][1] if name in samples else None
+            for samples in calls.values()
+        ]
+    panels = [
+        bar_panel(
+            "CPU per invoke_endpoint, relative to raw aiohttp (lower is better)",
+            groups,
+            call_series,
+            "x raw aiohttp",
+            x=0,
+            y=0,
+            width=900,
+            height=330,
+            reference=1.0,
+        )
+    ]
+    if streams:
+        stream_groups = [f"{loop} {c} stream{'s' if c > 1 else ''}" for loop, c in streams]
+        stream_series: dict[str, list[float | None]] = {}
+        for name in STREAM_CLIENTS:
+            stream_series[labels.get(name, name)] = [
+                statistics.median(cpu[name]) if name in cpu else None
+                for cpu, _ in streams.values()
+            ]
+        panels.append(
+            bar_panel(
+                "Client CPU per streamed event (lower is better)",
+                stream_groups,
+                stream_series,
+                "µs per event",
+                x=0,
+                y=340,
+                width=900,
+                height=330,
+                reference=EVENT_GOAL_US,
+            )
+        )
+    path.write_text(svg(panels, width=900, height=690 if streams else 350, caption=caption))
+
+
+def profile_ours(url: str, calls: int) -> None:
+    loop = asyncio.new_event_loop()
+    call, close = loop.run_until_complete(make_ours(url, 1))
+    run = round_runner(loop, call, 1)
+    run(200)
     profiler = cProfile.Profile()
     profiler.enable()
-    runner(n)
+    run(calls)
     profiler.disable()
+    loop.run_until_complete(close())
+    loop.close()
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(25)
-    print(f"\ncProfile of (b), {n} calls, top 25 by tottime:")
-    print(out.getvalue())
-    # The same profile restricted to this package, by cumulative time: where our own cost is.
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats("sagemaker_rt_aio", 15)
-    print("sagemaker_rt_aio functions, top 15 by cumtime:")
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
     print(out.getvalue())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=500, help="calls per round (default 500)")
-    parser.add_argument(
-        "--rounds", type=int, default=20, help="rounds; the best is kept (default 20)"
-    )
-    parser.add_argument("--profile", action="store_true", help="cProfile (b) instead of timing")
+    parser.add_argument("--rounds", type=int, default=31, help="rounds per setting (default 31)")
+    parser.add_argument("--calls", type=int, default=200, help="calls per round at c=1 and c=64")
+    parser.add_argument("--quick", action="store_true", help="9 rounds, fewer calls: a smoke run")
+    parser.add_argument("--no-streams", action="store_true")
+    parser.add_argument("--no-calls", action="store_true")
+    parser.add_argument("--loops", default=None, help="comma-separated: asyncio,uvloop")
+    parser.add_argument("--svg", type=Path, default=BENCH_DIR / "results.svg")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw samples")
+    parser.add_argument("--profile", action="store_true", help="cProfile this client instead")
     args = parser.parse_args()
-    calls, rounds = args.calls, args.rounds
-    warmup = max(50, calls // 10)
+    rounds = 9 if args.quick else args.rounds
+    calls = 100 if args.quick else args.calls
+    loops = args.loops.split(",") if args.loops else available_loops()
 
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    quiet_environment()
     process, url = start_server()
-    loop = asyncio.new_event_loop()
     try:
         if args.profile:
-            call, close = loop.run_until_complete(make_ours(url))
-            profile_ours(loop, call, calls)
-            loop.run_until_complete(close())
+            profile_ours(url, calls * 10)
             return
-
-        runs: dict[str, Callable[[int], None]] = {}
-        closers = []
-        for label, factory in [
-            ("(a) raw aiohttp POST", make_raw),
-            ("(b) sagemaker_rt_aio", make_ours),
-            ("(c) aiobotocore", make_aiobotocore),
-        ]:
-            made = loop.run_until_complete(factory(url))
-            if made is None:
-                print(f"{label}: not installed, skipped")
-                continue
-            call, close = made
-            runs[label] = run_async(loop, call)
-            closers.append(close)
-        boto3_run = make_boto3(url)
-        if boto3_run is not None:
-            runs["(d) boto3 (sync)"] = boto3_run
-        best = best_cpu_per_call(runs, calls, rounds, warmup)
-        rows = [(label, cpu, wall) for label, (cpu, wall) in best.items()]
-        for close in closers:
-            loop.run_until_complete(close())
+        check_expert_matches_ours(url)
+        call_results: dict[tuple[str, int], dict[str, list[float]]] = {}
+        stream_results: dict[
+            tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]
+        ] = {}
+        for loop_name in loops:
+            if not args.no_calls:
+                for concurrency in CONCURRENCIES:
+                    n = max(calls, 2 * concurrency)
+                    call_results[(loop_name, concurrency)] = bench_calls(
+                        url, loop_name, concurrency, n, rounds
+                    )
+                    print(f"calls: {loop_name} c={concurrency} done", file=sys.stderr)
+            if not args.no_streams:
+                for concurrency in STREAM_CONCURRENCIES:
+                    streams = 5 if concurrency == 1 else concurrency
+                    stream_rounds = rounds if concurrency == 1 else max(5, rounds // 3)
+                    stream_results[(loop_name, concurrency)] = bench_streams(
+                        url, loop_name, concurrency, streams, stream_rounds
+                    )
+                    print(f"streams: {loop_name} {concurrency} done", file=sys.stderr)
     finally:
-        loop.close()
         stop_server(process)
 
     import aiohttp
-    import botocore
 
-    print(
-        f"{calls} sequential calls per round, best of {rounds} taken in turns; "
-        f"Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, botocore {botocore.__version__}"
+    caption = (
+        f"python benchmarks/bench_client.py: {rounds} rounds, paired medians; Python "
+        f"{sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {platform.machine()}, "
+        f"{time.strftime('%Y-%m-%d')}"
     )
-    print(
-        f"request body {len(REQUEST_BODY)} B, response body {len(RESPONSE_BODY)} B, server in pid "
-        f"{process.pid}"
-    )
-    base = rows[0][1]
-    print(f"{'client':<24} {'CPU us/call':>12} {'wall us/call':>13} {'CPU vs (a)':>11}")
-    for label, cpu, wall in rows:
-        print(f"{label:<24} {cpu:>12.1f} {wall:>13.1f} {cpu / base:>10.2f}x")
-    ratio = rows[1][1] / base
-    verdict = "meets" if ratio <= GOAL else "MISSES"
-    print(f"(b)/(a) CPU ratio: {ratio:.2f}x ({verdict} the {GOAL:.2f}x goal)")
+    print(caption)
+    if call_results:
+        print("\nCPU per invoke_endpoint: median µs, and the median of paired per-round ratios\n")
+        print("\n".join(call_table(call_results)))
+    if stream_results:
+        print(f"\nStreams of {STREAM_EVENTS} events: client CPU per event (median µs)\n")
+        print("\n".join(stream_table(stream_results)))
+    if call_results:
+        write_chart(args.svg, call_results, stream_results, caption)
+        print(f"\nchart written to {args.svg}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "calls": {f"{k[0]} {k[1]}": v for k, v in call_results.items()},
+                    "streams": {f"{k[0]} {k[1]}": v for k, v in stream_results.items()},
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,138 @@
+"""Instructions per call under valgrind's callgrind: the deterministic companion of bench_client.py.
+
+Run: ``python benchmarks/bench_instructions.py [--clients raw,expert,ours,...] [--calls N]``.
+
+Wall and CPU time move by 10-20 % on a shared machine; instruction counts move by well under 1 %,
+so a change to the hot path can be judged with them. For each client, a child process runs under
+``valgrind --tool=callgrind`` twice against the loopback server of ``floor.py`` (which runs natively
+in its own process and is not counted): once with ``--calls`` calls after a warm-up, once with twice
+as many. The difference of the two totals, divided by the extra calls, is the cost of one call with
+start-up, imports and warm-up cancelled out. Concurrency 1, asyncio. Streams: the same with whole
+200-event streams, per event.
+
+Only user-space instructions of the client process are counted (callgrind's ``Ir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from floor import (  # noqa: E402
+    CALL_CLIENTS,
+    STREAM_CLIENTS,
+    STREAM_EVENTS,
+    quiet_environment,
+    start_server,
+    stop_server,
+)
+
+CLIENTS = {
+    **{name: ("call", name) for name in CALL_CLIENTS},
+    **{f"stream {name}": ("stream", name) for name in STREAM_CLIENTS},
+}
+DEFAULT_CLIENTS = "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text"
+WARMUP = 30
+
+
+def child(kind: str, name: str, url: str, count: int) -> None:
+    """Run in the measured process: warm up, then ``count`` calls (or streams)."""
+    quiet_environment()
+    loop = asyncio.new_event_loop()
+    factory = CALL_CLIENTS[name] if kind == "call" else STREAM_CLIENTS[name]
+    made = loop.run_until_complete(factory(url, 1))
+    if made is None:
+        sys.exit(3)  # not installed / not available
+    call, close = made
+
+    async def many(n: int) -> None:
+        for _ in range(n):
+            await call()
+
+    loop.run_until_complete(many(WARMUP if kind == "call" else 3))
+    loop.run_until_complete(many(count))
+    loop.run_until_complete(close())
+    loop.close()
+
+
+def instructions(kind: str, name: str, url: str, count: int) -> int | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            kind,
+            name,
+            url,
+            str(count),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode == 3:
+            return None
+        if done.returncode != 0:
+            raise RuntimeError(f"{name}: exit {done.returncode}\n{done.stderr[-2000:]}")
+        match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"{name}: no totals in the callgrind output")
+        return int(match.group(1))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _, _, kind, name, url, count = sys.argv
+        child(kind, name, url, int(count))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default=DEFAULT_CLIENTS, help=f"default: {DEFAULT_CLIENTS}")
+    parser.add_argument("--calls", type=int, default=100, help="calls in the short run (default 100)")
+    parser.add_argument("--streams", type=int, default=4, help="streams in the short run")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed")
+    quiet_environment()
+    os.environ["PYTHONHASHSEED"] = "0"  # the same dict layouts in every run
+    process, url = start_server()
+    rows = []
+    try:
+        for label in args.clients.split(","):
+            kind, name = CLIENTS[label]
+            count = args.calls if kind == "call" else args.streams
+            short = instructions(kind, name, url, count)
+            if short is None:
+                print(f"{label}: not available, skipped", file=sys.stderr)
+                continue
+            long = instructions(kind, name, url, 2 * count)
+            assert long is not None
+            per = (long - short) / count
+            unit = "call" if kind == "call" else "event"
+            if kind == "stream":
+                per /= STREAM_EVENTS
+            rows.append((label, per, unit))
+            print(f"{label}: {per:,.0f} instructions per {unit}", file=sys.stderr)
+    finally:
+        stop_server(process)
+    base = {unit: per for label, per, unit in rows if label in ("raw", "stream raw")}
+    print("| client | instructions | per | vs raw |")
+    print("|---|---:|---|---:|")
+    for label, per, unit in rows:
+        ratio = f"{per / base[unit]:.2f}x" if unit in base else "-"
+        print(f"| {label} | {per / 1000:,.1f}k | {unit} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

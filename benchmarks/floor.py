@@ -1,0 +1,440 @@
+"""What the benchmarks share: the loopback server, the request, and the clients being compared.
+
+The clients, each a factory ``make_X(url, concurrency) -> (call, close)`` to run inside an event loop:
+
+  raw     aiohttp POST with the same body and unsigned headers: the floor any aiohttp client pays;
+  expert  the same POST signed per call with a hand-written SigV4 (hashlib + hmac, signing key cached
+          per day), as an expert would write it: what a signed call costs at the least;
+  ours    ``SageMakerRuntimeClient.invoke_endpoint`` with keyword arguments (validation, signing,
+          retry bookkeeping, slots, typed result and metadata included);
+  aiobotocore  ``invoke_endpoint``, Body read.
+
+For streams, ``make_stream_X(url, events)`` returns ``read() -> (events seen, seconds to the first)``.
+
+The server runs in a spawned process of its own, so its CPU is never counted. It answers every
+``.../invocations`` POST with 200 and ``RESPONSE_BODY``; ``.../invocations-response-stream`` with
+``STREAM_EVENTS`` PayloadPart events carrying TGI-style token lines (``data:{"token":...}``), each
+written on its own as a model generating tokens would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+REQUEST_BODY = b'{"inputs": "The quick brown fox jumps over the lazy dog", "parameters": {"n": 1}}'
+RESPONSE_BODY = b'{"generated_text": "ok", "score": 0.97}'
+CONTENT_TYPE = "application/json"
+ACCESS_KEY = "AKIDBENCHMARK0000000"
+SECRET_KEY = "benchmark/secret/key/0000000000000000000"
+REGION = "us-east-1"
+SERVICE = "sagemaker"
+ENDPOINT = "bench-endpoint"
+STREAM_EVENTS = 200
+REQUEST_ID = "00000000-0000-0000-0000-000000000000"
+
+Call = Callable[[], Awaitable[Any]]
+Close = Callable[[], Awaitable[None]]
+
+
+def token_line(index: int) -> bytes:
+    """One TGI streaming line, as text-generation-inference's SageMaker container sends it."""
+    token = {"id": index, "text": f" tok{index % 97}", "logprob": -0.25, "special": False}
+    return b"data:" + json.dumps({"token": token, "generated_text": None}).encode() + b"\n\n"
+
+
+def stream_text(events: int) -> str:
+    return "".join(f" tok{i % 97}" for i in range(events))
+
+
+# -- the server (child process) -------------------------------------------------------------------
+
+
+def _serve(port_queue: Any) -> None:
+    from aiohttp import web
+
+    from sagemaker_rt_aio._eventstream import encode_payload_part
+
+    frames = [encode_payload_part(token_line(i)) for i in range(STREAM_EVENTS)]
+    call_headers = {
+        "x-amzn-RequestId": REQUEST_ID,
+        "x-Amzn-Invoked-Production-Variant": "AllTraffic",
+    }
+
+    async def invocations(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=RESPONSE_BODY, content_type=CONTENT_TYPE, headers=call_headers)
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        count = int(request.query.get("events", STREAM_EVENTS))
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/vnd.amazon.eventstream",
+                "X-Amzn-SageMaker-Content-Type": "text/event-stream",
+                **call_headers,
+            }
+        )
+        await response.prepare(request)
+        for frame in frames[:count]:
+            await response.write(frame)  # each event in its own write, as tokens are generated
+        await response.write_eof()
+        return response
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/endpoints/{name}/invocations", invocations)
+        app.router.add_post("/endpoints/{name}/invocations-response-stream", stream)
+        app.router.add_post("/raw-stream", stream)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
+        await site.start()
+        port_queue.put(runner.addresses[0][1])
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop  # the server should never be the bottleneck
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
+def start_server(
+    serve: Callable[[Any], None] = _serve,
+) -> tuple[multiprocessing.process.BaseProcess, str]:
+    """Run ``serve(port_queue)`` in a fresh process; return it and the URL it serves on."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=serve, args=(queue,), daemon=True)
+    process.start()
+    try:
+        port = queue.get(timeout=60)
+    except BaseException:
+        stop_server(process)
+        raise
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_server(process: multiprocessing.process.BaseProcess) -> None:
+    process.terminate()
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+
+
+# -- the expert's SigV4 ---------------------------------------------------------------------------
+
+
+class ExpertSigner:
+    """SigV4 for one (host, path) written by hand, as an expert would: the canonical request is
+    formatted per call, the signing key is derived once a day, nothing else is cached."""
+
+    def __init__(self, host: str, path: str) -> None:
+        self.host = host
+        self.path = path
+        self._day = ""
+        self._key = b""
+
+    def _signing_key(self, day: str) -> bytes:
+        if day != self._day:
+            key = ("AWS4" + SECRET_KEY).encode()
+            for part in (day, REGION, SERVICE, "aws4_request"):
+                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+            self._day, self._key = day, key
+        return self._key
+
+    def headers(self, body: bytes, content_type: str, stamp: str | None = None) -> dict[str, str]:
+        stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        day = stamp[:8]
+        payload_hash = hashlib.sha256(body).hexdigest()
+        canonical = (
+            f"POST\n{self.path}\n\ncontent-type:{content_type}\nhost:{self.host}\n"
+            f"x-amz-date:{stamp}\n\ncontent-type;host;x-amz-date\n{payload_hash}"
+        )
+        scope = f"{day}/{REGION}/{SERVICE}/aws4_request"
+        to_sign = (
+            f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        )
+        signature = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
+        return {
+            "Content-Type": content_type,
+            "X-Amz-Date": stamp,
+            "Authorization": (
+                f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
+                "SignedHeaders=content-type;host;x-amz-date, "
+                f"Signature={signature}"
+            ),
+            "Accept-Encoding": "identity",
+            "User-Agent": "expert",
+        }
+
+
+def check_expert_matches_ours(url: str) -> None:
+    """The floor must do the same work: its signature equals this package's for the same inputs."""
+    from sagemaker_rt_aio._signing import FrozenCredentials, payload_sha256, sign
+
+    host = url.split("/")[2]
+    path = f"/endpoints/{ENDPOINT}/invocations"
+    stamp = "20260101T000000Z"
+    ours = {"Content-Type": CONTENT_TYPE}
+    sign(
+        method="POST",
+        host=host,
+        path=path,
+        headers=ours,
+        payload_hash=payload_sha256(REQUEST_BODY),
+        credentials=FrozenCredentials(ACCESS_KEY, SECRET_KEY),
+        region=REGION,
+        service=SERVICE,
+        timestamp=stamp,
+    )
+    expert = ExpertSigner(host, path).headers(REQUEST_BODY, CONTENT_TYPE, stamp)
+    if ours["Authorization"] != expert["Authorization"]:
+        raise AssertionError(f"expert SigV4 differs from ours:\n{expert}\n{ours}")
+
+
+# -- the clients ----------------------------------------------------------------------------------
+
+SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
+
+
+def _session(concurrency: int) -> Any:
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency), auto_decompress=False
+    )
+
+
+async def make_raw(url: str, concurrency: int) -> tuple[Call, Close]:
+    """The floor: aiohttp's POST, unsigned, body read."""
+    session = _session(concurrency)
+    target = f"{url}/endpoints/{ENDPOINT}/invocations"
+    headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
+
+    async def call() -> bytes:
+        async with session.post(
+            target, data=REQUEST_BODY, headers=headers, skip_auto_headers=SKIP_AUTO_HEADERS
+        ) as response:
+            body = await response.read()
+            if response.status != 200:
+                raise AssertionError(response.status)
+            return body
+
+    return call, session.close
+
+
+async def make_expert(url: str, concurrency: int) -> tuple[Call, Close]:
+    """The expert floor: the same POST, signed by hand on every call."""
+    session = _session(concurrency)
+    path = f"/endpoints/{ENDPOINT}/invocations"
+    target = f"{url}{path}"
+    signer = ExpertSigner(url.split("/")[2], path)
+
+    async def call() -> bytes:
+        async with session.post(
+            target,
+            data=REQUEST_BODY,
+            headers=signer.headers(REQUEST_BODY, CONTENT_TYPE),
+            skip_auto_headers=SKIP_AUTO_HEADERS,
+        ) as response:
+            body = await response.read()
+            if response.status != 200:
+                raise AssertionError(response.status)
+            return body
+
+    return call, session.close
+
+
+def _ours_client(url: str, concurrency: int) -> Any:
+    from sagemaker_rt_aio import SageMakerRuntimeClient
+
+    return SageMakerRuntimeClient(
+        REGION,
+        endpoint_url=url,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        max_connections=concurrency,
+        allow_http=True,
+    )
+
+
+async def make_ours(url: str, concurrency: int) -> tuple[Call, Close]:
+    client = _ours_client(url, concurrency)
+    await client.__aenter__()
+
+    async def call() -> bytes:
+        result = await client.invoke_endpoint(
+            endpoint_name=ENDPOINT, body=REQUEST_BODY, content_type=CONTENT_TYPE
+        )
+        return bytes(result.body)
+
+    return call, client.shutdown
+
+
+async def make_aiobotocore(url: str, concurrency: int) -> tuple[Call, Close] | None:
+    try:
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+    except ImportError:
+        return None
+    context = get_session().create_client(
+        "sagemaker-runtime",
+        region_name=REGION,
+        endpoint_url=url,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=AioConfig(max_pool_connections=concurrency, retries={"max_attempts": 1}),
+    )
+    client = await context.__aenter__()
+
+    async def call() -> bytes:
+        response = await client.invoke_endpoint(
+            EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
+        )
+        async with response["Body"] as stream:
+            return bytes(await stream.read())
+
+    async def close() -> None:
+        await context.__aexit__(None, None, None)
+
+    return call, close
+
+
+CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {
+    "raw": make_raw,
+    "expert": make_expert,
+    "ours": make_ours,
+    "aiobotocore": make_aiobotocore,
+}
+
+# -- stream readers: read() -> (events, seconds from the call to its first event) -----------------
+
+StreamRead = Callable[[], Awaitable[tuple[int, float]]]
+
+
+async def make_stream_raw(url: str, concurrency: int) -> tuple[StreamRead, Close]:
+    """Reading the same bytes with aiohttp alone: the floor. Counts chunks, not events."""
+    session = _session(concurrency)
+    target = f"{url}/endpoints/{ENDPOINT}/invocations-response-stream"
+    headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
+
+    async def read() -> tuple[int, float]:
+        start = time.perf_counter()
+        first = 0.0
+        size = 0
+        async with session.post(
+            target, data=REQUEST_BODY, headers=headers, skip_auto_headers=SKIP_AUTO_HEADERS
+        ) as response:
+            async for chunk in response.content.iter_any():
+                if not size:
+                    first = time.perf_counter() - start
+                size += len(chunk)
+        return size, first
+
+    return read, session.close
+
+
+async def _ours_stream(url: str, concurrency: int, mode: str) -> tuple[StreamRead, Close] | None:
+    client = _ours_client(url, concurrency)
+    await client.__aenter__()
+
+    async def read() -> tuple[int, float]:
+        start = time.perf_counter()
+        first = 0.0
+        count = 0
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name=ENDPOINT, body=REQUEST_BODY, content_type=CONTENT_TYPE
+        ) as stream:
+            parts = stream if mode == "parts" else stream.iter_text()
+            async for _part in parts:
+                if not count:
+                    first = time.perf_counter() - start
+                count += 1
+        return count, first
+
+    if mode == "text" and not hasattr(_stream_class(), "iter_text"):
+        await client.shutdown()
+        return None
+    return read, client.shutdown
+
+
+def _stream_class() -> type:
+    from sagemaker_rt_aio import ResponseStream
+
+    return ResponseStream
+
+
+async def make_stream_ours(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
+    return await _ours_stream(url, concurrency, "parts")
+
+
+async def make_stream_ours_text(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
+    return await _ours_stream(url, concurrency, "text")
+
+
+async def make_stream_aiobotocore(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
+    try:
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+    except ImportError:
+        return None
+    context = get_session().create_client(
+        "sagemaker-runtime",
+        region_name=REGION,
+        endpoint_url=url,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=AioConfig(max_pool_connections=concurrency, retries={"max_attempts": 1}),
+    )
+    client = await context.__aenter__()
+
+    async def read() -> tuple[int, float]:
+        start = time.perf_counter()
+        first = 0.0
+        count = 0
+        response = await client.invoke_endpoint_with_response_stream(
+            EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
+        )
+        async for event in response["Body"]:
+            if "PayloadPart" in event:
+                if not count:
+                    first = time.perf_counter() - start
+                count += 1
+        return count, first
+
+    async def close() -> None:
+        await context.__aexit__(None, None, None)
+
+    return read, close
+
+
+STREAM_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[StreamRead, Close] | None]]] = {
+    "raw": make_stream_raw,
+    "ours": make_stream_ours,
+    "ours iter_text": make_stream_ours_text,
+    "aiobotocore": make_stream_aiobotocore,
+}
+
+
+def quiet_environment() -> None:
+    """No credential lookups or config files for anyone: every client gets its keys explicitly."""
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull

@@ -13,15 +13,14 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import botocore.credentials
-import botocore.session
 from cachetools import TTLCache
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
+from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
     DEFAULT_MAX_BODY_BYTES,
@@ -61,6 +60,10 @@ from ._types import (
     ResponseMetadata,
 )
 from ._validation import body_bytes
+
+if TYPE_CHECKING:  # botocore is imported only when its config or credential chain is needed
+    import botocore.credentials
+    import botocore.session
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -122,8 +125,8 @@ class SageMakerRuntimeClient:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
         if botocore_session is None:
-            # The shared config and botocore's credential chain live in a session.
-            botocore_session = botocore.session.Session(profile=profile_name)
+            # The shared config and botocore's credential chain live in a session, made on first use.
+            botocore_session = lazy_session(profile_name)
             if profile_name is not None:
                 check_profile(botocore_session)
         region, self._base_url = resolve_endpoint(

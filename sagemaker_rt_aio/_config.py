@@ -12,14 +12,15 @@ client is constructed.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import botocore.configprovider
-import botocore.exceptions
-import botocore.session
 from yarl import URL
 
 from ._endpoints import check_custom_url, service_url, split_fips_region
 from ._errors import NoRegionError, ParamValidationError
+
+if TYPE_CHECKING:  # botocore is imported when a session is first used (_botocore_session)
+    import botocore.session
 
 
 def resolve_region(region_name: str | None, session: botocore.session.Session) -> str:
@@ -66,6 +67,8 @@ def resolve_endpoint(
 
 def check_profile(session: botocore.session.Session) -> None:
     """Refuse a missing profile at construction rather than on the first call."""
+    import botocore.exceptions
+
     try:
         session.get_scoped_config()
     except botocore.exceptions.ProfileNotFound as exc:
@@ -73,6 +76,9 @@ def check_profile(session: botocore.session.Session) -> None:
 
 
 def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
+    import botocore.configprovider
+    import botocore.exceptions
+
     if _config_variable(session, "ignore_configured_endpoint_urls"):
         return None
     try:
@@ -89,6 +95,8 @@ def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
 
 
 def _config_variable(session: botocore.session.Session, name: str) -> object:
+    import botocore.exceptions
+
     try:
         return session.get_config_variable(name)
     except botocore.exceptions.ProfileNotFound as exc:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-
-import botocore.credentials
-import botocore.exceptions
-import botocore.session
+from typing import TYPE_CHECKING
 
 from ._constants import CREDENTIAL_REFRESH_MARGIN
 from ._errors import (
@@ -22,6 +19,10 @@ from ._errors import (
     SageMakerRuntimeError,
 )
 from ._signing import FrozenCredentials
+
+if TYPE_CHECKING:  # imported by _load, in the worker thread, when the chain is first needed
+    import botocore.credentials
+    import botocore.session
 
 
 class CredentialSource:
@@ -89,6 +90,10 @@ class CredentialSource:
 
     def _load(self) -> None:
         """Runs in a worker thread: may read files or call a metadata service."""
+        import botocore.credentials
+        import botocore.exceptions
+        import botocore.session
+
         try:
             if self._source is None:
                 session = self._session or botocore.session.Session()

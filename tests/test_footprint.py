@@ -1,0 +1,62 @@
+"""Footprint guards: importing the package and building a client with static keys and an
+``endpoint_url`` never load botocore (about 100 ms of imports, and a session costs milliseconds);
+the credential chain and the shared config still load it when they are needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from sagemaker_rt_aio._botocore_session import LazySession
+
+
+def _run(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_import_and_static_client_do_not_load_botocore() -> None:
+    out = _run(
+        """
+        import sys
+        import sagemaker_rt_aio
+        print("after import:", any(m.startswith("botocore") for m in sys.modules))
+        client = sagemaker_rt_aio.SageMakerRuntimeClient(
+            "us-east-1",
+            endpoint_url="http://127.0.0.1:9",
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            allow_http=True,
+        )
+        print("after client:", any(m.startswith("botocore") for m in sys.modules))
+        """
+    )
+    assert out.splitlines() == ["after import: False", "after client: False"]
+
+
+def test_client_without_endpoint_url_reads_botocore_config() -> None:
+    out = _run(
+        """
+        import sys
+        import sagemaker_rt_aio
+        client = sagemaker_rt_aio.SageMakerRuntimeClient("eu-west-1")
+        print(client.endpoint_url, "botocore.session" in sys.modules)
+        """
+    )
+    assert out == "https://runtime.sagemaker.eu-west-1.amazonaws.com True"
+
+
+def test_lazy_session_creates_the_session_on_first_use() -> None:
+    lazy = LazySession("no-such-profile")
+    assert not lazy.created
+    assert "created=False" in repr(lazy)
+    assert lazy.profile == "no-such-profile"  # forwarded to the real session
+    assert lazy.created
+    assert lazy.get() is lazy.get()

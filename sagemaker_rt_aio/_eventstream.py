@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 from zlib import crc32
 
 from ._constants import EVENTSTREAM_MAX_HEADERS_LENGTH, EVENTSTREAM_MAX_PAYLOAD_LENGTH
@@ -297,40 +297,64 @@ def _from_fixed(kind: int, number: int) -> HeaderValue:
 _WIDTH_CLASSES: dict[int, type[_FixedWidthInt]] = {2: Int8, 3: Int16, 5: Int64}
 
 
-# A stream repeats the same few header blocks (every PayloadPart's is identical), so a decoder
-# remembers the parsed form of the first few small ones it sees: parsing costs ten times a lookup.
+# Every stream repeats the same few header blocks (every PayloadPart's is identical), so their
+# parsed forms are remembered across streams: parsing costs ten times a lookup, and a stream's first
+# part then costs no more than its others. Each entry is (headers, is a PayloadPart event). Bounded:
+# when full it starts over, so a stream of ever-different blocks costs re-parsing, never memory.
 _HEADER_CACHE_SIZE = 16
 _HEADER_CACHE_MAX_BLOCK = 512
+_HeaderEntry: TypeAlias = tuple[dict[str, HeaderValue], bool]
+_header_cache: dict[bytes, _HeaderEntry] = {}
 
 
-def _decode_messages(
-    data: bytes, pos: int, out: list[Message], cache: dict[bytes, dict[str, HeaderValue]]
-) -> int:
+def _parse_block(block: bytes) -> _HeaderEntry:
+    headers = _decode_headers(block)
+    entry = (
+        headers,
+        headers.get(":message-type") == "event" and headers.get(":event-type") == "PayloadPart",
+    )
+    if len(block) <= _HEADER_CACHE_MAX_BLOCK:
+        if len(_header_cache) >= _HEADER_CACHE_SIZE:
+            _header_cache.clear()
+        _header_cache[block] = (headers.copy(), entry[1])
+    return entry
+
+
+def _decode_messages(data: bytes, pos: int, out: list[Any], parts: bool = False) -> int:
     """Append every complete message of ``data[pos:]`` to ``out``; return where the rest starts.
+
+    With ``parts``, a ``PayloadPart`` event is appended as the ``PayloadPart`` itself rather than
+    as a ``Message`` (the response stream's every-event path: one object per event, not three).
 
     This is the hot loop: it reads straight from ``data`` by offset (no slicing of the buffer) and
     copies only the header block and the payload.
     """
     end = len(data)
+    cache_get = _header_cache.get
     with memoryview(data) as view:
         while end - pos >= _PRELUDE_LENGTH:
-            total = _check_prelude(data, pos)
+            total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
+            if (
+                crc32(view[pos : pos + 8]) != prelude_crc
+                or total < _MIN_MESSAGE_LENGTH
+                or headers_length > EVENTSTREAM_MAX_HEADERS_LENGTH
+                or headers_length > total - _MIN_MESSAGE_LENGTH
+                or total - headers_length - _MIN_MESSAGE_LENGTH > EVENTSTREAM_MAX_PAYLOAD_LENGTH
+            ):
+                _check_prelude(data, pos)  # raises the precise error
             message_end = pos + total
             if message_end > end:
                 break
             crc_at = message_end - 4
             if crc32(view[pos:crc_at]) != _U32.unpack_from(data, crc_at)[0]:
                 raise EventStreamError("event stream message CRC mismatch (corrupt stream)")
-            headers_end = pos + _PRELUDE_LENGTH + _U32.unpack_from(data, pos + 4)[0]
+            headers_end = pos + _PRELUDE_LENGTH + headers_length
             block = data[pos + _PRELUDE_LENGTH : headers_end]
-            cached = cache.get(block)
-            if cached is None:
-                headers = _decode_headers(block)
-                if len(cache) < _HEADER_CACHE_SIZE and len(block) <= _HEADER_CACHE_MAX_BLOCK:
-                    cache[block] = headers.copy()
+            entry = cache_get(block) or _parse_block(block)
+            if parts and entry[1]:
+                out.append(PayloadPart(data[headers_end:crc_at]))
             else:
-                headers = cached.copy()  # each Message gets its own dict: callers may mutate it
-            out.append(Message(headers, data[headers_end:crc_at]))
+                out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
             pos = message_end
     return pos
 
@@ -343,7 +367,7 @@ class EventStreamDecoder:
     however the stream is cut. After an ``EventStreamError`` the decoder refuses further input.
     """
 
-    __slots__ = ("_buffer", "_error", "_header_cache", "_need")
+    __slots__ = ("_buffer", "_error", "_need")
 
     def __init__(self) -> None:
         # The start of one incomplete message, never a whole one.
@@ -352,7 +376,10 @@ class EventStreamDecoder:
         # the prelude is incomplete, then (once the prelude is checked) the message's total length.
         self._need = _PRELUDE_LENGTH
         self._error: EventStreamError | None = None
-        self._header_cache: dict[bytes, dict[str, HeaderValue]] = {}
+
+    @property
+    def _header_cache(self) -> dict[bytes, _HeaderEntry]:
+        return _header_cache  # shared by every decoder
 
     @property
     def pending(self) -> int:
@@ -366,16 +393,26 @@ class EventStreamDecoder:
         error is kept in :attr:`error` (raised by every later call): whether they arrive depends on
         how the network split the bytes, so they are never thrown away with the bad one.
         """
+        messages: list[Message] = []
+        self._feed_checked(data, messages, False)
+        return messages
+
+    def feed_parts(self, data: bytes | bytearray | memoryview) -> list[PayloadPart | Message]:
+        """Like :meth:`feed`, but each ``PayloadPart`` event comes as its ``PayloadPart``; other
+        messages come as ``Message`` (for :func:`message_to_part`)."""
+        out: list[PayloadPart | Message] = []
+        self._feed_checked(data, out, True)
+        return out
+
+    def _feed_checked(self, data: bytes | bytearray | memoryview, out: list[Any], parts: bool) -> None:
         if self._error is not None:
             raise EventStreamError(f"event stream decoder already failed: {self._error}")
-        messages: list[Message] = []
         try:
-            self._feed(data if type(data) is bytes else bytes(data), messages)
+            self._feed(data if type(data) is bytes else bytes(data), out, parts)
         except EventStreamError as exc:
             self._error = exc
-            if not messages:
+            if not out:
                 raise
-        return messages
 
     @property
     def error(self) -> EventStreamError | None:
@@ -392,7 +429,7 @@ class EventStreamDecoder:
             )
             raise self._error
 
-    def _feed(self, data: bytes, messages: list[Message]) -> None:
+    def _feed(self, data: bytes, messages: list[Any], parts: bool) -> None:
         start = 0
         buffer = self._buffer
         if buffer:
@@ -408,10 +445,10 @@ class EventStreamDecoder:
                     self._need = _check_prelude(buffer, 0)
                     continue
                 break
-            _decode_messages(bytes(buffer), 0, messages, self._header_cache)
+            _decode_messages(bytes(buffer), 0, messages, parts)
             buffer.clear()
             self._need = _PRELUDE_LENGTH
-        pos = _decode_messages(data, start, messages, self._header_cache)
+        pos = _decode_messages(data, start, messages, parts)
         if pos < len(data):
             buffer += data[pos:]
             if len(buffer) >= _PRELUDE_LENGTH:

@@ -67,9 +67,10 @@ class ResponseStream:
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True
                 return
-            for message in decoder.feed(chunk):
-                part = message_to_part(message, request_id=request_id)
-                if part is not None:
+            for item in decoder.feed_parts(chunk):
+                if item.__class__ is PayloadPart:  # nearly every event: no further work
+                    yield item
+                elif (part := message_to_part(item, request_id=request_id)) is not None:  # type: ignore[arg-type]
                     yield part
             if decoder.error is not None:
                 raise decoder.error  # after the good messages that came before it

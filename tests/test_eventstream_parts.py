@@ -1,0 +1,102 @@
+"""``EventStreamDecoder.feed_parts``, the response stream's per-event path, and the header cache
+shared across decoders: the same results as ``feed`` + ``message_to_part``, cut anywhere."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sagemaker_rt_aio._errors import EventStreamError, ModelStreamError
+from sagemaker_rt_aio._eventstream import (
+    _HEADER_CACHE_SIZE,
+    EventStreamDecoder,
+    Message,
+    encode_exception,
+    encode_message,
+    encode_payload_part,
+    message_to_part,
+)
+from sagemaker_rt_aio._types import PayloadPart
+
+events = st.lists(
+    st.one_of(
+        st.binary(max_size=200).map(encode_payload_part),
+        st.binary(max_size=50).map(
+            lambda p: encode_message({":message-type": "event", ":event-type": "Other"}, p)
+        ),
+        st.binary(max_size=50).map(
+            lambda p: encode_message(
+                {":message-type": "event", ":event-type": "PayloadPart", "extra": 1}, p
+            )
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _via_feed(chunks: list[bytes]) -> list[object]:
+    decoder = EventStreamDecoder()
+    return [message_to_part(m) for chunk in chunks for m in decoder.feed(chunk)]
+
+
+def _via_feed_parts(chunks: list[bytes]) -> list[object]:
+    decoder = EventStreamDecoder()
+    out: list[object] = []
+    for chunk in chunks:
+        for item in decoder.feed_parts(chunk):
+            out.append(message_to_part(item) if isinstance(item, Message) else item)
+    decoder.close()
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(events, st.lists(st.integers(0, 2000), max_size=6))
+def test_feed_parts_equals_feed_and_message_to_part(frames: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(frames)
+    points = sorted({min(c, len(stream)) for c in cuts})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    assert _via_feed_parts(chunks) == _via_feed(chunks)
+
+
+def test_payload_parts_come_as_payload_parts_and_others_as_messages_in_order() -> None:
+    stream = (
+        encode_payload_part(b"one")
+        + encode_exception("ModelStreamError", "boom", error_code="E1")
+        + encode_payload_part(b"two")
+    )
+    items = EventStreamDecoder().feed_parts(stream)
+    assert items[0] == PayloadPart(b"one") and items[2] == PayloadPart(b"two")
+    assert isinstance(items[1], Message)
+    with pytest.raises(ModelStreamError, match="boom"):
+        message_to_part(items[1])
+
+
+def test_parts_before_a_corrupt_message_are_returned_then_the_error_kept() -> None:
+    bad = bytearray(encode_payload_part(b"three"))
+    bad[-1] ^= 0xFF
+    decoder = EventStreamDecoder()
+    items = decoder.feed_parts(encode_payload_part(b"one") + encode_payload_part(b"two") + bad)
+    assert items == [PayloadPart(b"one"), PayloadPart(b"two")]
+    assert decoder.error is not None
+    with pytest.raises(EventStreamError, match="already failed"):
+        decoder.feed_parts(b"")
+
+
+def test_header_cache_is_shared_across_decoders_and_bounded() -> None:
+    EventStreamDecoder().feed_parts(encode_payload_part(b"warm"))
+    fresh = EventStreamDecoder()
+    block = encode_payload_part(b"x")[12:-5]  # the header block of every PayloadPart
+    assert block in fresh._header_cache  # a new stream's first part needs no header parsing
+    for i in range(3 * _HEADER_CACHE_SIZE):
+        fresh.feed_parts(encode_message({":message-type": "event", "seq": i}, b""))
+        assert len(fresh._header_cache) <= _HEADER_CACHE_SIZE
+
+
+def test_cached_headers_are_not_shared_with_callers() -> None:
+    frame = encode_message({":message-type": "event", ":event-type": "Other"}, b"p")
+    first = EventStreamDecoder().feed(frame)[0]
+    first.headers["mutated"] = True
+    second = EventStreamDecoder().feed(frame)[0]
+    assert "mutated" not in second.headers

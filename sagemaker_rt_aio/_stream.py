@@ -21,11 +21,13 @@ from ._model import (
     RESPONSE_INVOKED_VARIANT,
     RESPONSE_STREAM_CONTENT_TYPE,
 )
-from ._transport import read_chunk
+from ._transport import read_chunk, transport_failure
 from ._types import PayloadPart, ResponseMetadata
 
 if TYPE_CHECKING:
     import aiohttp
+
+_READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 
 
 class ResponseStream:
@@ -61,8 +63,17 @@ class ResponseStream:
         self._started = True
         request_id = self.response_metadata.request_id
         decoder = self._decoder
+        response = self._response
+        # aiohttp's read without a coroutine of ours around it: one less per chunk.
+        readany = response.content.readany if read_chunk is _READ_CHUNK else None
         while True:
-            chunk = await read_chunk(self._response)
+            try:
+                chunk = await readany() if readany is not None else await read_chunk(response)
+            except Exception as exc:
+                error = transport_failure(exc)
+                if error is exc:
+                    raise
+                raise error from exc
             if not chunk:
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True

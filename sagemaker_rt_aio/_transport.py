@@ -133,6 +133,13 @@ async def send(
         raise
 
 
+def transport_failure(exc: Exception) -> Exception:
+    """What to raise for ``exc``, raised while reading a body: our error for a transport failure,
+    ``exc`` itself otherwise. For read loops that await aiohttp directly (``read_chunk`` would cost
+    them a coroutine per chunk)."""
+    return translate_error(exc) if _is_transport_failure(exc) else exc
+
+
 async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
     """The next bytes of a streamed body as they arrive (``b""`` at its end)."""
     try:

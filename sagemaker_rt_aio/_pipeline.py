@@ -52,6 +52,7 @@ from ._retry import (
 from ._signing import sign
 from ._slots import Slots
 from ._transport import HttpRequest, HttpResponse, redacted, send
+from ._watchdog import ReadWatchdog
 
 logger = logging.getLogger("sagemaker_rt_aio")
 
@@ -88,6 +89,7 @@ class Pipeline:
         self.retry_policy = retry_policy
         self._quota = RetryQuota(retry_policy.quota_capacity)
         self._slots = Slots(max_connections)
+        self._watchdog = ReadWatchdog()  # sock_read of the calls that are not streams
         self._send = self._chain(tuple(middlewares), stream=False)
         self._send_stream = self._chain(tuple(middlewares), stream=True)
         self._urls: dict[str, URL] = {}
@@ -303,13 +305,13 @@ class Pipeline:
             )
         timeout = self.timeout
         if request.deadline is None:
-            return await send(session, request, timeout, stream=stream)
+            return await send(session, request, timeout, stream=stream, watchdog=self._watchdog)
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
             timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
             )
-            return await send(session, request, timeout, stream=False)
+            return await send(session, request, timeout, stream=False, watchdog=self._watchdog)
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read

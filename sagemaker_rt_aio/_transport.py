@@ -8,6 +8,7 @@ what the retry layer needs to know.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from ._errors import (
     TransportError,
 )
 from ._signing import payload_sha256
+from ._watchdog import ReadWatchdog
 
 # aiohttp must not add headers botocore would not send: the model container sees what boto3 sends.
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
@@ -101,12 +103,19 @@ async def send(
     timeout: aiohttp.ClientTimeout,
     *,
     stream: bool = False,
+    watchdog: ReadWatchdog | None = None,
 ) -> HttpResponse:
     """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx).
 
-    On cancellation or failure the connection goes back to the pool only if its response was read
-    to the end; aiohttp closes it otherwise.
+    With a ``watchdog``, a call that is not a stream has its ``sock_read`` limit enforced by it
+    rather than by aiohttp's per-read timer (see ``_watchdog``). On cancellation or failure the
+    connection goes back to the pool only if its response was read to the end; aiohttp closes it
+    otherwise.
     """
+    watch = None
+    if watchdog is not None and not stream and timeout.sock_read:
+        watch = watchdog.watch(timeout.sock_read)
+        timeout = _without_sock_read(timeout)
     try:
         response = await session.request(
             request.method,
@@ -121,16 +130,50 @@ async def send(
         try:
             if stream and 200 <= response.status < 300:
                 return HttpResponse(response.status, response.headers, b"", response)
+            if watch is not None:
+                watch.reader = response.content
             body = await response.read()
         except BaseException:
             response.close()
             raise
         response.release()
         return HttpResponse(response.status, response.headers, body)
+    except asyncio.CancelledError:
+        if watch is None or not watch.expired:
+            raise
+        task = watch.task
+        if sys.version_info >= (3, 11):
+            task.uncancel()
+            if task.cancelling():
+                raise  # cancelled by its caller too: that wins
+        cause = aiohttp.ServerTimeoutError("Timeout on reading data from socket")
+        raise translate_error(cause) from cause  # what aiohttp's own sock_read timer raises
     except Exception as exc:
         if _is_transport_failure(exc):
             raise translate_error(exc) from exc
         raise
+    finally:
+        if watch is not None:
+            watchdog.unwatch(watch)  # type: ignore[union-attr]
+
+
+_stripped: tuple[aiohttp.ClientTimeout | None, aiohttp.ClientTimeout | None] = (None, None)
+
+
+def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    """``timeout`` for aiohttp when the watchdog keeps ``sock_read``; the last one is remembered
+    (a client passes the same object on every call)."""
+    global _stripped
+    if _stripped[0] is timeout:
+        return _stripped[1]  # type: ignore[return-value]
+    stripped = aiohttp.ClientTimeout(
+        total=timeout.total,
+        connect=timeout.connect,
+        sock_connect=timeout.sock_connect,
+        ceil_threshold=timeout.ceil_threshold,
+    )
+    _stripped = (timeout, stripped)
+    return stripped
 
 
 def transport_failure(exc: Exception) -> Exception:

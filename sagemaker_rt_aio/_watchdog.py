@@ -1,0 +1,93 @@
+"""One coarse read watchdog per client, instead of aiohttp's ``sock_read`` timer re-armed per read.
+
+aiohttp enforces ``sock_read`` by cancelling and re-creating a timer on every ``data_received``: on
+a small call that is several timer handles pushed on the loop's heap, a tenth of the client's CPU.
+The watchdog keeps one timer per client, armed only while calls are in flight. Each call registers a
+:class:`Watch` while it waits for its answer; every tick (an eighth of the shortest ``sock_read``
+watched) the watchdog looks at how many body bytes each call has received (``total_bytes`` of
+aiohttp's reader, once the headers are in) and ends, by cancelling its task, a call that received
+nothing for ``sock_read`` seconds. The caller turns that cancellation into ``ReadTimeoutError``.
+
+Semantics: the same idle limit as ``sock_read``, detected up to one tick late (70 s becomes at most
+78.75 s). Before the headers arrive, the limit counts from when the call started waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+_TICKS_PER_LIMIT = 8
+
+
+class _Reader(Protocol):
+    total_bytes: int
+
+
+class Watch:
+    """One call being watched. ``reader`` is set once the response headers are in."""
+
+    __slots__ = ("expired", "idle", "reader", "seen", "since", "task")
+
+    def __init__(self, task: asyncio.Task[object], idle: float, now: float) -> None:
+        self.task = task
+        self.idle = idle
+        self.since = now
+        self.reader: _Reader | None = None
+        self.seen = -1
+        self.expired = False
+
+
+class ReadWatchdog:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._watches: dict[Watch, None] = {}  # an ordered set
+        self._handle: asyncio.TimerHandle | None = None
+        self._tick = 0.0
+
+    def __len__(self) -> int:
+        return len(self._watches)
+
+    def watch(self, idle: float) -> Watch:
+        """Watch the current task until :meth:`unwatch`; it may be cancelled after ``idle`` s
+        without progress (``watch.expired`` is then True)."""
+        task = asyncio.current_task()
+        assert task is not None
+        watch = Watch(task, idle, self._clock())
+        self._watches[watch] = None
+        tick = idle / _TICKS_PER_LIMIT
+        if self._handle is None or tick < self._tick:
+            self._arm(task.get_loop(), tick)
+        return watch
+
+    def unwatch(self, watch: Watch) -> None:
+        self._watches.pop(watch, None)
+        if not self._watches and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, tick: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._tick = tick
+        self._handle = loop.call_later(tick, self.check, loop)
+
+    def check(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """One tick: end the calls idle for too long; re-arm while any call is watched."""
+        self._handle = None
+        now = self._clock()
+        tick = float("inf")
+        for watch in list(self._watches):
+            reader = watch.reader
+            received = reader.total_bytes if reader is not None else -1
+            if received != watch.seen:
+                watch.seen = received
+                watch.since = now
+            elif now - watch.since >= watch.idle and not watch.expired:
+                watch.expired = True
+                watch.task.cancel()
+            tick = min(tick, watch.idle / _TICKS_PER_LIMIT)
+        if self._watches and loop is not None:
+            self._arm(loop, tick)

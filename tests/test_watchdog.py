@@ -1,0 +1,169 @@
+"""The read watchdog that keeps ``sock_read`` for calls that are not streams: unit tests with an
+injected clock, and end to end against loopback servers that stall or trickle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import ScriptedServer
+
+from sagemaker_rt_aio import ReadTimeoutError, SageMakerRuntimeClient
+from sagemaker_rt_aio._watchdog import ReadWatchdog
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Reader:
+    def __init__(self) -> None:
+        self.total_bytes = 0
+
+
+async def _watched(watchdog: ReadWatchdog, idle: float, started: asyncio.Event) -> str:
+    watch = watchdog.watch(idle)
+    started.set()
+    try:
+        await asyncio.get_running_loop().create_future()  # waits until cancelled
+    except asyncio.CancelledError:
+        return "expired" if watch.expired else "cancelled"
+    finally:
+        watchdog.unwatch(watch)
+    return "unreachable"
+
+
+async def test_a_call_without_progress_is_cancelled_after_the_idle_limit() -> None:
+    clock = Clock()
+    watchdog = ReadWatchdog(clock=clock)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(_watched(watchdog, 70.0, started))
+    await started.wait()
+    clock.now += 69.9
+    watchdog.check()
+    await asyncio.sleep(0)
+    assert not task.done()
+    clock.now += 0.1
+    watchdog.check()
+    assert await task == "expired"
+    assert len(watchdog) == 0
+
+
+async def test_progress_resets_the_idle_limit() -> None:
+    clock = Clock()
+    watchdog = ReadWatchdog(clock=clock)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(_watched(watchdog, 70.0, started))
+    await started.wait()
+    (watch,) = watchdog._watches
+    reader = Reader()
+    watch.reader = reader  # headers in: that is progress
+    for _ in range(10):  # 600 s in all, never 70 s without a byte
+        clock.now += 60.0
+        reader.total_bytes += 1
+        watchdog.check()
+    clock.now += 69.0
+    watchdog.check()
+    await asyncio.sleep(0)
+    assert not task.done()
+    clock.now += 1.0
+    watchdog.check()
+    assert await task == "expired"
+
+
+async def test_timer_runs_only_while_calls_are_watched() -> None:
+    watchdog = ReadWatchdog()
+    first = watchdog.watch(70.0)
+    second = watchdog.watch(0.8)
+    assert watchdog._handle is not None and watchdog._tick == pytest.approx(0.1)
+    watchdog.unwatch(first)
+    assert watchdog._handle is not None
+    watchdog.unwatch(second)
+    assert watchdog._handle is None and len(watchdog) == 0
+
+
+def _client(url: str, sock_read: float) -> SageMakerRuntimeClient:
+    return SageMakerRuntimeClient(
+        "us-east-1",
+        endpoint_url=url,
+        allow_http=True,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        timeout=aiohttp.ClientTimeout(sock_read=sock_read),
+    )
+
+
+async def test_a_body_trickling_faster_than_sock_read_is_read_to_its_end(
+    scripted_server: ScriptedServer,
+) -> None:
+    async def trickle(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(8):  # 8 x 0.05 s: twice the 0.2 s limit in all, never 0.2 s idle
+            await response.write(b"x")
+            await asyncio.sleep(0.05)
+        await response.write_eof()
+        return response
+
+    scripted_server.script = [trickle]
+    async with _client(scripted_server.url, 0.2) as client:
+        result = await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+        assert result.body == b"x" * 8
+        assert len(client._pipeline._watchdog) == 0
+
+
+async def test_a_body_that_stalls_raises_read_timeout_and_frees_the_connection(
+    scripted_server: ScriptedServer,
+) -> None:
+    release = asyncio.Event()
+
+    async def stall(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "10"})
+        await response.prepare(request)
+        await response.write(b"12345")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        return response
+
+    async def fine(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(body=b"fine")
+
+    scripted_server.script = [stall, fine]
+    async with _client(scripted_server.url, 0.2) as client:
+        with pytest.raises(ReadTimeoutError) as caught:
+            await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+        assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
+        release.set()
+        assert (await client.invoke_endpoint(endpoint_name="ep", body=b"{}")).body == b"fine"
+        assert len(client._pipeline._watchdog) == 0
+        assert client._pipeline._watchdog._handle is None
+
+
+async def test_the_callers_cancellation_stays_a_cancellation(
+    scripted_server: ScriptedServer,
+) -> None:
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(request: web.Request, body: bytes) -> web.StreamResponse:
+        arrived.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        return web.Response(body=b"late")
+
+    scripted_server.script = [slow]
+    async with _client(scripted_server.url, 30.0) as client:
+        task = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"{}"))
+        await arrived.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        assert len(client._pipeline._watchdog) == 0

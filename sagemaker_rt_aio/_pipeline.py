@@ -51,7 +51,7 @@ from ._retry import (
 )
 from ._signing import sign
 from ._slots import Slots
-from ._transport import HttpRequest, HttpResponse, redacted, send
+from ._transport import HttpRequest, HttpResponse, exchange, redacted, send
 from ._watchdog import ReadWatchdog
 
 logger = logging.getLogger("sagemaker_rt_aio")
@@ -90,6 +90,8 @@ class Pipeline:
         self._quota = RetryQuota(retry_policy.quota_capacity)
         self._slots = Slots(max_connections)
         self._watchdog = ReadWatchdog()  # sock_read of the calls that are not streams
+        # No middleware: calls that are not streams take call()'s flat path, with no HttpRequest.
+        self._direct = not middlewares
         self._send = self._chain(tuple(middlewares), stream=False)
         self._send_stream = self._chain(tuple(middlewares), stream=True)
         self._urls: dict[str, URL] = {}
@@ -148,24 +150,67 @@ class Pipeline:
         started = time.monotonic()
         deadline = started + total if total else None
         url = self._url(wire.path)
+        direct = self._direct and not stream
+        slots = self._slots
         attempt = 1
         last_cost = 0
         try:
             while True:
-                request = HttpRequest(
-                    wire.operation.name,
-                    wire.endpoint_name,
-                    "POST",
-                    url,
-                    dict(wire.headers),
-                    wire.body,
-                    attempt,
-                    (wire.body, wire.payload_hash),
-                )
                 error: SageMakerRuntimeError
                 retry_after = None
                 try:
-                    response = await self._attempt(request, send, deadline, stream)
+                    if direct:
+                        # The flat path: _attempt and _sign_and_send inlined, no HttpRequest.
+                        if deadline is not None and deadline <= time.monotonic():
+                            raise DeadlineExceededError(
+                                "the call's deadline passed before it completed"
+                            )
+                        if not slots.try_take():
+                            await self._wait_for_slot(deadline)
+                        try:
+                            if self.closing:
+                                raise ClientClosedError()
+                            session = self._get_session()
+                            credentials = (
+                                self._credentials.current() or await self._credentials.get()
+                            )
+                            headers = dict(wire.headers)
+                            sign(
+                                method="POST",
+                                host=self._host,
+                                path=url.raw_path,
+                                headers=headers,
+                                payload_hash=wire.payload_hash,
+                                credentials=credentials,
+                                region=self._region,
+                                service=SIGNING_NAME,
+                            )
+                            headers.update(UNSIGNED_DEFAULT_HEADERS)
+                            if logger.isEnabledFor(logging.DEBUG):
+                                _log_attempt("POST", url, attempt, headers)
+                            response = await exchange(
+                                session,
+                                "POST",
+                                url,
+                                wire.body,
+                                headers,
+                                self._timeout_for(deadline),
+                                watchdog=self._watchdog,
+                            )
+                        finally:
+                            slots.give_back()
+                    else:
+                        request = HttpRequest(
+                            wire.operation.name,
+                            wire.endpoint_name,
+                            "POST",
+                            url,
+                            dict(wire.headers),
+                            wire.body,
+                            attempt,
+                            (wire.body, wire.payload_hash),
+                        )
+                        response = await self._attempt(request, send, deadline, stream)
                 except ClientClosedError:
                     raise
                 except SageMakerRuntimeError as exc:
@@ -225,21 +270,11 @@ class Pipeline:
     ) -> HttpResponse:
         slots = self._slots
         if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline - time.monotonic() <= 0:
                 raise DeadlineExceededError("the call's deadline passed before it completed")
             request.deadline = deadline
-        if slots.try_take():
-            pass  # the hot path: a free slot, no coroutine, no timer
-        elif deadline is None:
-            await slots.take()
-        else:
-            try:
-                await asyncio.wait_for(slots.take(), remaining)
-            except asyncio.TimeoutError:
-                raise PoolTimeoutError(
-                    f"no free connection within the call's deadline ({self.timeout.total:g} s)"
-                ) from None
+        if not slots.try_take():  # the hot path: a free slot, no coroutine, no timer
+            await self._wait_for_slot(deadline)
         held = True
         try:
             if self.closing:
@@ -251,6 +286,30 @@ class Pipeline:
         finally:
             if held:
                 slots.give_back()
+
+    async def _wait_for_slot(self, deadline: float | None) -> None:
+        """Queue for a slot (none is free), no longer than the call's deadline."""
+        if deadline is None:
+            await self._slots.take()
+            return
+        try:
+            await asyncio.wait_for(self._slots.take(), deadline - time.monotonic())
+        except asyncio.TimeoutError:
+            raise PoolTimeoutError(
+                f"no free connection within the call's deadline ({self.timeout.total:g} s)"
+            ) from None
+
+    def _timeout_for(self, deadline: float | None) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for an attempt that is not a stream: the total is what is left of
+        the call's deadline."""
+        timeout = self.timeout
+        if deadline is None:
+            return timeout
+        return aiohttp.ClientTimeout(
+            total=max(deadline - time.monotonic(), 0.001),
+            sock_connect=timeout.sock_connect,
+            sock_read=timeout.sock_read,
+        )
 
     def _hold_slot_for_stream(self, response: HttpResponse) -> bool:
         """A started stream keeps its connection, so it keeps its slot until that connection is
@@ -296,21 +355,13 @@ class Pipeline:
         )
         headers.update(UNSIGNED_DEFAULT_HEADERS)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s attempt=%d headers=%s",
-                request.method,
-                request.url,
-                request.attempt,
-                redacted(headers),
-            )
+            _log_attempt(request.method, request.url, request.attempt, headers)
         timeout = self.timeout
         if request.deadline is None:
             return await send(session, request, timeout, stream=stream, watchdog=self._watchdog)
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
-            timeout = aiohttp.ClientTimeout(
-                total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
-            )
+            timeout = self._timeout_for(request.deadline)
             return await send(session, request, timeout, stream=False, watchdog=self._watchdog)
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(
@@ -340,6 +391,10 @@ def _bind(middleware: Middleware, call_next: CallNext) -> CallNext:
         return await middleware(request, call_next)
 
     return call
+
+
+def _log_attempt(method: str, url: URL, attempt: int, headers: dict[str, str]) -> None:
+    logger.debug("%s %s attempt=%d headers=%s", method, url, attempt, redacted(headers))
 
 
 def _error_name(error: SageMakerRuntimeError) -> str:

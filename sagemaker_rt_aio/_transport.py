@@ -105,7 +105,31 @@ async def send(
     stream: bool = False,
     watchdog: ReadWatchdog | None = None,
 ) -> HttpResponse:
-    """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx).
+    """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx)."""
+    return await exchange(
+        session,
+        request.method,
+        request.url,
+        request.body,
+        request.headers,
+        timeout,
+        stream=stream,
+        watchdog=watchdog,
+    )
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: URL,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: aiohttp.ClientTimeout,
+    *,
+    stream: bool = False,
+    watchdog: ReadWatchdog | None = None,
+) -> HttpResponse:
+    """``send`` without the ``HttpRequest``: the pipeline's path when no middleware needs one.
 
     With a ``watchdog``, a call that is not a stream has its ``sock_read`` limit enforced by it
     rather than by aiohttp's per-read timer (see ``_watchdog``). On cancellation or failure the
@@ -118,10 +142,10 @@ async def send(
         timeout = _without_sock_read(timeout)
     try:
         response = await session.request(
-            request.method,
-            request.url,
-            data=request.body,
-            headers=request.headers,
+            method,
+            url,
+            data=body,
+            headers=headers,
             skip_auto_headers=SKIP_AUTO_HEADERS,
             timeout=timeout,
             auto_decompress=False,
@@ -132,12 +156,12 @@ async def send(
                 return HttpResponse(response.status, response.headers, b"", response)
             if watch is not None:
                 watch.reader = response.content
-            body = await response.read()
+            answer = await response.read()
         except BaseException:
             response.close()
             raise
         response.release()
-        return HttpResponse(response.status, response.headers, body)
+        return HttpResponse(response.status, response.headers, answer)
     except asyncio.CancelledError:
         if watch is None or not watch.expired:
             raise

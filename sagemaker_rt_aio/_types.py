@@ -34,10 +34,12 @@ class ResponseMetadata:
         ``", "``, as botocore hands them out (urllib3 folds repeats). The request id is
         ``x-amzn-RequestId`` (S3's ``x-amz-request-id`` failing that).
         """
-        folded: dict[str, str] = {}
-        for name, value in headers.items():
-            key = name.lower()
-            folded[key] = f"{folded[key]}, {value}" if key in folded else value
+        folded = {name.lower(): value for name, value in headers.items()}
+        if len(folded) != len(headers):  # a repeated name: fold its values (rare, so slower)
+            folded = {}
+            for name, value in headers.items():
+                key = name.lower()
+                folded[key] = f"{folded[key]}, {value}" if key in folded else value
         return cls(
             request_id=folded.get("x-amzn-requestid") or folded.get("x-amz-request-id"),
             http_status_code=status,

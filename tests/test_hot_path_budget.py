@@ -33,11 +33,13 @@ RESPONSE_BODY = b'{"generated_text": "ok"}'
 EVENTS = 50
 ROUNDS = 15
 
-# Function calls per invoke_endpoint above the raw floor's. Measured when this test was written:
-# raw 1,018 and this client 1,276 calls (asyncio, Python 3.11, aiohttp 3.14) ... see CALL_MARGIN.
-CALL_BUDGET = 1.40
-# Per streamed event, this client's calls against reading the same bytes with aiohttp alone.
-EVENT_BUDGET = 3.0
+# This client's function calls per invoke_endpoint over the raw floor's. Measured when this test
+# was written (Python 3.11, aiohttp 3.14): raw 361, this client 445 (1.23x; 1.28x before issue 15's
+# work). The margin leaves room for a hook or two (telemetry switched off must stay one check).
+CALL_BUDGET = 1.35
+# Function calls per streamed PayloadPart event above reading the same bytes with aiohttp alone:
+# 10.7 when written (17.9 before issue 15's work): decode, one PayloadPart, one yield.
+EVENT_BUDGET = 12.0
 
 
 class _ThreadServer:
@@ -205,4 +207,8 @@ async def test_stream_event_calls_stay_within_budget_of_raw_aiohttp(
         counts = await _median_calls({"raw": raw, "ours": ours})
     per_event = (counts["ours"] - counts["raw"]) / EVENTS
     print(f"function calls per stream: raw {counts['raw']:.0f}, ours {counts['ours']:.0f}")
-    assert per_event <= EVENT_BUDGET * 3, per_event
+    assert counts["raw"] > 50
+    assert per_event <= EVENT_BUDGET, (
+        f"{per_event:.1f} function calls per streamed event above raw aiohttp's: over the "
+        f"budget of {EVENT_BUDGET}"
+    )

@@ -69,8 +69,12 @@ def _with_scheme(proxy: str) -> str:
 
 def split_proxy_credentials(proxy: str) -> tuple[URL, CIMultiDictProxy[str]]:
     """The proxy URL without credentials, and the headers that carry them (Basic, as botocore)."""
-    parsed = URL(proxy)
+    try:
+        parsed = URL(proxy)
+    except ValueError:
+        parsed = URL()
     if parsed.scheme not in ("http", "https") or not parsed.host:
+        # The URL itself is not quoted: it may hold credentials.
         raise ParamValidationError("proxies", "a proxy must be an http(s)://host:port URL")
     headers: CIMultiDict[str] = CIMultiDict()
     user, password = parsed.raw_user, parsed.raw_password

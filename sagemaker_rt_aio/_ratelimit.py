@@ -111,7 +111,8 @@ class TokenBucket:
     def try_acquire(self, now: float) -> float:
         """Take a token and return 0, or return the seconds until one is there (nothing taken)."""
         self._refill(now)
-        if self.capacity >= 1:
+        # The tolerance: a wait shorter than the clock's resolution would never end.
+        if self.capacity >= 1 - 1e-9:
             self.capacity -= 1
             return 0.0
         return (1 - self.capacity) / self.fill_rate
@@ -126,12 +127,13 @@ class TokenBucket:
 
 class ClientRateLimiter:
     """One per client in adaptive mode. ``acquire()`` before each attempt, ``record(throttled)``
-    after each answer; as a middleware (:meth:`middleware`) it does both."""
+    after each answer; as a middleware (:meth:`middleware`) it does both. ``clock`` and ``sleep``
+    may be replaced (tests drive them by hand)."""
 
     def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         now = clock()
-        self._clock = clock
-        self._sleep = sleep
+        self.clock = clock
+        self.sleep = sleep
         self.cubic = CubicCalculator(starting_max_rate=0, start_time=now)
         self.bucket = TokenBucket(max_rate=1, now=now)
         self.clocker = RateClocker(now)
@@ -139,15 +141,15 @@ class ClientRateLimiter:
 
     async def acquire(self) -> None:
         while self.enabled:
-            wait = self.bucket.try_acquire(self._clock())
+            wait = self.bucket.try_acquire(self.clock())
             if wait <= 0:
                 return
-            await self._sleep(wait)
+            await self.sleep(wait)
 
     def record(self, throttled: bool) -> float:
         """Adjust the send rate after an answer; returns the bucket's new rate."""
-        measured = self.clocker.record(self._clock())
-        now = self._clock()
+        measured = self.clocker.record(self.clock())
+        now = self.clock()
         if not throttled:
             new_rate = self.cubic.success_received(now)
         else:

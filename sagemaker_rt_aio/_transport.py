@@ -88,6 +88,14 @@ def translate_error(exc: BaseException) -> TransportError:
         )
     elif isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
         error = SSLError(f"TLS handshake failed: {exc}")
+    elif isinstance(exc, aiohttp.ClientHttpProxyError):
+        # The proxy answered the CONNECT with an error. aiohttp's exception holds the CONNECT
+        # request, Proxy-Authorization included, so it is not kept as the cause.
+        error = EndpointConnectionError(
+            f"the proxy refused the connection to the endpoint: {exc.status} {exc.message}"
+        )
+        error.retryable = exc.status != 407  # wrong proxy credentials stay wrong
+        return error
     elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         error = ConnectTimeoutError(f"timed out connecting to the endpoint: {exc}")
     elif isinstance(exc, aiohttp.ClientConnectorError):
@@ -150,9 +158,11 @@ async def send(
         response.release()
         return HttpResponse(response.status, response.headers, body)
     except Exception as exc:
-        if _is_transport_failure(exc):
-            raise translate_error(exc) from exc
-        raise
+        if not _is_transport_failure(exc):
+            raise
+        error = translate_error(exc)
+    # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
+    raise error
 
 
 async def read_chunk(response: aiohttp.ClientResponse) -> bytes:

@@ -108,8 +108,9 @@ class SageMakerRuntimeClient:
       (``us-east-1-fips``) turns FIPS on.
     - ``endpoint_url``: a custom SageMaker Runtime URL (an emulator, a VPC interface endpoint);
       else ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, ``AWS_ENDPOINT_URL`` or the profile's
-      ``services`` section; else the region's URL. ``allow_http=True`` permits plain http:// to
-      hosts other than loopback.
+      ``services`` section; else the region's URL.
+    - ``allow_http``: ``True`` permits plain ``http://`` endpoint URLs for hosts other than
+      loopback (payloads and signatures then travel in clear).
     - ``use_fips_endpoint`` / ``use_dualstack_endpoint``: else ``AWS_USE_FIPS_ENDPOINT`` /
       ``AWS_USE_DUALSTACK_ENDPOINT`` or the profile; they apply to the S3 endpoint too.
     - ``profile_name``: the profile of ``~/.aws/config`` to use (else ``AWS_PROFILE``).
@@ -127,8 +128,8 @@ class SageMakerRuntimeClient:
     - ``proxies``: ``{"https": "http://user:pass@proxy:3128", "http": ...}``, used for every
       host. Without it, ``HTTPS_PROXY``/``HTTP_PROXY`` apply unless ``NO_PROXY`` exempts the
       host, as in boto3. Credentials in a proxy URL are sent as ``Proxy-Authorization``.
-    - ``tcp_keepalive``: TCP keep-alive on the client's sockets (else ``BOTOCORE_TCP_KEEPALIVE``
-      or ``tcp_keepalive`` in the profile).
+    - ``tcp_keepalive``: TCP keep-alive on the sockets of the client's own session (else
+      ``BOTOCORE_TCP_KEEPALIVE`` or ``tcp_keepalive`` in the profile).
     - ``s3_endpoint_url``: where the async-result helpers send S3 requests (an emulator, a VPC
       endpoint); else ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL`` or the profile's ``services``
       section; else the regional S3 endpoint (with ``s3.addressing_style`` from the profile).

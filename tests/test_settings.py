@@ -378,3 +378,13 @@ async def test_waiter_follows_aws_endpoint_url_s3(monkeypatch: pytest.MonkeyPatc
                 poll_interval=0.01,
             )  # fmt: skip
     assert output == b"echo:q"
+
+
+def test_every_constructor_parameter_is_documented() -> None:
+    """help(SageMakerRuntimeClient) shows the class docstring: each parameter must be in it."""
+    import inspect
+
+    doc = SageMakerRuntimeClient.__doc__ or ""
+    names = [n for n in inspect.signature(SageMakerRuntimeClient).parameters if n != "self"]
+    missing = [name for name in names if f"``{name}``" not in doc]
+    assert not missing, f"undocumented constructor parameters: {missing}"

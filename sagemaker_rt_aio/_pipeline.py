@@ -89,6 +89,10 @@ class Pipeline:
         self._get_session = get_session
         self._route = route  # proxy and TLS settings for the endpoint's host (_network)
         self._unsigned_headers = unsigned_headers
+        # Only a middleware can have set one of these headers; without any, a plain update.
+        self._add_unsigned: Callable[[dict[str, str], Mapping[str, str]], None] = (
+            add_unsigned if middlewares else dict.update
+        )
         self.timeout = timeout
         self.retry_policy = retry_policy
         self._quota = RetryQuota(retry_policy.quota_capacity)
@@ -297,7 +301,7 @@ class Pipeline:
             region=self._region,
             service=SIGNING_NAME,
         )
-        add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
+        self._add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s attempt=%d headers=%s",

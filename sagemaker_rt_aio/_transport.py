@@ -136,12 +136,17 @@ async def send(
     On cancellation or failure the connection goes back to the pool only if its response was read
     to the end; aiohttp closes it otherwise.
     """
+    headers = request.headers
+    if route and request.url.scheme == "http" and "proxy_headers" in route:
+        # aiohttp sends proxy_headers only on a CONNECT; a plain-http request through the proxy
+        # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
+        headers = {**headers, **route["proxy_headers"]}
     try:
         response = await session.request(
             request.method,
             request.url,
             data=request.body,
-            headers=request.headers,
+            headers=headers,
             skip_auto_headers=SKIP_AUTO_HEADERS,
             timeout=timeout,
             auto_decompress=False,

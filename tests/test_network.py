@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -110,7 +111,7 @@ class Proxy:
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     directory = tmp_path_factory.mktemp("proxy")
     port_file, log = directory / "port", directory / "proxy.log"
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # its own process group: proxy.py forks an acceptor
         [
             sys.executable,
             "-m",
@@ -133,13 +134,17 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         port = _wait_for_proxy(process, port_file)
         url = f"http://{PROXY_USER}:{PROXY_PASSWORD.replace('@', '%40')}@127.0.0.1:{port}"
         yield Proxy(url, port, log)
     finally:
-        process.kill()  # it holds nothing worth a graceful stop (SIGTERM takes it a second)
+        # The whole group (proxy.py and the acceptor it forked); it holds nothing worth a graceful
+        # stop, and SIGTERM takes it a second.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
@@ -157,13 +162,17 @@ def _wait_for_proxy(process: subprocess.Popen[bytes], port_file: Path) -> int:
 
 
 async def _wait_for_log(proxy: Proxy, port: int, count: int) -> int:
-    # proxy.py writes its access line when a tunnel closes (the clients are closed by now), from
-    # another process: poll its log file, in a thread, for a bounded time.
+    return await _wait_for_lines(proxy, f"CONNECT 127.0.0.1:{port} ", count)
+
+
+async def _wait_for_lines(proxy: Proxy, text: str, count: int) -> int:
+    # proxy.py writes its access line when an exchange ends (a tunnel when it closes; the clients
+    # are closed by now), from another process: poll its log file, in a thread, for a bounded time.
     def poll() -> int:
         give_up = time.monotonic() + 10
-        while proxy.tunnels_to(port) < count and time.monotonic() < give_up:
+        while proxy.log.read_text().count(text) < count and time.monotonic() < give_up:
             time.sleep(0.02)
-        return proxy.tunnels_to(port)
+        return proxy.log.read_text().count(text)
 
     return await asyncio.to_thread(poll)
 
@@ -343,6 +352,24 @@ async def test_s3_requests_take_the_proxy_too(
     assert location == "s3://sagemaker-rt-aio-local/in/1"
     assert tls_runtime.get_object("sagemaker-rt-aio-local", "in/1") == b"input"
     assert await _wait_for_log(proxy, port, before + 1) == before + 1
+
+
+async def test_plain_http_through_an_authenticating_proxy_like_boto3(
+    proxy: Proxy, clean_env: pytest.MonkeyPatch
+) -> None:
+    """No tunnel for http://: the request goes to the proxy with its Proxy-Authorization."""
+    async with LocalRuntime() as runtime:
+        runtime.add_endpoint("echo", echo)
+        proxies = {"http": proxy.url}
+        async with client_for(runtime, proxies=proxies) as client:
+            assert (await client.invoke_endpoint(endpoint_name="echo", body=b"h")).body == (
+                b"echo:h"
+            )
+        got = await asyncio.to_thread(boto3_invoke, runtime.url, proxies=proxies)
+        assert got == b"echo:boto3"
+        assert runtime.call_count("echo") == 2
+        line = f"POST 127.0.0.1:{runtime.port}/endpoints/echo/invocations"
+        assert await _wait_for_lines(proxy, line, 2) == 2
 
 
 async def test_explicit_proxies_argument(

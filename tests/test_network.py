@@ -281,12 +281,16 @@ async def test_one_context_for_sagemaker_and_s3(tls_runtime: LocalRuntime, pki: 
     assert output == b"echo:queued"
 
 
-async def test_client_certificate(pki: Pki) -> None:
+def _mtls_server(pki: Pki) -> ssl.SSLContext:
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     pki.ca.issue_cert("127.0.0.1").configure_cert(server)
     pki.ca.configure_trust(server)
     server.verify_mode = ssl.CERT_REQUIRED
-    async with LocalRuntime(ssl_context=server) as runtime:
+    return server
+
+
+async def test_client_certificate_like_boto3(pki: Pki) -> None:
+    async with LocalRuntime(ssl_context=_mtls_server(pki)) as runtime:
         runtime.add_endpoint("echo", echo)
         cert = (str(pki.client_cert), str(pki.client_key))
         async with client_for(runtime, ca_bundle=pki.ca_path, client_cert=cert) as client:
@@ -297,10 +301,27 @@ async def test_client_certificate(pki: Pki) -> None:
             boto3_invoke, runtime.url, verify=str(pki.ca_path), client_cert=cert
         )
         assert got == b"echo:boto3"
+        assert runtime.call_count("echo") == 2
+
+
+# Python 3.10's asyncio leaves the transport of a handshake the server refused unclosed (its SSL
+# layer was rewritten in 3.11); that warning only, and only there, is not this test's subject.
+_PY310_SSL_LEAK = pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function _SSLProtocolTransport.__del__"
+    ":pytest.PytestUnraisableExceptionWarning"
+    if sys.version_info < (3, 11)
+    else "error"
+)
+
+
+@_PY310_SSL_LEAK
+async def test_without_the_client_certificate_the_server_refuses(pki: Pki) -> None:
+    async with LocalRuntime(ssl_context=_mtls_server(pki)) as runtime:
+        runtime.add_endpoint("echo", echo)
         async with client_for(runtime, ca_bundle=pki.ca_path) as client:
             with pytest.raises(TransportError):  # the server refuses the handshake
                 await client.invoke_endpoint(endpoint_name="echo", body=b"m")
-        assert runtime.call_count("echo") == 2
+        assert runtime.call_count("echo") == 0
 
 
 def test_unreadable_bundles_and_certificates_are_refused_at_construction(

@@ -88,11 +88,12 @@ def translate_error(exc: BaseException) -> TransportError:
         )
     elif isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
         error = SSLError(f"TLS handshake failed: {exc}")
-    elif isinstance(exc, aiohttp.ClientHttpProxyError):
-        # The proxy answered the CONNECT with an error. aiohttp's exception holds the CONNECT
-        # request, Proxy-Authorization included, so it is not kept as the cause.
+    elif isinstance(exc, aiohttp.ClientResponseError) and exc.request_info.method == "CONNECT":
+        # The proxy refused the tunnel (ClientHttpProxyError) or answered the CONNECT with
+        # something that is not HTTP. Either way the request was not sent. aiohttp's exception
+        # holds the CONNECT request, Proxy-Authorization included, so it is not kept as the cause.
         error = EndpointConnectionError(
-            f"the proxy refused the connection to the endpoint: {exc.status} {exc.message}"
+            f"the proxy did not open a tunnel to the endpoint: {exc.status} {exc.message[:200]}"
         )
         error.retryable = exc.status != 407  # wrong proxy credentials stay wrong
         return error

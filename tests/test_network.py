@@ -38,6 +38,7 @@ from sagemaker_rt_aio import (
     HttpRequest,
     HttpResponse,
     ParamValidationError,
+    RetryPolicy,
     SageMakerRuntimeClient,
     SSLError,
     TransportError,
@@ -472,6 +473,63 @@ async def test_shutdown_ends_a_call_stuck_at_a_silent_proxy(clean_env: pytest.Mo
     finally:
         server.close()
         await server.wait_closed()
+
+
+PROXY_ANSWERS = {
+    # a tunnel "opened", then closed before the TLS handshake
+    "drop": b"HTTP/1.1 200 Connection established\r\n\r\n",
+    # an answer too large for any header limit
+    "huge": b"HTTP/1.1 200 OK\r\nX-Junk: " + b"j" * 200_000 + b"\r\n\r\n",
+    "garbage": b"\x00\x01not http at all\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("answer", sorted(PROXY_ANSWERS))
+async def test_hostile_proxy_answers_are_typed_and_leak_nothing(
+    answer: str, clean_env: pytest.MonkeyPatch
+) -> None:
+    seen_auth: list[bytes] = []
+
+    async def hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen_auth.extend(line for line in head.split(b"\r\n") if line.startswith(b"Proxy-Auth"))
+        writer.write(PROXY_ANSWERS[answer])
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    attempts: list[int] = []
+
+    async def count(request: HttpRequest, call_next: Any) -> HttpResponse:
+        attempts.append(request.attempt)
+        response: HttpResponse = await call_next(request)
+        return response
+
+    server = await asyncio.start_server(hostile, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with SageMakerRuntimeClient(
+            "us-east-1",
+            endpoint_url="https://127.0.0.1:9",
+            proxies={"https": f"http://u:top-secret-pw@127.0.0.1:{port}"},
+            retry_policy=RetryPolicy(base_delay=0),
+            middlewares=[count],
+            **KEYS,
+        ) as client:
+            with pytest.raises(EndpointConnectionError) as info:
+                await client.invoke_endpoint(endpoint_name="e", body=b"x")
+    finally:
+        server.close()
+        await server.wait_closed()
+    error = info.value
+    assert error.request_sent is False
+    assert attempts == [1, 2, 3]  # never sent, so tried again as the policy allows
+    assert seen_auth  # the credentials went to the proxy...
+    # ...and nowhere else: not in the error, its cause, or their attributes.
+    reachable = [str(error), repr(error), repr(error.__dict__), repr(error.__cause__)]
+    if error.__cause__ is not None:
+        reachable += [str(error.__cause__), repr(vars(error.__cause__))]
+    assert not any("top-secret-pw" in text or "dTp0b3At" in text for text in reachable)
 
 
 def test_malformed_proxy_is_refused_at_construction() -> None:

@@ -44,15 +44,13 @@ from ._errors import (
 from ._network import ClientCert, StrPath
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
-    UNSIGNED_DEFAULT_HEADERS,
     coerce_request,
     parse_invoke_endpoint,
     parse_invoke_endpoint_async,
     serialize,
 )
-from ._ratelimit import ClientRateLimiter
 from ._retry import RetryPolicy
-from ._settings import resolve_app_id, resolve_network, resolve_retry_policy, resolve_s3_endpoint
+from ._settings import resolve_client_settings
 from ._stream import OpenStreams, ResponseStream, StreamCall
 from ._transport import HttpResponse
 from ._types import (
@@ -64,7 +62,6 @@ from ._types import (
     InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
 )
-from ._useragent import unsigned_headers, user_agent
 from ._validation import body_bytes
 
 
@@ -206,40 +203,30 @@ class SageMakerRuntimeClient:
             allow_http=allow_http,
         )
         self._region = region
-        s3_endpoint = resolve_s3_endpoint(
+        settings = resolve_client_settings(
             botocore_session,
             region=region_arg,
-            endpoint_url=s3_endpoint_url,
+            allow_http=allow_http,
             use_fips=use_fips_endpoint,
             use_dual_stack=use_dualstack_endpoint,
-            allow_http=allow_http,
-        )
-        self._network = resolve_network(
-            botocore_session,
+            s3_endpoint_url=s3_endpoint_url,
             verify=verify,
             ca_bundle=ca_bundle,
             proxies=proxies,
             client_cert=client_cert,
             tcp_keepalive=tcp_keepalive,
+            retry_policy=retry_policy,
+            retry_mode=retry_mode,
+            max_attempts=max_attempts,
+            sdk_ua_app_id=sdk_ua_app_id,
+            user_agent_extra=user_agent_extra,
+            session_headers=http_session.headers if http_session is not None else None,
         )
-        if retry_policy is None:
-            retry_policy = resolve_retry_policy(
-                botocore_session, retry_mode=retry_mode, max_attempts=max_attempts
-            )
-        if retry_policy.mode == "adaptive":
+        self._network = settings.network
+        self.rate_limiter = settings.rate_limiter
+        if self.rate_limiter is not None:
             # Outermost, so that it paces every attempt and sees every answer.
-            self.rate_limiter: ClientRateLimiter | None = ClientRateLimiter()
             middlewares = (self.rate_limiter.middleware, *middlewares)
-        else:
-            self.rate_limiter = None
-        agent = user_agent(
-            app_id=resolve_app_id(botocore_session, sdk_ua_app_id),
-            extra=user_agent_extra,
-            retry_mode=retry_policy.mode,
-        )
-        unsigned = unsigned_headers(
-            UNSIGNED_DEFAULT_HEADERS, agent, http_session.headers if http_session else None
-        )
         self._credentials = CredentialSource.from_arguments(
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
@@ -262,24 +249,24 @@ class SageMakerRuntimeClient:
             credentials=self._credentials,
             get_session=self._get_session,
             timeout=timeout if timeout is not None else default_timeout(),
-            retry_policy=retry_policy,
+            retry_policy=settings.retry_policy,
             max_connections=max_connections,
             middlewares=middlewares,
             route=self._network.route(self._base_url),
-            unsigned_headers=unsigned,
+            unsigned_headers=settings.unsigned_headers,
         )
         self._streams = OpenStreams()
         self._results = AsyncResultWaiter(
             retry_policy=self._pipeline.retry_policy,
             region=region,
-            s3_endpoint=s3_endpoint,
+            s3_endpoint=settings.s3_endpoint,
             credentials=self._credentials,
             get_session=self._get_session,
             timeout=self._pipeline.timeout,
             is_closing=lambda: self._closed,
             sleep=self._pipeline.sleep_unless_closing,
             network=self._network,
-            unsigned_headers=unsigned,
+            unsigned_headers=settings.unsigned_headers,
         )
 
     # -- properties -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import botocore.configprovider
@@ -20,8 +21,11 @@ from ._config import config_variable, is_configured
 from ._endpoints import check_custom_url, split_fips_region
 from ._errors import ParamValidationError
 from ._network import ClientCert, Network, StrPath, build_ssl_context, check_keepalive_supported
+from ._protocol import UNSIGNED_DEFAULT_HEADERS
+from ._ratelimit import ClientRateLimiter
 from ._retry import RETRY_MODES, RetryPolicy
 from ._s3_endpoint import ADDRESSING_STYLES, S3Endpoint, aws_s3_url
+from ._useragent import unsigned_headers, user_agent
 
 # botocore's total attempts per mode when max_attempts is not configured (legacy: _retry.json).
 DEFAULT_ATTEMPTS = {"legacy": 5, "standard": 3, "adaptive": 3}
@@ -149,3 +153,69 @@ def _configured_s3_url(session: botocore.session.Session) -> str | None:
     except botocore.exceptions.ProfileNotFound as exc:
         raise ParamValidationError("profile_name", str(exc)) from None
     return str(url) if url else None
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What a client takes from this module, resolved once at construction."""
+
+    network: Network
+    s3_endpoint: S3Endpoint
+    retry_policy: RetryPolicy
+    rate_limiter: ClientRateLimiter | None  # in adaptive mode
+    unsigned_headers: Mapping[str, str]  # User-Agent and Accept-Encoding, added after signing
+
+
+def resolve_client_settings(
+    session: botocore.session.Session,
+    *,
+    region: str,
+    allow_http: bool,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+    s3_endpoint_url: str | None,
+    verify: bool | StrPath | None,
+    ca_bundle: StrPath | None,
+    proxies: Mapping[str, str] | None,
+    client_cert: ClientCert | None,
+    tcp_keepalive: bool | None,
+    retry_policy: RetryPolicy | None,
+    retry_mode: str | None,
+    max_attempts: int | None,
+    sdk_ua_app_id: str | None,
+    user_agent_extra: str | None,
+    session_headers: Mapping[str, str] | None,
+) -> ClientSettings:
+    """Every setting of this module for one client; ``region`` is the region as configured
+    (a FIPS pseudo-region included), ``session_headers`` the default headers of the caller's
+    aiohttp session, if any."""
+    if retry_policy is None:
+        retry_policy = resolve_retry_policy(
+            session, retry_mode=retry_mode, max_attempts=max_attempts
+        )
+    agent = user_agent(
+        app_id=resolve_app_id(session, sdk_ua_app_id),
+        extra=user_agent_extra,
+        retry_mode=retry_policy.mode,
+    )
+    return ClientSettings(
+        network=resolve_network(
+            session,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            proxies=proxies,
+            client_cert=client_cert,
+            tcp_keepalive=tcp_keepalive,
+        ),
+        s3_endpoint=resolve_s3_endpoint(
+            session,
+            region=region,
+            endpoint_url=s3_endpoint_url,
+            use_fips=use_fips,
+            use_dual_stack=use_dual_stack,
+            allow_http=allow_http,
+        ),
+        retry_policy=retry_policy,
+        rate_limiter=ClientRateLimiter() if retry_policy.mode == "adaptive" else None,
+        unsigned_headers=unsigned_headers(UNSIGNED_DEFAULT_HEADERS, agent, session_headers),
+    )

@@ -443,8 +443,12 @@ async def test_wrong_proxy_credentials_never_leak(
     assert tls_runtime.call_count("echo") == 0
 
 
-async def test_shutdown_ends_a_call_stuck_at_a_silent_proxy(clean_env: pytest.MonkeyPatch) -> None:
-    """A proxy that accepts and never answers: shutdown() ends the call and closes the socket."""
+@pytest.mark.parametrize("how", ["shutdown", "cancel"])
+async def test_a_call_stuck_at_a_silent_proxy_ends_and_closes_its_socket(
+    how: str, clean_env: pytest.MonkeyPatch
+) -> None:
+    """A proxy that accepts and never answers: shutdown() or cancelling the caller ends the call,
+    and the socket to the proxy is closed."""
     accepted = asyncio.Event()
     closed = asyncio.Event()
 
@@ -466,13 +470,29 @@ async def test_shutdown_ends_a_call_stuck_at_a_silent_proxy(clean_env: pytest.Mo
         )
         call = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="e", body=b"x"))
         await accepted.wait()
-        await client.shutdown(grace=0)
-        with pytest.raises(ClientClosedError):
-            await call
+        if how == "shutdown":
+            await client.shutdown(grace=0)
+            with pytest.raises(ClientClosedError):
+                await call
+        else:
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
         await asyncio.wait_for(closed.wait(), 10)
+        await client.shutdown()
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_one_ssl_context_per_client_for_every_host(pki: Pki) -> None:
+    client = SageMakerRuntimeClient("us-east-1", ca_bundle=pki.ca_path, **KEYS)
+    network = client._network
+    sagemaker = network.route(URL(client.endpoint_url))["ssl"]
+    s3 = network.route(URL("https://bucket.s3.amazonaws.com/key"))["ssl"]
+    assert isinstance(sagemaker, ssl.SSLContext) and sagemaker is s3
+    # Decided once per host: the same mapping comes back, nothing is recomputed per call.
+    assert network.route(URL(client.endpoint_url)) is network.route(URL(client.endpoint_url))
 
 
 PROXY_ANSWERS = {

@@ -67,13 +67,15 @@ class ResponseStream:
         # aiohttp's read without a coroutine of ours around it: one less per chunk.
         readany = response.content.readany if read_chunk is _READ_CHUNK else None
         while True:
+            failure = None
             try:
                 chunk = await readany() if readany is not None else await read_chunk(response)
             except Exception as exc:
-                error = transport_failure(exc)
-                if error is exc:
+                failure = transport_failure(exc)
+                if failure is exc:
                     raise
-                raise error from exc
+            if failure is not None:
+                raise failure  # outside the handler: only translate_error's __cause__ is reachable
             if not chunk:
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True

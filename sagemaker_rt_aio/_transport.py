@@ -11,17 +11,21 @@ import asyncio
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._errors import (
+    CertificateVerificationError,
     ConnectionClosedError,
     ConnectTimeoutError,
     DeadlineExceededError,
     EndpointConnectionError,
     ReadTimeoutError,
+    SSLError,
     TransportError,
 )
 from ._signing import payload_sha256
@@ -29,6 +33,10 @@ from ._watchdog import ReadWatchdog
 
 # aiohttp must not add headers botocore would not send: the model container sees what boto3 sends.
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
+
+# Extra keyword arguments for ``ClientSession.request`` (proxy, proxy_headers, ssl), decided once per
+# host by ``_network``; none means the session's own settings.
+DIRECT: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -72,7 +80,26 @@ class HttpResponse:
 def translate_error(exc: BaseException) -> TransportError:
     """The :class:`TransportError` for an exception raised while sending or receiving."""
     error: TransportError
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Checked before ClientConnectorError, its base: an untrusted certificate is not a
+        # connection problem, and trying again cannot fix it.
+        reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+        error = CertificateVerificationError(
+            f"certificate verification failed for {exc.host}:{exc.port}: {reason} "
+            "(trust the server's CA with verify='/path/to/ca.pem', ca_bundle= or AWS_CA_BUNDLE)"
+        )
+    elif isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+        error = SSLError(f"TLS handshake failed: {exc}")
+    elif isinstance(exc, aiohttp.ClientResponseError) and exc.request_info.method == "CONNECT":
+        # The proxy refused the tunnel (ClientHttpProxyError) or answered the CONNECT with
+        # something that is not HTTP. Either way the request was not sent. aiohttp's exception
+        # holds the CONNECT request, Proxy-Authorization included, so it is not kept as the cause.
+        error = EndpointConnectionError(
+            f"the proxy did not open a tunnel to the endpoint: {exc.status} {exc.message[:200]}"
+        )
+        error.retryable = exc.status != 407  # wrong proxy credentials stay wrong
+        return error
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         error = ConnectTimeoutError(f"timed out connecting to the endpoint: {exc}")
     elif isinstance(exc, aiohttp.ClientConnectorError):
         error = EndpointConnectionError(f"could not connect to the endpoint: {exc}")
@@ -103,6 +130,7 @@ async def send(
     timeout: aiohttp.ClientTimeout,
     *,
     stream: bool = False,
+    route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
 ) -> HttpResponse:
     """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx)."""
@@ -114,6 +142,7 @@ async def send(
         request.headers,
         timeout,
         stream=stream,
+        route=route,
         watchdog=watchdog,
     )
 
@@ -127,15 +156,22 @@ async def exchange(
     timeout: aiohttp.ClientTimeout,
     *,
     stream: bool = False,
+    route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
 ) -> HttpResponse:
     """``send`` without the ``HttpRequest``: the pipeline's path when no middleware needs one.
 
-    With a ``watchdog``, a call that is not a stream has its ``sock_read`` limit enforced by it
-    rather than by aiohttp's per-read timer (see ``_watchdog``). On cancellation or failure the
-    connection goes back to the pool only if its response was read to the end; aiohttp closes it
-    otherwise.
+    ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host. With a
+    ``watchdog``, a call that is not a stream has its ``sock_read`` limit enforced by it rather than
+    by aiohttp's timer re-armed on every read (see ``_watchdog``).
+
+    On cancellation or failure the connection goes back to the pool only if its response was read
+    to the end; aiohttp closes it otherwise.
     """
+    if route and url.scheme == "http" and "proxy_headers" in route:
+        # aiohttp sends proxy_headers only on a CONNECT; a plain-http request through the proxy
+        # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
+        headers = {**headers, **route["proxy_headers"]}
     watch = None
     if watchdog is not None and not stream and timeout.sock_read:
         watch = watchdog.watch(timeout.sock_read)
@@ -150,6 +186,7 @@ async def exchange(
             timeout=timeout,
             auto_decompress=False,
             allow_redirects=False,
+            **route,
         )
         try:
             if stream and 200 <= response.status < 300:
@@ -165,20 +202,21 @@ async def exchange(
     except asyncio.CancelledError:
         if watch is None or not watch.expired:
             raise
-        task = watch.task
         if sys.version_info >= (3, 11):
-            task.uncancel()
-            if task.cancelling():
+            watch.task.uncancel()
+            if watch.task.cancelling():
                 raise  # cancelled by its caller too: that wins
-        cause = aiohttp.ServerTimeoutError("Timeout on reading data from socket")
-        raise translate_error(cause) from cause  # what aiohttp's own sock_read timer raises
+        # What aiohttp's own sock_read timer raises.
+        error = translate_error(aiohttp.ServerTimeoutError("Timeout on reading data from socket"))
     except Exception as exc:
-        if _is_transport_failure(exc):
-            raise translate_error(exc) from exc
-        raise
+        if not _is_transport_failure(exc):
+            raise
+        error = translate_error(exc)
     finally:
         if watch is not None:
             watchdog.unwatch(watch)  # type: ignore[union-attr]
+    # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
+    raise error
 
 
 _stripped: tuple[aiohttp.ClientTimeout | None, aiohttp.ClientTimeout | None] = (None, None)
@@ -203,7 +241,8 @@ def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
 def transport_failure(exc: Exception) -> Exception:
     """What to raise for ``exc``, raised while reading a body: our error for a transport failure,
     ``exc`` itself otherwise. For read loops that await aiohttp directly (``read_chunk`` would cost
-    them a coroutine per chunk)."""
+    them a coroutine per chunk); raise the result outside the ``except`` block, so that only the
+    ``__cause__`` ``translate_error`` chose is reachable."""
     return translate_error(exc) if _is_transport_failure(exc) else exc
 
 

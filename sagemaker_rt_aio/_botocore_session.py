@@ -8,6 +8,7 @@ botocore then) on the first attribute anybody reads from it.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -34,11 +35,68 @@ class LazySession:
             self._session = botocore.session.Session(profile=self._profile)
         return self._session
 
+    def unconfigured(self) -> bool:
+        """True when botocore would only answer its defaults: no session yet, no profile, a
+        shared config file that is missing or empty, and no ``AWS_*``/``BOTOCORE_*`` environment
+        variable but the credentials and file locations (which no config variable reads)."""
+        if self._session is not None or self._profile is not None:
+            return False
+        if any(
+            name.startswith(("AWS_", "BOTOCORE_")) and name not in _NOT_CONFIG
+            for name in os.environ
+        ):
+            return False
+        path = os.environ.get("AWS_CONFIG_FILE") or os.path.join("~", ".aws", "config")
+        try:
+            return os.stat(os.path.expanduser(path)).st_size == 0
+        except OSError:
+            return True  # no config file
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.get(), name)
 
     def __repr__(self) -> str:
         return f"<LazySession profile={self._profile!r} created={self.created}>"
+
+
+# Environment variables that set no botocore config variable (credentials are read by the chain,
+# later, and only when no keys were given).
+_NOT_CONFIG = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+    }
+)
+
+# What botocore answers for the variables this package reads when nothing configures them.
+UNCONFIGURED_DEFAULTS: dict[str, object] = {
+    "region": None,
+    "retry_mode": "legacy",
+    "max_attempts": None,
+    "ca_bundle": None,
+    "tcp_keepalive": None,
+    "s3": None,
+    "use_dualstack_endpoint": None,
+    "use_fips_endpoint": None,
+    "user_agent_appid": None,
+    "ignore_configured_endpoint_urls": None,
+}
+
+
+def unconfigured_default(session: object, name: str) -> tuple[bool, object]:
+    """(True, botocore's default) when ``session`` is a lazy one that nothing configures, so that
+    reading ``name`` needs no botocore; (False, None) otherwise."""
+    if (
+        type(session) is LazySession
+        and name in UNCONFIGURED_DEFAULTS
+        and session.unconfigured()
+    ):
+        return True, UNCONFIGURED_DEFAULTS[name]
+    return False, None
 
 
 def lazy_session(profile: str | None) -> botocore.session.Session:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from yarl import URL
 
+from ._botocore_session import LazySession, unconfigured_default
 from ._endpoints import check_custom_url, service_url, split_fips_region
 from ._errors import NoRegionError, ParamValidationError
 
@@ -74,11 +75,13 @@ def check_profile(session: botocore.session.Session) -> None:
 
 
 def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
+    if isinstance(session, LazySession) and session.unconfigured():
+        return None  # no environment variable or config file could name one
+    if _config_variable(session, "ignore_configured_endpoint_urls"):
+        return None
     import botocore.configprovider
     import botocore.exceptions
 
-    if _config_variable(session, "ignore_configured_endpoint_urls"):
-        return None
     try:
         provider = botocore.configprovider.ConfiguredEndpointProvider(
             full_config=session.full_config,
@@ -99,6 +102,10 @@ def config_variable(session: botocore.session.Session, name: str) -> object:
 
 def is_configured(session: botocore.session.Session, name: str, env_var: str) -> bool:
     """Whether the user set ``name`` (session, environment or profile), not just its default."""
+    if unconfigured_default(session, name)[0]:
+        return False
+    import botocore.exceptions
+
     try:
         return (
             name in session.instance_variables()
@@ -110,6 +117,9 @@ def is_configured(session: botocore.session.Session, name: str, env_var: str) ->
 
 
 def _config_variable(session: botocore.session.Session, name: str) -> object:
+    known, default = unconfigured_default(session, name)
+    if known:  # nothing configures it: botocore's default, without importing botocore
+        return default
     import botocore.exceptions
 
     try:

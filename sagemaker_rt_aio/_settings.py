@@ -11,12 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.configprovider
-import botocore.exceptions
-import botocore.session
-
+from ._botocore_session import LazySession
 from ._config import config_variable, is_configured
 from ._endpoints import check_custom_url, split_fips_region
 from ._errors import ParamValidationError
@@ -26,6 +23,9 @@ from ._ratelimit import ClientRateLimiter
 from ._retry import RETRY_MODES, RetryPolicy
 from ._s3_endpoint import ADDRESSING_STYLES, S3Endpoint, aws_s3_url
 from ._useragent import unsigned_headers, user_agent
+
+if TYPE_CHECKING:  # botocore is imported when a session is first used (_botocore_session)
+    import botocore.session
 
 # botocore's total attempts per mode when max_attempts is not configured (legacy: _retry.json).
 DEFAULT_ATTEMPTS = {"legacy": 5, "standard": 3, "adaptive": 3}
@@ -140,8 +140,13 @@ def resolve_s3_endpoint(
 
 
 def _configured_s3_url(session: botocore.session.Session) -> str | None:
+    if isinstance(session, LazySession) and session.unconfigured():
+        return None  # no environment variable or config file could name one
     if config_variable(session, "ignore_configured_endpoint_urls"):
         return None
+    import botocore.configprovider
+    import botocore.exceptions
+
     try:
         provider = botocore.configprovider.ConfiguredEndpointProvider(
             full_config=session.full_config,

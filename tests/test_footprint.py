@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from sagemaker_rt_aio._botocore_session import LazySession
 
@@ -41,7 +42,7 @@ def test_import_and_static_client_do_not_load_botocore() -> None:
     assert out.splitlines() == ["after import: False", "after client: False"]
 
 
-def test_client_without_endpoint_url_reads_botocore_config() -> None:
+def test_client_without_endpoint_url_needs_no_botocore_when_nothing_is_configured() -> None:
     out = _run(
         """
         import sys
@@ -50,7 +51,41 @@ def test_client_without_endpoint_url_reads_botocore_config() -> None:
         print(client.endpoint_url, "botocore.session" in sys.modules)
         """
     )
-    assert out == "https://runtime.sagemaker.eu-west-1.amazonaws.com True"
+    assert out == "https://runtime.sagemaker.eu-west-1.amazonaws.com False"
+
+
+def test_a_config_file_is_read_through_botocore(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = ap-south-1\nretry_mode = standard\n")
+    out = _run(
+        f"""
+        import os, sys
+        os.environ["AWS_CONFIG_FILE"] = {str(config)!r}
+        import sagemaker_rt_aio
+        client = sagemaker_rt_aio.SageMakerRuntimeClient(
+            endpoint_url="http://127.0.0.1:9", allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        )
+        print(client.region_name, client.retry_policy.mode, "botocore.session" in sys.modules)
+        """
+    )
+    assert out == "ap-south-1 standard True"
+
+
+def test_an_environment_setting_is_read_through_botocore() -> None:
+    out = _run(
+        """
+        import os, sys
+        os.environ["AWS_RETRY_MODE"] = "adaptive"
+        import sagemaker_rt_aio
+        client = sagemaker_rt_aio.SageMakerRuntimeClient(
+            "us-east-1", endpoint_url="http://127.0.0.1:9", allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        )
+        print(client.retry_policy.mode, "botocore.session" in sys.modules)
+        """
+    )
+    assert out == "adaptive True"
 
 
 def test_lazy_session_creates_the_session_on_first_use() -> None:

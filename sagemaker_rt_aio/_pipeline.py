@@ -132,6 +132,7 @@ class Pipeline:
                 self._aborted.add(task)
                 task.cancel()
             await self._idle.wait()
+        self._watchdog.close()
 
     # -- one call ---------------------------------------------------------------------------
 

@@ -2,11 +2,12 @@
 
 aiohttp enforces ``sock_read`` by cancelling and re-creating a timer on every ``data_received``: on
 a small call that is several timer handles pushed on the loop's heap, a tenth of the client's CPU.
-The watchdog keeps one timer per client, armed only while calls are in flight. Each call registers a
-:class:`Watch` while it waits for its answer; every tick (an eighth of the shortest ``sock_read``
-watched) the watchdog looks at how many body bytes each call has received (``total_bytes`` of
-aiohttp's reader, once the headers are in) and ends, by cancelling its task, a call that received
-nothing for ``sock_read`` seconds. The caller turns that cancellation into ``ReadTimeoutError``.
+The watchdog keeps one timer per client, running while calls are in flight (and one tick after).
+Each call registers a :class:`Watch` while it waits for its answer; every tick (an eighth of the
+shortest ``sock_read`` watched) the watchdog looks at how many body bytes each call has received
+(``total_bytes`` of aiohttp's reader, once the headers are in) and ends, by cancelling its task, a
+call that received nothing for ``sock_read`` seconds. The caller turns that cancellation into
+``ReadTimeoutError``.
 
 Semantics: the same idle limit as ``sock_read``, detected up to one tick late (70 s becomes at most
 78.75 s). Before the headers arrive, the limit counts from when the call started waiting.
@@ -63,8 +64,14 @@ class ReadWatchdog:
         return watch
 
     def unwatch(self, watch: Watch) -> None:
+        # The timer is left to run out: cancelling it here and arming it again on the next call
+        # would cost each call the very timer operations the watchdog exists to save. A tick
+        # that finds nothing to watch does not re-arm.
         self._watches.pop(watch, None)
-        if not self._watches and self._handle is not None:
+
+    def close(self) -> None:
+        """Stop the timer now (the client shut down)."""
+        if self._handle is not None:
             self._handle.cancel()
             self._handle = None
 

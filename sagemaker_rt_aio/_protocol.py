@@ -113,15 +113,16 @@ def parse_invoke_endpoint(
 ) -> InvokeEndpointResult:
     """``headers``: aiohttp's ``CIMultiDictProxy`` or any mapping; names are matched without case."""
     metadata = ResponseMetadata.from_http(status, headers, retry_attempts)
-    folded = metadata.http_headers
+    get = metadata.http_headers.get
+    # Positional: on every call's path, and keywords cost more to pass.
     return InvokeEndpointResult(
-        body=body,
-        content_type=folded.get(m.RESPONSE_CONTENT_TYPE),
-        invoked_production_variant=folded.get(m.RESPONSE_INVOKED_VARIANT),
-        custom_attributes=folded.get(m.RESPONSE_CUSTOM_ATTRIBUTES),
-        new_session_id=folded.get(m.RESPONSE_NEW_SESSION_ID),
-        closed_session_id=folded.get(m.RESPONSE_CLOSED_SESSION_ID),
-        response_metadata=metadata,
+        body,
+        get(m.RESPONSE_CONTENT_TYPE),
+        get(m.RESPONSE_INVOKED_VARIANT),
+        get(m.RESPONSE_CUSTOM_ATTRIBUTES),
+        get(m.RESPONSE_NEW_SESSION_ID),
+        get(m.RESPONSE_CLOSED_SESSION_ID),
+        metadata,
     )
 
 

@@ -41,10 +41,10 @@ class ResponseMetadata:
                 key = name.lower()
                 folded[key] = f"{folded[key]}, {value}" if key in folded else value
         return cls(
-            request_id=folded.get("x-amzn-requestid") or folded.get("x-amz-request-id"),
-            http_status_code=status,
-            http_headers=folded,
-            retry_attempts=retry_attempts,
+            folded.get("x-amzn-requestid") or folded.get("x-amz-request-id"),
+            status,
+            folded,
+            retry_attempts,
         )
 
 

@@ -43,6 +43,7 @@ class LazySession:
             return False
         if any(
             name.startswith(("AWS_", "BOTOCORE_")) and name not in _NOT_CONFIG
+            and name not in _PLAIN_ENV.values()
             for name in os.environ
         ):
             return False
@@ -87,14 +88,23 @@ UNCONFIGURED_DEFAULTS: dict[str, object] = {
 }
 
 
+# Config variables that botocore reads from one environment variable as a plain string (no
+# conversion), when no config file or profile sets them: answered from the environment directly.
+_PLAIN_ENV = {"ca_bundle": "AWS_CA_BUNDLE", "region": "AWS_DEFAULT_REGION"}
+
+
 def unconfigured_default(session: object, name: str) -> tuple[bool, object]:
-    """(True, botocore's default) when ``session`` is a lazy one that nothing configures, so that
-    reading ``name`` needs no botocore; (False, None) otherwise."""
+    """(True, what botocore would answer) when ``session`` is a lazy one that nothing but plain
+    environment variables configures, so that reading ``name`` needs no botocore; (False, None)
+    otherwise."""
     if (
         type(session) is LazySession
         and name in UNCONFIGURED_DEFAULTS
         and session.unconfigured()
     ):
+        variable = _PLAIN_ENV.get(name)
+        if variable is not None and variable in os.environ:
+            return True, os.environ[variable]
         return True, UNCONFIGURED_DEFAULTS[name]
     return False, None
 

@@ -104,6 +104,8 @@ def build_ssl_context(
         if bundle is None and client_cert is None:
             return True
         field = "ca_bundle" if verify is None or verify is True else "verify"
+        if client_cert is None:
+            return _shared_trusting(os.fspath(bundle), field)  # type: ignore[arg-type]
         context = _trusting(os.fspath(bundle) if bundle is not None else None, field)
     if client_cert is not None:
         cert, key = client_cert if isinstance(client_cert, tuple) else (client_cert, None)
@@ -113,6 +115,29 @@ def build_ssl_context(
             raise ParamValidationError(
                 "client_cert", f"cannot load the certificate or key: {_reason(exc)}"
             ) from None
+    return context
+
+
+# Contexts that trust a CA bundle, shared by the clients that name the same unchanged file: loading
+# a system bundle takes tens of milliseconds, and AWS_CA_BUNDLE makes every client name one. Never
+# handed out for changing (a client certificate gets a context of its own). Bounded: when full it
+# starts over.
+_SHARED_CONTEXTS: dict[tuple[str, int, int, int], ssl.SSLContext] = {}
+_SHARED_CONTEXTS_SIZE = 16
+
+
+def _shared_trusting(bundle: str, field: str) -> ssl.SSLContext:
+    try:
+        stat = os.stat(bundle)
+    except OSError:
+        return _trusting(bundle, field)  # raises the usual error
+    key = (os.path.abspath(bundle), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    context = _SHARED_CONTEXTS.get(key)
+    if context is None:
+        context = _trusting(bundle, field)
+        if len(_SHARED_CONTEXTS) >= _SHARED_CONTEXTS_SIZE:
+            _SHARED_CONTEXTS.clear()
+        _SHARED_CONTEXTS[key] = context
     return context
 
 

@@ -95,3 +95,30 @@ def test_lazy_session_creates_the_session_on_first_use() -> None:
     assert lazy.profile == "no-such-profile"  # forwarded to the real session
     assert lazy.created
     assert lazy.get() is lazy.get()
+
+
+def test_aws_ca_bundle_alone_needs_no_botocore_and_loads_once(tmp_path: Path) -> None:
+    import certifi
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    out = _run(
+        f"""
+        import os, sys
+        os.environ["AWS_CA_BUNDLE"] = {str(bundle)!r}
+        import sagemaker_rt_aio
+        def make():
+            return sagemaker_rt_aio.SageMakerRuntimeClient(
+                "us-east-1", endpoint_url="https://127.0.0.1:9",
+                aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+            )
+        first, second = make(), make()
+        same = first._network.ssl is second._network.ssl
+        with open({str(bundle)!r}, "ab") as f:
+            f.write(b"\\n")  # a changed file is loaded again
+        third = make()
+        print(same, third._network.ssl is first._network.ssl,
+              "botocore" in sys.modules)
+        """
+    )
+    assert out == "True False False"

@@ -301,6 +301,8 @@ _WIDTH_CLASSES: dict[int, type[_FixedWidthInt]] = {2: Int8, 3: Int16, 5: Int64}
 # parsed forms are remembered across streams: parsing costs ten times a lookup, and a stream's first
 # part then costs no more than its others. Each entry is (headers, is a PayloadPart event). Bounded:
 # when full it starts over, so a stream of ever-different blocks costs re-parsing, never memory.
+_new = object.__new__
+_set = object.__setattr__  # PayloadPart is a frozen dataclass
 _HEADER_CACHE_SIZE = 16
 _HEADER_CACHE_MAX_BLOCK = 512
 _HeaderEntry: TypeAlias = tuple[dict[str, HeaderValue], bool]
@@ -334,26 +336,32 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], parts: bool = False)
     while end - pos >= _PRELUDE_LENGTH:
         total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
         if (
-            crc32(data[pos : pos + 8]) != prelude_crc
-            or total < _MIN_MESSAGE_LENGTH
+            total < _MIN_MESSAGE_LENGTH
             or headers_length > EVENTSTREAM_MAX_HEADERS_LENGTH
             or headers_length > total - _MIN_MESSAGE_LENGTH
             or total - headers_length - _MIN_MESSAGE_LENGTH > EVENTSTREAM_MAX_PAYLOAD_LENGTH
         ):
-            _check_prelude(data, pos)  # raises the precise error
+            _check_prelude(data, pos)  # raises the precise error (a bad prelude CRC first)
         message_end = pos + total
         if message_end > end:
+            # Incomplete: the prelude's own CRC vouches for the length we are going to wait for.
+            if crc32(data[pos : pos + 8]) != prelude_crc:
+                _check_prelude(data, pos)
             break
         crc_at = message_end - 4
-        # A slice rather than a memoryview: for the small messages of a token stream, copying a
-        # few hundred bytes costs less than making a view object per message.
+        # The message CRC covers the prelude and its CRC too, so when it matches, the prelude is
+        # good (checked apart only to name the error). A slice rather than a memoryview: for the
+        # small messages of a token stream, copying a few hundred bytes costs less than a view.
         if crc32(data[pos:crc_at]) != _U32.unpack_from(data, crc_at)[0]:
+            _check_prelude(data, pos)  # a corrupt prelude is reported as such
             raise EventStreamError("event stream message CRC mismatch (corrupt stream)")
         headers_end = pos + _PRELUDE_LENGTH + headers_length
         block = data[pos + _PRELUDE_LENGTH : headers_end]
         entry = cache_get(block) or _parse_block(block)
         if parts and entry[1]:
-            out.append(PayloadPart(data[headers_end:crc_at]))
+            part = _new(PayloadPart)  # PayloadPart(...) without a Python-level __init__ frame
+            _set(part, "bytes", data[headers_end:crc_at])
+            out.append(part)
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end

@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument("--clients", default=DEFAULT_CLIENTS, help=f"default: {DEFAULT_CLIENTS}")
     parser.add_argument("--calls", type=int, default=100, help="calls in the short run (default 100)")
     parser.add_argument("--streams", type=int, default=4, help="streams in the short run")
+    parser.add_argument(
+        "--svg", type=Path, default=BENCH_DIR / "instructions.svg", help="chart to write"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
@@ -132,6 +135,38 @@ def main() -> None:
     for label, per, unit in rows:
         ratio = f"{per / base[unit]:.2f}x" if unit in base else "-"
         print(f"| {label} | {per / 1000:,.1f}k | {unit} | {ratio} |")
+    if args.svg and rows:
+        write_chart(args.svg, rows)
+        print(f"chart written to {args.svg}")
+
+
+def write_chart(path: Path, rows: list[tuple[str, float, str]]) -> None:
+    from chart import bar_panel, svg
+
+    panels = []
+    for index, unit in enumerate(("call", "event")):
+        chosen = [(label, per) for label, per, u in rows if u == unit]
+        if not chosen:
+            continue
+        panels.append(
+            bar_panel(
+                f"Instructions per {unit} under callgrind (thousands; lower is better)",
+                [""],
+                {label: [per / 1000] for label, per in chosen},
+                f"k instructions per {unit}",
+                x=0,
+                y=index * 340,
+                width=900,
+                height=330,
+                cap=2.0 * chosen[0][1] / 1000,  # aiobotocore's bar would flatten the others
+            )
+        )
+    height = 340 * len(panels) + 10
+    caption = (
+        f"python benchmarks/bench_instructions.py; Python {sys.version.split()[0]}, "
+        "asyncio, concurrency 1"
+    )
+    path.write_text(svg(panels, width=900, height=height, caption=caption))
 
 
 if __name__ == "__main__":

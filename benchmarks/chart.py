@@ -18,8 +18,12 @@ def bar_panel(
     width: float,
     height: float,
     reference: float | None = None,
+    cap: float | None = None,
 ) -> list[str]:
-    """SVG elements for one panel: ``series[name][i]`` is the bar of ``name`` in ``groups[i]``."""
+    """SVG elements for one panel: ``series[name][i]`` is the bar of ``name`` in ``groups[i]``.
+
+    With ``cap``, the scale stops there: a taller bar is cut (drawn hatched) and keeps its label.
+    """
     out = [
         f'<text x="{x + width / 2:.1f}" y="{y + 16:.1f}" text-anchor="middle" '
         f'font-size="15" font-weight="bold">{escape(title)}</text>'
@@ -28,6 +32,8 @@ def bar_panel(
     plot_width = width - 60
     values = [v for vals in series.values() for v in vals if v is not None]
     peak = max([*values, reference or 0.0]) * 1.12 or 1.0
+    if cap is not None:
+        peak = min(peak, cap)
     out.append(
         f'<line x1="{left}" y1="{bottom}" x2="{left + plot_width}" y2="{bottom}" stroke="#333"/>'
     )
@@ -54,11 +60,12 @@ def bar_panel(
             value = vals[g]
             if value is None:
                 continue
-            bar_height = (bottom - top) * value / peak
+            bar_height = (bottom - top) * min(value, peak) / peak
             bx = gx + s * bar_width
             out.append(
                 f'<rect x="{bx:.1f}" y="{bottom - bar_height:.1f}" width="{bar_width - 2:.1f}" '
-                f'height="{bar_height:.1f}" fill="{COLOURS[s % len(COLOURS)]}"/>'
+                f'height="{bar_height:.1f}" fill="{COLOURS[s % len(COLOURS)]}"'
+                + (' stroke="#000" stroke-dasharray="3 3"/>' if value > peak else "/>")
             )
             out.append(
                 f'<text x="{bx + bar_width / 2 - 1:.1f}" y="{bottom - bar_height - 3:.1f}" '

@@ -297,15 +297,18 @@ def _from_fixed(kind: int, number: int) -> HeaderValue:
 _WIDTH_CLASSES: dict[int, type[_FixedWidthInt]] = {2: Int8, 3: Int16, 5: Int64}
 
 
-# Every stream repeats the same few header blocks (every PayloadPart's is identical), so their
-# parsed forms are remembered across streams: parsing costs ten times a lookup, and a stream's first
-# part then costs no more than its others. Each entry is (headers, is a PayloadPart event). Bounded:
-# when full it starts over, so a stream of ever-different blocks costs re-parsing, never memory.
+# Every stream repeats the same few header blocks (every event of one type has the same one), so
+# their parsed forms are remembered across streams: parsing costs ten times a lookup, and a
+# stream's first event then costs no more than its others. Each entry is (headers, the
+# ``:event-type`` if the block is an event's, else None). Bounded: when full it starts over, so a
+# stream of ever-different blocks costs re-parsing, never memory.
 _new = object.__new__
-_set = object.__setattr__  # PayloadPart is a frozen dataclass
+_set = object.__setattr__  # the event class may be a frozen dataclass
+# (``:event-type``, class, field) of the events a decoder hands out as objects of their own.
+EventForm: TypeAlias = tuple[str, type, str]
 _HEADER_CACHE_SIZE = 16
 _HEADER_CACHE_MAX_BLOCK = 512
-_HeaderEntry: TypeAlias = tuple[dict[str, HeaderValue], bool]
+_HeaderEntry: TypeAlias = tuple[dict[str, HeaderValue], "HeaderValue | None"]
 _header_cache: dict[bytes, _HeaderEntry] = {}
 
 
@@ -313,7 +316,7 @@ def _parse_block(block: bytes) -> _HeaderEntry:
     headers = _decode_headers(block)
     entry = (
         headers,
-        headers.get(":message-type") == "event" and headers.get(":event-type") == "PayloadPart",
+        headers.get(":event-type") if headers.get(":message-type") == "event" else None,
     )
     if len(block) <= _HEADER_CACHE_MAX_BLOCK:
         if len(_header_cache) >= _HEADER_CACHE_SIZE:
@@ -322,17 +325,25 @@ def _parse_block(block: bytes) -> _HeaderEntry:
     return entry
 
 
-def _decode_messages(data: bytes, pos: int, out: list[Any], parts: bool = False) -> int:
+def _decode_messages(
+    data: bytes, pos: int, out: list[Any], event: EventForm | None = None
+) -> int:
     """Append every complete message of ``data[pos:]`` to ``out``; return where the rest starts.
 
-    With ``parts``, a ``PayloadPart`` event is appended as the ``PayloadPart`` itself rather than
-    as a ``Message`` (the response stream's every-event path: one object per event, not three).
+    With ``event`` = (type, class, field), an event of that ``:event-type`` is appended as an
+    instance of ``class`` with its payload in ``field`` rather than as a ``Message`` (a stream's
+    every-event path: one object per event, not three).
 
     This is the hot loop: it reads straight from ``data`` by offset and copies only the message
     (for its CRC), its header block and its payload.
     """
     end = len(data)
     cache_get = _header_cache.get
+    event_type: str | None = None
+    event_class: type = object
+    event_field = ""
+    if event is not None:
+        event_type, event_class, event_field = event
     while end - pos >= _PRELUDE_LENGTH:
         total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
         if (
@@ -358,9 +369,9 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], parts: bool = False)
         headers_end = pos + _PRELUDE_LENGTH + headers_length
         block = data[pos + _PRELUDE_LENGTH : headers_end]
         entry = cache_get(block) or _parse_block(block)
-        if parts and entry[1]:
-            part = _new(PayloadPart)  # PayloadPart(...) without a Python-level __init__ frame
-            _set(part, "bytes", data[headers_end:crc_at])
+        if event_type is not None and entry[1] == event_type:
+            part: object = _new(event_class)  # without a Python-level __init__ frame
+            _set(part, event_field, data[headers_end:crc_at])
             out.append(part)
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
@@ -376,9 +387,13 @@ class EventStreamDecoder:
     however the stream is cut. After an ``EventStreamError`` the decoder refuses further input.
     """
 
-    __slots__ = ("_buffer", "_error", "_need")
+    __slots__ = ("_buffer", "_error", "_event", "_need")
 
-    def __init__(self) -> None:
+    def __init__(self, *, event: EventForm | None = None) -> None:
+        """``event`` = (``:event-type``, class, field): :meth:`feed_events` hands out events of
+        that type as instances of the class, the payload in the field (set as on a frozen
+        dataclass, without calling ``__init__``)."""
+        self._event = event
         # The start of one incomplete message, never a whole one.
         self._buffer = bytearray()
         # How many bytes _buffer must hold before we can make progress: the prelude length while
@@ -403,19 +418,19 @@ class EventStreamDecoder:
         how the network split the bytes, so they are never thrown away with the bad one.
         """
         messages: list[Message] = []
-        self._feed_checked(data, messages, False)
+        self._feed_checked(data, messages, None)
         return messages
 
-    def feed_parts(self, data: bytes | bytearray | memoryview) -> list[PayloadPart | Message]:
-        """Like :meth:`feed`, but each ``PayloadPart`` event comes as its ``PayloadPart``; other
-        messages come as ``Message`` (for :func:`message_to_part`)."""
-        out: list[PayloadPart | Message] = []
+    def feed_events(self, data: bytes | bytearray | memoryview) -> list[Any]:
+        """Like :meth:`feed`, but each event of the type given to the constructor comes as an
+        instance of its class; other messages come as ``Message``."""
+        out: list[Any] = []
         if self._buffer or self._error is not None or type(data) is not bytes:
-            self._feed_checked(data, out, True)
+            self._feed_checked(data, out, self._event)
             return out
         # The every-event path: nothing buffered, so decode straight from the chunk.
         try:
-            pos = _decode_messages(data, 0, out, True)
+            pos = _decode_messages(data, 0, out, self._event)
             if pos < len(data):
                 self._keep(data[pos:])
         except EventStreamError as exc:
@@ -424,11 +439,13 @@ class EventStreamDecoder:
                 raise
         return out
 
-    def _feed_checked(self, data: bytes | bytearray | memoryview, out: list[Any], parts: bool) -> None:
+    def _feed_checked(
+        self, data: bytes | bytearray | memoryview, out: list[Any], event: EventForm | None
+    ) -> None:
         if self._error is not None:
             raise EventStreamError(f"event stream decoder already failed: {self._error}")
         try:
-            self._feed(data if type(data) is bytes else bytes(data), out, parts)
+            self._feed(data if type(data) is bytes else bytes(data), out, event)
         except EventStreamError as exc:
             self._error = exc
             if not out:
@@ -449,7 +466,7 @@ class EventStreamDecoder:
             )
             raise self._error
 
-    def _feed(self, data: bytes, messages: list[Any], parts: bool) -> None:
+    def _feed(self, data: bytes, messages: list[Any], event: EventForm | None) -> None:
         start = 0
         buffer = self._buffer
         if buffer:
@@ -465,10 +482,10 @@ class EventStreamDecoder:
                     self._need = _check_prelude(buffer, 0)
                     continue
                 break
-            _decode_messages(bytes(buffer), 0, messages, parts)
+            _decode_messages(bytes(buffer), 0, messages, event)
             buffer.clear()
             self._need = _PRELUDE_LENGTH
-        pos = _decode_messages(data, start, messages, parts)
+        pos = _decode_messages(data, start, messages, event)
         if pos < len(data):
             self._keep(data[pos:])
 

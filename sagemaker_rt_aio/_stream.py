@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
+_PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
 
 
 class ResponseStream:
@@ -44,7 +45,7 @@ class ResponseStream:
         self.content_type = headers.get(RESPONSE_STREAM_CONTENT_TYPE)
         self.invoked_production_variant = headers.get(RESPONSE_INVOKED_VARIANT)
         self.custom_attributes = headers.get(RESPONSE_CUSTOM_ATTRIBUTES)
-        self._decoder = EventStreamDecoder()
+        self._decoder = EventStreamDecoder(event=_PAYLOAD_PART)
         self._started = False
         self._finished = False
 
@@ -80,10 +81,10 @@ class ResponseStream:
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True
                 return
-            for item in decoder.feed_parts(chunk):
+            for item in decoder.feed_events(chunk):
                 if item.__class__ is PayloadPart:  # nearly every event: no further work
                     yield item
-                elif (part := message_to_part(item, request_id=request_id)) is not None:  # type: ignore[arg-type]
+                elif (part := message_to_part(item, request_id=request_id)) is not None:
                     yield part
             if decoder.error is not None:
                 raise decoder.error  # after the good messages that came before it

@@ -1,4 +1,4 @@
-"""``EventStreamDecoder.feed_parts``, the response stream's per-event path, and the header cache
+"""``EventStreamDecoder.feed_events``, the response stream's per-event path, and the header cache
 shared across decoders: the same results as ``feed`` + ``message_to_part``, cut anywhere."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from sagemaker_rt_aio._eventstream import (
     message_to_part,
 )
 from sagemaker_rt_aio._types import PayloadPart
+
+PART = ("PayloadPart", PayloadPart, "bytes")  # as the response stream configures its decoder
 
 events = st.lists(
     st.one_of(
@@ -41,11 +43,11 @@ def _via_feed(chunks: list[bytes]) -> list[object]:
     return [message_to_part(m) for chunk in chunks for m in decoder.feed(chunk)]
 
 
-def _via_feed_parts(chunks: list[bytes]) -> list[object]:
-    decoder = EventStreamDecoder()
+def _via_feed_events(chunks: list[bytes]) -> list[object]:
+    decoder = EventStreamDecoder(event=PART)
     out: list[object] = []
     for chunk in chunks:
-        for item in decoder.feed_parts(chunk):
+        for item in decoder.feed_events(chunk):
             out.append(message_to_part(item) if isinstance(item, Message) else item)
     decoder.close()
     return out
@@ -53,11 +55,11 @@ def _via_feed_parts(chunks: list[bytes]) -> list[object]:
 
 @settings(max_examples=80, deadline=None)
 @given(events, st.lists(st.integers(0, 2000), max_size=6))
-def test_feed_parts_equals_feed_and_message_to_part(frames: list[bytes], cuts: list[int]) -> None:
+def test_feed_events_equals_feed_and_message_to_part(frames: list[bytes], cuts: list[int]) -> None:
     stream = b"".join(frames)
     points = sorted({min(c, len(stream)) for c in cuts})
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
-    assert _via_feed_parts(chunks) == _via_feed(chunks)
+    assert _via_feed_events(chunks) == _via_feed(chunks)
 
 
 def test_payload_parts_come_as_payload_parts_and_others_as_messages_in_order() -> None:
@@ -66,7 +68,7 @@ def test_payload_parts_come_as_payload_parts_and_others_as_messages_in_order() -
         + encode_exception("ModelStreamError", "boom", error_code="E1")
         + encode_payload_part(b"two")
     )
-    items = EventStreamDecoder().feed_parts(stream)
+    items = EventStreamDecoder(event=PART).feed_events(stream)
     assert items[0] == PayloadPart(b"one") and items[2] == PayloadPart(b"two")
     assert isinstance(items[1], Message)
     with pytest.raises(ModelStreamError, match="boom"):
@@ -76,21 +78,21 @@ def test_payload_parts_come_as_payload_parts_and_others_as_messages_in_order() -
 def test_parts_before_a_corrupt_message_are_returned_then_the_error_kept() -> None:
     bad = bytearray(encode_payload_part(b"three"))
     bad[-1] ^= 0xFF
-    decoder = EventStreamDecoder()
-    items = decoder.feed_parts(encode_payload_part(b"one") + encode_payload_part(b"two") + bad)
+    decoder = EventStreamDecoder(event=PART)
+    items = decoder.feed_events(encode_payload_part(b"one") + encode_payload_part(b"two") + bad)
     assert items == [PayloadPart(b"one"), PayloadPart(b"two")]
     assert decoder.error is not None
     with pytest.raises(EventStreamError, match="already failed"):
-        decoder.feed_parts(b"")
+        decoder.feed_events(b"")
 
 
 def test_header_cache_is_shared_across_decoders_and_bounded() -> None:
-    EventStreamDecoder().feed_parts(encode_payload_part(b"warm"))
-    fresh = EventStreamDecoder()
+    EventStreamDecoder(event=PART).feed_events(encode_payload_part(b"warm"))
+    fresh = EventStreamDecoder(event=PART)
     block = encode_payload_part(b"x")[12:-5]  # the header block of every PayloadPart
     assert block in fresh._header_cache  # a new stream's first part needs no header parsing
     for i in range(3 * _HEADER_CACHE_SIZE):
-        fresh.feed_parts(encode_message({":message-type": "event", "seq": i}, b""))
+        fresh.feed_events(encode_message({":message-type": "event", "seq": i}, b""))
         assert len(fresh._header_cache) <= _HEADER_CACHE_SIZE
 
 

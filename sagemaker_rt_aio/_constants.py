@@ -32,6 +32,9 @@ def default_timeout() -> aiohttp.ClientTimeout:
 
 # BodyBlob.max in the model: 6 MiB for request and response bodies.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+# A non-stream answer's body is refused past this (max_response_bytes): the service's bound on a
+# body, plus room for an error document or a proxy's page around it.
+DEFAULT_MAX_RESPONSE_BYTES = DEFAULT_MAX_BODY_BYTES + 64 * 1024
 # AsyncBodyBlob.max in the model (inline body of InvokeEndpointAsync).
 MAX_ASYNC_INLINE_BODY_BYTES = 128_000
 

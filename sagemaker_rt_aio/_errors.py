@@ -7,7 +7,8 @@
     ├── ClientClosedError               the client was shut down; nothing was sent
     ├── NoRegionError                   no region in arguments, environment or config
     ├── CredentialsError                credentials could not be loaded or refreshed
-    │   └── NoCredentialsError          botocore's chain found no credentials
+    │   ├── NoCredentialsError          botocore's chain found no credentials
+    │   └── CredentialsTimeoutError     (also DeadlineExceededError) not loaded before the deadline
     ├── TransportError                  the exchange failed below HTTP
     │   ├── EndpointConnectionError     (also ConnectionError) no connection; request not sent
     │   │   └── ConnectTimeoutError     (also TimeoutError)
@@ -26,8 +27,10 @@
     │   ├── ModelStreamError                inside a response stream
     │   ├── InternalStreamFailure           inside a response stream
     │   └── S3Error                         an S3 request of the async-result waiter failed
+    ├── ResponseTooLargeError           an answer's body passed max_response_bytes (never retried)
     ├── EventStreamError                the response stream's bytes are not a valid event stream
     ├── LineTooLongError                iter_lines() met a line over its length bound
+    ├── TextDecodeError                 (also ValueError) iter_lines() met bytes it cannot decode
     ├── AsyncInferenceFailure           the async inference wrote its failure object
     └── AsyncInferenceTimeout           (also TimeoutError) no result before the timeout
 
@@ -137,6 +140,39 @@ class PoolTimeoutError(TransportError, TimeoutError):
 
 class DeadlineExceededError(TransportError, TimeoutError):
     """The call's overall deadline (``timeout.total``) passed."""
+
+
+class CredentialsTimeoutError(DeadlineExceededError, CredentialsError):
+    """Credentials could not be had before the call's deadline (a hung credential provider).
+    Nothing was sent."""
+
+    request_sent = False
+
+
+class ResponseTooLargeError(SageMakerRuntimeError):
+    """An answer's body is larger than the client's ``max_response_bytes``. The body was not read
+    past the bound and the connection was closed. Never retried: the model may have run."""
+
+    def __init__(self, limit: int, content_length: int | None) -> None:
+        self.limit = limit
+        self.content_length = content_length
+        size = (
+            f"{content_length} bytes (Content-Length)"
+            if content_length is not None
+            else "more bytes"
+        )
+        super().__init__(
+            f"the response body has {size} than the limit of {limit} bytes (max_response_bytes)"
+        )
+
+
+class TextDecodeError(SageMakerRuntimeError, ValueError):
+    """Text from the response stream could not be decoded with the requested encoding."""
+
+    def __init__(self, encoding: str, reason: str) -> None:
+        self.encoding = encoding
+        self.reason = reason
+        super().__init__(f"a line of the response stream is not valid {encoding}: {reason}")
 
 
 class EventStreamError(SageMakerRuntimeError):

@@ -106,6 +106,14 @@ SESSION_ID = _str(
     _NAME,
     "letters, digits and hyphens (NEW_SESSION is only for invoke_endpoint)",
 )
+PREFIX_AWARE_ID = _str(
+    "prefix_aware_id",
+    "X-Amzn-SageMaker-Prefix-Aware-Id",
+    64,
+    1,
+    _PRINTABLE_ID,
+    "printable ASCII, not starting with white space",
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ INVOKE_ENDPOINT = Operation(
         ENABLE_EXPLANATIONS,
         INFERENCE_COMPONENT,
         SESSION_ID_OR_NEW,
+        PREFIX_AWARE_ID,
     ),
     200,
     True,
@@ -150,6 +159,7 @@ INVOKE_ENDPOINT_WITH_RESPONSE_STREAM = Operation(
         INFERENCE_ID,
         INFERENCE_COMPONENT,
         SESSION_ID,
+        PREFIX_AWARE_ID,
     ),
     200,
     True,

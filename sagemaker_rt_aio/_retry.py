@@ -103,20 +103,28 @@ class RetryPolicy:
 
 
 def should_retry(
-    policy: RetryPolicy, error: SageMakerRuntimeError, *, attempt: int, elapsed: float
+    policy: RetryPolicy,
+    error: SageMakerRuntimeError,
+    *,
+    attempt: int,
+    elapsed: float,
+    idempotent: bool = False,
+    retry_statuses: frozenset[int] = frozenset(),
 ) -> bool:
     """Whether ``error``, raised by attempt number ``attempt`` (1-based), may be tried again.
 
-    ``elapsed`` is the time since the call's first attempt started.
+    ``elapsed`` is the time since the call's first attempt started. ``idempotent`` requests (S3's
+    GET, HEAD and PUT) may also retry a failure after the request was sent, and any answer whose
+    status is in ``retry_statuses``: running them twice does no harm, unlike an inference.
     """
     if isinstance(error, ModelNotReadyException) and "ModelNotReadyException" in policy.retry_on:
         return elapsed < policy.model_not_ready_budget
     if attempt >= policy.max_attempts:
         return False
     if isinstance(error, ServiceError):
-        return error.code in policy.retry_on
+        return error.code in policy.retry_on or error.status_code in retry_statuses
     if isinstance(error, TransportError):
-        return policy.retry_connection_errors and not error.request_sent
+        return policy.retry_connection_errors and (idempotent or not error.request_sent)
     return False
 
 

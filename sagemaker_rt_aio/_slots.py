@@ -11,6 +11,7 @@ itself. A waiter cancelled after it was handed the slot passes the slot on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 
@@ -56,10 +57,9 @@ class Slots:
                 self.give_back()  # handed a slot just as we were cancelled: pass it on
             else:
                 waiter.cancel()  # a give_back() from now on skips it
-                try:
+                # ValueError: already popped by give_back, which skipped it as done.
+                with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
-                except ValueError:
-                    pass  # already popped by give_back, which skipped it as done
             raise
 
     def give_back(self) -> None:

@@ -33,6 +33,7 @@ from ._errors import (
     NoCredentialsError,
     ParamValidationError,
     SageMakerRuntimeError,
+    SanitizedCause,
 )
 from ._signing import FrozenCredentials
 
@@ -171,9 +172,8 @@ class CredentialSource:
         except Exception as exc:
             # botocore's errors (and the RuntimeError of a failed refresh) would escape our tree.
             # Not chained: a provider's exception may hold what it was handed.
-            error = CredentialsError(
-                f"could not load AWS credentials: {type(exc).__name__}: {exc}"
-            )
+            error = CredentialsError(f"could not load AWS credentials: {type(exc).__name__}: {exc}")
+            error.__cause__ = SanitizedCause.of(exc)
         if error is not None:
             raise error
         if not snapshot.access_key or not snapshot.secret_key:

@@ -66,6 +66,19 @@ def _rebuild(
     return error
 
 
+class SanitizedCause(Exception):
+    """Stands in for a foreign exception under one of ours (as ``__cause__``): its type name and
+    text only, since the original may hold a request's headers or a provider's inputs."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> SanitizedCause:
+        try:
+            text = str(exc)
+        except Exception:
+            text = "<unprintable>"
+        return cls(f"{type(exc).__name__}: {text}")
+
+
 class ParamValidationError(SageMakerRuntimeError, ValueError):
     """An argument breaks a rule of the service model. Nothing was sent.
 

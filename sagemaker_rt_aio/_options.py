@@ -91,9 +91,7 @@ def check_client_arguments(
     ):
         _check(name, value, (str,), "a str")
     _check("credentials", credentials, (botocore.credentials.Credentials,), "botocore Credentials")
-    _check(
-        "botocore_session", botocore_session, (botocore.session.Session,), "a botocore Session"
-    )
+    _check("botocore_session", botocore_session, (botocore.session.Session,), "a botocore Session")
     _check("http_session", http_session, (aiohttp.ClientSession,), "an aiohttp.ClientSession")
     _check("timeout", timeout, (aiohttp.ClientTimeout,), "an aiohttp.ClientTimeout")
     _check("retry_policy", retry_policy, (RetryPolicy,), "a RetryPolicy")

@@ -271,9 +271,7 @@ class Pipeline:
             try:
                 await asyncio.wait_for(slots.take(), remaining)
             except asyncio.TimeoutError:
-                raise PoolTimeoutError(
-                    "no free connection within the call's deadline"
-                ) from None
+                raise PoolTimeoutError("no free connection within the call's deadline") from None
         held = True
         try:
             if self.lifecycle.closing:
@@ -308,9 +306,7 @@ class Pipeline:
     ) -> HttpResponse:
         """The innermost layer: sign this attempt now, then send it."""
         session = self._get_session()
-        credentials = self._credentials.current() or await self._credentials.get(
-            request.deadline
-        )
+        credentials = self._credentials.current() or await self._credentials.get(request.deadline)
         headers = request.headers
         url = request.url
         sign(

@@ -22,6 +22,7 @@ from ._errors import (
     EndpointConnectionError,
     ReadTimeoutError,
     ResponseTooLargeError,
+    SanitizedCause,
     TransportError,
 )
 from ._signing import payload_sha256
@@ -74,8 +75,8 @@ def translate_error(exc: BaseException) -> TransportError:
     aiohttp's exception is chained only if nothing in it holds the request: some carry it
     (``request_info``, with the ``Authorization`` and ``X-Amz-Security-Token`` headers), and nothing
     reachable from an error we raise may show a secret. Those are replaced by a
-    :class:`TransportCause` holding just their type and text. Raise the result outside the ``except`` block that
-    caught ``exc`` (``__context__`` would link it otherwise).
+    :class:`TransportCause` holding just their type and text. Raise the result outside the
+    ``except`` block that caught ``exc`` (``__context__`` would link it otherwise).
     """
     error: TransportError
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -112,10 +113,10 @@ def _shows_no_request(exc: BaseException) -> bool:
 
 
 def _stand_in(exc: BaseException) -> TransportCause:
-    return TransportCause(f"{type(exc).__name__}: {_safe_text(exc)}")
+    return TransportCause(f"{type(exc).__name__}: {_safe_text(exc)}")  # the subclass, for callers
 
 
-class TransportCause(Exception):
+class TransportCause(SanitizedCause):
     """Stands in for aiohttp's exception under a :class:`TransportError`: its type and text only."""
 
 

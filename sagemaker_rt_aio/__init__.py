@@ -50,8 +50,7 @@ from ._types import (
     PayloadPart,
     ResponseMetadata,
 )
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ENDPOINT_PREFIX",

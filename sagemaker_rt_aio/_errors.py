@@ -123,7 +123,8 @@ class NoCredentialsError(CredentialsError):
 class TransportError(SageMakerRuntimeError):
     """The HTTP exchange failed below the HTTP layer. ``__cause__`` holds aiohttp's error."""
 
-    #: True when the request certainly did not reach the server (safe to send again).
+    #: False when the request certainly did not reach the server (safe to send again); True when
+    #: it may have (the model may have run: not sent again).
     request_sent: bool = True
 
 
@@ -332,7 +333,7 @@ def parse_error_response(
     *,
     retry_attempts: int = 0,
 ) -> ServiceError:
-    """Build the typed error for a non-2xx response (reference section 4.3).
+    """Build the typed error for a non-2xx response (botocore's rest-json error parsing).
 
     ``headers`` must be case-insensitive (aiohttp's ``CIMultiDictProxy``) or lower-cased.
     Code: ``x-amzn-ErrorType`` > body ``code`` > ``Code`` > ``__type`` > the status. Message:

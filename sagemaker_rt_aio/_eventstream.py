@@ -1,6 +1,6 @@
 """The AWS event-stream codec (``application/vnd.amazon.eventstream``), without any I/O.
 
-Reference section 5. A message is::
+The AWS event-stream encoding (as botocore's ``eventstream.py`` reads it). A message is::
 
     total_length:u32  headers_length:u32  prelude_crc:u32  headers  payload  message_crc:u32
 
@@ -183,7 +183,7 @@ _PAYLOAD_PART_HEADERS = b"".join(
 
 
 def encode_payload_part(data: bytes) -> bytes:
-    """A ``PayloadPart`` event carrying ``data`` (section 5.4's 112-byte vector for b'{"x":1}')."""
+    """A ``PayloadPart`` event carrying ``data`` (112 bytes for ``b'{"x":1}'``)."""
     return _frame(_PAYLOAD_PART_HEADERS, bytes(data))
 
 
@@ -426,7 +426,7 @@ def message_to_part(
 ) -> PayloadPart | None:
     """The ``PayloadPart`` a message carries, ``None`` for an event type we do not know, or raise.
 
-    ``exception`` and ``error`` messages raise the typed ``ServiceError`` (reference section 5.3,
+    ``exception`` and ``error`` messages raise the typed ``ServiceError`` (as botocore maps them,
     recommended behaviour: ``ErrorCode`` surfaced, ``message`` accepted as well as ``Message``).
     """
     headers = message.headers

@@ -1,9 +1,10 @@
 """The service model, transcribed: each operation's members, where they go on the wire, their rules.
 
-Source: ``sagemaker-runtime/2017-05-13/service-2.json`` as of botocore 1.43.67 (reference section 3
-and Appendix A). Patterns are applied to the whole value (``fullmatch``): endpoint, variant and
-container names are DNS-like labels in the service, so a value the unanchored Smithy pattern would
-let through (``"my ep/.."``) is refused here rather than sent to fail at the server.
+Source: ``sagemaker-runtime/2017-05-13/service-2.json`` as of botocore 1.43.117;
+tests/test_model_drift.py compares it member by member with the botocore installed. Patterns are
+applied to the whole value (``fullmatch``): endpoint, variant and container names are DNS-like
+labels in the service, so a value the unanchored Smithy pattern would let through (``"my ep/.."``)
+is refused here rather than sent to fail at the server.
 """
 
 from __future__ import annotations

@@ -206,10 +206,13 @@ class AsyncResultWaiter:
     async def _poll(
         self, result: InvokeEndpointAsyncResult, *, timeout: float, poll_interval: float
     ) -> _Found:
-        if timeout <= 0:
-            raise ParamValidationError("timeout", "must be a positive number of seconds")
-        if poll_interval <= 0:
-            raise ParamValidationError("poll_interval", "must be a positive number of seconds")
+        for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ParamValidationError(name, "must be a positive number of seconds")
+        if not isinstance(result, InvokeEndpointAsyncResult):
+            raise ParamValidationError(
+                "result", f"must be an InvokeEndpointAsyncResult, got {type(result).__name__}"
+            )
         if not result.output_location:
             raise ParamValidationError("result", "has no output_location to wait for")
         lifecycle = self._pipeline.lifecycle
@@ -346,4 +349,6 @@ class AsyncResultWaiter:
 
 
 def _deadline(timeout: float) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ParamValidationError("timeout", "must be a positive number of seconds")
     return time.monotonic() + timeout

@@ -595,3 +595,14 @@ async def test_pinned_connection_release_callback(scripted_server: ScriptedServe
 
 def _unused(received: Received) -> None:  # keeps the import used by type checkers
     del received
+
+
+async def test_wait_arguments_of_the_wrong_type_are_typed() -> None:
+    client = SageMakerRuntimeClient("us-east-1", **KEYS)
+    result = InvokeEndpointAsyncResult(None, "s3://b/k", None, ResponseMetadata(None, 202))
+    for kwargs in ({"timeout": "x"}, {"timeout": 5, "poll_interval": "1"}, {"timeout": -1}):
+        with pytest.raises(ParamValidationError):
+            await client.wait_for_async_result(result, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ParamValidationError):
+        await client.wait_for_async_result("s3://b/k", timeout=5)  # type: ignore[arg-type]
+    await client.shutdown()

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import overload
 
 import aiohttp
 import botocore.credentials
@@ -317,7 +318,29 @@ class SageMakerRuntimeClient:
 
     # -- operations -------------------------------------------------------------------------
 
+    @overload
+    async def invoke_endpoint(self, request: InvokeEndpointRequest, /) -> InvokeEndpointResult: ...
+
+    @overload
     async def invoke_endpoint(
+        self,
+        *,
+        endpoint_name: str,
+        body: Body,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_model: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        enable_explanations: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+    ) -> InvokeEndpointResult: ...
+
+    async def invoke_endpoint(  # type: ignore[misc]  # mypy: positional-only default
         self,
         request: InvokeEndpointRequest | None = None,
         /,
@@ -369,7 +392,29 @@ class SageMakerRuntimeClient:
             self._metadata.put(cache_key, result.response_metadata)
         return result
 
+    @overload
     async def invoke_endpoint_async(
+        self, request: InvokeEndpointAsyncRequest, /
+    ) -> InvokeEndpointAsyncResult: ...
+
+    @overload
+    async def invoke_endpoint_async(
+        self,
+        *,
+        endpoint_name: str,
+        input_location: str | None = None,
+        body: Body | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+        s3_output_path_extension: str | None = None,
+        filename: str | None = None,
+    ) -> InvokeEndpointAsyncResult: ...
+
+    async def invoke_endpoint_async(  # type: ignore[misc]  # mypy: positional-only default
         self,
         request: InvokeEndpointAsyncRequest | None = None,
         /,
@@ -540,9 +585,7 @@ class SageMakerRuntimeClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
-            return await self._results.wait(
-                queued, timeout=remaining, poll_interval=poll_interval
-            )
+            return await self._results.wait(queued, timeout=remaining, poll_interval=poll_interval)
 
     def _check_open(self) -> None:
         if self._lifecycle.closing:
@@ -550,7 +593,29 @@ class SageMakerRuntimeClient:
 
     # -- response streams -------------------------------------------------------------------
 
+    @overload
     def invoke_endpoint_with_response_stream(
+        self, request: InvokeEndpointWithResponseStreamRequest, /
+    ) -> StreamCall: ...
+
+    @overload
+    def invoke_endpoint_with_response_stream(
+        self,
+        *,
+        endpoint_name: str,
+        body: Body,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+    ) -> StreamCall: ...
+
+    def invoke_endpoint_with_response_stream(  # type: ignore[misc]  # mypy: positional-only default
         self,
         request: InvokeEndpointWithResponseStreamRequest | None = None,
         /,

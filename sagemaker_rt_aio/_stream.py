@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, TextDecodeError
-from ._eventstream import EventStreamDecoder, message_to_part
+from ._eventstream import EventStreamDecoder
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
     RESPONSE_INVOKED_VARIANT,
     RESPONSE_STREAM_CONTENT_TYPE,
 )
+from ._stream_events import message_to_part
 from ._transport import abort_response, read_chunk
 from ._types import PayloadPart, ResponseMetadata
 

@@ -425,7 +425,7 @@ def test_constructor_arguments_of_the_wrong_type(name: str, value: object) -> No
 
 
 async def test_undecodable_line_is_a_typed_error(scripted_server: ScriptedServer) -> None:
-    from sagemaker_rt_aio._eventstream import encode_payload_part
+    from sagemaker_rt_aio._stream_events import encode_payload_part
 
     async def stream(request: web.Request, body: bytes) -> web.StreamResponse:
         response = web.StreamResponse(

@@ -53,10 +53,10 @@ from sagemaker_rt_aio import (
     ValidationError,
 )
 from sagemaker_rt_aio import _stream as stream_module
-from sagemaker_rt_aio._eventstream import (
+from sagemaker_rt_aio._eventstream import encode_message
+from sagemaker_rt_aio._stream_events import (
     encode_error,
     encode_exception,
-    encode_message,
     encode_payload_part,
 )
 from sagemaker_rt_aio._transport import read_chunk as transport_read_chunk

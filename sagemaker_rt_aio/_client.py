@@ -203,8 +203,10 @@ class SageMakerRuntimeClient:
         retry_policy: RetryPolicy | None = None,
     ) -> SageMakerRuntimeClient:
         """A view of this client with other options, sharing its connections, credentials and
-        lifecycle: shutting the client down ends its views' calls too (and shutting a view down
-        shuts the client down). Fields of ``timeout`` left ``None`` keep their defaults."""
+        lifecycle: shutting the client down ends its views' calls too. A view owns nothing:
+        leaving ``async with view`` leaves the client open, while ``view.shutdown()`` shuts the
+        shared lifecycle (the client) down. Fields of ``timeout`` left ``None`` keep their
+        defaults."""
         if timeout is not None and not isinstance(timeout, aiohttp.ClientTimeout):
             raise ParamValidationError(
                 "timeout", f"must be an aiohttp.ClientTimeout, got {type(timeout).__name__}"
@@ -271,7 +273,8 @@ class SageMakerRuntimeClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown()
+        if self._parent is None:  # a view owns nothing: leaving its block leaves the client open
+            await self.shutdown()
 
     async def shutdown(self, grace: float = DEFAULT_SHUTDOWN_GRACE) -> None:
         """Release everything the client owns. Idempotent, and safe to call concurrently.

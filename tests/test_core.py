@@ -606,3 +606,12 @@ async def test_wait_arguments_of_the_wrong_type_are_typed() -> None:
     with pytest.raises(ParamValidationError):
         await client.wait_for_async_result("s3://b/k", timeout=5)  # type: ignore[arg-type]
     await client.shutdown()
+
+
+async def test_leaving_a_views_block_keeps_the_client_open(scripted_server: ScriptedServer) -> None:
+    async with make_client(scripted_server.url) as client:
+        async with client.with_options(retry_policy=RetryPolicy(max_attempts=2)) as view:
+            assert (await view.invoke_endpoint(endpoint_name="ep", body=b"v")).body == b"v"
+        assert not client.closed
+        assert (await client.invoke_endpoint(endpoint_name="ep", body=b"c")).body == b"c"
+    assert view.closed

@@ -120,7 +120,7 @@ class SageMakerRuntimeClient:
         metadata_cache_size: int = DEFAULT_METADATA_CACHE_SIZE,
         metadata_cache_ttl: float = DEFAULT_METADATA_CACHE_TTL,
         s3_endpoint_url: str | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         check_client_arguments(
             region_name=region_name,
@@ -248,11 +248,10 @@ class SageMakerRuntimeClient:
         return self._lifecycle.closing
 
     @property
-    def max_response_bytes(self) -> int:
-        """The bound on a non-stream answer's body (``ResponseTooLargeError`` past it)."""
-        limit = self._pipeline.max_response_bytes
-        assert limit is not None
-        return limit
+    def max_response_bytes(self) -> int | None:
+        """The bound on a non-stream answer's body (``ResponseTooLargeError`` past it); None: no
+        bound."""
+        return self._pipeline.max_response_bytes
 
     def __repr__(self) -> str:
         return (

@@ -103,7 +103,8 @@ def check_client_arguments(
         _check(name, value, (bool,), "a bool")
     _count("max_connections", max_connections, 1)
     _count("max_body_bytes", max_body_bytes, 1)
-    _count("max_response_bytes", max_response_bytes, 1)
+    if max_response_bytes is not None:  # None: no bound (an answer is trusted to be small)
+        _count("max_response_bytes", max_response_bytes, 1)
     _count("metadata_cache_size", metadata_cache_size, 0)
     _positive_number("metadata_cache_ttl", metadata_cache_ttl)
     if isinstance(timeout, aiohttp.ClientTimeout):

@@ -110,11 +110,13 @@ async def test_wait_for_while_queued_is_the_callers_timeout(
 async def test_content_length_over_the_bound_is_refused_unread(
     scripted_server: ScriptedServer,
 ) -> None:
+    done = asyncio.Event()
+
     async def huge(request: web.Request, body: bytes) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": str(1 << 30)})
         await response.prepare(request)
         await response.write(b"x" * 65536)
-        await asyncio.sleep(5)  # never sends the rest
+        await done.wait()  # never sends the rest
         return response
 
     scripted_server.default = huge
@@ -125,6 +127,7 @@ async def test_content_length_over_the_bound_is_refused_unread(
         assert client.max_response_bytes == 1 << 20
         with pytest.raises(ResponseTooLargeError) as caught:
             await asyncio.wait_for(client.invoke_endpoint(endpoint_name="ep", body=b"x"), 3)
+    done.set()
     assert caught.value.content_length == 1 << 30
     assert len(scripted_server.received) == 1  # never retried
 
@@ -458,11 +461,13 @@ async def test_partial_timeout_keeps_the_defaults() -> None:
 
 
 async def test_trickling_server_is_bounded_by_sock_read(scripted_server: ScriptedServer) -> None:
+    done = asyncio.Event()
+
     async def trickle(request: web.Request, body: bytes) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": "100"})
         await response.prepare(request)
         await response.write(b"a")
-        await asyncio.sleep(5)
+        await done.wait()
         return response
 
     scripted_server.default = trickle
@@ -471,6 +476,7 @@ async def test_trickling_server_is_bounded_by_sock_read(scripted_server: Scripte
     ) as client:
         with pytest.raises(TimeoutError) as caught:
             await client.invoke_endpoint(endpoint_name="ep", body=b"x")
+        done.set()
         assert isinstance(caught.value, SageMakerRuntimeError)
 
 

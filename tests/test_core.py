@@ -33,7 +33,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeError,
     TextDecodeError,
 )
-from sagemaker_rt_aio._transport import on_connection_released
+from sagemaker_rt_aio._transport import abort_response, on_connection_released
 from tests.conftest import Received, ScriptedServer
 
 KEYS = {"aws_access_key_id": "AKIDCORE", "aws_secret_access_key": "core-secret-key"}
@@ -621,3 +621,29 @@ async def test_leaving_a_views_block_keeps_the_client_open(scripted_server: Scri
         assert not client.closed
         assert (await client.invoke_endpoint(endpoint_name="ep", body=b"c")).body == b"c"
     assert view.closed
+
+
+async def test_pinned_abort_response_ends_a_pending_read(scripted_server: ScriptedServer) -> None:
+    """``abort_response`` relies on aiohttp's ``StreamReader.set_exception``: a read waiting for
+    bytes that will not come raises the given error at once."""
+    done = asyncio.Event()
+
+    async def stall(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"first")
+        await done.wait()
+        return response
+
+    scripted_server.default = stall
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(scripted_server.url + "/x", data=b"abc")
+        assert await response.content.readany() == b"first"
+        pending = asyncio.create_task(response.content.readany())
+        await asyncio.sleep(0.01)
+        abort_response(response, ClientClosedError("pinned"))
+        with pytest.raises(ClientClosedError, match="pinned"):
+            await asyncio.wait_for(pending, 2)
+        assert response.closed
+    done.set()

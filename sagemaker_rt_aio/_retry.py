@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ._errors import (
     ModelNotReadyException,
+    ParamValidationError,
     SageMakerRuntimeError,
     ServiceError,
     TransportError,
@@ -72,6 +73,21 @@ class RetryPolicy:
     retry_cost: int = 5
 
     def __post_init__(self) -> None:
+        for name in ("max_attempts", "quota_capacity", "retry_cost"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParamValidationError(name, f"must be an int, got {type(value).__name__}")
+        for name in (
+            "base_delay",
+            "max_delay",
+            "throttle_base_delay",
+            "model_not_ready_budget",
+            "model_not_ready_base_delay",
+            "model_not_ready_max_delay",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParamValidationError(name, f"must be a number, got {type(value).__name__}")
         if self.max_attempts < 1:
             raise ValueError("max_attempts counts the first attempt: it must be at least 1")
         delays = (

@@ -647,3 +647,12 @@ async def test_pinned_abort_response_ends_a_pending_read(scripted_server: Script
             await asyncio.wait_for(pending, 2)
         assert response.closed
     done.set()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_attempts": "3"}, {"base_delay": "0.1"}, {"quota_capacity": 1.5}]
+)
+def test_retry_policy_arguments_of_the_wrong_type(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ParamValidationError) as caught:
+        RetryPolicy(**kwargs)
+    assert caught.value.field == next(iter(kwargs))

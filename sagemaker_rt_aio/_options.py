@@ -10,7 +10,7 @@ import aiohttp
 import botocore.credentials
 import botocore.session
 
-from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT
+from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCK_READ_TIMEOUT, default_timeout
 from ._errors import ParamValidationError
 from ._retry import RetryPolicy
 
@@ -20,9 +20,7 @@ def effective_timeout(timeout: aiohttp.ClientTimeout | None) -> aiohttp.ClientTi
     ``sock_connect`` 10 s): ``ClientTimeout(total=30)`` adds a deadline without dropping the read
     timeout that bounds a trickling server."""
     if timeout is None:
-        return aiohttp.ClientTimeout(
-            total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_SOCK_READ_TIMEOUT
-        )
+        return default_timeout()
     return aiohttp.ClientTimeout(
         total=timeout.total,
         connect=timeout.connect,

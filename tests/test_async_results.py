@@ -504,11 +504,12 @@ async def test_not_found_keeps_polling_both_locations(scripted_server: ScriptedS
 
 
 async def test_polls_back_off(scripted_server: ScriptedServer) -> None:
-    """With poll_interval 0.2, a 1.5 s wait polls a handful of times, not dozens."""
+    """With poll_interval 0.05, a 0.75 s wait polls a handful of times, not the 15-30 a fixed
+    interval would make."""
     scripted_server.default = s3_script([404], [(200, b"")])
     async with make_client(s3_endpoint_url=scripted_server.url) as c:
         with pytest.raises(AsyncInferenceTimeout):
-            await c.wait_for_async_result(queued("bkt"), timeout=1.5, poll_interval=0.2)
+            await c.wait_for_async_result(queued("bkt"), timeout=0.75, poll_interval=0.05)
     assert 3 <= len(output_heads(scripted_server)) <= 12
 
 

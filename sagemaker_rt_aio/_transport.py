@@ -105,11 +105,27 @@ def _shows_no_request(exc: BaseException) -> bool:
     """True for an exception (and its chain) that holds no request: connection errors, timeouts."""
     seen = 0
     while exc is not None and seen < 8:
-        if hasattr(exc, "request_info") or isinstance(exc, aiohttp.ClientResponseError):
+        if (
+            hasattr(exc, "request_info")
+            or isinstance(exc, aiohttp.ClientResponseError)
+            or _holds_proxy_credentials(exc)
+        ):
             return False
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
         seen += 1
     return exc is None
+
+
+def _holds_proxy_credentials(exc: BaseException) -> bool:
+    """A connection error's key (in its args) names the proxy, with its credentials if any."""
+    values = [*exc.args, *getattr(exc, "__dict__", {}).values()]
+    for value in values:
+        if getattr(value, "proxy_auth", None) is not None:
+            return True
+        proxy = getattr(value, "proxy", None)
+        if proxy is not None and getattr(proxy, "password", None):
+            return True
+    return False
 
 
 def _stand_in(exc: BaseException) -> TransportCause:

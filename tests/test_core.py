@@ -656,3 +656,21 @@ def test_retry_policy_arguments_of_the_wrong_type(kwargs: dict[str, Any]) -> Non
     with pytest.raises(ParamValidationError) as caught:
         RetryPolicy(**kwargs)
     assert caught.value.field == next(iter(kwargs))
+
+
+def test_a_connection_error_naming_proxy_credentials_is_not_chained() -> None:
+    from yarl import URL
+
+    from sagemaker_rt_aio._transport import TransportCause, translate_error
+
+    class Key:  # what aiohttp's ConnectionKey holds
+        host = "runtime.example"
+        port = 443
+        ssl = True
+        proxy = URL("http://user:proxy-password@127.0.0.1:3128")
+        proxy_auth = None
+
+    error = translate_error(aiohttp.ClientConnectorError(Key(), OSError(111, "refused")))  # type: ignore[arg-type]
+    assert isinstance(error, EndpointConnectionError)
+    assert isinstance(error.__cause__, TransportCause)
+    assert_no_secret(error, "proxy-password")

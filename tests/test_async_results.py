@@ -35,6 +35,7 @@ from sagemaker_rt_aio import (
     InvokeEndpointAsyncResult,
     ParamValidationError,
     ResponseMetadata,
+    RetryPolicy,
     S3Error,
     SageMakerRuntimeClient,
 )
@@ -98,6 +99,9 @@ def make_client(
         s3_endpoint_url=s3_endpoint_url,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
+        # The default attempts, with waits short enough for a test (S3's SlowDown backs off
+        # from 0.5 s by default).
+        retry_policy=RetryPolicy(base_delay=0.001, throttle_base_delay=0.001, max_delay=0.01),
     )
 
 

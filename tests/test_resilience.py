@@ -446,7 +446,13 @@ async def test_refused_connections_not_retried_when_turned_off() -> None:
 
 
 async def test_retry_quota_stops_retries_once_drained(scripted_server: ScriptedServer) -> None:
-    policy = RetryPolicy(max_attempts=5, base_delay=0.001, quota_capacity=10, retry_cost=5)
+    policy = RetryPolicy(
+        max_attempts=5,
+        base_delay=0.001,
+        model_not_ready_base_delay=0.001,
+        quota_capacity=10,
+        retry_cost=5,
+    )
     received = scripted_server.received
 
     async def sent_by(call: Awaitable[Any], expect: type[BaseException] | None) -> int:

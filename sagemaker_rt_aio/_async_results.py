@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from yarl import URL
 
 from . import _model as m
 from ._constants import DEFAULT_POLL_MAX_INTERVAL, S3_SIGNING_NAME
@@ -51,7 +50,8 @@ from ._errors import (
 )
 from ._pipeline import Pipeline, Target
 from ._protocol import WireRequest
-from ._s3 import MISSING, TRANSIENT, object_url, parse_s3_error, parse_s3_uri
+from ._s3 import MISSING, TRANSIENT, parse_s3_error, parse_s3_uri
+from ._s3_endpoint import S3Endpoint
 from ._signing import payload_sha256
 from ._transport import HttpResponse, abort_response, read_chunk
 from ._types import InvokeEndpointAsyncResult
@@ -115,16 +115,16 @@ class _Body:
 class AsyncResultWaiter:
     """Polls S3 for async-inference results through the client's pipeline."""
 
-    def __init__(self, *, pipeline: Pipeline, region: str, endpoint_url: URL | None) -> None:
+    def __init__(self, *, pipeline: Pipeline, region: str, s3_endpoint: S3Endpoint) -> None:
         self._pipeline = pipeline
         self._region = region
-        self._endpoint_url = endpoint_url
+        self._s3_endpoint = s3_endpoint
         self._target = s3_target(region)
         self._rand = random.Random()
 
     def with_pipeline(self, pipeline: Pipeline) -> AsyncResultWaiter:
         return AsyncResultWaiter(
-            pipeline=pipeline, region=self._region, endpoint_url=self._endpoint_url
+            pipeline=pipeline, region=self._region, s3_endpoint=self._s3_endpoint
         )
 
     # -- public operations ------------------------------------------------------------------
@@ -239,6 +239,8 @@ class AsyncResultWaiter:
                 except (TransportError, S3Error) as exc:
                     if isinstance(exc, S3Error) and exc.status_code not in TRANSIENT:
                         raise  # 403 and the like: at once, not as "not ready yet"
+                    if isinstance(exc, TransportError) and not exc.retryable:
+                        raise  # an untrusted certificate, a refused proxy: polling cannot help
                     # Failed even after the pipeline's retries (a 5xx, SlowDown, no connection).
                     logger.debug("S3 poll failed (%s)", type(exc).__name__)
                     poll_error = exc
@@ -330,7 +332,7 @@ class AsyncResultWaiter:
     ) -> HttpResponse:
         """One S3 request through the pipeline: retried there as the S3 target's rules allow;
         a non-2xx answer raises ``S3Error``."""
-        url = object_url(bucket, key, region=self._region, endpoint_url=self._endpoint_url)
+        url = self._s3_endpoint.object_url(bucket, key)
         digest = payload_sha256(body)
         headers["x-amz-content-sha256"] = digest
         wire = WireRequest(

@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -58,7 +58,15 @@ from ._retry import (
 )
 from ._signing import sign
 from ._slots import Slots
-from ._transport import HttpRequest, HttpResponse, on_connection_released, redacted, send
+from ._transport import (
+    DIRECT,
+    HttpRequest,
+    HttpResponse,
+    on_connection_released,
+    redacted,
+    send,
+)
+from ._useragent import add_unsigned
 
 logger = logging.getLogger("sagemaker_rt_aio")
 
@@ -110,12 +118,23 @@ class Pipeline:
         middlewares: Sequence[Middleware],
         lifecycle: Lifecycle,
         max_response_bytes: int | None = None,
+        route: Mapping[str, Any] = DIRECT,
+        unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
+        route_for: Callable[[URL], Mapping[str, Any]] | None = None,
     ) -> None:
         self._base_url = base_url
         self._base_path = base_url.raw_path.rstrip("/")
         self.sagemaker = Target("sagemaker", SIGNING_NAME, region, host)
         self._credentials = credentials
         self._get_session = get_session
+        self._route = route  # proxy and TLS settings for the endpoint's host (_network)
+        # ... and for another target's hosts (S3's), decided per host.
+        self._route_for = route_for
+        self._unsigned_headers = unsigned_headers
+        # Only a middleware can have set one of these headers; without any, a plain update.
+        self._add_unsigned: Callable[[dict[str, str], Mapping[str, str]], None] = (
+            add_unsigned if middlewares else dict.update
+        )
         self.timeout = timeout
         self.retry_policy = retry_policy
         self.max_response_bytes = max_response_bytes
@@ -320,7 +339,7 @@ class Pipeline:
             service=target.signing_name,
             double_encode_path=target.double_encode_path,
         )
-        headers.update(UNSIGNED_DEFAULT_HEADERS)
+        self._add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s attempt=%d headers=%s",
@@ -331,21 +350,28 @@ class Pipeline:
             )
         timeout = self.timeout
         limit = self.max_response_bytes
+        route_for = self._route_for
+        route = self._route if target is self.sagemaker or not route_for else route_for(url)
         if request.deadline is None:
-            return await send(session, request, timeout, stream=stream, max_body=limit)
+            return await send(
+                session, request, timeout, stream=stream, max_body=limit, route=route
+            )
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
             timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
             )
-            return await send(session, request, timeout, stream=False, max_body=limit)
+            return await send(
+                session, request, timeout, stream=False, max_body=limit, route=route
+            )
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
         )
         try:
             return await asyncio.wait_for(
-                send(session, request, timeout, stream=True, max_body=limit), remaining
+                send(session, request, timeout, stream=True, max_body=limit, route=route),
+                remaining,
             )
         except SageMakerRuntimeError:
             raise  # our own errors are TimeoutErrors too (ReadTimeoutError): not the deadline

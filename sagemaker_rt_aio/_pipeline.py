@@ -186,7 +186,16 @@ class Pipeline:
         coroutine for the whole retry loop: this is every call's hot path.
         """
         lifecycle = self.lifecycle
-        task = lifecycle.enter()
+        # lifecycle.enter(), inlined: this is every call's path.
+        if lifecycle.closing:
+            raise ClientClosedError()
+        task = asyncio.current_task()
+        inflight = lifecycle.inflight
+        if task is None or task in inflight:
+            task = None  # registered by an outer entry point (a wait, invoke-and-wait)
+        else:
+            inflight.add(task)
+            lifecycle.idle.clear()
         policy = self.retry_policy
         if target is None:
             target = self.sagemaker
@@ -271,7 +280,11 @@ class Pipeline:
             raise closed from None
         finally:
             if task is not None:
-                lifecycle.leave(task)
+                inflight.discard(task)
+                if lifecycle.aborted:
+                    lifecycle.aborted.discard(task)
+                if not inflight:
+                    lifecycle.idle.set()
 
     async def _attempt(
         self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool

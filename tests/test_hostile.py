@@ -36,6 +36,16 @@ def client_tasks() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if "Hostile._handle" not in repr(t.get_coro())}
 
 
+def open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return count
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -47,8 +57,10 @@ class Hostile:
         self.requests = 0
         self.url = ""
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             await self.behaviour(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -62,6 +74,8 @@ class Hostile:
 
     async def stop(self) -> None:
         assert self._server is not None
+        for writer in self._writers:  # a handler still trickling holds its socket
+            writer.transport.abort()
         self._server.close()
         await self._server.wait_closed()
 
@@ -205,6 +219,7 @@ async def test_hostile_server(
     name: str, client_factory: Callable[..., SageMakerRuntimeClient]
 ) -> None:
     make_behaviour, expected = BEHAVIOURS[name]
+    fds_before = open_sockets()
     server = Hostile(lambda r, w: make_behaviour(server)(r, w))
     await server.start()
     tasks_before = client_tasks()
@@ -225,3 +240,5 @@ async def test_hostile_server(
         assert client_tasks() <= tasks_before
     finally:
         await server.stop()
+    await asyncio.sleep(0)
+    assert open_sockets() <= fds_before  # no socket left open, the client's or the server's

@@ -53,10 +53,6 @@ class Lifecycle:
 
     # -- calls ------------------------------------------------------------------------------
 
-    def check_open(self) -> None:
-        if self.closing:
-            raise ClientClosedError()
-
     def enter(self, *, immediate: bool = False) -> asyncio.Task[Any] | None:
         """Register the running task; returns it if this registration is the outermost one.
         ``immediate``: shutdown cancels it at once rather than after the grace period."""

@@ -66,7 +66,7 @@ def stream_text(events: int) -> str:
 def _serve(port_queue: Any) -> None:
     from aiohttp import web
 
-    from sagemaker_rt_aio._eventstream import encode_payload_part
+    from sagemaker_rt_aio._stream_events import encode_payload_part
 
     frames = [encode_payload_part(token_line(i)) for i in range(STREAM_EVENTS)]
     call_headers = {

@@ -12,8 +12,10 @@ from sagemaker_rt_aio._eventstream import (
     _HEADER_CACHE_SIZE,
     EventStreamDecoder,
     Message,
-    encode_exception,
     encode_message,
+)
+from sagemaker_rt_aio._stream_events import (
+    encode_exception,
     encode_payload_part,
     message_to_part,
 )

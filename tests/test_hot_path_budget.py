@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 
 from sagemaker_rt_aio import SageMakerRuntimeClient
-from sagemaker_rt_aio._eventstream import encode_payload_part
+from sagemaker_rt_aio._stream_events import encode_payload_part
 
 REQUEST_BODY = b'{"inputs": "The quick brown fox jumps over the lazy dog"}'
 RESPONSE_BODY = b'{"generated_text": "ok"}'

@@ -49,6 +49,7 @@ from ._protocol import (
     parse_invoke_endpoint,
     parse_invoke_endpoint_async,
     serialize,
+    serialize_fields,
 )
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
@@ -460,22 +461,20 @@ class SageMakerRuntimeClient:
         """Run the model behind ``endpoint_name`` on ``body`` and return its answer."""
         self._check_open()
         if request is None:
-            request = InvokeEndpointRequest(
-                endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
-                body=body,  # type: ignore[arg-type]
-                content_type=content_type,
-                accept=accept,
-                custom_attributes=custom_attributes,
-                target_model=target_model,
-                target_variant=target_variant,
-                target_container_hostname=target_container_hostname,
-                inference_id=inference_id,
-                enable_explanations=enable_explanations,
-                inference_component_name=inference_component_name,
-                session_id=session_id,
-                prefix_aware_id=prefix_aware_id,
-            )
-            cache_key = None
+            # The keyword path: no request object, the values in the model's member order
+            # (tests/test_hot_path_budget.py checks that order against this signature).
+            wire = serialize_fields(
+                m.INVOKE_ENDPOINT,
+                endpoint_name,
+                body,
+                (
+                    content_type, accept, custom_attributes, target_model, target_variant,
+                    target_container_hostname, inference_id, enable_explanations,
+                    inference_component_name, session_id, prefix_aware_id,
+                ),
+                max_body_bytes=self._max_body_bytes,
+            )  # fmt: skip
+            return await self._pipeline.call(wire, _parse_result)
         else:
             _check_request(
                 InvokeEndpointRequest, request, endpoint_name, body, content_type, accept,

@@ -8,7 +8,7 @@ The transport layer only moves these bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +59,33 @@ UNSIGNED_DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AG
 
 def serialize(operation: m.Operation, request: AnyRequest, *, max_body_bytes: int) -> WireRequest:
     """Validate ``request`` against ``operation``'s rules and lay it out for the wire."""
-    name = check_endpoint_name(request.endpoint_name)
+    wire = serialize_fields(
+        operation,
+        request.endpoint_name,
+        request.body,
+        [getattr(request, member.attr) for member in operation.members],
+        max_body_bytes=max_body_bytes,
+    )
+    if operation is m.INVOKE_ENDPOINT_ASYNC:
+        _check_async_input(request, has_body=request.body is not None)
+    return wire
+
+
+def serialize_fields(
+    operation: m.Operation,
+    endpoint_name: object,
+    raw_body: object,
+    values: Sequence[object],
+    *,
+    max_body_bytes: int,
+) -> WireRequest:
+    """:func:`serialize` for a keyword call, without a request object: ``values`` are the header
+    members' values in ``operation.members`` order."""
+    name = check_endpoint_name(endpoint_name)
     headers: dict[str, str] = {}
-    for member in operation.members:
-        value = getattr(request, member.attr)
+    for member, value in zip(operation.members, values, strict=True):
         if value is not None:
             headers[member.header] = header_value(member, value)
-    raw_body = request.body
     if raw_body is None:
         if operation.body_required:
             raise ParamValidationError("body", "is required")
@@ -77,16 +97,10 @@ def serialize(operation: m.Operation, request: AnyRequest, *, max_body_bytes: in
             else min(operation.body_max, max_body_bytes)
         )
         body = body_bytes(raw_body, "body", limit)
-    if operation is m.INVOKE_ENDPOINT_ASYNC:
-        _check_async_input(request, has_body=raw_body is not None)
     return WireRequest(
-        operation=operation,
-        endpoint_name=name,
-        path=f"/endpoints/{name}{operation.path_suffix}",
-        headers=headers,
-        body=body,
-        payload_hash=payload_sha256(body),
-    )
+        operation, name, f"/endpoints/{name}{operation.path_suffix}", headers, body,
+        payload_sha256(body),
+    )  # fmt: skip
 
 
 def _check_async_input(request: AnyRequest, *, has_body: bool) -> None:

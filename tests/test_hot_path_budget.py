@@ -212,3 +212,42 @@ async def test_stream_event_calls_stay_within_budget_of_raw_aiohttp(
         f"{per_event:.1f} function calls per streamed event above raw aiohttp's: over the "
         f"budget of {EVENT_BUDGET}"
     )
+
+
+def test_keyword_fast_path_passes_values_in_the_models_member_order() -> None:
+    """invoke_endpoint's keyword path hands serialize_fields its arguments positionally, in the
+    order of the model's members: a member added to one but not the other must fail here."""
+    import inspect
+
+    from sagemaker_rt_aio import _model as m
+
+    parameters = inspect.signature(SageMakerRuntimeClient.invoke_endpoint).parameters
+    keywords = [
+        name
+        for name, parameter in parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert keywords[:2] == ["endpoint_name", "body"]
+    assert keywords[2:] == [member.attr for member in m.INVOKE_ENDPOINT.members]
+
+
+def test_keyword_path_lays_out_the_same_wire_request_as_a_request_object() -> None:
+    from sagemaker_rt_aio import InvokeEndpointRequest
+    from sagemaker_rt_aio import _model as m
+    from sagemaker_rt_aio._protocol import serialize, serialize_fields
+
+    fields = {member.attr: f"v-{i}" for i, member in enumerate(m.INVOKE_ENDPOINT.members)}
+    fields["enable_explanations"] = "`true`"
+    fields["target_container_hostname"] = "host-1"
+    fields["target_variant"] = "variant-1"
+    fields["target_model"] = "model.tar.gz"
+    fields["inference_component_name"] = "component-1"
+    fields["content_type"] = "application/json"
+    for subset in (fields, {"content_type": "text/csv"}, {}):
+        request = InvokeEndpointRequest(endpoint_name="ep-1", body=b"{}", **subset)
+        values = [subset.get(member.attr) for member in m.INVOKE_ENDPOINT.members]
+        via_object = serialize(m.INVOKE_ENDPOINT, request, max_body_bytes=1 << 20)
+        via_fields = serialize_fields(
+            m.INVOKE_ENDPOINT, "ep-1", b"{}", values, max_body_bytes=1 << 20
+        )
+        assert via_fields == via_object

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, overload
 import aiohttp
 
 from . import _model as m
-from ._async_results import AsyncResultWaiter
 from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
@@ -69,6 +68,8 @@ from ._validation import body_bytes
 if TYPE_CHECKING:  # botocore is imported only when its config or credential chain is needed
     import botocore.credentials
     import botocore.session
+
+    from ._async_results import AsyncResultWaiter
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -288,9 +289,9 @@ class SageMakerRuntimeClient:
             unsigned_headers=settings.unsigned_headers,
             route_for=self._network.route,
         )
-        self._results = AsyncResultWaiter(
-            pipeline=self._pipeline, region=region, s3_endpoint=settings.s3_endpoint
-        )
+        # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
+        self._s3_endpoint = settings.s3_endpoint
+        self._results_waiter: AsyncResultWaiter | None = None
         self._parent: SageMakerRuntimeClient | None = None
 
     def with_options(
@@ -318,9 +319,20 @@ class SageMakerRuntimeClient:
             timeout=effective_timeout(timeout) if timeout is not None else None,
             retry_policy=retry_policy,
         )
-        view._results = self._results.with_pipeline(view._pipeline)
+        view._results_waiter = None  # made for the view's pipeline when first needed
         view._parent = self._parent or self
         return view
+
+    @property
+    def _results(self) -> AsyncResultWaiter:
+        waiter = self._results_waiter
+        if waiter is None:
+            from ._async_results import AsyncResultWaiter
+
+            waiter = self._results_waiter = AsyncResultWaiter(
+                pipeline=self._pipeline, region=self._region, s3_endpoint=self._s3_endpoint
+            )
+        return waiter
 
     # -- properties -------------------------------------------------------------------------
 

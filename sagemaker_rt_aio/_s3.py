@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
-from xml.etree import ElementTree
 
 from yarl import URL
 
@@ -70,6 +69,8 @@ def parse_s3_error(status: int, headers: Mapping[str, str], body: bytes) -> S3Er
     request_id = headers.get("x-amz-request-id")
     if body.strip():
         try:
+            from xml.etree import ElementTree  # only for an S3 error: not at import time
+
             root = ElementTree.fromstring(body)
             code = root.findtext("Code")
             message = root.findtext("Message")

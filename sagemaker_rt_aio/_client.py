@@ -747,20 +747,22 @@ class SageMakerRuntimeClient:
         starts."""
         self._check_open()
         if request is None:
-            request = InvokeEndpointWithResponseStreamRequest(
-                endpoint_name=endpoint_name,  # type: ignore[arg-type]
-                body=body,  # type: ignore[arg-type]
-                content_type=content_type,
-                accept=accept,
-                custom_attributes=custom_attributes,
-                target_variant=target_variant,
-                target_container_hostname=target_container_hostname,
-                inference_id=inference_id,
-                inference_component_name=inference_component_name,
-                session_id=session_id,
-                prefix_aware_id=prefix_aware_id,
+            # The keyword path, as invoke_endpoint's: no request object.
+            wire = serialize_fields(
+                m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM,
+                endpoint_name,
+                body,
+                (
+                    content_type, accept, custom_attributes, target_variant,
+                    target_container_hostname, inference_id, inference_component_name, session_id,
+                    prefix_aware_id,
+                ),
+                max_body_bytes=self._max_body_bytes,
+            )  # fmt: skip
+            return StreamCall(
+                functools.partial(self._pipeline.call, wire, _open_stream, stream=True),
+                self._lifecycle,
             )
-            cache_key = None
         else:
             _check_request(
                 InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,

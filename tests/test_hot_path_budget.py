@@ -221,14 +221,21 @@ def test_keyword_fast_path_passes_values_in_the_models_member_order() -> None:
 
     from sagemaker_rt_aio import _model as m
 
-    parameters = inspect.signature(SageMakerRuntimeClient.invoke_endpoint).parameters
-    keywords = [
-        name
-        for name, parameter in parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    assert keywords[:2] == ["endpoint_name", "body"]
-    assert keywords[2:] == [member.attr for member in m.INVOKE_ENDPOINT.members]
+    for method, operation in (
+        (SageMakerRuntimeClient.invoke_endpoint, m.INVOKE_ENDPOINT),
+        (
+            SageMakerRuntimeClient.invoke_endpoint_with_response_stream,
+            m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM,
+        ),
+    ):
+        parameters = inspect.signature(method).parameters
+        keywords = [
+            name
+            for name, parameter in parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        assert keywords[:2] == ["endpoint_name", "body"]
+        assert keywords[2:] == [member.attr for member in operation.members]
 
 
 def test_keyword_path_lays_out_the_same_wire_request_as_a_request_object() -> None:

@@ -92,7 +92,9 @@ def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointA
 def _open_stream(response: HttpResponse, retries: int) -> ResponseStream:
     assert response.stream is not None
     return ResponseStream(
-        response.stream, ResponseMetadata.from_http(response.status, response.headers, retries)
+        response.stream,
+        ResponseMetadata.from_http(response.status, response.headers, retries),
+        watch=response.watch,
     )
 
 

@@ -451,7 +451,7 @@ class Pipeline:
                 stream=stream,
                 max_body=limit,
                 route=route,
-                watchdog=None if stream else self._watchdog,
+                watchdog=self._watchdog,
             )
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
@@ -473,7 +473,15 @@ class Pipeline:
         )
         try:
             return await asyncio.wait_for(
-                send(session, request, timeout, stream=True, max_body=limit, route=route),
+                send(
+                    session,
+                    request,
+                    timeout,
+                    stream=True,
+                    max_body=limit,
+                    route=route,
+                    watchdog=self._watchdog,
+                ),
                 remaining,
             )
         except SageMakerRuntimeError:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._lifecycle import Lifecycle
+    from ._watchdog import Watch
 
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 _PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
@@ -39,8 +40,16 @@ class ResponseStream:
     block, early or through an exception, releases the connection.
     """
 
-    def __init__(self, response: aiohttp.ClientResponse, metadata: ResponseMetadata) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        metadata: ResponseMetadata,
+        *,
+        watch: Watch | None = None,
+    ) -> None:
         self._response = response
+        # The client's read watchdog keeps sock_read for this stream (see _watchdog).
+        self._watch = watch
         self.response_metadata = metadata
         headers: Mapping[str, str] = response.headers
         self.content_type = headers.get(RESPONSE_STREAM_CONTENT_TYPE)
@@ -66,6 +75,7 @@ class ResponseStream:
         request_id = self.response_metadata.request_id
         decoder = self._decoder
         response = self._response
+        watch = self._watch
         # aiohttp's read without a coroutine of ours around it: one less per chunk.
         readany = response.content.readany if read_chunk is _READ_CHUNK else None
         while True:
@@ -79,9 +89,12 @@ class ResponseStream:
             if failure is not None:
                 raise failure  # outside the handler: only translate_error's __cause__ is reachable
             if not chunk:
+                self._unwatch()
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True
                 return
+            if watch is not None:
+                watch.consumed += len(chunk)
             for item in decoder.feed_events(chunk):
                 if item.__class__ is PayloadPart:  # nearly every event: no further work
                     yield item
@@ -114,8 +127,14 @@ class ResponseStream:
         if buffer:
             yield _decode_line(buffer, max_line_bytes, encoding)
 
+    def _unwatch(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
+
     async def aclose(self) -> None:
         """Release the connection: back to the pool if the body was read to its end."""
+        self._unwatch()
         if self._finished:
             self._response.release()
         else:
@@ -128,6 +147,7 @@ class ResponseStream:
         body from a connection it closes itself, so a pending read would wait forever (no
         ``sock_read`` timeout fires either).
         """
+        self._unwatch()
         if not self._finished:
             abort_response(self._response, error)
         else:

@@ -8,6 +8,7 @@ what the retry layer needs to know.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from ._errors import (
     TransportError,
 )
 from ._signing import payload_sha256
-from ._watchdog import ReadWatchdog
+from ._watchdog import ReadWatchdog, Watch
 
 # aiohttp must not add headers botocore would not send: the model container sees what boto3 sends.
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
@@ -77,6 +78,8 @@ class HttpResponse:
     headers: CIMultiDictProxy[str]
     body: bytes
     stream: aiohttp.ClientResponse | None = field(default=None, repr=False)
+    # A started stream's read watch (see _watchdog), for the ResponseStream to end with it.
+    watch: Watch | None = field(default=None, repr=False, compare=False)
 
 
 def translate_error(exc: BaseException) -> TransportError:
@@ -233,7 +236,7 @@ async def exchange(
         # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
         headers = {**headers, **route["proxy_headers"]}
     watch = None
-    if watchdog is not None and not stream and timeout.sock_read:
+    if watchdog is not None and timeout.sock_read:
         watch = watchdog.watch(timeout.sock_read)
         timeout = _without_sock_read(timeout)
     try:
@@ -250,6 +253,13 @@ async def exchange(
         )
         try:
             if stream and 200 <= response.status < 300:
+                if watch is not None:
+                    # The stream keeps the watch: its reads are watched, not this call's task.
+                    watchdog.hand_over(  # type: ignore[union-attr]
+                        watch, response.content, functools.partial(_read_timed_out, response)
+                    )
+                    kept, watch = watch, None
+                    return HttpResponse(response.status, response.headers, b"", response, kept)
                 return HttpResponse(response.status, response.headers, b"", response)
             if watch is not None:
                 watch.reader = response.content
@@ -285,6 +295,12 @@ async def exchange(
             watchdog.unwatch(watch)  # type: ignore[union-attr]
     # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
     raise error
+
+
+def _read_timed_out(response: aiohttp.ClientResponse) -> None:
+    """The watchdog found a stream idle for its ``sock_read``: its reader gets what aiohttp's own
+    timer would have raised (translated to ``ReadTimeoutError`` where it is read)."""
+    abort_response(response, aiohttp.ServerTimeoutError("Timeout on reading data from socket"))
 
 
 _stripped: tuple[aiohttp.ClientTimeout | None, aiohttp.ClientTimeout | None] = (None, None)

@@ -28,17 +28,42 @@ class _Reader(Protocol):
 
 
 class Watch:
-    """One call being watched. ``reader`` is set once the response headers are in."""
+    """One call being watched. ``reader`` is set once the response headers are in.
 
-    __slots__ = ("expired", "idle", "reader", "seen", "since", "task")
+    A started response stream is watched on its own (:meth:`ReadWatchdog.hand_over`): an idle
+    stream is ended by ``on_expire`` (not by cancelling a task: whoever reads it may), and bytes
+    received but not yet ``consumed`` by its reader count as progress, since then the reader,
+    not the server, is the one waiting.
+    """
 
-    def __init__(self, task: asyncio.Task[object], idle: float, now: float) -> None:
+    __slots__ = (
+        "consumed",
+        "expired",
+        "idle",
+        "on_expire",
+        "owner",
+        "reader",
+        "seen",
+        "since",
+        "task",
+    )
+
+    def __init__(
+        self, owner: ReadWatchdog, task: asyncio.Task[object], idle: float, now: float
+    ) -> None:
+        self.owner = owner
         self.task = task
         self.idle = idle
         self.since = now
         self.reader: _Reader | None = None
         self.seen = -1
         self.expired = False
+        self.on_expire: Callable[[], None] | None = None
+        self.consumed = -1  # a stream's bytes read by its consumer; -1 while not a stream
+
+    def close(self) -> None:
+        """Stop watching (a stream read to its end or closed)."""
+        self.owner.unwatch(self)
 
 
 class ReadWatchdog:
@@ -56,12 +81,19 @@ class ReadWatchdog:
         without progress (``watch.expired`` is then True)."""
         task = asyncio.current_task()
         assert task is not None
-        watch = Watch(task, idle, self._clock())
+        watch = Watch(self, task, idle, self._clock())
         self._watches[watch] = None
         tick = idle / _TICKS_PER_LIMIT
         if self._handle is None or tick < self._tick:
             self._arm(task.get_loop(), tick)
         return watch
+
+    def hand_over(self, watch: Watch, reader: _Reader, on_expire: Callable[[], None]) -> None:
+        """Keep watching a call's ``watch`` after its stream started: from now on its reader's
+        bytes are the progress, and ``on_expire`` ends it if none come for the idle limit."""
+        watch.reader = reader
+        watch.on_expire = on_expire
+        watch.consumed = 0
 
     def unwatch(self, watch: Watch) -> None:
         # The timer is left to run out: cancelling it here and arming it again on the next call
@@ -89,12 +121,17 @@ class ReadWatchdog:
         for watch in list(self._watches):
             reader = watch.reader
             received = reader.total_bytes if reader is not None else -1
-            if received != watch.seen:
+            if received != watch.seen or 0 <= watch.consumed < received:
                 watch.seen = received
                 watch.since = now
             elif now - watch.since >= watch.idle and not watch.expired:
                 watch.expired = True
-                watch.task.cancel()
+                if watch.on_expire is None:
+                    watch.task.cancel()
+                else:
+                    del self._watches[watch]
+                    watch.on_expire()
+                    continue
             tick = min(tick, watch.idle / _TICKS_PER_LIMIT)
         if self._watches and loop is not None:
             self._arm(loop, tick)

@@ -172,3 +172,65 @@ async def test_the_callers_cancellation_stays_a_cancellation(
             await task
         release.set()
         assert len(client._pipeline._watchdog) == 0
+
+
+def _stream_part(data: bytes) -> bytes:
+    from sagemaker_rt_aio._stream_events import encode_payload_part
+
+    return encode_payload_part(data)
+
+
+async def test_bytes_waiting_for_a_slow_reader_are_not_idleness(
+    scripted_server: ScriptedServer,
+) -> None:
+    release = asyncio.Event()
+
+    async def then_hold(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
+        await response.prepare(request)
+        await response.write(_stream_part(b"p0"))
+        await asyncio.sleep(0.05)
+        await response.write(_stream_part(b"p1") + _stream_part(b"p2"))  # read much later
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        await response.write_eof()
+        return response
+
+    scripted_server.script = [then_hold]
+    async with _client(scripted_server.url, 0.3) as client:
+        watchdog = client._pipeline._watchdog
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name="ep", body=b"{}"
+        ) as stream:
+            assert len(watchdog) == 1  # the stream took over its call's watch
+            parts = stream.__aiter__()
+            got = [(await parts.__anext__()).bytes]
+            # The server goes quiet for longer than sock_read, but p1 and p2 wait unread in the
+            # buffer all that time: the reader is the one late, and the stream is not ended.
+            await asyncio.sleep(0.8)
+            got.append((await parts.__anext__()).bytes)
+            got.append((await parts.__anext__()).bytes)
+            release.set()
+            got.extend([part.bytes async for part in parts])
+        assert got == [b"p0", b"p1", b"p2"]
+        assert len(watchdog) == 0
+
+
+async def test_a_stream_left_early_is_unwatched(scripted_server: ScriptedServer) -> None:
+    async def endless(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for i in range(200):
+                await response.write(_stream_part(b"x%d" % i))
+                await asyncio.sleep(0.01)
+        return response
+
+    scripted_server.script = [endless]
+    async with _client(scripted_server.url, 5.0) as client:
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name="ep", body=b"{}"
+        ) as stream:
+            async for _part in stream:
+                break
+        assert len(client._pipeline._watchdog) == 0

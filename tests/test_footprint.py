@@ -98,10 +98,10 @@ def test_lazy_session_creates_the_session_on_first_use() -> None:
 
 
 def test_aws_ca_bundle_alone_needs_no_botocore_and_loads_once(tmp_path: Path) -> None:
-    import certifi
+    import trustme
 
     bundle = tmp_path / "ca.pem"
-    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    trustme.CA().cert_pem.write_to_path(str(bundle))
     out = _run(
         f"""
         import os, sys

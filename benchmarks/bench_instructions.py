@@ -102,7 +102,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100, help="calls in the short run (default 100)")
     parser.add_argument("--streams", type=int, default=4, help="streams in the short run")
     parser.add_argument(
-        "--svg", type=Path, default=BENCH_DIR / "instructions.svg", help="chart to write"
+        "--svg",
+        type=lambda value: Path(value) if value else None,
+        default=BENCH_DIR / "instructions.svg",
+        help="chart to write ('' for none)",
     )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:

@@ -56,7 +56,7 @@ from ._retry import (
     retry_cost,
     should_retry,
 )
-from ._signing import sign
+from ._signing import sign, sign_headers
 from ._slots import Slots
 from ._transport import (
     DIRECT,
@@ -240,16 +240,18 @@ class Pipeline:
                                 await self._credentials.get(deadline)
                             )
                             headers = dict(wire.headers)
-                            sign(
-                                method=wire.method,
-                                host=target.host,  # type: ignore[arg-type]  # SageMaker's: set
-                                path=url.raw_path,
-                                headers=headers,
-                                payload_hash=wire.payload_hash,
-                                credentials=credentials,
-                                region=target.region,
-                                service=target.signing_name,
-                                double_encode_path=target.double_encode_path,
+                            sign_headers(
+                                wire.method,
+                                target.host,  # type: ignore[arg-type]  # SageMaker's is set
+                                url.raw_path,
+                                headers,
+                                wire.payload_hash,
+                                credentials,
+                                target.region,
+                                target.signing_name,
+                                "",
+                                None,
+                                target.double_encode_path,
                             )
                             headers.update(self._unsigned_headers)
                             if logger.isEnabledFor(logging.DEBUG):
@@ -260,7 +262,7 @@ class Pipeline:
                                 url,
                                 wire.body,
                                 headers,
-                                self._timeout_for(deadline),
+                                self.timeout if deadline is None else self._timeout_for(deadline),
                                 max_body=self.max_response_bytes,
                                 route=self._route,
                                 watchdog=self._watchdog,

@@ -226,6 +226,36 @@ def sign(
     Every header already in ``headers`` except the unsigned ones is signed, with ``host`` added.
     ``query`` must be the canonical query string (sorted, encoded); our operations have none.
     """
+    sign_headers(
+        method,
+        host,
+        path,
+        headers,
+        payload_hash,
+        credentials,
+        region,
+        service,
+        query,
+        timestamp,
+        double_encode_path,
+    )
+
+
+def sign_headers(
+    method: str,
+    host: str,
+    path: str,
+    headers: dict[str, str],
+    payload_hash: str,
+    credentials: FrozenCredentials,
+    region: str,
+    service: str,
+    query: str = "",
+    timestamp: str | None = None,
+    double_encode_path: bool = True,
+) -> None:
+    """:func:`sign` with positional arguments: the pipeline's every-call path (passing nine
+    keywords costs more than the rest of the call's bookkeeping around it)."""
     stamp = timestamp or amz_date()
     headers["X-Amz-Date"] = stamp
     if credentials.token:

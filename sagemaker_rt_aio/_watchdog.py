@@ -10,7 +10,9 @@ call that received nothing for ``sock_read`` seconds. The caller turns that canc
 ``ReadTimeoutError``.
 
 Semantics: the same idle limit as ``sock_read``, detected up to one tick late (70 s becomes at most
-78.75 s). Before the headers arrive, the limit counts from when the call started waiting.
+78.75 s). Before the headers arrive, the limit counts from when the call started, and one tick of
+grace is added (aiohttp's timer starts only once the request is written). A verdict waits for the
+loop's pending I/O, so that bytes already on the socket count as progress.
 """
 
 from __future__ import annotations
@@ -124,14 +126,39 @@ class ReadWatchdog:
             if received != watch.seen or 0 <= watch.consumed < received:
                 watch.seen = received
                 watch.since = now
-            elif now - watch.since >= watch.idle and not watch.expired:
+            elif (
+                now - watch.since >= watch.idle + (watch.idle / _TICKS_PER_LIMIT if received < 0 else 0)
+                and not watch.expired
+            ):
+                # Before the headers, one tick of grace: the watch started before the request was
+                # even sent, where aiohttp's own timer starts once it is. And the verdict waits
+                # for the loop's pending I/O (two hops), so bytes already on the socket count.
                 watch.expired = True
-                if watch.on_expire is None:
-                    watch.task.cancel()
+                if loop is None:
+                    self._expire(watch)
                 else:
-                    del self._watches[watch]
-                    watch.on_expire()
+                    loop.call_soon(loop.call_soon, self._confirm, watch)
                     continue
             tick = min(tick, watch.idle / _TICKS_PER_LIMIT)
         if self._watches and loop is not None:
             self._arm(loop, tick)
+
+    def _confirm(self, watch: Watch) -> None:
+        """The expiry found by a tick, after the loop's pending I/O ran: still no progress?"""
+        if watch not in self._watches:
+            return  # the call ended meanwhile
+        reader = watch.reader
+        received = reader.total_bytes if reader is not None else -1
+        if received != watch.seen or 0 <= watch.consumed < received:
+            watch.expired = False  # bytes came after all
+            watch.seen = received
+            watch.since = self._clock()
+            return
+        self._expire(watch)
+
+    def _expire(self, watch: Watch) -> None:
+        if watch.on_expire is None:
+            watch.task.cancel()
+        else:
+            del self._watches[watch]
+            watch.on_expire()

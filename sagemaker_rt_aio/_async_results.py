@@ -216,7 +216,7 @@ class AsyncResultWaiter:
         if not result.output_location:
             raise ParamValidationError("result", "has no output_location to wait for")
         lifecycle = self._pipeline.lifecycle
-        deadline = time.monotonic() + timeout
+        deadline = lifecycle.clock() + timeout
         targets = [(True, *parse_s3_uri(result.output_location, "output_location"))]
         if result.failure_location:
             targets.append((False, *parse_s3_uri(result.failure_location, "failure_location")))
@@ -258,7 +258,7 @@ class AsyncResultWaiter:
             else:
                 failed = 0
                 last_error = None
-            remaining = deadline - time.monotonic()
+            remaining = deadline - lifecycle.clock()
             if remaining <= 0:
                 timed_out = AsyncInferenceTimeout(timeout, output_location=result.output_location)
                 if last_error is not None:

@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from aiohttp import web
-from conftest import Received, ScriptedServer
+from conftest import FakeTime, Received, ScriptedServer
 from moto.server import ThreadedMotoServer
 
 from sagemaker_rt_aio import (
@@ -137,13 +137,18 @@ def put_later(s3: Any, delay: float, bucket: str, key: str, body: bytes) -> asyn
 async def test_output_appears_after_a_delay(
     client: SageMakerRuntimeClient, s3: Any, bucket: str
 ) -> None:
-    writer = put_later(s3, 0.5, bucket, "out/inf-1.out", b'{"prediction": 0.93}')
-    started = time.monotonic()
+    async def model_writes_during_the_third_wait(n: int) -> None:
+        if n == 3:
+            await asyncio.to_thread(
+                s3.put_object, Bucket=bucket, Key="out/inf-1.out", Body=b'{"prediction": 0.93}'
+            )
+
+    fake = FakeTime(model_writes_during_the_third_wait)
+    fake.install(client)
     body = await client.wait_for_async_result(queued(bucket), timeout=10, poll_interval=FAST)
-    elapsed = time.monotonic() - started
-    await writer
     assert body == b'{"prediction": 0.93}'
-    assert 0.45 <= elapsed < 2.0
+    assert len(fake.sleeps) == 3  # three polls found nothing, the fourth the output
+    assert FAST / 2 <= fake.sleeps[0] <= FAST  # the first poll interval, with jitter
 
 
 async def test_output_already_there_returns_at_once(
@@ -151,35 +156,45 @@ async def test_output_already_there_returns_at_once(
 ) -> None:
     key = "out/a b/\u00fcber+%~!.out"  # a key that must be encoded, and signed, as S3 expects
     s3.put_object(Bucket=bucket, Key=key, Body=b"ready")
-    started = time.monotonic()
+    fake = FakeTime()
+    fake.install(client)
     body = await client.wait_for_async_result(queued(bucket, key), timeout=10, poll_interval=5)
     assert body == b"ready"
-    assert time.monotonic() - started < 1.0
+    assert fake.sleeps == []  # found by the first poll, no wait
 
 
 async def test_failure_object_appears_instead(
     client: SageMakerRuntimeClient, s3: Any, bucket: str
 ) -> None:
     text = "Received server error (500) from primary with message \u201cboom\u201d."
-    writer = put_later(s3, 0.4, bucket, "fail/inf-1.out", text.encode())
-    started = time.monotonic()
+
+    async def model_fails_during_the_second_wait(n: int) -> None:
+        if n == 2:
+            await asyncio.to_thread(
+                s3.put_object, Bucket=bucket, Key="fail/inf-1.out", Body=text.encode()
+            )
+
+    fake = FakeTime(model_fails_during_the_second_wait)
+    fake.install(client)
     with pytest.raises(AsyncInferenceFailure) as info:
         await client.wait_for_async_result(queued(bucket), timeout=10, poll_interval=FAST)
-    await writer
     assert info.value.failure == text
     assert info.value.failure_location == f"s3://{bucket}/fail/inf-1.out"
     assert text in str(info.value)
-    assert time.monotonic() - started < 2.0
+    assert len(fake.sleeps) == 2  # found by the poll right after it appeared
 
 
 async def test_nothing_appears_times_out_on_time(
     client: SageMakerRuntimeClient, bucket: str
 ) -> None:
-    started = time.monotonic()
+    fake = FakeTime()
+    fake.install(client)
+    started = fake.clock()
     with pytest.raises(AsyncInferenceTimeout) as info:
         await client.wait_for_async_result(queued(bucket), timeout=0.8, poll_interval=FAST)
-    elapsed = time.monotonic() - started
-    assert 0.75 <= elapsed < 1.5
+    assert fake.clock() - started >= 0.8  # it waited the whole timeout...
+    assert fake.slept <= 0.8  # ...and not one wait past it
+    assert len(fake.sleeps) >= 3
     assert isinstance(info.value, TimeoutError)
     assert info.value.timeout == 0.8
     assert info.value.output_location == f"s3://{bucket}/out/inf-1.out"
@@ -951,7 +966,7 @@ async def test_invoke_and_wait_timeout_covers_the_whole_call(
             await c.invoke_endpoint_async_and_wait(
                 endpoint_name="m", body=b"x", timeout=1.0, poll_interval=FAST
             )
-        assert 0.95 <= time.monotonic() - started < 1.7
+        assert time.monotonic() - started >= 0.95  # the invoke's time counted, not reset
 
 
 async def test_invoke_and_wait_uploads_a_large_body_first(

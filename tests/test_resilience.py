@@ -528,14 +528,15 @@ async def test_every_attempt_is_signed_after_the_middlewares(
 
 
 async def test_retry_after_is_honoured_and_the_retry_signed_anew(
-    scripted_server: ScriptedServer,
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scripted_server.script = [unavailable(**{"Retry-After": "1.1"}), ok()]
     policy = RetryPolicy(base_delay=0.001, max_delay=2.0)  # the cap on Retry-After
-    started = time.monotonic()
-    async with make_client(scripted_server.url, retry_policy=policy) as client:
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
+    async with fake.install(make_client(scripted_server.url, retry_policy=policy)) as client:
         result = await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-    assert time.monotonic() - started >= 1.1
+    assert fake.sleeps == [1.1]  # the wait asked for: what the server said
     assert result.response_metadata.retry_attempts == 1
     first, second = scripted_server.received
     assert amz_epoch(second) >= amz_epoch(first) + 1  # a fresh X-Amz-Date, not a replay
@@ -837,29 +838,40 @@ async def test_max_connections_bounds_requests_in_flight_fifo(
         assert abs(int(call_id) - position) <= 1, served
 
 
-async def test_queued_call_is_signed_when_its_turn_comes(scripted_server: ScriptedServer) -> None:
+async def test_queued_call_is_signed_when_its_turn_comes(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
     first_done: list[float] = []
     first_arrived = asyncio.Event()
+    release_first = asyncio.Event()
 
     async def slow_first(request: web.Request, body: bytes) -> web.StreamResponse:
         if body == b"first":
             first_arrived.set()
-            await asyncio.sleep(1.2)
-            first_done.append(time.time())
+            await asyncio.wait_for(release_first.wait(), BOUND)
+            first_done.append(fake.wall())
         return web.Response(body=body)
 
     scripted_server.default = slow_first
     async with make_client(scripted_server.url, max_connections=1) as client:
         first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
         await asyncio.wait_for(first_arrived.wait(), BOUND)  # it holds the only slot
-        queued_at = time.time()
-        second = await client.invoke_endpoint(endpoint_name="ep", body=b"second")
+        queued_at = fake.wall()
+        second = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"second"))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the second call is queued for the slot now
+        assert not second.done()
+        fake.advance(5.0)  # the first call takes 5 s...
+        release_first.set()
         await first
-    assert second.body == b"second"
+        result = await asyncio.wait_for(second, BOUND)
+    assert result.body == b"second"
     received = {r.body: r for r in scripted_server.received}
-    # Signed after the first call finished (1.2 s after it was queued), not when it was queued.
+    # Signed after the first call finished (5 s after it was queued), not when it was queued.
     assert amz_epoch(received[b"second"]) >= int(first_done[0])
-    assert amz_epoch(received[b"second"]) > int(queued_at)
+    assert amz_epoch(received[b"second"]) >= int(queued_at) + 5
     verify_signature(received[b"second"], scripted_server.url)
 
 

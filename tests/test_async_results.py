@@ -38,12 +38,14 @@ from sagemaker_rt_aio import (
     RetryPolicy,
     S3Error,
     SageMakerRuntimeClient,
+    SageMakerRuntimeError,
 )
 from sagemaker_rt_aio._constants import EMPTY_SHA256
 
 ACCESS_KEY = "AKIDTESTS3WAITER"
 SECRET_KEY = "test-secret-key"
 REGION = "us-east-1"
+BOUND = 30.0  # seconds: only a broken client waits this long
 FAST = 0.05  # poll_interval for tests: the first polls come quickly
 NOWHERE = "http://127.0.0.1:9"  # a SageMaker endpoint URL for tests that never call SageMaker
 
@@ -960,13 +962,18 @@ async def test_invoke_and_wait_timeout_covers_the_whole_call(
         )
 
     scripted_server.default = queued_only
-    async with make_client(s3_endpoint_url=moto_url, endpoint_url=scripted_server.url) as c:
-        started = time.monotonic()
+    fake = FakeTime()
+    async with fake.install(
+        make_client(s3_endpoint_url=moto_url, endpoint_url=scripted_server.url)
+    ) as c:
+        started = fake.clock()
         with pytest.raises(AsyncInferenceTimeout):
             await c.invoke_endpoint_async_and_wait(
                 endpoint_name="m", body=b"x", timeout=1.0, poll_interval=FAST
             )
-        assert time.monotonic() - started >= 0.95  # the invoke's time counted, not reset
+        assert fake.clock() - started >= 1.0
+    assert fake.slept <= 1.0 - 0.3  # the invoke's time counted: the polls got only the rest
+    assert len(fake.sleeps) >= 2
 
 
 async def test_invoke_and_wait_uploads_a_large_body_first(
@@ -1081,9 +1088,11 @@ async def test_invoke_and_wait_refuses_a_large_body_without_upload_location(
 async def test_invoke_and_wait_timeout_bounds_a_slow_upload(
     scripted_server: ScriptedServer,
 ) -> None:
+    release = asyncio.Event()
+
     async def slow(request: web.Request, body: bytes) -> web.StreamResponse:
         if request.method == "PUT":
-            await asyncio.sleep(2.0)  # S3 takes its time over the upload
+            await asyncio.wait_for(release.wait(), BOUND)  # S3 does not finish the upload
             return web.Response(status=200)
         return web.json_response(
             {"InferenceId": "i"},
@@ -1096,11 +1105,16 @@ async def test_invoke_and_wait_timeout_bounds_a_slow_upload(
         s3_endpoint_url=scripted_server.url, endpoint_url=scripted_server.url
     ) as c:
         started = time.monotonic()
-        with pytest.raises(TimeoutError):
-            await c.invoke_endpoint_async_and_wait(
-                endpoint_name="m",
-                body=b"x" * 200_000,
-                timeout=1.0,
-                upload_location="s3://bkt/in/big.bin",
+        with pytest.raises(SageMakerRuntimeError) as caught:
+            await asyncio.wait_for(  # BOUND: a hang fails the test instead
+                c.invoke_endpoint_async_and_wait(
+                    endpoint_name="m",
+                    body=b"x" * 200_000,
+                    timeout=0.3,
+                    upload_location="s3://bkt/in/big.bin",
+                ),
+                BOUND,
             )
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started >= 0.3
+        release.set()
+    assert isinstance(caught.value, TimeoutError)

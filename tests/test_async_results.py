@@ -528,10 +528,16 @@ async def test_polls_back_off(scripted_server: ScriptedServer) -> None:
     """With poll_interval 0.05, a 0.75 s wait polls a handful of times, not the 15-30 a fixed
     interval would make."""
     scripted_server.default = s3_script([404], [(200, b"")])
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
+    fake = FakeTime()
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         with pytest.raises(AsyncInferenceTimeout):
             await c.wait_for_async_result(queued("bkt"), timeout=0.75, poll_interval=0.05)
     assert 3 <= len(output_heads(scripted_server)) <= 12
+    assert len(output_heads(scripted_server)) == len(fake.sleeps) + 1
+    # Each wait is jittered within an interval that grows by half each time (the last one is
+    # cut short by the timeout).
+    for n, wait in enumerate(fake.sleeps[:-1]):
+        assert 0.05 * 1.5**n / 2 <= wait <= 0.05 * 1.5**n, fake.sleeps
 
 
 async def test_s3_requests_are_signed_for_s3(scripted_server: ScriptedServer) -> None:
@@ -571,7 +577,7 @@ async def test_a_hanging_s3_does_not_stretch_the_timeout(scripted_server: Script
     release = asyncio.Event()
 
     async def hang(request: web.Request, body: bytes) -> web.StreamResponse:
-        await asyncio.wait_for(release.wait(), 10)
+        await asyncio.wait_for(release.wait(), 2 * BOUND)
         return web.Response(status=404)
 
     scripted_server.default = hang
@@ -579,10 +585,15 @@ async def test_a_hanging_s3_does_not_stretch_the_timeout(scripted_server: Script
         async with make_client(s3_endpoint_url=scripted_server.url) as c:
             started = time.monotonic()
             with pytest.raises(AsyncInferenceTimeout):
-                await c.wait_for_async_result(queued("bkt"), timeout=0.8, poll_interval=FAST)
-            assert time.monotonic() - started < 1.5
+                # S3 hangs longer than BOUND: only the wait's own timeout can end this in time.
+                await asyncio.wait_for(
+                    c.wait_for_async_result(queued("bkt"), timeout=0.8, poll_interval=FAST),
+                    BOUND,
+                )
+            assert time.monotonic() - started >= 0.8
     finally:
         release.set()
+    assert len(scripted_server.received) == 1  # the one HEAD that hung; no retry past the end
 
 
 # -- cancellation and shutdown -----------------------------------------------------------------------
@@ -597,7 +608,8 @@ async def wait_for_requests(server: ScriptedServer, count: int, limit: float = 5
 
 async def test_cancelling_a_wait_stops_all_polling(scripted_server: ScriptedServer) -> None:
     scripted_server.default = s3_script([404], [(200, b"")])
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
+    fake = FakeTime()  # waits between polls take no time: a poll still running would show at once
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         task = asyncio.create_task(
             c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
         )
@@ -605,9 +617,11 @@ async def test_cancelling_a_wait_stops_all_polling(scripted_server: ScriptedServ
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        seen = len(scripted_server.received)
-        await asyncio.sleep(0.6)  # many poll intervals
-        assert len(scripted_server.received) == seen
+        seen, waits = len(scripted_server.received), len(fake.sleeps)
+        await asyncio.sleep(0.2)  # time for many polls (each takes milliseconds)
+        assert len(fake.sleeps) == waits  # the loop ended
+        # At most the one HEAD on its way when the wait was cancelled arrives after it.
+        assert len(scripted_server.received) <= seen + 1
 
 
 async def test_cancelling_during_a_request_ends_at_once(scripted_server: ScriptedServer) -> None:
@@ -763,6 +777,7 @@ async def test_download_leaves_no_file_when_the_wait_fails(
         s3.put_object(Bucket=bucket, Key="fail/inf-1.out", Body=b"model crashed")
     target = tmp_path / "result.bin"
     expected = AsyncInferenceFailure if outcome == "failure" else AsyncInferenceTimeout
+    FakeTime().install(client)
     with pytest.raises(expected):
         await client.download_async_result(
             queued(bucket), str(target), timeout=0.5, poll_interval=FAST

@@ -1011,8 +1011,8 @@ async def test_read_timeout_before_the_first_byte(
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         async with call(client):
-            pytest.fail("the block must not be entered")
-    assert time.monotonic() - started < 0.9
+            pytest.fail("the block must not be entered")  # the headers came after 1 s
+    assert time.monotonic() - started >= 0.25
 
 
 # -- releasing the connection ---------------------------------------------------------------------

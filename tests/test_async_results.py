@@ -213,10 +213,15 @@ async def test_output_wins_over_a_failure_written_later(
 async def test_without_failure_location_only_the_output_is_polled(
     client: SageMakerRuntimeClient, s3: Any, bucket: str
 ) -> None:
-    writer = put_later(s3, 0.3, bucket, "out/inf-1.out", b"done")
+    async def model_writes_during_the_second_wait(n: int) -> None:
+        if n == 2:
+            await asyncio.to_thread(s3.put_object, Bucket=bucket, Key="out/inf-1.out", Body=b"done")
+
+    fake = FakeTime(model_writes_during_the_second_wait)
+    fake.install(client)
     result = queued(bucket, failure_key=None)
     assert await client.wait_for_async_result(result, timeout=5, poll_interval=FAST) == b"done"
-    await writer
+    assert len(fake.sleeps) == 2
 
 
 @pytest.mark.parametrize(
@@ -519,9 +524,11 @@ async def test_slowdown_and_500_keep_polling_then_succeed(
 
 async def test_not_found_keeps_polling_both_locations(scripted_server: ScriptedServer) -> None:
     scripted_server.default = s3_script([404, 404, 404, 404, 404, 200], [(200, b"late")])
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
+    fake = FakeTime()
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         body = await c.wait_for_async_result(queued("bkt"), timeout=20, poll_interval=FAST)
     assert body == b"late"
+    assert len(fake.sleeps) == 5  # a wait between polls
     heads = output_heads(scripted_server)
     failure_heads = [r for r in scripted_server.received if "/fail/" in r.raw_path]
     assert len(heads) == 6

@@ -193,12 +193,12 @@ async def test_nothing_appears_times_out_on_time(
     fake.install(client)
     started = fake.clock()
     with pytest.raises(AsyncInferenceTimeout) as info:
-        await client.wait_for_async_result(queued(bucket), timeout=0.8, poll_interval=FAST)
-    assert fake.clock() - started >= 0.8  # it waited the whole timeout...
-    assert fake.slept <= 0.8  # ...and not one wait past it
+        await client.wait_for_async_result(queued(bucket), timeout=60, poll_interval=FAST)
+    assert fake.clock() - started >= 60  # it waited the whole timeout...
+    assert fake.slept <= 60  # ...and not one wait past it
     assert len(fake.sleeps) >= 3
     assert isinstance(info.value, TimeoutError)
-    assert info.value.timeout == 0.8
+    assert info.value.timeout == 60
     assert info.value.output_location == f"s3://{bucket}/out/inf-1.out"
 
 
@@ -454,12 +454,12 @@ async def test_moto_iam_accepts_our_signatures(iam_moto: IamMoto) -> None:
         with pytest.raises(AsyncInferenceTimeout):
             await c.wait_for_async_result(
                 queued(iam_moto.bucket, "out/never.out", "fail/never.out"),
-                timeout=0.6,
+                timeout=60,
                 poll_interval=FAST,
             )
-        assert fake.clock() - started >= 0.6
+        assert fake.clock() - started >= 60
         assert len(fake.sleeps) >= 2
-        assert fake.slept <= 0.6
+        assert fake.slept <= 60
 
 
 async def test_moto_iam_rejects_a_wrong_secret_at_once(iam_moto: IamMoto) -> None:
@@ -536,19 +536,19 @@ async def test_not_found_keeps_polling_both_locations(scripted_server: ScriptedS
 
 
 async def test_polls_back_off(scripted_server: ScriptedServer) -> None:
-    """With poll_interval 0.05, a 0.75 s wait polls a handful of times, not the 15-30 a fixed
+    """With poll_interval 0.5, a 7.5 s wait polls a handful of times, not the 15-30 a fixed
     interval would make."""
     scripted_server.default = s3_script([404], [(200, b"")])
     fake = FakeTime()
     async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         with pytest.raises(AsyncInferenceTimeout):
-            await c.wait_for_async_result(queued("bkt"), timeout=0.75, poll_interval=0.05)
+            await c.wait_for_async_result(queued("bkt"), timeout=7.5, poll_interval=0.5)
     assert 3 <= len(output_heads(scripted_server)) <= 12
     assert len(output_heads(scripted_server)) == len(fake.sleeps) + 1
     # Each wait is jittered within an interval that grows by half each time (the last one is
     # cut short by the timeout).
     for n, wait in enumerate(fake.sleeps[:-1]):
-        assert 0.05 * 1.5**n / 2 <= wait <= 0.05 * 1.5**n, fake.sleeps
+        assert 0.5 * 1.5**n / 2 <= wait <= 0.5 * 1.5**n, fake.sleeps
 
 
 async def test_s3_requests_are_signed_for_s3(scripted_server: ScriptedServer) -> None:
@@ -991,10 +991,10 @@ async def test_invoke_and_wait_timeout_covers_the_whole_call(
         started = fake.clock()
         with pytest.raises(AsyncInferenceTimeout):
             await c.invoke_endpoint_async_and_wait(
-                endpoint_name="m", body=b"x", timeout=1.0, poll_interval=FAST
+                endpoint_name="m", body=b"x", timeout=10, poll_interval=FAST
             )
-        assert fake.clock() - started >= 1.0
-    assert fake.slept <= 1.0 - 0.3  # the invoke's time counted: the polls got only the rest
+        assert fake.clock() - started >= 10
+    assert fake.slept <= 10 - 0.3  # the invoke's time counted: the polls got only the rest
     assert len(fake.sleeps) >= 2
 
 

@@ -267,9 +267,9 @@ async def test_cold_start_longer_than_the_budget(scripted_server: ScriptedServer
     scripted_server.script = [handler]
     policy = RetryPolicy(
         max_attempts=2,
-        model_not_ready_base_delay=0.01,
-        model_not_ready_max_delay=0.02,
-        model_not_ready_budget=0.25,
+        model_not_ready_base_delay=1.0,
+        model_not_ready_max_delay=2.0,
+        model_not_ready_budget=25.0,  # in fake seconds: the requests' real time is negligible
     )
     fake = FakeTime()
     async with fake.install(make_client(scripted_server.url, retry_policy=policy)) as client:
@@ -277,9 +277,9 @@ async def test_cold_start_longer_than_the_budget(scripted_server: ScriptedServer
         with pytest.raises(ModelNotReadyException) as caught:
             await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
         elapsed = fake.clock() - started
-    assert elapsed >= 0.25  # the budget was spent...
-    assert fake.slept < 0.25 + 0.02  # ...and no retry began after it (the waits asked for)
-    assert all(0 < wait <= 0.02 for wait in fake.sleeps)
+    assert elapsed >= 25.0  # the budget was spent...
+    assert fake.slept < 25.0 + 2.0  # ...and no retry began after it (the waits asked for)
+    assert all(0 < wait <= 2.0 for wait in fake.sleeps)
     assert len(scripted_server.received) == len(fake.sleeps) + 1 > policy.max_attempts
     assert caught.value.status_code == 429
     assert caught.value.response_metadata is not None
@@ -647,16 +647,16 @@ async def test_logging_middleware_logs_transport_failures(
 
 
 async def test_deadline_bounds_retries_with_retry_after(scripted_server: ScriptedServer) -> None:
-    scripted_server.script = [unavailable(**{"Retry-After": "0.2"})]
-    policy = RetryPolicy(max_attempts=100, base_delay=0.001, max_delay=1.0)
-    timeout = aiohttp.ClientTimeout(total=0.5, sock_read=5)
+    scripted_server.script = [unavailable(**{"Retry-After": "10"})]
+    policy = RetryPolicy(max_attempts=100, base_delay=0.001, max_delay=60.0)
+    timeout = aiohttp.ClientTimeout(total=25, sock_read=5)  # fake seconds, but for the requests
     fake = FakeTime()
     client = fake.install(make_client(scripted_server.url, retry_policy=policy, timeout=timeout))
     async with client:
         with pytest.raises(ServiceUnavailable) as caught:
             await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-    # Attempts at 0, 0.2, 0.4 s: a fourth at 0.6 s could not finish in time, so it is not made.
-    assert fake.sleeps == [0.2, 0.2]
+    # Attempts at 0, 10, 20 s: a fourth at 30 s could not finish in time, so it is not made.
+    assert fake.sleeps == [10, 10]
     assert len(scripted_server.received) == 3
     assert caught.value.response_metadata is not None
     assert caught.value.response_metadata.retry_attempts == 2
@@ -664,8 +664,8 @@ async def test_deadline_bounds_retries_with_retry_after(scripted_server: Scripte
 
 async def test_deadline_bounds_retries_with_backoff(scripted_server: ScriptedServer) -> None:
     scripted_server.script = [unavailable()]
-    policy = RetryPolicy(max_attempts=1000, base_delay=0.02, max_delay=0.05)
-    timeout = aiohttp.ClientTimeout(total=0.5, sock_read=5)
+    policy = RetryPolicy(max_attempts=1000, base_delay=2.0, max_delay=5.0)
+    timeout = aiohttp.ClientTimeout(total=50, sock_read=5)  # fake seconds, but for the requests
     fake = FakeTime()
     client = fake.install(make_client(scripted_server.url, retry_policy=policy, timeout=timeout))
     async with client:
@@ -675,9 +675,9 @@ async def test_deadline_bounds_retries_with_backoff(scripted_server: ScriptedSer
         elapsed = fake.clock() - started
     # Backoff until the deadline was one wait away, and no wait that would end past it.
     assert len(fake.sleeps) >= 5
-    assert all(0 <= wait <= 0.05 for wait in fake.sleeps)
-    assert elapsed >= 0.5 - 0.05
-    assert fake.slept < 0.5
+    assert all(0 <= wait <= 5.0 for wait in fake.sleeps)
+    assert elapsed >= 50 - 5.0
+    assert fake.slept < 50
     assert len(scripted_server.received) == len(fake.sleeps) + 1
 
 

@@ -9,10 +9,11 @@ shortest ``sock_read`` watched) the watchdog looks at how many body bytes each c
 call that received nothing for ``sock_read`` seconds. The caller turns that cancellation into
 ``ReadTimeoutError``.
 
-Semantics: the same idle limit as ``sock_read``, detected up to one tick late (70 s becomes at most
-78.75 s). Before the headers arrive, the limit counts from when the call started, and one tick of
-grace is added (aiohttp's timer starts only once the request is written). A verdict waits for the
-loop's pending I/O, so that bytes already on the socket count as progress.
+Semantics: the same idle limit as ``sock_read``, detected up to two ticks late (70 s becomes at
+most 87.5 s): past the limit a call is suspect, and ended only if still so at the next tick, which
+leaves a loop starved of CPU one tick to run the I/O that was waiting. Before the headers arrive,
+the limit counts from when the call started, with one more tick of grace (aiohttp's timer starts
+only once the request is written).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Watch:
         "reader",
         "seen",
         "since",
+        "suspect",
         "task",
     )
 
@@ -60,6 +62,7 @@ class Watch:
         self.reader: _Reader | None = None
         self.seen = -1
         self.expired = False
+        self.suspect = False  # past the limit at the last tick: ended if still so at the next
         self.on_expire: Callable[[], None] | None = None
         self.consumed = -1  # a stream's bytes read by its consumer; -1 while not a stream
 
@@ -126,35 +129,26 @@ class ReadWatchdog:
             if received != watch.seen or 0 <= watch.consumed < received:
                 watch.seen = received
                 watch.since = now
+                watch.suspect = False
             elif (
                 now - watch.since >= watch.idle + (watch.idle / _TICKS_PER_LIMIT if received < 0 else 0)
                 and not watch.expired
             ):
                 # Before the headers, one tick of grace: the watch started before the request was
-                # even sent, where aiohttp's own timer starts once it is. And the verdict waits
-                # for the loop's pending I/O (two hops), so bytes already on the socket count.
-                watch.expired = True
-                if loop is None:
+                # even sent, where aiohttp's own timer starts once it is. And the verdict is given
+                # at the next tick only: a loop that was starved of CPU gets one tick to run the
+                # I/O and the task steps that were waiting (aiohttp's timer, run after the I/O of
+                # its loop iteration, is immune to that too).
+                if watch.suspect:
+                    watch.expired = True
                     self._expire(watch)
+                    if watch.on_expire is not None:
+                        continue
                 else:
-                    loop.call_soon(loop.call_soon, self._confirm, watch)
-                    continue
+                    watch.suspect = True
             tick = min(tick, watch.idle / _TICKS_PER_LIMIT)
         if self._watches and loop is not None:
             self._arm(loop, tick)
-
-    def _confirm(self, watch: Watch) -> None:
-        """The expiry found by a tick, after the loop's pending I/O ran: still no progress?"""
-        if watch not in self._watches:
-            return  # the call ended meanwhile
-        reader = watch.reader
-        received = reader.total_bytes if reader is not None else -1
-        if received != watch.seen or 0 <= watch.consumed < received:
-            watch.expired = False  # bytes came after all
-            watch.seen = received
-            watch.since = self._clock()
-            return
-        self._expire(watch)
 
     def _expire(self, watch: Watch) -> None:
         if watch.on_expire is None:

@@ -56,6 +56,10 @@ async def test_a_call_without_progress_is_cancelled_after_the_idle_limit() -> No
     assert not task.done()
     clock.now += 0.05
     watchdog.check()
+    await asyncio.sleep(0)
+    assert not task.done()  # past the limit: suspect, and ended only if still so a tick later
+    clock.now += 8.75
+    watchdog.check()
     assert await task == "expired"
     assert len(watchdog) == 0
 
@@ -78,6 +82,10 @@ async def test_progress_resets_the_idle_limit() -> None:
     await asyncio.sleep(0)
     assert not task.done()
     clock.now += 1.0
+    watchdog.check()
+    await asyncio.sleep(0)
+    assert not task.done()  # suspect
+    clock.now += 8.75
     watchdog.check()
     assert await task == "expired"
 

@@ -3,14 +3,14 @@
 aiohttp enforces ``sock_read`` by cancelling and re-creating a timer on every ``data_received``: on
 a small call that is several timer handles pushed on the loop's heap, a tenth of the client's CPU.
 The watchdog keeps one timer per client, running while calls are in flight (and one tick after).
-Each call registers a :class:`Watch` while it waits for its answer; every tick (an eighth of the
+Each call registers a :class:`Watch` while it waits for its answer; every tick (a sixteenth of the
 shortest ``sock_read`` watched) the watchdog looks at how many body bytes each call has received
 (``total_bytes`` of aiohttp's reader, once the headers are in) and ends, by cancelling its task, a
 call that received nothing for ``sock_read`` seconds. The caller turns that cancellation into
 ``ReadTimeoutError``.
 
 Semantics: the same idle limit as ``sock_read``, detected up to two ticks late (70 s becomes at
-most 87.5 s): past the limit a call is suspect, and ended only if still so at the next tick, which
+most 78.75 s): past the limit a call is suspect, and ended only if still so at the next tick, which
 leaves a loop starved of CPU one tick to run the I/O that was waiting. Before the headers arrive,
 the limit counts from when the call started, with one more tick of grace (aiohttp's timer starts
 only once the request is written).
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-_TICKS_PER_LIMIT = 8
+_TICKS_PER_LIMIT = 16
 
 
 class _Reader(Protocol):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -223,8 +222,9 @@ async def exchange(
     """``send`` without the ``HttpRequest``: the pipeline's flat path takes this one directly.
 
     ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host. With a
-    ``watchdog``, a call that is not a stream has its ``sock_read`` limit enforced by it rather than
-    by aiohttp's timer re-armed on every read (see ``_watchdog``).
+    ``watchdog``, a started stream has its ``sock_read`` kept by it rather than by aiohttp's timer
+    re-armed on every read (see ``_watchdog``); until its headers, and for every other call,
+    aiohttp's own timer applies.
 
     A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
     a chunked body is cut off at the bound (``ResponseTooLargeError``), and the connection is
@@ -235,10 +235,6 @@ async def exchange(
         # aiohttp sends proxy_headers only on a CONNECT; a plain-http request through the proxy
         # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
         headers = {**headers, **route["proxy_headers"]}
-    watch = None
-    if watchdog is not None and timeout.sock_read:
-        watch = watchdog.watch(timeout.sock_read)
-        timeout = _without_sock_read(timeout)
     try:
         response = await session.request(
             method,
@@ -253,16 +249,15 @@ async def exchange(
         )
         try:
             if stream and 200 <= response.status < 300:
-                if watch is not None:
-                    # The stream keeps the watch: its reads are watched, not this call's task.
-                    watchdog.hand_over(  # type: ignore[union-attr]
-                        watch, response.content, functools.partial(_read_timed_out, response)
+                if watchdog is not None and timeout.sock_read and _stop_read_timer(response):
+                    # From the first byte on, the client's watchdog keeps sock_read for the
+                    # stream: aiohttp's timer would be re-armed on every read, that is per event.
+                    kept = watchdog.watch(timeout.sock_read)
+                    watchdog.hand_over(
+                        kept, response.content, functools.partial(_read_timed_out, response)
                     )
-                    kept, watch = watch, None
                     return HttpResponse(response.status, response.headers, b"", response, kept)
                 return HttpResponse(response.status, response.headers, b"", response)
-            if watch is not None:
-                watch.reader = response.content
             length = response.content_length
             if max_body is None or method == "HEAD":
                 answer = await response.read()
@@ -277,49 +272,34 @@ async def exchange(
             raise
         response.release()
         return HttpResponse(response.status, response.headers, answer)
-    except asyncio.CancelledError:
-        if watch is None or not watch.expired:
-            raise
-        if sys.version_info >= (3, 11):
-            watch.task.uncancel()
-            if watch.task.cancelling():
-                raise  # cancelled by its caller too: that wins
-        # What aiohttp's own sock_read timer raises.
-        error = translate_error(aiohttp.ServerTimeoutError("Timeout on reading data from socket"))
     except Exception as exc:
         if not _is_transport_failure(exc) or isinstance(exc, ResponseTooLargeError):
             raise
         error = translate_error(exc)
-    finally:
-        if watch is not None:
-            watchdog.unwatch(watch)  # type: ignore[union-attr]
     # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
     raise error
+
+
+def _stop_read_timer(response: aiohttp.ClientResponse) -> bool:
+    """Stop aiohttp's sock_read timer for the rest of a response; False if it cannot be done.
+
+    ``read_timeout`` and ``start_timeout()`` are public on aiohttp's response handler (the
+    protocol of the connection): with no timeout, restarting it cancels the armed timer and arms
+    none, and no later read re-arms one.
+    """
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None or not hasattr(protocol, "start_timeout"):
+        return False
+    protocol.read_timeout = None
+    protocol.start_timeout()
+    return True
 
 
 def _read_timed_out(response: aiohttp.ClientResponse) -> None:
     """The watchdog found a stream idle for its ``sock_read``: its reader gets what aiohttp's own
     timer would have raised (translated to ``ReadTimeoutError`` where it is read)."""
     abort_response(response, aiohttp.ServerTimeoutError("Timeout on reading data from socket"))
-
-
-_stripped: tuple[aiohttp.ClientTimeout | None, aiohttp.ClientTimeout | None] = (None, None)
-
-
-def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
-    """``timeout`` for aiohttp when the watchdog keeps ``sock_read``; the last one is remembered
-    (a client passes the same object on every call)."""
-    global _stripped
-    if _stripped[0] is timeout:
-        return _stripped[1]  # type: ignore[return-value]
-    stripped = aiohttp.ClientTimeout(
-        total=timeout.total,
-        connect=timeout.connect,
-        sock_connect=timeout.sock_connect,
-        ceil_threshold=timeout.ceil_threshold,
-    )
-    _stripped = (timeout, stripped)
-    return stripped
 
 
 def transport_failure(exc: Exception) -> Exception:

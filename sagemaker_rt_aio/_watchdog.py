@@ -1,13 +1,13 @@
 """One coarse read watchdog per client, instead of aiohttp's ``sock_read`` timer re-armed per read.
 
-aiohttp enforces ``sock_read`` by cancelling and re-creating a timer on every ``data_received``: on
-a small call that is several timer handles pushed on the loop's heap, a tenth of the client's CPU.
-The watchdog keeps one timer per client, running while calls are in flight (and one tick after).
-Each call registers a :class:`Watch` while it waits for its answer; every tick (a sixteenth of the
-shortest ``sock_read`` watched) the watchdog looks at how many body bytes each call has received
-(``total_bytes`` of aiohttp's reader, once the headers are in) and ends, by cancelling its task, a
-call that received nothing for ``sock_read`` seconds. The caller turns that cancellation into
-``ReadTimeoutError``.
+aiohttp enforces ``sock_read`` by cancelling and re-creating a timer on every ``data_received``:
+for a response stream, that is a timer per event. Once a stream's headers are in, the client
+stops that timer and watches the stream here instead: one timer per client, running while
+something is watched (and one tick after). Every tick (a sixteenth of the shortest ``sock_read``
+watched) the watchdog looks at how many body bytes each watch's reader has received and ends one
+that received nothing for ``sock_read`` seconds (``on_expire``; a watch without one has its task
+cancelled, for callers that turn that into ``ReadTimeoutError``). Until the headers, and for calls
+that are not streams, aiohttp's own timer applies: only it knows when a request has been written.
 
 Semantics: the same idle limit as ``sock_read``, detected up to two ticks late (70 s becomes at
 most 78.75 s): past the limit a call is suspect, and ended only if still so at the next tick, which

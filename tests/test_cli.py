@@ -1,7 +1,9 @@
-"""The ``sagemaker-rt-aio`` command, run as a real process against a ``LocalRuntime`` on loopback.
+"""The ``sagemaker-rt-aio`` command against a ``LocalRuntime`` on loopback.
 
-Each test starts the runtime in its own event loop and the CLI with
-``asyncio.create_subprocess_exec`` (so the runtime keeps serving while the CLI runs). The runtime
+Each test starts the runtime in its own event loop. The CLI runs in-process where that shows the
+same thing (``main(argv)`` on a worker thread, with its own event loop and the standard streams
+swapped for buffers; fast), and as a real process (``asyncio.create_subprocess_exec``) where the
+test is about the process: signals, the exit status Python reports, the entry point. The runtime
 checks SigV4 signatures against the dummy credentials the CLI gets from its environment, so every
 call shows the CLI signed with the credentials it was given. Every wait is bounded.
 """
@@ -9,6 +11,7 @@ call shows the CLI signed with the credentials it was given. Every wait is bound
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -25,6 +28,7 @@ import botocore.credentials
 import pytest
 
 from sagemaker_rt_aio import SageMakerRuntimeClient, ValidationError
+from sagemaker_rt_aio.cli import main
 from sagemaker_rt_aio.cli._main import build_parser
 from sagemaker_rt_aio.local import ContainerError, Invocation, LocalRuntime
 from sagemaker_rt_aio.local import demo_models as demo
@@ -82,9 +86,48 @@ class Ran:
         return self.stderr.decode("utf-8", "replace")
 
 
-async def run_cli(
+@pytest.fixture(autouse=True)
+def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process CLI gets the environment a spawned one gets (``cli_env``)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in cli_env().items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+
+
+def _run_main(args: tuple[str, ...], stdin: bytes) -> Ran:
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = (
+        io.TextIOWrapper(io.BytesIO(stdin)),
+        io.TextIOWrapper(out, write_through=True),
+        io.TextIOWrapper(err, write_through=True),
+    )
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = streams
+    try:
+        code = main(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        for stream in streams:
+            stream.flush()
+            stream.detach()  # closing the wrapper would close the buffer
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+async def run_cli(*args: str, stdin: bytes = b"", timeout: float = STEP) -> Ran:
+    """``main(args)`` in this process, on a thread (the runtime keeps serving on this loop)."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(_run_main, args, stdin), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"the CLI did not finish within {timeout} s: {args}") from None
+
+
+async def run_process(
     *args: str, stdin: bytes | None = None, cwd: Path | None = None, timeout: float = STEP
 ) -> Ran:
+    """The CLI as a real process (``python -m sagemaker_rt_aio``)."""
     process = await asyncio.create_subprocess_exec(
         *cli_argv(*args),
         stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
@@ -103,9 +146,9 @@ async def run_cli(
     return Ran(process.returncode, stdout, stderr)
 
 
-def error_line(ran: Ran) -> str:
-    """The CLI failed with exit code 1 and exactly one ``error: ...`` line (no traceback)."""
-    assert ran.code == 1, ran.err
+def error_line(ran: Ran, code: int) -> str:
+    """The CLI failed with exit ``code`` and exactly one ``error: ...`` line (no traceback)."""
+    assert ran.code == code, ran.err
     assert "Traceback" not in ran.err
     lines = ran.err.splitlines()
     assert len(lines) == 1, lines
@@ -206,22 +249,200 @@ async def test_help_lists_every_command() -> None:
         assert re.search(rf"^\s+{re.escape(command)}\s", text, re.MULTILINE), (command, text)
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["invoke", "echo"],  # --body is required
-        ["no-such-command"],
-        ["batch", "echo", "--input", "in.jsonl", "--output", "out.jsonl", "--concurrency", "0"],
-        ["demo", "--concurrency", "many"],
-    ],
-    ids=["missing-body", "unknown-command", "zero-concurrency", "non-int-concurrency"],
-)
-async def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
-    ran = await run_cli("--region", REGION, *args, cwd=tmp_path)
-    assert ran.code == 2, ran.err
-    assert "usage:" in ran.err
-    assert "Traceback" not in ran.err
-    assert ran.stdout == b""
+def test_help_documents_exit_codes_and_global_options() -> None:
+    parser = build_parser()
+    texts = [parser.format_help()]
+    subparsers = next(action for action in parser._actions if action.dest == "command")
+    assert subparsers.choices is not None
+    texts += [sub.format_help() for sub in subparsers.choices.values()]
+    for text in texts:
+        for code in ("252", "253", "254", "255", "130"):
+            assert re.search(rf"^\s+{code}\s+\w", text, re.MULTILINE), (code, text)
+        for option in ("--region", "--profile", "--endpoint-url", "--debug", "--ca-bundle"):
+            assert option in text
+        for option in ("--no-verify-ssl", "--cli-read-timeout", "--cli-connect-timeout"):
+            assert option in text
+
+
+async def test_version() -> None:
+    from sagemaker_rt_aio import __version__
+
+    ran = await run_cli("--version")
+    assert ran.code == 0, ran.err
+    assert ran.stdout.decode().startswith(f"sagemaker-rt-aio/{__version__} Python/")
+    after = await run_cli("invoke", "--version")  # a global option: after the command too
+    assert after.stdout == ran.stdout
+
+
+def usage_table(tmp: Path) -> list[tuple[list[str], int, str]]:
+    """Bad command lines: (arguments after the global options, exit code, text of the one line)."""
+    body = ["--body", "x"]
+    (tmp / "in.jsonl").write_text('{"n": 1}\n')
+    batch = ["batch", "double", "--input", str(tmp / "in.jsonl"), "--output", str(tmp / "o")]
+    return [
+        ([], 252, "required: COMMAND"),
+        (["no-such-command"], 252, "invalid choice: 'no-such-command'"),
+        (["invoke", "echo"], 252, "required: --body"),
+        (["invoke", *body], 252, "an endpoint name is required"),
+        (["invoke", "echo", "--endpoint-name", "double", *body], 252, "two endpoints given"),
+        (["invoke", "echo", *body, "--no-such-flag"], 252, "unrecognized arguments"),
+        (["invoke", *body, "--endpoint-n", "echo"], 252, "unrecognized"),  # no abbreviations
+        (["invoke", "echo", "--body", f"file://{tmp}/missing"], 252, "--body: cannot read"),
+        (["invoke", "echo", "--body", f"fileb://{tmp}"], 252, "--body: cannot read"),
+        (["invoke", "echo", *body, "-o", str(tmp)], 252, "is a directory"),
+        (["invoke", "echo", *body, "-o", f"{tmp}/no/such"], 252, "no such directory"),
+        (["invoke", "bad name", *body], 252, "ParamValidationError"),
+        (["invoke", "echo", *body, "--inference-id", "i" * 65], 252, "inference_id"),
+        (["invoke", "echo", *body, "--content-type", "a\nb"], 252, "content_type"),
+        (["invoke-async", "echo"], 252, "exactly one of --body and --input-location"),
+        (
+            ["invoke-async", "echo", *body, "--input-location", "s3://b/k"],
+            252,
+            "exactly one of --body and --input-location",
+        ),
+        (["invoke-async", "echo", *body, "--timeout", "0"], 252, "more than 0 seconds"),
+        (["invoke-async", "echo", *body, "--poll-interval", "nan"], 252, "--poll-interval"),
+        (["invoke-async", "echo", *body, "--request-ttl-seconds", "soon"], 252, "invalid int"),
+        (["invoke-async", "echo", *body, "--request-ttl-seconds", "1"], 252, "request_ttl"),
+        (["invoke", "echo", *body, "--cli-read-timeout", "-1"], 252, "--cli-read-timeout"),
+        (["invoke", "echo", *body, "--cli-connect-timeout", "inf"], 252, "--cli-connect-tim"),
+        (["--ca-bundle", f"{tmp}/none.pem", "invoke", "echo", *body], 252, "--ca-bundle"),
+        (
+            ["invoke", "echo", *body, "--ca-bundle", str(tmp / "in.jsonl"), "--no-verify-ssl"],
+            252,
+            "cannot be used together",
+        ),
+        (["--endpoint-url", "ftp://x", "invoke", "echo", *body], 252, "endpoint_url"),
+        (["batch", "double", "--input", f"{tmp}/none", "--output", "o"], 252, "--input"),
+        ([*batch, "--concurrency", "0"], 252, "at least 1"),
+        ([*batch, "--output", str(tmp / "in.jsonl")], 252, "must not be the --input file"),
+        (["demo", "--concurrency", "many"], 252, "invalid int value: 'many'"),
+        (["demo", "--calls", "-1"], 252, "must be 0 or more"),
+        (["serve-local", "nocolon"], 252, "module:function"),
+        (["serve-local", "no_such_module_for_cli_tests:h"], 252, "no module named"),
+        (["serve-local", f"{tmp}/none.py:h"], 252, "no such file"),
+        (["serve-local", "json:no_such_attribute"], 252, "has no attribute"),
+        (["serve-local", "json:loads", "--port", "70000"], 252, "port number"),
+        (["--profile", "no-such-profile", "invoke", "echo", *body], 253, "profile"),
+    ]
+
+
+async def test_every_bad_command_line_is_one_line_and_an_exit_code(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    """A table of bad argument combinations: each ends with one ``error:`` line on stderr and the
+    AWS CLI's exit code, nothing on stdout, and nothing sent."""
+    table = usage_table(tmp_path)
+    for args, code, text in table:
+        ran = await run_cli(*at(runtime), *args)
+        line = error_line(ran, code)
+        assert text in line, (args, line)
+        assert ran.stdout == b"", args
+    assert runtime.invocations() == []
+
+
+async def test_no_region_and_no_credentials_are_configuration_errors(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = await run_cli("--endpoint-url", runtime.url, "invoke", "echo", "--body", "x")
+    assert "NoRegionError" in error_line(ran, 253)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    ran = await run_cli(*at(runtime), "invoke", "echo", "--body", "x")
+    assert "NoCredentialsError" in error_line(ran, 253)
+    assert runtime.invocations() == []
+
+
+async def test_exit_codes_of_the_real_process(runtime: LocalRuntime, tmp_path: Path) -> None:
+    usage = await run_process("invoke", "echo", "--body", "x", "--bod", "y")
+    assert error_line(usage, 252).startswith("error: unrecognized arguments: --bod y")
+    service = await run_process(*at(runtime), "invoke", "no-such-endpoint", "--body", "x")
+    assert "ValidationError (HTTP 400)" in error_line(service, 254)
+    helped = await run_process("--help")
+    assert helped.code == 0 and b"exit codes" in helped.stdout
+
+
+# -- global options -------------------------------------------------------------------------------
+
+
+async def test_global_options_after_the_command(runtime: LocalRuntime) -> None:
+    ran = await run_cli(
+        "invoke", "echo", "--body", "hi", "--region", REGION, "--endpoint-url", runtime.url
+    )
+    assert ran.code == 0, ran.err
+    assert json.loads(ran.stdout)["body"] == "hi"
+    # Given on both sides, the one after the command wins (the runtime checks the signature's
+    # region, so a call signed for the first would be refused).
+    ran = await run_cli(
+        "--region", "eu-west-3", "--endpoint-url", "http://127.0.0.1:9", "invoke", "echo",
+        "--body", "again", "--region", REGION, "--endpoint-url", runtime.url,
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert [inv.text() for inv in runtime.invocations("echo")] == ["hi", "again"]
+
+
+async def test_endpoint_name_option(runtime: LocalRuntime) -> None:
+    ran = await run_cli(*at(runtime), "invoke", "--endpoint-name", "echo", "--body", "named")
+    assert ran.code == 0, ran.err
+    assert runtime.invocations("echo")[0].body == b"named"
+
+
+async def test_cli_timeouts(runtime: LocalRuntime) -> None:
+    from sagemaker_rt_aio.cli._main import make_client
+
+    parser = build_parser()
+    args = parser.parse_args(["--region", REGION, "--cli-read-timeout", "0.25", "invoke", "e", "--body", "x"])
+    client = make_client(args)
+    assert (client.timeout.sock_read, client.timeout.sock_connect) == (0.25, 10.0)
+    assert client.timeout.total is None
+    args = parser.parse_args(["--region", REGION, "invoke", "e", "--body", "x", "--cli-connect-timeout", "0"])
+    client = make_client(args)
+    assert (client.timeout.sock_read, client.timeout.sock_connect) == (70.0, 0)
+
+    runtime.set_latency("echo", 0.3)
+    # 0 means no timeout (not an immediate one).
+    ran = await run_cli(*at(runtime), "--cli-read-timeout", "0", "invoke", "echo", "--body", "x")
+    assert ran.code == 0, ran.err
+    # A read timeout is a transport error: 255, and never re-sent (the model may have run).
+    ran = await run_cli(*at(runtime), "invoke", "echo", "--body", "x", "--cli-read-timeout", "0.05")
+    assert "ReadTimeoutError" in error_line(ran, 255)
+    assert runtime.call_count("echo") == 2
+
+
+async def test_debug_logs_requests_with_secrets_redacted(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = await run_cli(*at(runtime), "--debug", "invoke", "echo", "--body", "x")
+    assert ran.code == 0, ran.err
+    assert "DEBUG" in ran.err
+    assert f"POST {runtime.url}/endpoints/echo/invocations" in ran.err
+    assert "Signature=<redacted>" in ran.err
+    assert SECRET_KEY not in ran.err
+    assert not re.search(r"Signature=[0-9a-f]{64}", ran.err)
+    # Without --debug: not a word of it.
+    quiet = await run_cli(*at(runtime), "invoke", "echo", "--body", "x")
+    assert quiet.err == ""
+    # --debug after the command, and an error: the traceback, then the one error line.
+    failed = await run_cli(*at(runtime), "invoke", "nope", "--body", "x", "--debug")
+    assert failed.code == 254
+    assert "Traceback" in failed.err
+    assert failed.err.rstrip().splitlines()[-1].startswith("error: ValidationError (HTTP 400)")
+    assert SECRET_KEY not in failed.err
+
+
+def test_debug_output_redacts_what_the_library_might_leak() -> None:
+    from sagemaker_rt_aio.cli._options import redact
+
+    line = (
+        "headers={'Authorization': 'AWS4-HMAC-SHA256 Credential=AKID/x, SignedHeaders=host, "
+        "Signature=" + "ab" * 32 + "', 'X-Amz-Security-Token': 'FQoGZXIvYXdzEJr//token'} "
+        "Bearer sagemaker-api-key-abcdefgh12345678"
+    )
+    shown = redact(line)
+    assert "ab" * 32 not in shown
+    assert "FQoGZXIvYXdzEJr" not in shown
+    assert "abcdefgh12345678" not in shown
+    assert "Credential=AKID/x" in shown  # what is not secret stays readable
 
 
 # -- invoke -------------------------------------------------------------------------------------
@@ -399,7 +620,7 @@ async def test_invoke_async_without_wait_prints_locations(runtime: LocalRuntime)
 
 async def test_unknown_endpoint_is_one_error_line(runtime: LocalRuntime) -> None:
     ran = await run_cli(*at(runtime), "invoke", "no-such-endpoint", "--body", "x")
-    line = error_line(ran)
+    line = error_line(ran, 254)
     assert "ValidationError" in line
     assert "no-such-endpoint" in line
     assert REQUEST_ID.search(line), line
@@ -408,7 +629,7 @@ async def test_unknown_endpoint_is_one_error_line(runtime: LocalRuntime) -> None
 
 async def test_bad_argument_is_one_param_validation_line(runtime: LocalRuntime) -> None:
     ran = await run_cli(*at(runtime), "invoke", "bad name", "--body", "x")
-    line = error_line(ran)
+    line = error_line(ran, 252)
     assert line.startswith("error: ParamValidationError")
     assert "endpoint_name" in line
     assert runtime.invocations() == []
@@ -421,7 +642,7 @@ async def test_multi_line_model_error_is_still_one_line(runtime: LocalRuntime) -
 
     runtime.add_endpoint("broken", broken)
     ran = await run_cli(*at(runtime), "invoke", "broken", "--body", "x")
-    assert ran.code == 1
+    assert ran.code == 254
     lines = ran.err.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ModelError (HTTP 424)")
@@ -443,7 +664,7 @@ async def test_connection_refused_is_one_error_line(tmp_path: Path) -> None:
         "--body",
         "x",
     )
-    assert "EndpointConnectionError" in error_line(ran)
+    assert "EndpointConnectionError" in error_line(ran, 255)
 
 
 # -- batch --------------------------------------------------------------------------------------
@@ -593,7 +814,7 @@ async def test_batch_refuses_output_that_is_the_input(
     write_numbered_input(source, 5)
     before = source.read_bytes()
     ran = await run_cli(*batch_args(runtime, "double", source, source))
-    assert "--output must not be the --input file" in error_line(ran)
+    assert "--output must not be the --input file" in error_line(ran, 252)
     assert source.read_bytes() == before
     assert runtime.invocations() == []
 

@@ -10,7 +10,10 @@ call shows the CLI signed with the credentials it was given. Every wait is bound
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
+import inspect
 import io
 import json
 import os
@@ -27,7 +30,13 @@ from typing import Any
 import botocore.credentials
 import pytest
 
-from sagemaker_rt_aio import SageMakerRuntimeClient, ValidationError
+from sagemaker_rt_aio import (
+    InvokeEndpointAsyncRequest,
+    InvokeEndpointRequest,
+    InvokeEndpointWithResponseStreamRequest,
+    SageMakerRuntimeClient,
+    ValidationError,
+)
 from sagemaker_rt_aio.cli import main
 from sagemaker_rt_aio.cli._main import build_parser
 from sagemaker_rt_aio.local import ContainerError, Invocation, LocalRuntime
@@ -445,6 +454,171 @@ def test_debug_output_redacts_what_the_library_might_leak() -> None:
     assert "Credential=AKID/x" in shown  # what is not secret stays readable
 
 
+# -- TLS: --ca-bundle, --no-verify-ssl -------------------------------------------------------------
+
+HAS_VERIFY = "verify" in inspect.signature(SageMakerRuntimeClient).parameters and (
+    "ssl_context" in inspect.signature(LocalRuntime).parameters
+)
+needs_verify = pytest.mark.xfail(
+    not HAS_VERIFY,
+    reason="needs verify= from issue 10 (and LocalRuntime(ssl_context=...))",
+    strict=False,
+)
+
+
+@pytest.fixture
+async def tls_runtime(tmp_path: Path) -> AsyncIterator[tuple[LocalRuntime, Path]]:
+    """The local runtime over HTTPS with a certificate from a CA of the test's own (trustme); the
+    CA's bundle is written to ``ca.pem``."""
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
+    options: dict[str, Any] = {"ssl_context": server}
+    async with LocalRuntime(credentials=credentials, region=REGION, **options) as local:
+        local.add_endpoint("echo", echo, content_type="application/json")
+        yield local, bundle
+
+
+@needs_verify
+async def test_ca_bundle_and_no_verify_ssl(
+    tls_runtime: tuple[LocalRuntime, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, bundle = tls_runtime
+    assert runtime.url.startswith("https://")
+    call = [*at(runtime), "invoke", "echo", "--body", "x"]
+    untrusted = await run_cli(*call)
+    assert "certificate" in error_line(untrusted, 255).lower()
+    assert runtime.invocations() == []
+    trusted = await run_cli(*call, "--ca-bundle", str(bundle))  # after the command, too
+    assert trusted.code == 0, trusted.err
+    unverified = await run_cli("--no-verify-ssl", *call)
+    assert unverified.code == 0, unverified.err
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))  # what boto3 honours, the CLI does too
+    from_environment = await run_cli(*call)
+    assert from_environment.code == 0, from_environment.err
+    assert len(runtime.invocations("echo")) == 3
+
+
+# -- a flag for every request member ---------------------------------------------------------------
+
+HAS_PREFIX_AWARE_ID = "prefix_aware_id" in {
+    f.name for f in dataclasses.fields(InvokeEndpointRequest)
+}
+needs_prefix_aware_id = pytest.mark.xfail(
+    not HAS_PREFIX_AWARE_ID,
+    reason="needs prefix_aware_id from issue 10 (the client's new member)",
+    strict=True,
+)
+
+
+def subcommand(name: str) -> argparse.ArgumentParser:
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    assert subparsers.choices is not None
+    parser: argparse.ArgumentParser = subparsers.choices[name]
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("command", "request_type"),
+    [
+        ("invoke", InvokeEndpointRequest),
+        ("invoke-stream", InvokeEndpointWithResponseStreamRequest),
+        ("invoke-async", InvokeEndpointAsyncRequest),
+        ("batch", InvokeEndpointRequest),
+    ],
+)
+def test_a_flag_for_every_request_member(command: str, request_type: type[Any]) -> None:
+    flags = {
+        option for action in subcommand(command)._actions for option in action.option_strings
+    }
+    members = {f.name for f in dataclasses.fields(request_type)} - {"endpoint_name", "body"}
+    if request_type is not InvokeEndpointAsyncRequest:
+        members.add("prefix_aware_id")  # the newest model's member (issue 10)
+    missing = {name for name in members if "--" + name.replace("_", "-") not in flags}
+    assert not missing, f"{command} has no flag for {sorted(missing)}"
+    assert {"--endpoint-name"} <= flags
+    if command != "batch":
+        assert "--body" in flags
+
+
+async def test_invoke_sends_every_member(runtime: LocalRuntime) -> None:
+    ran = await run_cli(
+        *at(runtime), "invoke", "echo", "--body", "x",
+        "--content-type", "text/plain", "--accept", "application/json",
+        "--custom-attributes", "c=1", "--target-model", "m.tar.gz", "--target-variant", "v1",
+        "--target-container-hostname", "box", "--inference-id", "inf-1",
+        "--enable-explanations", "`true`", "--inference-component-name", "comp",
+        "--session-id", "NEW_SESSION",
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    [invocation] = runtime.invocations("echo")
+    assert (invocation.content_type, invocation.accept) == ("text/plain", "application/json")
+    assert invocation.custom_attributes == "c=1"
+    assert (invocation.target_model, invocation.target_variant) == ("m.tar.gz", "v1")
+    assert invocation.target_container_hostname == "box"
+    assert invocation.inference_id == "inf-1"
+    assert invocation.enable_explanations == "`true`"
+    assert invocation.inference_component_name == "comp"
+    assert invocation.session_id == "NEW_SESSION"
+
+
+async def test_invoke_stream_sends_every_member(runtime: LocalRuntime) -> None:
+    ran = await run_cli(
+        *at(runtime), "invoke-stream", "storyteller", "--body", "{}",
+        "--custom-attributes", "c=2", "--target-variant", "v2",
+        "--target-container-hostname", "box2", "--inference-id", "inf-2",
+        "--inference-component", "comp2",  # the earlier name of --inference-component-name
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    [invocation] = runtime.invocations("storyteller")
+    assert invocation.custom_attributes == "c=2"
+    assert invocation.target_variant == "v2"
+    assert invocation.target_container_hostname == "box2"
+    assert invocation.inference_id == "inf-2"
+    assert invocation.inference_component_name == "comp2"
+
+
+async def test_invoke_async_sends_every_member(runtime: LocalRuntime) -> None:
+    ran = await run_cli(
+        *at(runtime, s3=True), "invoke-async", "--endpoint-name", "summarizer",
+        "--body", '{"inputs": "a b"}', "--custom-attributes", "c=3", "--inference-id", "inf-3",
+        "--request-ttl-seconds", "120", "--invocation-timeout-seconds", "30",
+        "--s3-output-path-extension", "outputs", "--filename", "answer.json",
+    )  # fmt: skip
+    assert ran.code == 0, ran.err
+    found = locations(ran.err)
+    assert found["inference_id"] == "inf-3"
+    assert found["output_location"].endswith("/outputs/answer.json")
+    await runtime.wait_async_idle(STEP)
+    [invocation] = runtime.invocations("summarizer")
+    headers = invocation.headers
+    assert headers["X-Amzn-SageMaker-RequestTTLSeconds"] == "120"
+    assert headers["X-Amzn-SageMaker-InvocationTimeoutSeconds"] == "30"
+    assert invocation.custom_attributes == "c=3"
+
+
+@needs_prefix_aware_id
+@pytest.mark.parametrize("command", ["invoke", "invoke-stream"])
+async def test_prefix_aware_id(runtime: LocalRuntime, command: str) -> None:
+    ran = await run_cli(
+        *at(runtime), command, "storyteller", "--body", "{}", "--prefix-aware-id", "chat-42"
+    )
+    assert ran.code == 0, ran.err
+    [invocation] = runtime.invocations("storyteller")
+    assert invocation.headers["X-Amzn-SageMaker-Prefix-Aware-Id"] == "chat-42"
+    too_long = await run_cli(
+        *at(runtime), command, "storyteller", "--body", "{}", "--prefix-aware-id", "p" * 65
+    )
+    assert "prefix_aware_id" in error_line(too_long, 252)
+
+
 # -- invoke -------------------------------------------------------------------------------------
 
 
@@ -819,34 +993,120 @@ async def test_batch_refuses_output_that_is_the_input(
     assert runtime.invocations() == []
 
 
-async def test_batch_ctrl_c_keeps_finished_lines_and_resumes(
+class Counted:
+    """``double`` that counts how often it ran each line (a run is a paid inference), and holds
+    the lines in ``held`` until ``gate`` is set (so a test knows what is in flight, without
+    sleeping)."""
+
+    def __init__(self, held: Any = lambda n: False) -> None:
+        self.runs: dict[int, int] = {}
+        self.gate = asyncio.Event()
+        self.waiting: set[int] = set()
+        self.held = held
+
+    async def __call__(self, invocation: Invocation) -> str:
+        n = invocation.json()["n"]
+        self.runs[n] = self.runs.get(n, 0) + 1
+        if self.held(n):
+            self.waiting.add(n)
+            try:
+                await self.gate.wait()
+            finally:
+                self.waiting.discard(n)
+        return json.dumps({"n": n, "double": 2 * n})
+
+    async def until_waiting(self, count: int) -> None:
+        deadline = time.monotonic() + STEP
+        while len(self.waiting) < count:
+            assert time.monotonic() < deadline, f"{self.waiting} in the model, not {count}"
+            await asyncio.sleep(0.01)
+
+
+async def test_batch_unknown_outcomes_are_recorded_and_not_sent_again(
     runtime: LocalRuntime, tmp_path: Path
 ) -> None:
-    total = 2000
-    runtime.set_latency("double", 0.05)
+    model = Counted(held=lambda n: n == 5)
+    runtime.add_endpoint("counted", model, content_type="application/json")
     source, results = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    write_numbered_input(source, total)
-    process = await asyncio.create_subprocess_exec(
-        *cli_argv(
-            *at(runtime), "batch", "double", "--input", str(source), "--output", str(results)
-        ),
-        *("--concurrency", "8"),
+    write_numbered_input(source, 8)
+    args = batch_args(runtime, "counted", source, results, "--concurrency", "1")
+    # Line 1: the connection drops after the request went out (the model did not run, but the
+    # client cannot know). Line 5: no answer within the read timeout (the model ran).
+    runtime.reset_connection_next("counted", 1)
+    try:
+        first = await run_cli(*args, "--cli-read-timeout", "0.2")
+    finally:
+        model.gate.set()
+    assert first.code == 1, first.err
+    assert re.search(r"unknown outcome\s+2\b", first.err), first.err
+    records = by_line(read_records(results))
+    assert sorted(records) == list(range(1, 9))
+    assert records[1]["status"] == records[5]["status"] == "unknown"
+    assert records[1]["error"]["type"] == "ConnectionClosedError"
+    assert records[5]["error"]["type"] == "ReadTimeoutError"
+    assert all(records[n]["status"] == "ok" for n in (2, 3, 4, 6, 7, 8))
+    assert model.runs == dict.fromkeys(range(2, 9), 1)
+
+    # Resumed: nothing is sent again, and the lines still without an answer say so.
+    runtime.clear_invocations()
+    second = await run_cli(*args)
+    assert second.code == 1, second.err
+    assert "(6 already done, 2 unknown, not re-sent)" in second.err
+    assert runtime.invocations() == []
+    assert by_line(read_records(results)) == records
+
+    # Asked to, it sends them again: line 5 is then run twice, knowingly.
+    third = await run_cli(*args, "--retry-unknown")
+    assert third.code == 0, third.err
+    assert sorted(called_with(runtime, "counted")) == [1, 5]
+    records = by_line(read_records(results))
+    assert all(record["status"] == "ok" for record in records.values())
+    assert model.runs == {**dict.fromkeys(range(1, 9), 1), 5: 2}
+
+
+async def start_batch(runtime: LocalRuntime, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *cli_argv(*at(runtime), "batch", *args),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=cli_env(),
         preexec_fn=default_sigint,
     )
+
+
+async def read_until(process: asyncio.subprocess.Process, text: str) -> str:
+    """Standard error up to the line holding ``text``."""
+    assert process.stderr is not None
+    seen = ""
+    while text not in seen:
+        line = await asyncio.wait_for(process.stderr.readline(), STEP)
+        assert line, f"the process ended before saying {text!r}: {seen}"
+        seen += line.decode()
+    return seen
+
+
+async def test_batch_first_ctrl_c_finishes_calls_in_flight_and_no_line_runs_twice(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    total, concurrency = 200, 8
+    model = Counted(held=lambda n: n > 20)  # 1-20 answer at once, then 8 calls stay in flight
+    runtime.add_endpoint("counted", model, content_type="application/json")
+    source, results = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_numbered_input(source, total)
+    process = await start_batch(
+        runtime, "counted", "--input", str(source), "--output", str(results),
+        "--concurrency", str(concurrency), "--no-progress",
+    )  # fmt: skip
     try:
-        deadline = time.monotonic() + STEP
-        while not results.exists() or results.read_bytes().count(b"\n") < 20:
-            assert process.returncode is None, "the batch ended before it was interrupted"
-            assert time.monotonic() < deadline, "no 20 records within the time limit"
-            await asyncio.sleep(0.02)
+        await model.until_waiting(concurrency)
+        in_flight = set(model.waiting)
         process.send_signal(signal.SIGINT)
-        snapshot = results.read_bytes()
+        await read_until(process, "starting nothing new")
+        model.gate.set()  # the calls in flight now finish, and are recorded
         stdout, stderr = await asyncio.wait_for(process.communicate(), STEP)
     finally:
+        model.gate.set()
         if process.returncode is None:
             process.kill()
             await process.wait()
@@ -854,28 +1114,60 @@ async def test_batch_ctrl_c_keeps_finished_lines_and_resumes(
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert err.rstrip().splitlines()[-1] == "interrupted"
+    assert re.search(rf"not started\s+{total - 20 - concurrency}\b", err), err
     assert stdout == b""
-
-    finished = results.read_bytes()
-    snapshot = snapshot[: snapshot.rfind(b"\n") + 1]  # whole records seen before the signal
-    assert finished.startswith(snapshot)  # every one of them is still there
-    records = by_line(read_records(results))  # every line is whole, valid JSON
-    assert 20 <= len(records) < total
+    records = by_line(read_records(results))
+    # Every line the model ran has its record: the 20 answered, and the ones in flight at Ctrl-C.
+    assert set(records) == set(model.runs) == set(range(1, 21)) | in_flight
+    assert len(in_flight) == concurrency
     assert all(record["status"] == "ok" for record in records.values())
-    done_before = set(records)
 
-    runtime.clear_invocations()
-    ran = await run_cli(
-        *batch_args(runtime, "double", source, results, "--concurrency", "100"), timeout=40
-    )
+    # Resumed: the rest, and only the rest. No line ran twice.
+    ran = await run_cli(*batch_args(runtime, "counted", source, results, "--concurrency", "32"))
     assert ran.code == 0, ran.err
-    again = called_with(runtime, "double")
-    assert not done_before & set(again)  # finished lines are not called again
-    assert sorted(again) == sorted(set(range(1, total + 1)) - done_before)
+    assert model.runs == dict.fromkeys(range(1, total + 1), 1)
     records = by_line(read_records(results))
     assert sorted(records) == list(range(1, total + 1))
-    assert all(record["status"] == "ok" for record in records.values())
     assert all(record["output"]["double"] == 2 * line for line, record in records.items())
+
+
+async def test_batch_second_ctrl_c_aborts_and_records_unknown_outcomes(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    model = Counted(held=lambda n: True)
+    runtime.add_endpoint("counted", model, content_type="application/json")
+    source, results = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_numbered_input(source, 12)
+    process = await start_batch(
+        runtime, "counted", "--input", str(source), "--output", str(results),
+        "--concurrency", "4", "--no-progress",
+    )  # fmt: skip
+    try:
+        await model.until_waiting(4)
+        process.send_signal(signal.SIGINT)
+        await read_until(process, "Ctrl-C again to abort")
+        process.send_signal(signal.SIGINT)  # the model never answers: abort
+        _, stderr = await asyncio.wait_for(process.communicate(), STEP)
+    finally:
+        model.gate.set()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    err = stderr.decode("utf-8", "replace")
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    records = by_line(read_records(results))
+    assert set(records) == set(model.runs) == {1, 2, 3, 4}
+    for record in records.values():
+        assert record["status"] == "unknown", record
+        assert record["error"]["type"] == "Aborted"
+
+    # Resumed: the aborted lines may have run, so they are not sent again.
+    ran = await run_cli(*batch_args(runtime, "counted", source, results))
+    assert ran.code == 1, ran.err  # 4 lines have no answer
+    assert model.runs == dict.fromkeys(range(1, 13), 1)
+    records = by_line(read_records(results))
+    assert [n for n, record in records.items() if record["status"] == "ok"] == list(range(5, 13))
 
 
 # -- serve-local ------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ class BatchSummary:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def unanswered(self) -> int:
+        """Lines of the input that have no successful record yet (not counting unstarted ones)."""
+        return self.failed + self.unknown + self.skipped_unknown
+
     def percentile(self, fraction: float) -> float:
         if not self.latencies:
             return 0.0

@@ -192,7 +192,7 @@ async def cmd_batch(args: argparse.Namespace) -> int:
     if interrupt.interrupted:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0 if summary.failed == summary.unknown == 0 else EXIT_ITEMS_FAILED
+    return EXIT_ITEMS_FAILED if summary.unanswered else 0
 
 
 async def cmd_serve_local(args: argparse.Namespace) -> int:

@@ -294,6 +294,9 @@ def usage_table(tmp: Path) -> list[tuple[list[str], int, str]]:
     """Bad command lines: (arguments after the global options, exit code, text of the one line)."""
     body = ["--body", "x"]
     (tmp / "in.jsonl").write_text('{"n": 1}\n')
+    (tmp / "cli_table_handlers.py").write_text("not_callable = 3\n")
+    (tmp / "raising.py").write_text("raise RuntimeError('at import\\nsecond line')\n")
+    (tmp / "importing.py").write_text("import no_such_dep_xyz\n")
     batch = ["batch", "double", "--input", str(tmp / "in.jsonl"), "--output", str(tmp / "o")]
     return [
         ([], 252, "required: COMMAND"),
@@ -339,15 +342,20 @@ def usage_table(tmp: Path) -> list[tuple[list[str], int, str]]:
         (["serve-local", f"{tmp}/none.py:h"], 252, "no such file"),
         (["serve-local", "json:no_such_attribute"], 252, "has no attribute"),
         (["serve-local", "json:loads", "--port", "70000"], 252, "port number"),
+        (["serve-local", f"{tmp}/cli_table_handlers.py:not_callable"], 252, "is not callable"),
+        (["serve-local", f"{tmp}/raising.py:h"], 255, "importing raising failed: RuntimeError"),
+        (["serve-local", f"{tmp}/importing.py:h"], 255, "No module named 'no_such_dep_xyz'"),
         (["--profile", "no-such-profile", "invoke", "echo", *body], 253, "profile"),
     ]
 
 
 async def test_every_bad_command_line_is_one_line_and_an_exit_code(
-    runtime: LocalRuntime, tmp_path: Path
+    runtime: LocalRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A table of bad argument combinations: each ends with one ``error:`` line on stderr and the
     AWS CLI's exit code, nothing on stdout, and nothing sent."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # serve-local adds the handler's folder
+    monkeypatch.delitem(sys.modules, "cli_table_handlers", raising=False)
     table = usage_table(tmp_path)
     for args, code, text in table:
         ran = await run_cli(*at(runtime), *args)
@@ -357,8 +365,17 @@ async def test_every_bad_command_line_is_one_line_and_an_exit_code(
     assert runtime.invocations() == []
 
 
-async def test_no_region_and_no_credentials_are_configuration_errors(
-    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+async def test_serve_local_on_a_busy_port_is_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ran = await run_cli("serve-local", "json:loads", "--port", str(port))
+    assert f"error: cannot serve on 127.0.0.1:{port}: " in error_line(ran, 255)
+
+
+async def test_no_region_no_credentials_broken_config_are_configuration_errors(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     ran = await run_cli("--endpoint-url", runtime.url, "invoke", "echo", "--body", "x")
     assert "NoRegionError" in error_line(ran, 253)
@@ -366,6 +383,11 @@ async def test_no_region_and_no_credentials_are_configuration_errors(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     ran = await run_cli(*at(runtime), "invoke", "echo", "--body", "x")
     assert "NoCredentialsError" in error_line(ran, 253)
+    broken = tmp_path / "config"
+    broken.write_text("[default\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(broken))
+    ran = await run_cli(*at(runtime), "invoke", "echo", "--body", "x")
+    assert "Unable to parse config file" in error_line(ran, 253)
     assert runtime.invocations() == []
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import botocore.exceptions
+
 from .._errors import (
     AsyncInferenceFailure,
     CredentialsError,
@@ -43,10 +45,27 @@ class UsageError(Exception):
     """The command line cannot run as given (exit 252). Raised by the parser and by commands."""
 
 
+class CommandError(Exception):
+    """A command failed for a reason its message says in full (exit 255)."""
+
+
+# botocore's errors for a broken shared config or credential setup: the environment's fault.
+_BOTOCORE_CONFIG_ERRORS = (
+    botocore.exceptions.ConfigParseError,
+    botocore.exceptions.ConfigNotFound,
+    botocore.exceptions.ProfileNotFound,
+    botocore.exceptions.InvalidConfigError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+    botocore.exceptions.UnknownCredentialError,
+)
+
+
 def exit_code_for(error: BaseException) -> int:
     if isinstance(error, UsageError):
         return EXIT_USAGE
-    if isinstance(error, (NoRegionError, CredentialsError)):
+    if isinstance(error, (NoRegionError, CredentialsError, *_BOTOCORE_CONFIG_ERRORS)):
         return EXIT_CONFIG
     if isinstance(error, ParamValidationError):
         return EXIT_CONFIG if error.field in _CONFIG_FIELDS else EXIT_USAGE
@@ -57,7 +76,7 @@ def exit_code_for(error: BaseException) -> int:
 
 def describe_error(error: BaseException) -> str:
     """One line for a person: what failed, and the request id to quote to AWS support."""
-    if isinstance(error, UsageError):
+    if isinstance(error, (UsageError, CommandError)):
         text = str(error)
     elif isinstance(error, ServiceError):
         text = f"{error.code} (HTTP {error.status_code}): {error.message or ''}".rstrip(": ")

@@ -30,6 +30,7 @@ from ._exit import (
     EXIT_ITEMS_FAILED,
     EXIT_OTHER,
     EXIT_USAGE,
+    CommandError,
     UsageError,
     describe_error,
     exit_code_for,
@@ -199,7 +200,13 @@ async def cmd_serve_local(args: argparse.Namespace) -> int:
     from ..local import LocalRuntime
 
     handler = load_handler(args.handler)
-    async with LocalRuntime(host=args.host, port=args.port) as runtime:
+    runtime = LocalRuntime(host=args.host, port=args.port)
+    try:
+        await runtime.start()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CommandError(f"cannot serve on {args.host}:{args.port}: {reason}") from error
+    async with runtime:
         runtime.add_endpoint(args.name, handler)
         print(f"serving endpoint {args.name!r} at {runtime.url} (Ctrl-C to stop)", file=sys.stderr)
         print(
@@ -234,12 +241,19 @@ def load_handler(spec: str) -> Any:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name != module_name:
-            raise  # the handler's module is there; something it imports is not
+            # The handler's module is there; something it imports is not.
+            raise CommandError(f"handler: importing {module_name} failed: {error}") from error
         raise UsageError(f"handler: no module named {module_name!r}") from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise UsageError(f"handler: {module_name} has no attribute {attribute!r}") from None
+    except Exception as error:
+        raise CommandError(
+            f"handler: importing {module_name} failed: {type(error).__name__}: {error}"
+        ) from error
+    handler = getattr(module, attribute, None)
+    if handler is None:
+        raise UsageError(f"handler: {module_name} has no attribute {attribute!r}")
+    if not callable(handler):
+        raise UsageError(f"handler: {module_name}.{attribute} is not callable")
+    return handler
 
 
 # -- parsing --------------------------------------------------------------------------------

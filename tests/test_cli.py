@@ -1102,6 +1102,31 @@ async def test_batch_unknown_outcomes_are_recorded_and_not_sent_again(
     assert model.runs == {**dict.fromkeys(range(1, 9), 1), 5: 2}
 
 
+def test_batch_outcome_of_each_error() -> None:
+    from sagemaker_rt_aio import (
+        ConnectionClosedError,
+        EndpointConnectionError,
+        EventStreamError,
+        ModelError,
+        NoCredentialsError,
+        ParamValidationError,
+        PoolTimeoutError,
+        ReadTimeoutError,
+    )
+    from sagemaker_rt_aio.cli._batch import outcome_of
+
+    # Nothing sent, or the service said the call failed: an error, sent again on resume.
+    assert outcome_of(ModelError("boom", code="ModelError", status_code=424)) == "error"
+    assert outcome_of(ParamValidationError("body", "too large")) == "error"
+    assert outcome_of(EndpointConnectionError("refused")) == "error"
+    assert outcome_of(PoolTimeoutError("no slot")) == "error"
+    assert outcome_of(NoCredentialsError()) == "error"
+    # Sent, and no usable answer: the model may have run.
+    assert outcome_of(ReadTimeoutError("slow")) == "unknown"
+    assert outcome_of(ConnectionClosedError("reset")) == "unknown"
+    assert outcome_of(EventStreamError("garbled")) == "unknown"  # any other failure after sending
+
+
 async def start_batch(runtime: LocalRuntime, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *cli_argv(*at(runtime), "batch", *args),

@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from .._client import SageMakerRuntimeClient
-from .._errors import ParamValidationError, SageMakerRuntimeError, ServiceError, TransportError
+from .._errors import (
+    CredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    SageMakerRuntimeError,
+    ServiceError,
+    TransportError,
+)
 
 
 class Progress(Protocol):
@@ -178,9 +185,17 @@ def _error_record(error: BaseException) -> dict[str, Any]:
     return record
 
 
-def outcome_unknown(error: SageMakerRuntimeError) -> bool:
-    """The request went out and no answer came back: the model may have run."""
-    return isinstance(error, TransportError) and getattr(error, "request_sent", True)
+def outcome_of(error: SageMakerRuntimeError) -> str:
+    """``error`` when the call certainly did not run the model, or the service said it failed;
+    ``unknown`` when the request may have gone out and no usable answer came back (a read timeout,
+    a connection dropped after sending, an answer too large to read...): the model may have run."""
+    if isinstance(error, ServiceError):
+        return ERROR
+    if isinstance(error, TransportError):
+        return UNKNOWN if getattr(error, "request_sent", True) else ERROR
+    if isinstance(error, (ParamValidationError, NoRegionError, CredentialsError)):
+        return ERROR  # refused before sending
+    return UNKNOWN
 
 
 def make_progress(total: int, enabled: bool) -> Progress | None:
@@ -267,23 +282,27 @@ async def run_batch(
             result = await client.invoke_endpoint(
                 endpoint_name=endpoint_name, body=body, **request
             )
-        except asyncio.CancelledError:
-            # Aborted while in flight: the request may have been sent and the model may run.
-            summary.unknown += 1
-            message = "aborted while in flight; the model may have run"
-            record.update(status=UNKNOWN, error={"type": "Aborted", "message": message})
-            write(out, record)
-            raise
-        except (ServiceError, TransportError, ParamValidationError) as error:
-            # ParamValidationError: this line's body is invalid (e.g. over the size limit); the
-            # other lines go on.
+        except SageMakerRuntimeError as error:
+            # A ParamValidationError is this line's own (a body over the size limit): the other
+            # lines go on.
             summary.retries += _retries_of(error)
-            if outcome_unknown(error):
+            status = outcome_of(error)
+            if status == UNKNOWN:
                 summary.unknown += 1
-                record_error(record, error, UNKNOWN)
             else:
                 summary.failed += 1
-                record_error(record, error, ERROR)
+            record_error(record, error, status)
+        except BaseException as error:
+            # Aborted (cancelled) in flight, or a failure of our own: the request may have been
+            # sent and the model may have run. Recorded, then the run ends.
+            summary.unknown += 1
+            if isinstance(error, asyncio.CancelledError):
+                message = "aborted while in flight; the model may have run"
+                record.update(status=UNKNOWN, error={"type": "Aborted", "message": message})
+            else:
+                record.update(status=UNKNOWN, error=_error_record(error))
+            write(out, record)
+            raise
         else:
             latency = time.monotonic() - begun
             summary.succeeded += 1

@@ -175,15 +175,19 @@ def debug_logging(enabled: bool) -> Iterator[None]:
         yield
         return
     logger = logging.getLogger(LIBRARY_LOGGER)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _RedactingFormatter("%(asctime)s %(name)s [%(levelname)s] %(message)s")
-    )
+    # A handler already there (SAGEMAKER_RT_AIO_LOG's, the application's) prints it: not twice.
+    handler: logging.Handler | None = None
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            _RedactingFormatter("%(asctime)s %(name)s [%(levelname)s] %(message)s")
+        )
+        logger.addHandler(handler)
     previous = logger.level
-    logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
+        if handler is not None:
+            logger.removeHandler(handler)
         logger.setLevel(previous)

@@ -38,9 +38,6 @@ from ._exit import (
 from ._members import add_member_flags, member_values
 from ._options import add_global_options, client_options, debug_logging, seconds
 
-# Kept for callers of the earlier names.
-EXIT_ERROR = EXIT_OTHER
-
 
 def read_body(spec: str, option: str = "--body") -> bytes:
     """The request body from ``--body``: ``-`` (stdin), ``fileb://``/``file://`` (a file) or text."""

@@ -17,18 +17,22 @@ import inspect
 import io
 import json
 import os
+import queue
 import re
 import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.credentials
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sagemaker_rt_aio import (
     InvokeEndpointAsyncRequest,
@@ -363,6 +367,169 @@ async def test_every_bad_command_line_is_one_line_and_an_exit_code(
         assert text in line, (args, line)
         assert ran.stdout == b"", args
     assert runtime.invocations() == []
+
+
+@pytest.fixture(scope="module")
+def threaded_runtime() -> Iterator[LocalRuntime]:
+    """A runtime serving from a thread of its own, for tests that call ``main`` synchronously."""
+    started: queue.Queue[tuple[LocalRuntime, asyncio.Event] | BaseException] = queue.Queue()
+    loop = asyncio.new_event_loop()
+
+    async def serve() -> None:
+        credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
+        try:
+            async with LocalRuntime(credentials=credentials, region=REGION) as local:
+                local.add_endpoint("echo", echo, content_type="application/json")
+                local.add_endpoint("stream", fast_story, content_type="application/jsonlines")
+                stop = asyncio.Event()
+                started.put((local, stop))
+                await stop.wait()
+        except BaseException as error:
+            started.put(error)
+            raise
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    ready = started.get(timeout=STEP)
+    assert isinstance(ready, tuple), ready
+    runtime, stop = ready
+    try:
+        yield runtime
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(STEP)
+        assert not thread.is_alive()
+        loop.close()
+
+
+def command_lines(tmp: Path, url: str) -> st.SearchStrategy[tuple[str, list[str]]]:
+    """(command, command line): good values mostly, bad ones often, options of the command and
+    global options after it, global options before it, now and then an option that is not one."""
+    (tmp / "body.bin").write_bytes(b"\x00\xff body")
+    (tmp / "in.jsonl").write_text('{"n": 1}\n\n{"n": 2}\n')
+    (tmp / "folder").mkdir(exist_ok=True)
+
+    def some(good: str | None, *bad: str) -> st.SearchStrategy[str] | None:
+        # The good value twice as likely as all the bad ones together.
+        return None if good is None else st.sampled_from([good] * max(2 * len(bad), 1) + list(bad))
+
+    values: dict[str, st.SearchStrategy[str] | None] = {
+        "--body": some("x", "", "-", f"fileb://{tmp}/body.bin", f"file://{tmp}/none", "\udcff"),
+        "--content-type": some("text/plain", "a\nb", ""),
+        "--accept": some("application/json", "\x7f"),
+        "--custom-attributes": some("c=1", "\x01"),
+        "--target-model": some("m.tar.gz", "x" * 1025),
+        "--target-variant": some("v1", ""),
+        "--target-container-hostname": some("box", " "),
+        "--inference-id": some("i-1", "i" * 65),
+        "--enable-explanations": some("`true`"),
+        "--inference-component-name": some("comp", "bad name"),
+        "--session-id": some("NEW_SESSION", "no-such-session"),
+        "--prefix-aware-id": some("p", " p", "p" * 65),
+        "--input-location": some("s3://b/k", "not-s3"),
+        "--request-ttl-seconds": some("120", "0", "x"),
+        "--invocation-timeout-seconds": some("30", "-1"),
+        "--s3-output-path-extension": some("out"),
+        "--filename": some("f.json"),
+        "--wait": None,
+        "--timeout": some("2", "0", "nan"),
+        "--poll-interval": some("0.02", "-1"),
+        "--lines": None,
+        "--output": some(f"{tmp}/out", "-", f"{tmp}/folder", f"{tmp}/none/x"),
+        "--input": some(f"{tmp}/in.jsonl", f"{tmp}/none"),
+        "--concurrency": some("2", "0", "x"),
+        "--retry-unknown": None,
+        "--no-progress": None,
+        "--endpoint-name": some("echo", "other"),
+        "--region": some(REGION, "", "us east"),
+        "--profile": some("no-such-profile"),
+        "--cli-read-timeout": some("5", "0", "-1", "x"),
+        "--cli-connect-timeout": some("5", "inf"),
+        "--no-verify-ssl": None,
+        "--ca-bundle": some(f"{tmp}/body.bin", f"{tmp}/none.pem"),
+        "--allow-http": None,
+        "--endpoint-url": some(url, "ftp://x", "http://example.invalid"),
+        "--no-such-option": None,
+    }
+    global_options = ["--region", "--profile", "--cli-read-timeout", "--cli-connect-timeout",
+                      "--no-verify-ssl", "--ca-bundle", "--allow-http", "--endpoint-url"]
+    request = ["--content-type", "--accept", "--custom-attributes", "--inference-id",
+               "--endpoint-name"]
+    command_options = {
+        "invoke": [*request, "--body", "--target-model", "--target-variant", "--session-id",
+                   "--target-container-hostname", "--enable-explanations", "--prefix-aware-id",
+                   "--inference-component-name", "--output"],
+        "invoke-stream": [*request, "--body", "--target-variant", "--lines", "--prefix-aware-id",
+                          "--target-container-hostname", "--inference-component-name"],
+        "invoke-async": [*request, "--body", "--input-location", "--request-ttl-seconds",
+                         "--invocation-timeout-seconds", "--s3-output-path-extension",
+                         "--filename", "--wait", "--timeout", "--poll-interval"],
+        "batch": [*request, "--input", "--output", "--concurrency", "--retry-unknown",
+                  "--no-progress", "--target-variant"],
+    }  # fmt: skip
+
+    def option(name: str) -> st.SearchStrategy[list[str]]:
+        value = values[name]
+        return st.just([name]) if value is None else value.map(lambda v: [name, v])
+
+    def some_of(names: list[str], size: int) -> st.SearchStrategy[list[str]]:
+        odd = ["--no-such-option"] if size > 3 else []
+        chosen = st.lists(st.sampled_from(names + odd).flatmap(option), max_size=size)
+        return chosen.map(lambda parts: [word for part in parts for word in part])
+
+    def line(command: str) -> st.SearchStrategy[tuple[str, list[str]]]:
+        required = {
+            "invoke": ["--body", "x"],
+            "invoke-stream": ["--body", "x"],
+            "invoke-async": ["--body", "x", "--wait", "--poll-interval", "0.02"],
+            "batch": ["--input", f"{tmp}/in.jsonl", "--output", f"{tmp}/out.jsonl"],
+        }[command]
+        base = ["--region", REGION, "--endpoint-url", url, "--s3-endpoint-url", url]
+        return st.tuples(
+            some_of(global_options, 2),
+            st.sampled_from([["echo"], ["echo"], ["no-such"], []]),
+            st.sampled_from([required, required, []]),
+            some_of(command_options[command] + global_options, 4),
+        ).map(
+            lambda parts: (command, [*base, *parts[0], command, *parts[1], *parts[2], *parts[3]])
+        )
+
+    return st.sampled_from(sorted(command_options)).flatmap(line)
+
+
+@pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+def test_no_command_line_ends_in_a_traceback(
+    threaded_runtime: LocalRuntime, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Random command lines (good and bad values of every option, before and after the command):
+    whatever happens, an exit code of the table and, on failure, one ``error:`` line last."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    codes: set[int] = set()
+
+    @settings(
+        max_examples=120,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(command_lines(tmp, threaded_runtime.url))
+    def check(example: tuple[str, list[str]]) -> None:
+        command, argv = example
+        ran = _run_main(tuple(argv), b"stdin body")
+        codes.add(ran.code)
+        assert ran.code in (0, 1, 252, 253, 254, 255), (argv, ran)
+        assert "Traceback" not in ran.err, (argv, ran.err)
+        if ran.code != 0:
+            lines = ran.err.splitlines()
+            assert (lines and lines[-1].startswith("error: ")) or ran.code == 1, (argv, ran.err)
+            assert sum(line.startswith("error: ") for line in lines) <= 1, (argv, ran.err)
+            if ran.code >= 252 and command in ("invoke", "invoke-stream"):
+                assert len(lines) == 1, (argv, ran.err)
+
+    check()
+    # The lines reached every outcome: success, a usage error, a service error, a transport one.
+    assert {0, 252, 254, 255} <= codes, codes
 
 
 async def test_serve_local_on_a_busy_port_is_one_line() -> None:

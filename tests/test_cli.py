@@ -592,6 +592,7 @@ async def test_endpoint_name_option(runtime: LocalRuntime) -> None:
 
 async def test_cli_timeouts(runtime: LocalRuntime) -> None:
     from sagemaker_rt_aio.cli._main import make_client
+    from sagemaker_rt_aio.cli._options import NO_TIMEOUT
 
     parser = build_parser()
     args = parser.parse_args(["--region", REGION, "--cli-read-timeout", "0.25", "invoke", "e", "--body", "x"])
@@ -600,7 +601,8 @@ async def test_cli_timeouts(runtime: LocalRuntime) -> None:
     assert client.timeout.total is None
     args = parser.parse_args(["--region", REGION, "invoke", "e", "--body", "x", "--cli-connect-timeout", "0"])
     client = make_client(args)
-    assert (client.timeout.sock_read, client.timeout.sock_connect) == (70.0, 0)
+    assert (client.timeout.sock_read, client.timeout.sock_connect) == (70.0, NO_TIMEOUT)
+    assert NO_TIMEOUT > 365 * 24 * 3600
 
     runtime.set_latency("echo", 0.3)
     # 0 means no timeout (not an immediate one).

@@ -137,13 +137,23 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+# "No timeout" for the client: it reads a None field as "the default" and refuses 0 as a mistake,
+# so no timeout is a bound no call reaches (about 31 years; finite, as aiohttp rounds it up).
+NO_TIMEOUT = 1e9
+
+
 def cli_timeout(read: float | None, connect: float | None) -> aiohttp.ClientTimeout:
-    """The AWS CLI's semantics: an option not given keeps the default, and 0 means no timeout
-    (which is also what aiohttp makes of 0: it arms no timer for a zero timeout)."""
+    """The AWS CLI's semantics: an option not given keeps the default, and 0 means no timeout."""
+
+    def pick(value: float | None, default: float) -> float:
+        if value is None:
+            return default
+        return NO_TIMEOUT if value == 0 else value
+
     return aiohttp.ClientTimeout(
         total=None,
-        sock_read=DEFAULT_SOCK_READ_TIMEOUT if read is None else read,
-        sock_connect=DEFAULT_CONNECT_TIMEOUT if connect is None else connect,
+        sock_read=pick(read, DEFAULT_SOCK_READ_TIMEOUT),
+        sock_connect=pick(connect, DEFAULT_CONNECT_TIMEOUT),
     )
 
 

@@ -1241,7 +1241,7 @@ async def test_batch_unknown_outcomes_are_recorded_and_not_sent_again(
     # client cannot know). Line 5: no answer within the read timeout (the model ran).
     runtime.reset_connection_next("counted", 1)
     try:
-        first = await run_cli(*args, "--cli-read-timeout", "0.2")
+        first = await run_cli(*args, "--cli-read-timeout", "0.5")
     finally:
         model.gate.set()
     assert first.code == 1, first.err

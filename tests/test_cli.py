@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import io
@@ -1029,6 +1030,36 @@ async def test_multi_line_model_error_is_still_one_line(runtime: LocalRuntime) -
     assert lines[0].startswith("error: ModelError (HTTP 424)")
     assert "first line Traceback (most recent call last): File x" in lines[0]
     assert REQUEST_ID.search(lines[0]), lines[0]
+
+
+class ClosedPipe(io.RawIOBase):
+    """Standard output whose reader went away (``sagemaker-rt-aio ... | head -1``)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_output_closed_early_is_one_line(runtime: LocalRuntime) -> None:
+    def run() -> tuple[int, str]:
+        err = io.StringIO()
+        out = io.TextIOWrapper(io.BufferedWriter(ClosedPipe()), write_through=True)
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        try:
+            return main([*at(runtime), "invoke-stream", "storyteller", "--body", "{}"]), err.getvalue()
+        finally:
+            sys.stdout, sys.stderr = saved
+            for _ in range(2):  # the first close fails flushing into the closed pipe
+                with contextlib.suppress(BrokenPipeError):
+                    out.close()
+            assert out.closed
+
+    code, err = await asyncio.to_thread(run)
+    assert code == 255
+    assert err == "error: the output was closed early (broken pipe)\n"
 
 
 async def test_connection_refused_is_one_error_line(tmp_path: Path) -> None:

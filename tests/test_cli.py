@@ -621,7 +621,7 @@ async def test_debug_logs_requests_with_secrets_redacted(
     ran = await run_cli(*at(runtime), "--debug", "invoke", "echo", "--body", "x")
     assert ran.code == 0, ran.err
     assert "DEBUG" in ran.err
-    assert f"POST {runtime.url}/endpoints/echo/invocations" in ran.err
+    assert "/endpoints/echo/invocations" in ran.err  # the request, logged
     assert "Signature=<redacted>" in ran.err
     assert SECRET_KEY not in ran.err
     assert not re.search(r"Signature=[0-9a-f]{64}", ran.err)

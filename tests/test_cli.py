@@ -403,9 +403,12 @@ def threaded_runtime() -> Iterator[LocalRuntime]:
         loop.close()
 
 
-def command_lines(tmp: Path, url: str) -> st.SearchStrategy[tuple[str, list[str]]]:
+def command_lines(
+    tmp: Path, url: str, refused: str
+) -> st.SearchStrategy[tuple[str, list[str]]]:
     """(command, command line): good values mostly, bad ones often, options of the command and
-    global options after it, global options before it, now and then an option that is not one."""
+    global options after it, global options before it, now and then an option that is not one.
+    ``refused`` is a URL nothing answers on."""
     (tmp / "body.bin").write_bytes(b"\x00\xff body")
     (tmp / "in.jsonl").write_text('{"n": 1}\n\n{"n": 2}\n')
     (tmp / "folder").mkdir(exist_ok=True)
@@ -449,7 +452,7 @@ def command_lines(tmp: Path, url: str) -> st.SearchStrategy[tuple[str, list[str]
         "--no-verify-ssl": None,
         "--ca-bundle": some(f"{tmp}/body.bin", f"{tmp}/none.pem"),
         "--allow-http": None,
-        "--endpoint-url": some(url, "ftp://x", "http://example.invalid"),
+        "--endpoint-url": some(url, "ftp://x", "http://example.invalid", refused),
         "--no-such-option": None,
     }
     global_options = ["--region", "--profile", "--cli-read-timeout", "--cli-connect-timeout",
@@ -506,15 +509,18 @@ def test_no_command_line_ends_in_a_traceback(
     whatever happens, an exit code of the table and, on failure, one ``error:`` line last."""
     tmp = tmp_path_factory.mktemp("fuzz")
     codes: set[int] = set()
+    closed = socket.socket()  # bound, never listening: connections to it are refused
+    closed.bind(("127.0.0.1", 0))
+    refused = f"http://127.0.0.1:{closed.getsockname()[1]}"
 
     @settings(
-        max_examples=120,
+        max_examples=100,
         deadline=None,
         database=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(command_lines(tmp, threaded_runtime.url))
+    @given(command_lines(tmp, threaded_runtime.url, refused))
     def check(example: tuple[str, list[str]]) -> None:
         command, argv = example
         ran = _run_main(tuple(argv), b"stdin body")
@@ -528,7 +534,8 @@ def test_no_command_line_ends_in_a_traceback(
             if ran.code >= 252 and command in ("invoke", "invoke-stream"):
                 assert len(lines) == 1, (argv, ran.err)
 
-    check()
+    with closed:
+        check()
     # The lines reached every outcome: success, a usage error, a service error, a transport one.
     assert {0, 252, 254, 255} <= codes, codes
 

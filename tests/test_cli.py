@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import inspect
 import io
 import json
 import os
@@ -671,16 +670,6 @@ def test_debug_output_redacts_what_the_library_might_leak() -> None:
 
 # -- TLS: --ca-bundle, --no-verify-ssl -------------------------------------------------------------
 
-HAS_VERIFY = "verify" in inspect.signature(SageMakerRuntimeClient).parameters and (
-    "ssl_context" in inspect.signature(LocalRuntime).parameters
-)
-needs_verify = pytest.mark.xfail(
-    not HAS_VERIFY,
-    reason="needs verify= from issue 10 (and LocalRuntime(ssl_context=...))",
-    strict=False,
-)
-
-
 @pytest.fixture
 async def tls_runtime(tmp_path: Path) -> AsyncIterator[tuple[LocalRuntime, Path]]:
     """The local runtime over HTTPS with a certificate from a CA of the test's own (trustme); the
@@ -695,13 +684,11 @@ async def tls_runtime(tmp_path: Path) -> AsyncIterator[tuple[LocalRuntime, Path]
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
-    options: dict[str, Any] = {"ssl_context": server}
-    async with LocalRuntime(credentials=credentials, region=REGION, **options) as local:
+    async with LocalRuntime(credentials=credentials, region=REGION, ssl_context=server) as local:
         local.add_endpoint("echo", echo, content_type="application/json")
         yield local, bundle
 
 
-@needs_verify
 async def test_ca_bundle_and_no_verify_ssl(
     tls_runtime: tuple[LocalRuntime, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,11 +13,6 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from .._types import (
-    InvokeEndpointRequest,
-    InvokeEndpointWithResponseStreamRequest,
-)
-
 
 @dataclasses.dataclass(frozen=True)
 class Member:
@@ -34,7 +29,7 @@ HANDLED = frozenset({"endpoint_name", "body"})
 MEMBERS: dict[str, Member] = {
     "content_type": Member("MIME type of the request body"),
     "accept": Member("desired MIME type of the answer"),
-    "custom_attributes": Member("opaque text forwarded to the model (X-Amzn-SageMaker-Custom-Attributes)"),
+    "custom_attributes": Member("text forwarded to the model (X-Amzn-SageMaker-Custom-Attributes)"),
     "target_model": Member("model to invoke on a multi-model endpoint"),
     "target_variant": Member("production variant to invoke"),
     "target_container_hostname": Member("container to invoke on a multi-container endpoint"),
@@ -52,33 +47,28 @@ MEMBERS: dict[str, Member] = {
     "filename": Member("name of the output file in S3"),
 }
 
-# Members of the newest service model that the request dataclasses may not carry yet: the flag
-# exists either way, and is passed on only when given.
-NEWER_MEMBERS: dict[type[Any], tuple[str, ...]] = {
-    InvokeEndpointRequest: ("prefix_aware_id",),
-    InvokeEndpointWithResponseStreamRequest: ("prefix_aware_id",),
-}
+
+def member_fields(request_type: type[Any]) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(request_type) if f.name not in HANDLED]
 
 
-def member_names(request_type: type[Any]) -> list[str]:
-    names = [f.name for f in dataclasses.fields(request_type) if f.name not in HANDLED]
-    names += [name for name in NEWER_MEMBERS.get(request_type, ()) if name not in names]
-    return names
+def _default_member(field: dataclasses.Field[Any]) -> Member:
+    # A member this table does not know yet: an int if its annotation says so, else text.
+    annotation = str(field.type).replace(" ", "")
+    kind: Callable[[str], Any] = int if annotation in ("int", "int|None") else str
+    return Member(f"the {field.name} member of the request", type=kind)
 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_member_flags(
-    parser: argparse.ArgumentParser, request_type: type[Any], *, exclude: tuple[str, ...] = ()
-) -> None:
+def add_member_flags(parser: argparse.ArgumentParser, request_type: type[Any]) -> None:
     """A flag for each member of ``request_type`` (dest ``member_<name>``, default None)."""
     group = parser.add_argument_group(f"request members ({request_type.__name__})")
-    for name in member_names(request_type):
-        if name in exclude:
-            continue
-        spec = MEMBERS.get(name, Member(f"the {name} member of the request"))
+    for field in member_fields(request_type):
+        name = field.name
+        spec = MEMBERS.get(name) or _default_member(field)
         group.add_argument(
             flag(name),
             *spec.aliases,

@@ -110,6 +110,35 @@ def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(name, value)
 
 
+class _ThisThread(io.TextIOBase):
+    """A standard stream for the CLI's thread only: what other threads write (the runtime's
+    loggers, say) goes to the stream it replaced, not into the CLI's captured output."""
+
+    def __init__(self, mine: io.TextIOWrapper, other: Any) -> None:
+        self.mine, self.other, self.owner = mine, other, threading.get_ident()
+
+    def _target(self) -> Any:
+        return self.mine if threading.get_ident() == self.owner else self.other
+
+    def write(self, text: str) -> int:
+        written: int = self._target().write(text)
+        return written
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def read(self, size: int | None = -1) -> str:
+        text: str = self._target().read(size)
+        return text
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def buffer(self) -> Any:
+        return self._target().buffer
+
+
 def _run_main(args: tuple[str, ...], stdin: bytes) -> Ran:
     out, err = io.BytesIO(), io.BytesIO()
     streams = (
@@ -118,7 +147,9 @@ def _run_main(args: tuple[str, ...], stdin: bytes) -> Ran:
         io.TextIOWrapper(err, write_through=True),
     )
     saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.stdin, sys.stdout, sys.stderr = (
+        _ThisThread(mine, other) for mine, other in zip(streams, saved, strict=True)
+    )
     try:
         code = main(list(args))
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._bidi import BidirectionalCall, BidirectionalStream
+from ._bidi_events import BidirectionalPart
 from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
@@ -14,8 +16,10 @@ from ._errors import (
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     LineTooLongError,
     ModelError,
@@ -30,6 +34,7 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     ThrottlingException,
     TransportError,
     ValidationError,
@@ -54,6 +59,9 @@ __all__ = [
     "ENDPOINT_PREFIX",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
+    "BidirectionalCall",
+    "BidirectionalPart",
+    "BidirectionalStream",
     "CallNext",
     "ClientClosedError",
     "ConnectTimeoutError",
@@ -64,8 +72,10 @@ __all__ = [
     "EventStreamError",
     "HttpRequest",
     "HttpResponse",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvokeEndpointAsyncRequest",
     "InvokeEndpointAsyncResult",
@@ -91,6 +101,7 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "StreamCall",
     "ThrottlingException",
     "TransportError",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -22,8 +23,11 @@ from cachetools import TTLCache
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
+from ._bidi import BidirectionalCall, BidiRequest, BidiSettings, OpenBidiStreams
+from ._bidi_endpoints import resolve_bidirectional_url
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
+    DEFAULT_BIDI_RECEIVE_WINDOW,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_METADATA_CACHE_SIZE,
@@ -31,6 +35,7 @@ from ._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     MAX_ASYNC_INLINE_BODY_BYTES,
+    USER_AGENT,
     default_timeout,
 )
 from ._credentials import CredentialSource
@@ -41,6 +46,7 @@ from ._errors import (
     ParamValidationError,
     SageMakerRuntimeError,
 )
+from ._h2 import client_ssl_context
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -118,6 +124,8 @@ class SageMakerRuntimeClient:
         metadata_cache_size: int = DEFAULT_METADATA_CACHE_SIZE,
         metadata_cache_ttl: float = DEFAULT_METADATA_CACHE_TTL,
         s3_endpoint_url: str | None = None,
+        bidirectional_endpoint_url: str | None = None,
+        bidirectional_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
@@ -126,15 +134,29 @@ class SageMakerRuntimeClient:
             botocore_session = botocore.session.Session(profile=profile_name)
             if profile_name is not None:
                 check_profile(botocore_session)
+        raw_region = resolve_region(region_name, botocore_session)
         region, self._base_url = resolve_endpoint(
             botocore_session,
-            region=resolve_region(region_name, botocore_session),
+            region=raw_region,
             endpoint_url=endpoint_url,
             use_fips=use_fips_endpoint,
             use_dual_stack=use_dualstack_endpoint,
             allow_http=allow_http,
         )
         self._region = region
+        self._bidi_url = resolve_bidirectional_url(
+            botocore_session,
+            region=raw_region,
+            base_url=self._base_url,
+            bidirectional_endpoint_url=bidirectional_endpoint_url,
+            use_fips=use_fips_endpoint,
+            use_dual_stack=use_dualstack_endpoint,
+            allow_http=allow_http,
+        )
+        if bidirectional_ssl_context is not None:
+            # HTTP/2 over TLS is negotiated by ALPN; SSLContext cannot tell what it offers.
+            bidirectional_ssl_context.set_alpn_protocols(["h2"])
+        self._bidi_ssl_context = bidirectional_ssl_context
         self._s3_endpoint_url = (
             check_custom_url(s3_endpoint_url, field="s3_endpoint_url", allow_http=allow_http)
             if s3_endpoint_url
@@ -167,6 +189,7 @@ class SageMakerRuntimeClient:
             middlewares=middlewares,
         )
         self._streams = OpenStreams()
+        self._bidi_streams = OpenBidiStreams()
         self._results = AsyncResultWaiter(
             retry_policy=self._pipeline.retry_policy,
             region=region,
@@ -187,6 +210,11 @@ class SageMakerRuntimeClient:
     @property
     def endpoint_url(self) -> str:
         return str(self._base_url)
+
+    @property
+    def bidirectional_endpoint_url(self) -> str:
+        """Where InvokeEndpointWithBidirectionalStream goes (the service's HTTP/2 endpoint)."""
+        return str(self._bidi_url)
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
@@ -236,6 +264,7 @@ class SageMakerRuntimeClient:
         until = time.monotonic() + grace
         await self._pipeline.drain(grace)
         await self._streams.close_all(until - time.monotonic())  # what is left of the grace
+        await self._bidi_streams.close_all(until - time.monotonic())
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -516,6 +545,48 @@ class SageMakerRuntimeClient:
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
         self._metadata[request] = stream.response_metadata
+
+    # -- bidirectional streams (HTTP/2) -----------------------------------------------------
+
+    def invoke_endpoint_with_bidirectional_stream(
+        self,
+        *,
+        endpoint_name: str,
+        model_invocation_path: str | None = None,
+        model_query_string: str | None = None,
+        target_variant: str | None = None,
+    ) -> BidirectionalCall:
+        """Open a bidirectional stream (HTTP/2; needs the ``bidi`` extra)::
+
+            async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name=...) as s:
+                await s.send(b"..."); await s.end_input()
+                async for part in s: ...
+
+        Validation happens here; the connection is made when the block is entered.
+        """
+        self._check_open()
+        request = BidiRequest(
+            endpoint_name, model_invocation_path, model_query_string, target_variant
+        )
+        timeout = self._pipeline.timeout
+        settings = BidiSettings(
+            url=self._bidi_url,
+            region=self._region,
+            credentials=self._credentials,
+            retry_policy=self._pipeline.retry_policy,
+            ssl_context=self._bidi_ssl,
+            connect_timeout=timeout.sock_connect or timeout.connect,
+            read_timeout=timeout.sock_read,
+            receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
+            user_agent=USER_AGENT,
+            sleep=self._pipeline.sleep_unless_closing,
+        )
+        return BidirectionalCall(request, settings, self._bidi_streams, lambda: self._closed)
+
+    def _bidi_ssl(self) -> ssl.SSLContext:
+        if self._bidi_ssl_context is None:
+            self._bidi_ssl_context = client_ssl_context()
+        return self._bidi_ssl_context
 
 
 __all__ = ["SageMakerRuntimeClient"]

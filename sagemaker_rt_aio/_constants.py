@@ -65,3 +65,7 @@ EVENTSTREAM_MAX_HEADERS_LENGTH = 128 * 1024
 EVENTSTREAM_MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 # iter_lines(): a line longer than this raises instead of growing the buffer without bound.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+# InvokeEndpointWithBidirectionalStream: the HTTP/2 receive window (stream and connection). A slow
+# consumer stops the server after this many unread bytes: it bounds what a stream buffers.
+DEFAULT_BIDI_RECEIVE_WINDOW = 1024 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
 from ._async_inference import invoke_endpoint_async
+from ._bidi import BidiEndpoint, BidiHandler, BidiListener
 from ._faults import InjectedError
 from ._frontend import STATE_KEY, add_routes, unknown_operation
 from ._invocation import Handler, Invocation
@@ -57,6 +59,8 @@ class LocalRuntime:
         max_object_bytes: int = 64 * 1024 * 1024,
         session_ttl: float = 20 * 60.0,
         shutdown_timeout: float = 1.0,
+        ssl_context: ssl.SSLContext | None = None,
+        bidirectional_window: int = 65535,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
@@ -80,6 +84,8 @@ class LocalRuntime:
         )
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
+        self._ssl_context = ssl_context
+        self._bidi = BidiListener(self._state, bidirectional_window)
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -108,7 +114,7 @@ class LocalRuntime:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl_context)
             await site.start()
             address = runner.addresses[0]
             self._bound_port = int(address[1])
@@ -116,6 +122,11 @@ class LocalRuntime:
             await runner.cleanup()
             raise
         self._runner = runner
+        try:
+            await self._bidi.start(self._host, self._ssl_context)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         """Stop serving; cancel and await background async inferences. Idempotent."""
@@ -125,6 +136,7 @@ class LocalRuntime:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._bidi.stop()
         if runner is not None:
             await runner.cleanup()
         self._bound_port = None
@@ -155,7 +167,8 @@ class LocalRuntime:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``: the endpoint URL for SageMaker and S3 clients alike."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def region(self) -> str:
@@ -196,6 +209,25 @@ class LocalRuntime:
             output_path=output_path,
             failure_path=failure_path,
         )
+
+    def add_bidirectional_endpoint(
+        self, name: str, handler: BidiHandler, *, variant: str = "AllTraffic"
+    ) -> None:
+        """Serve ``handler`` for InvokeEndpointWithBidirectionalStream at :attr:`bidirectional_url`.
+
+        ``async def handler(invocation, inbound)`` is an async generator: ``inbound`` yields the
+        client's ``BidirectionalPart``s; it yields ``bytes``, ``str`` or ``BidirectionalPart``.
+        """
+        if not valid_endpoint_name(name):
+            raise ValueError(f"invalid endpoint name {name!r}")
+        self._bidi.front_end.endpoints[name] = BidiEndpoint(name, handler, variant)
+
+    @property
+    def bidirectional_url(self) -> str:
+        """The HTTP/2 listener of the bidirectional operation (h2c, or TLS with ``ssl_context``)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self._bidi.port}"
 
     def remove_endpoint(self, name: str) -> None:
         """Stop serving ``name``; later calls get ValidationError. Raises ``KeyError`` if unknown."""

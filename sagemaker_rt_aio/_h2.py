@@ -113,6 +113,9 @@ class H2Exchange:
         self._chunks: deque[tuple[bytes, int]] = deque()
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
+        # DATA waits for the server's SETTINGS: a window it shrinks after we sent on the default
+        # one would go negative, which some servers treat as a flow-control error.
+        self._settings_received = asyncio.Event()
         self._remote_ended = False
         self._local_ended = False
         self._error: TransportError | None = None
@@ -179,6 +182,8 @@ class H2Exchange:
     async def send(self, data: bytes, *, end_stream: bool = False) -> None:
         """Send ``data``, waiting for the peer's flow-control window as needed."""
         view = memoryview(data)
+        if not self._settings_received.is_set():
+            await self._wait(self._settings_received.wait())
         while True:
             self._check_sendable()
             window = min(
@@ -324,6 +329,7 @@ class H2Exchange:
                 )
             # A graceful GOAWAY that includes our stream: the server finishes it first.
         elif isinstance(event, ev.WindowUpdated | ev.RemoteSettingsChanged):
+            self._settings_received.set()
             self._writable.set()
 
     # -- closing ----------------------------------------------------------------------------

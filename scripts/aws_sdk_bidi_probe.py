@@ -2,32 +2,35 @@
 
 Run with Python 3.12+ and ``pip install aws-sdk-sagemaker-runtime-http2 awscrt``::
 
-    python scripts/aws_sdk_bidi_probe.py URL CA_FILE ENDPOINT [MESSAGE ...]
+    echo '[{"endpoint": "echo", "messages": ["hello", "world"],
+            "access_key": "AKID", "secret_key": "SECRET"}]' |
+        python scripts/aws_sdk_bidi_probe.py https://127.0.0.1:PORT CA_FILE
 
-Sends each MESSAGE as a PayloadPart (the last one COMPLETE), closes the input, and prints one JSON
-line per answer event: ``{"bytes": ..., "data_type": ..., "completion_state": ...}``, or
-``{"error": <class name>, "message": ...}``. Credentials and region come from the environment
-(``AWS_ACCESS_KEY_ID``...). ``CA_FILE`` is the CA the server's certificate is signed by.
-tests/test_bidi_aws_sdk.py runs this in a subprocess against the local runtime over TLS.
+Each job on stdin opens one stream, sends its messages as UTF8 PayloadParts (the last one
+``COMPLETE``), closes the input and reads the answer; one JSON line per job is printed:
+``{"events": [{"bytes": ..., "data_type": ..., "completion_state": ...}, ...]}`` or
+``{"error": <the SDK's exception class>, "message": ...}``. ``CA_FILE`` is the CA that signed the
+server's certificate. tests/test_bidi_aws_sdk.py runs this against the local runtime over TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
+from typing import Any
 
-from awscrt import io as crt_io
 from aws_sdk_sagemaker_runtime_http2.client import AsyncSageMakerRuntimeHTTP2Client
-from aws_sdk_sagemaker_runtime_http2.config import AsyncSageMakerRuntimeHTTP2Config as Config
+from aws_sdk_sagemaker_runtime_http2.config import AsyncSageMakerRuntimeHTTP2Config
 from aws_sdk_sagemaker_runtime_http2.models import (
     InvokeEndpointWithBidirectionalStreamInput,
     RequestPayloadPart,
     RequestStreamEventPayloadPart,
     ResponseStreamEventPayloadPart,
 )
-from smithy_aws_core.identity import EnvironmentCredentialsResolver
+from awscrt import io as crt_io
+from smithy_aws_core.identity import AWSCredentialsIdentity
+from smithy_aws_core.identity.static import StaticCredentialsResolver
 from smithy_http.aio.crt import AWSCRTHTTPClient
 
 
@@ -41,30 +44,29 @@ class _TrustingCRTClient(AWSCRTHTTPClient):
         self._tls_ctx = crt_io.ClientTlsContext(options)
 
 
-def _print(doc: dict[str, object]) -> None:
-    print(json.dumps(doc), flush=True)
-
-
-async def main(url: str, ca_file: str, endpoint: str, messages: list[str]) -> None:
-    config = await Config.resolve(
+async def _job(url: str, ca_file: str, job: dict[str, Any]) -> dict[str, Any]:
+    identity = AWSCredentialsIdentity(
+        access_key_id=job["access_key"], secret_access_key=job["secret_key"]
+    )
+    config = await AsyncSageMakerRuntimeHTTP2Config.resolve(
         endpoint_uri=url,
-        region=os.environ.get("AWS_REGION", "us-east-1"),
-        aws_credentials_identity_resolver=EnvironmentCredentialsResolver(),
+        region=job.get("region", "us-east-1"),
+        aws_credentials_identity_resolver=StaticCredentialsResolver(identity),
         transport=_TrustingCRTClient(ca_file),
     )
     client = AsyncSageMakerRuntimeHTTP2Client(config=config)
+    events: list[dict[str, Any]] = []
     try:
         stream = await client.invoke_endpoint_with_bidirectional_stream(
-            InvokeEndpointWithBidirectionalStreamInput(endpoint_name=endpoint)
+            InvokeEndpointWithBidirectionalStreamInput(endpoint_name=job["endpoint"])
         )
+        messages = job["messages"]
         for index, text in enumerate(messages):
-            last = index == len(messages) - 1
+            state = "COMPLETE" if index == len(messages) - 1 else "PARTIAL"
             await stream.input_stream.send(
                 RequestStreamEventPayloadPart(
                     value=RequestPayloadPart(
-                        bytes_=text.encode(),
-                        data_type="UTF8",
-                        completion_state="COMPLETE" if last else "PARTIAL",
+                        bytes_=text.encode(), data_type="UTF8", completion_state=state
                     )
                 )
             )
@@ -73,7 +75,7 @@ async def main(url: str, ca_file: str, endpoint: str, messages: list[str]) -> No
         async for event in output:
             if isinstance(event, ResponseStreamEventPayloadPart):
                 part = event.value
-                _print(
+                events.append(
                     {
                         "bytes": (part.bytes_ or b"").decode(),
                         "data_type": part.data_type,
@@ -81,11 +83,17 @@ async def main(url: str, ca_file: str, endpoint: str, messages: list[str]) -> No
                     }
                 )
             else:
-                _print({"event": type(event).__name__, "value": repr(event.value)})
+                events.append({"event": type(event).__name__, "value": repr(event.value)})
         await output.close()
     except Exception as exc:  # the caller compares the error the SDK raised
-        _print({"error": type(exc).__name__, "message": str(exc)})
+        return {"error": type(exc).__name__, "message": str(exc), "events": events}
+    return {"events": events}
+
+
+async def main(url: str, ca_file: str) -> None:
+    for job in json.load(sys.stdin):
+        print(json.dumps(await _job(url, ca_file, job)), flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]))
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

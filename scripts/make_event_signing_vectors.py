@@ -20,7 +20,7 @@ import datetime
 import json
 import sys
 
-from aws_sdk_signers import AWSCredentialIdentity, AsyncEventSigner, signers
+from aws_sdk_signers import AsyncEventSigner, AWSCredentialIdentity, signers
 from smithy_aws_event_stream.events import EventHeaderEncoder, EventMessage
 
 CASES = [

@@ -41,6 +41,7 @@ class App:
         self.mode = "echo"
         self.requests: list[Scope] = []
         self.calls = 0
+        self.retried = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -50,6 +51,8 @@ class App:
                 if event == "lifespan.shutdown":
                     return
         self.calls += 1
+        if self.calls == 2:
+            self.retried.set()
         self.requests.append(scope)
         if self.mode == "unavailable" and self.calls == 1:
             await send(
@@ -204,8 +207,7 @@ async def test_503_before_input_is_retried_over_h2c(h2c_app: tuple[App, str]) ->
         # send() gone first, the input might have been taken: then the 503 is raised.)
         answers = stream.__aiter__()
         first = asyncio.create_task(answers.__anext__())
-        while app.calls < 2:
-            await asyncio.sleep(0.001)
+        await app.retried.wait()
         await stream.send("again")
         assert (await first).bytes == b"AGAIN"
         await stream.end_input()

@@ -201,6 +201,9 @@ class H2Exchange:
             except self._h2.exceptions.StreamClosedError:
                 self._check_sendable()
                 raise ConnectionClosedError("the server closed the stream") from None
+            except self._h2.exceptions.ProtocolError as exc:
+                self._check()
+                raise ConnectionClosedError(f"HTTP/2 protocol error: {exc}") from None
             self._flush()
             await self._drain()
             if last:
@@ -321,13 +324,14 @@ class H2Exchange:
             last = event.last_stream_id
             if last is not None and last < self.stream_id:
                 self._fail(StreamRefused("the server is going away (GOAWAY) before this stream"))
-            elif not self._remote_ended and event.error_code != NO_ERROR:
+            elif not self._remote_ended:
+                # h2 ends the whole connection on GOAWAY, even a graceful one that would let
+                # the server finish our (accepted, so not retryable) stream.
                 self._fail(
                     ConnectionClosedError(
                         f"the server closed the connection (GOAWAY code {event.error_code})"
                     )
                 )
-            # A graceful GOAWAY that includes our stream: the server finishes it first.
         elif isinstance(event, ev.WindowUpdated | ev.RemoteSettingsChanged):
             self._settings_received.set()
             self._writable.set()

@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 from yarl import URL
@@ -172,6 +174,8 @@ class BidirectionalStream:
         self._closed_error: SageMakerRuntimeError | None = None
         self._done = asyncio.Event()
         self._iterating = False
+        self._attempting: set[asyncio.Task[Any]] = set()
+        self._aborted: set[asyncio.Task[Any]] = set()
         self.response_metadata: ResponseMetadata | None = None
         self.invoked_production_variant: str | None = None
 
@@ -190,7 +194,7 @@ class BidirectionalStream:
         while True:
             self._attempts += 1
             try:
-                await self._attempt()
+                await self._attempt_guarded()
                 return
             except SageMakerRuntimeError as error:
                 await self._before_retry(error)
@@ -217,6 +221,24 @@ class BidirectionalStream:
             raise ClientClosedError("the client shut down while the call waited to retry")
         if self._closed_error is not None:
             raise self._closed_error
+
+    async def _attempt_guarded(self) -> None:
+        """``_attempt``, but a shutdown that interrupts it (a credential provider that hangs, a
+        slow connect) raises ``ClientClosedError`` in the caller instead of a bare cancellation."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._attempting.add(task)
+        try:
+            await self._attempt()
+        except asyncio.CancelledError:
+            if task not in self._aborted:
+                raise
+            self._aborted.discard(task)
+            if sys.version_info >= (3, 11):
+                task.uncancel()
+            raise ClientClosedError("the client shut down while the stream was opening") from None
+        finally:
+            self._attempting.discard(task)
 
     async def _attempt(self) -> None:
         settings = self._settings
@@ -278,7 +300,7 @@ class BidirectionalStream:
             while True:
                 self._attempts += 1
                 try:
-                    await self._attempt()
+                    await self._attempt_guarded()
                     break
                 except SageMakerRuntimeError as again:
                     await self._before_retry(again)
@@ -441,6 +463,9 @@ class BidirectionalStream:
 
     async def _shutdown(self) -> None:
         self._closed_error = ClientClosedError("the client shut down while the stream was open")
+        for task in self._attempting:
+            self._aborted.add(task)
+            task.cancel()
         exchange = self._exchange
         if exchange is not None:
             exchange._fail(self._closed_error)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import botocore.credentials
 import pytest
 import trustme
@@ -23,9 +24,11 @@ from sagemaker_rt_aio import (
     EndpointConnectionError,
     InputValidationError,
     InternalServerError,
+    InternalStreamFailure,
     ModelError,
     ModelStreamError,
     ParamValidationError,
+    ReadTimeoutError,
     RetryPolicy,
     SageMakerRuntimeClient,
     ServiceError,
@@ -593,3 +596,72 @@ def test_missing_h2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "h2.config", None)
     with pytest.raises(ImportError, match=r"\[bidi\]"):
         _h2.import_h2()
+
+
+# -------------------------------------------------------------- faults inside a stream, timeouts
+
+
+async def test_internal_stream_failure_after_some_parts(runtime: LocalRuntime) -> None:
+    runtime.fail_bidirectional_stream_next("echo", after_parts=2, message="the stream broke")
+    async with (
+        client_for(runtime) as client,
+        client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as stream,
+    ):
+        for word in (b"a", b"b", b"c"):
+            await stream.send(word)
+        got = []
+        with pytest.raises(InternalStreamFailure) as caught:
+            async for part in stream:
+                got.append(part.bytes)
+    assert got == [b"a", b"b"]
+    assert caught.value.message == "the stream broke"
+    runtime.fail_bidirectional_stream_next("echo", error="ModelStreamError", error_code="X1")
+    async with (
+        client_for(runtime) as client,
+        client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as stream,
+    ):
+        with pytest.raises(ModelStreamError) as model_caught:
+            [part async for part in stream]
+    assert model_caught.value.error_code == "X1"
+
+
+async def test_read_timeout_applies_once_input_ended(runtime: LocalRuntime) -> None:
+    async def mute(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
+        async for _ in inbound:
+            pass
+        await asyncio.Event().wait()  # never answers
+        yield b""
+
+    runtime.add_bidirectional_endpoint("mute", mute)
+    timeout = aiohttp.ClientTimeout(sock_connect=5, sock_read=0.05)
+    async with client_for(runtime, timeout=timeout) as client:
+        with pytest.raises(ReadTimeoutError):
+            async with client.invoke_endpoint_with_bidirectional_stream(
+                endpoint_name="mute"
+            ) as stream:
+                await stream.end_input()
+                [part async for part in stream]
+    assert await settle(lambda: open_connections(runtime) == 0)
+
+
+async def test_shutdown_interrupts_a_hung_credential_provider(runtime: LocalRuntime) -> None:
+    client = client_for(runtime)
+    entered = asyncio.Event()
+
+    async def hang() -> FrozenCredentials:
+        entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    client._credentials.get = hang  # type: ignore[method-assign]
+
+    async def call() -> None:
+        async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo"):
+            pass
+
+    task = asyncio.create_task(call())
+    await entered.wait()
+    await client.shutdown(grace=0)
+    with pytest.raises(ClientClosedError):
+        await task
+    assert not client._bidi_streams.streams

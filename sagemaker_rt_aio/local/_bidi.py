@@ -21,6 +21,7 @@ import hmac
 import json
 import re
 import ssl
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -72,6 +73,19 @@ class BidiEndpoint:
     variant: str = "AllTraffic"
 
 
+@dataclass(frozen=True)
+class StreamFault:
+    """An exception event the runtime sends instead of the handler's next part, ending the stream."""
+
+    after_parts: int
+    error: str
+    message: str
+    error_code: str | None = None
+
+    def encode(self) -> bytes:
+        return encode_exception(self.error, self.message, error_code=self.error_code)
+
+
 class _BadEvent(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
@@ -85,6 +99,7 @@ class BidiFrontEnd:
     def __init__(self, state: RuntimeState) -> None:
         self.state = state
         self.endpoints: dict[str, BidiEndpoint] = {}
+        self.stream_faults: dict[str, deque[StreamFault]] = {}
 
     async def serve(self, stream: ServerStream) -> None:
         request_id = new_request_id()
@@ -141,8 +156,11 @@ class BidiFrontEnd:
         )
         state.invocation_log.append(invocation)
         inbound = _Inbound(stream, credentials, seed, state.config.region)
+        failures = self.stream_faults.get(name)
+        fault = failures.popleft() if failures else None
         await _run(stream, endpoint, invocation, inbound, request_id,
-                   ModelErrorContext(state.config.region, state.config.account_id, name))  # fmt: skip
+                   ModelErrorContext(state.config.region, state.config.account_id, name),
+                   fault)  # fmt: skip
 
 
 class _Inbound:
@@ -239,10 +257,17 @@ async def _run(
     inbound: _Inbound,
     request_id: str,
     errors: ModelErrorContext,
+    fault: StreamFault | None,
 ) -> None:
     generator = endpoint.handler(invocation, inbound)
     started = False
+    sent = 0
     try:
+        if fault is not None and fault.after_parts == 0:
+            started = True
+            await stream.respond(200, _ok_headers(endpoint, request_id))
+            await stream.send_data(fault.encode(), end=True)
+            return
         while True:
             try:
                 item = await generator.__anext__()
@@ -254,6 +279,10 @@ async def _run(
                 started = True
                 await stream.respond(200, _ok_headers(endpoint, request_id))
             await stream.send_data(encode_part(_to_part(item)))
+            sent += 1
+            if fault is not None and sent >= fault.after_parts:
+                await stream.send_data(fault.encode(), end=True)
+                return
         if inbound.error is not None:
             raise inbound.error
         if not started:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
 from ._async_inference import invoke_endpoint_async
-from ._bidi import BidiEndpoint, BidiHandler, BidiListener
+from ._bidi import BidiEndpoint, BidiHandler, BidiListener, StreamFault
 from ._faults import InjectedError
 from ._frontend import STATE_KEY, add_routes, unknown_operation
 from ._invocation import Handler, Invocation
@@ -221,6 +222,22 @@ class LocalRuntime:
         if not valid_endpoint_name(name):
             raise ValueError(f"invalid endpoint name {name!r}")
         self._bidi.front_end.endpoints[name] = BidiEndpoint(name, handler, variant)
+
+    def fail_bidirectional_stream_next(
+        self,
+        name: str,
+        n: int = 1,
+        *,
+        after_parts: int = 0,
+        error: str = "InternalStreamFailure",
+        message: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        """End the next ``n`` bidirectional streams of ``name`` with an exception event
+        (``InternalStreamFailure`` or ``ModelStreamError``) after ``after_parts`` answer parts."""
+        text = message if message is not None else f"{error}: injected by the local runtime"
+        fault = StreamFault(after_parts, error, text, error_code)
+        self._bidi.front_end.stream_faults.setdefault(name, deque()).extend([fault] * n)
 
     @property
     def bidirectional_url(self) -> str:

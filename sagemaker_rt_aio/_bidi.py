@@ -321,6 +321,7 @@ class BidirectionalStream:
         assert exchange.status is not None
         parts: list[bytes] = []
         size = 0
+        exchange.read_timeout = self._settings.read_timeout  # an error answer owes its body
         with contextlib.suppress(TransportError):
             while size < _MAX_ERROR_BODY and (chunk := await exchange.read()) is not None:
                 parts.append(chunk)

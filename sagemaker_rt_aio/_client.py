@@ -23,8 +23,9 @@ from cachetools import TTLCache
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
-from ._bidi import BidirectionalCall, BidiRequest, BidiSettings, OpenBidiStreams
+from ._bidi import BidirectionalCall, BidiSettings, OpenBidiStreams
 from ._bidi_endpoints import resolve_bidirectional_url
+from ._bidi_request import BidiRequest
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
     DEFAULT_BIDI_RECEIVE_WINDOW,

@@ -114,13 +114,18 @@ async def _run(case: dict[str, object]) -> dict[str, object]:
         )
         if event.get("final"):
             signed = await signer.sign_empty(
-                event=EventMessage(), identity=identity, properties=properties  # type: ignore[arg-type]
+                event=EventMessage(),
+                identity=identity,
+                properties=properties,  # type: ignore[arg-type]
             )
             inner = b""
         else:
             inner = _inner(event)
             signed = await signer._sign_payload(  # the payload is the inner message, as sign() does
-                event=EventMessage(), payload=inner, identity=identity, properties=properties  # type: ignore[arg-type]
+                event=EventMessage(),
+                payload=inner,
+                identity=identity,
+                properties=properties,  # type: ignore[arg-type]
             )
         out.append(
             {

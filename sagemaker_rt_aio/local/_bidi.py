@@ -17,26 +17,24 @@ before that answers 424 ``ModelError``, as the service does when the container f
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import ssl
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from multidict import CIMultiDict
 
 from .._bidi_events import BidirectionalPart, encode_part
-from .._eventstream import EventStreamDecoder, Message, encode_exception, encode_message
+from .._eventstream import encode_exception, encode_message
 from .._signing import (
     STREAMING_EVENTS_PAYLOAD,
     FrozenCredentials,
     request_signature,
-    sign_event,
 )
+from ._bidi_inbound import BadEvent, Inbound
 from ._h2_server import H2Server, ServerStream, StreamGone
 from ._http import new_request_id
 from ._invocation import Invocation
@@ -52,8 +50,6 @@ from ._state import RuntimeState, valid_endpoint_name
 
 OPERATION = "InvokeEndpointWithBidirectionalStream"
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations-bidirectional-stream$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_MS = timedelta(milliseconds=1)
 
 BidiHandler = Callable[..., AsyncGenerator[Any, None]]
 
@@ -84,13 +80,6 @@ class StreamFault:
 
     def encode(self) -> bytes:
         return encode_exception(self.error, self.message, error_code=self.error_code)
-
-
-class _BadEvent(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(message)
 
 
 class BidiFrontEnd:
@@ -155,7 +144,7 @@ class BidiFrontEnd:
             model_query_string=headers.get("x-amzn-sagemaker-model-query-string"),
         )
         state.invocation_log.append(invocation)
-        inbound = _Inbound(stream, credentials, seed, state.config.region)
+        inbound = Inbound(stream, credentials, seed, state.config.region)
         failures = self.stream_faults.get(name)
         fault = failures.popleft() if failures else None
         await _run(stream, endpoint, invocation, inbound, request_id,
@@ -163,98 +152,11 @@ class BidiFrontEnd:
                    fault)  # fmt: skip
 
 
-class _Inbound:
-    """The client's events as ``BidirectionalPart``s, verified when there are credentials."""
-
-    def __init__(
-        self,
-        stream: ServerStream,
-        credentials: FrozenCredentials | None,
-        seed: str | None,
-        region: str,
-    ) -> None:
-        self._stream = stream
-        self._credentials = credentials
-        self._prior = seed
-        self._region = region
-        self._decoder = EventStreamDecoder()
-        self._pending: list[Message] = []
-        self.ended = False
-        self.error: _BadEvent | None = None
-
-    def __aiter__(self) -> AsyncIterator[BidirectionalPart]:
-        return self._parts()
-
-    async def _parts(self) -> AsyncIterator[BidirectionalPart]:
-        while not self.ended:
-            if not self._pending:
-                # Everything decoded was taken: let the client send more (flow control).
-                self._stream.ack()
-                chunk = await self._stream.receive()
-                if chunk is None:
-                    self.ended = True
-                    self._decoder.close()
-                    return
-                self._pending.extend(self._decoder.feed(chunk))
-                if self._decoder.error is not None:
-                    raise self._fail("SerializationException", str(self._decoder.error))
-                continue
-            envelope = self._pending.pop(0)
-            part = self._open(envelope)
-            if part is None:  # the final, empty envelope
-                self.ended = True
-                self._stream.ack()
-                return
-            yield part
-
-    def _fail(self, code: str, message: str) -> _BadEvent:
-        self.error = _BadEvent(code, message)
-        return self.error
-
-    def _open(self, envelope: Message) -> BidirectionalPart | None:
-        headers = envelope.headers
-        date, signature = headers.get(":date"), headers.get(":chunk-signature")
-        if self._credentials is not None:
-            if not isinstance(date, datetime) or not isinstance(signature, bytes):
-                raise self._fail("InvalidSignatureException", "event is not signed")
-            assert self._prior is not None
-            time_ms = (date - _EPOCH) // _ONE_MS
-            expected = sign_event(
-                envelope.payload,
-                prior_signature=self._prior,
-                time_ms=time_ms,
-                credentials=self._credentials,
-                region=self._region,
-                service="sagemaker",
-            )
-            if not hmac.compare_digest(expected, signature):
-                raise self._fail(
-                    "InvalidSignatureException",
-                    "The event signature we calculated does not match the signature you provided.",
-                )
-            self._prior = signature.hex()
-        if not envelope.payload:
-            return None
-        decoder = EventStreamDecoder()
-        messages = decoder.feed(envelope.payload)
-        if len(messages) != 1 or decoder.pending:
-            raise self._fail("SerializationException", "an envelope must hold one event message")
-        inner = messages[0].headers
-        if inner.get(":message-type") != "event" or inner.get(":event-type") != "PayloadPart":
-            raise self._fail("SerializationException", "expected a PayloadPart event")
-        data_type, state = inner.get("DataType"), inner.get("CompletionState")
-        return BidirectionalPart(
-            messages[0].payload,
-            data_type if isinstance(data_type, str) else None,
-            state if isinstance(state, str) else None,
-        )
-
-
 async def _run(
     stream: ServerStream,
     endpoint: BidiEndpoint,
     invocation: BidirectionalInvocation,
-    inbound: _Inbound,
+    inbound: Inbound,
     request_id: str,
     errors: ModelErrorContext,
     fault: StreamFault | None,
@@ -291,7 +193,7 @@ async def _run(
             await stream.send_data(b"", end=True)
     except StreamGone:
         raise
-    except _BadEvent as bad:
+    except BadEvent as bad:
         await _fail_stream(stream, started, bad.code, bad.message, request_id)
     except Exception as exc:
         if inbound.error is not None:

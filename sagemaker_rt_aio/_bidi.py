@@ -110,7 +110,6 @@ class BidirectionalStream:
         self._send_lock = asyncio.Lock()
         self._sent_any = False
         self._input_ended = False
-        self._response_checked = False
         self._attempts = 0
         self._first_attempt_at = 0.0
         self._closed_error: SageMakerRuntimeError | None = None

@@ -61,7 +61,7 @@ class LocalRuntime:
         session_ttl: float = 20 * 60.0,
         shutdown_timeout: float = 1.0,
         ssl_context: ssl.SSLContext | None = None,
-        bidirectional_window: int = 65535,
+        bidirectional_window: int = 1024 * 1024,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])

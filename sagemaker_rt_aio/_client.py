@@ -24,7 +24,7 @@ from cachetools import TTLCache
 from . import _model as m
 from ._async_results import AsyncResultWaiter
 from ._bidi import BidirectionalCall, BidiSettings, OpenBidiStreams
-from ._bidi_endpoints import resolve_bidirectional_url
+from ._bidi_endpoints import bidi_ca_bundle, resolve_bidirectional_url
 from ._bidi_request import BidiRequest
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
@@ -158,6 +158,9 @@ class SageMakerRuntimeClient:
             # HTTP/2 over TLS is negotiated by ALPN; SSLContext cannot tell what it offers.
             bidirectional_ssl_context.set_alpn_protocols(["h2"])
         self._bidi_ssl_context = bidirectional_ssl_context
+        # Without a context: the CA bundle botocore would use (AWS_CA_BUNDLE, the profile's
+        # ca_bundle), else the system's CAs.
+        self._bidi_ca_bundle = bidi_ca_bundle(botocore_session)
         self._s3_endpoint_url = (
             check_custom_url(s3_endpoint_url, field="s3_endpoint_url", allow_http=allow_http)
             if s3_endpoint_url
@@ -586,7 +589,7 @@ class SageMakerRuntimeClient:
 
     def _bidi_ssl(self) -> ssl.SSLContext:
         if self._bidi_ssl_context is None:
-            self._bidi_ssl_context = client_ssl_context()
+            self._bidi_ssl_context = client_ssl_context(self._bidi_ca_bundle or True)
         return self._bidi_ssl_context
 
 

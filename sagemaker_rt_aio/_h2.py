@@ -28,6 +28,7 @@ from ._errors import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ParamValidationError,
     ReadTimeoutError,
     TransportError,
 )
@@ -65,7 +66,10 @@ def client_ssl_context(verify: bool | str = True) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif isinstance(verify, str):
-        context = ssl.create_default_context(cafile=verify)
+        try:
+            context = ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise ParamValidationError("ca_bundle", f"cannot load the CA bundle {verify!r}") from exc
     else:
         context = ssl.create_default_context()
     context.set_alpn_protocols(["h2"])

@@ -550,17 +550,21 @@ async def test_leaving_the_block_early_resets_and_closes(runtime: LocalRuntime) 
 
 
 @pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext, str]:
     ca = trustme.CA()
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
     client = ssl.create_default_context()
     ca.configure_trust(client)
-    return server, client
+    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return server, client, str(ca_file)
 
 
-async def test_tls_with_alpn_h2(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
-    server_context, client_context = tls
+async def test_tls_with_alpn_h2(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_context, client_context, ca_file = tls
     credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
     async with LocalRuntime(credentials=credentials, ssl_context=server_context) as rt:
         rt.add_bidirectional_endpoint("echo", echo)
@@ -582,6 +586,15 @@ async def test_tls_with_alpn_h2(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> N
                 ):
                     pass
             assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+        # The CA bundle botocore would use (AWS_CA_BUNDLE) applies too.
+        monkeypatch.setenv("AWS_CA_BUNDLE", ca_file)
+        async with (
+            client_for(rt) as bundled,
+            bundled.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as s,
+        ):
+            await s.send("bundled")
+            await s.end_input()
+            assert [part.bytes async for part in s] == [b"bundled"]
 
 
 # -------------------------------------------------------------------------- the optional extra

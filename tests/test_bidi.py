@@ -678,3 +678,24 @@ async def test_shutdown_interrupts_a_hung_credential_provider(runtime: LocalRunt
     with pytest.raises(ClientClosedError):
         await task
     assert not client._bidi_streams.streams
+
+
+async def test_server_going_away_mid_stream_is_connection_closed() -> None:
+    credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
+    rt = LocalRuntime(credentials=credentials)
+    await rt.start()
+    try:
+        rt.add_bidirectional_endpoint("echo", echo)
+        async with client_for(rt) as client:
+            with pytest.raises(ConnectionClosedError):
+                async with client.invoke_endpoint_with_bidirectional_stream(
+                    endpoint_name="echo"
+                ) as stream:
+                    await stream.send(b"one")
+                    answers = stream.__aiter__()
+                    assert (await answers.__anext__()).bytes == b"one"
+                    await rt.stop()  # the runtime (and its connections) go away
+                    await answers.__anext__()
+            assert not client._bidi_streams.streams
+    finally:
+        await rt.stop()

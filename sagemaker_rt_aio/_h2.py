@@ -362,15 +362,12 @@ class H2Exchange:
         finally:
             self._task.cancel()
             self._writer.close()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(self._writer.wait_closed(), _CLOSE_TIMEOUT)
-            with contextlib.suppress(BaseException):
-                await self._task
             self._fail(ConnectionClosedError("the stream is closed"))
-
-    def abort(self) -> None:
-        """Close at once without awaiting (for cleanup where awaiting is not possible)."""
-        if not self._closed:
-            self._closed = True
-            self._task.cancel()
-            self._writer.close()
+            # asyncio.wait: our own cancellation still propagates; the reader's does not.
+            closing = asyncio.ensure_future(self._writer.wait_closed())
+            done, _ = await asyncio.wait({closing}, timeout=_CLOSE_TIMEOUT)
+            if closing in done and not closing.cancelled():
+                closing.exception()  # a reset connection may close with an error: retrieved
+            else:
+                closing.cancel()
+            await asyncio.wait({self._task})

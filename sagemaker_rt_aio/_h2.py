@@ -120,6 +120,7 @@ class H2Exchange:
         # DATA waits for the server's SETTINGS: a window it shrinks after we sent on the default
         # one would go negative, which some servers treat as a flow-control error.
         self._settings_received = asyncio.Event()
+        self._written = 0
         self._remote_ended = False
         self._local_ended = False
         self._error: TransportError | None = None
@@ -188,6 +189,17 @@ class H2Exchange:
         view = memoryview(data)
         if not self._settings_received.is_set():
             await self._wait(self._settings_received.wait())
+        total = len(view)
+        try:
+            await self._send_view(view, end_stream)
+        except asyncio.CancelledError:
+            if 0 < self._written < total:
+                # Part of an event is out: the peer would read the next one as its remainder.
+                self.reset_now(ConnectionClosedError("a send was cancelled partway through"))
+            raise
+
+    async def _send_view(self, view: memoryview, end_stream: bool) -> None:
+        self._written = 0
         while True:
             self._check_sendable()
             window = min(
@@ -208,6 +220,7 @@ class H2Exchange:
             except self._h2.exceptions.ProtocolError as exc:
                 self._check()
                 raise ConnectionClosedError(f"HTTP/2 protocol error: {exc}") from None
+            self._written += len(chunk)
             self._flush()
             await self._drain()
             if last:
@@ -341,6 +354,13 @@ class H2Exchange:
             self._writable.set()
 
     # -- closing ----------------------------------------------------------------------------
+
+    def reset_now(self, error: TransportError) -> None:
+        """Reset the stream at once (no await); later calls raise ``error``."""
+        with contextlib.suppress(Exception):
+            self._conn.reset_stream(self.stream_id, error_code=CANCEL)
+        self._flush()
+        self._fail(error)
 
     @property
     def finished(self) -> bool:

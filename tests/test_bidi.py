@@ -699,3 +699,33 @@ async def test_server_going_away_mid_stream_is_connection_closed() -> None:
             assert not client._bidi_streams.streams
     finally:
         await rt.stop()
+
+
+async def test_send_cancelled_partway_through_an_event_breaks_only_that_stream(
+    runtime: LocalRuntime,
+) -> None:
+    gate = asyncio.Event()
+
+    async def gated(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
+        await gate.wait()
+        async for part in inbound:
+            yield part
+
+    runtime.add_bidirectional_endpoint("gated", gated)
+    async with client_for(runtime) as client:
+        async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="gated") as s:
+            sender = asyncio.create_task(s.send(bytes(256 * 1024)))  # > the 16 KiB window
+            await quiet(lambda: 0, turns=300)
+            sender.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sender
+            # Half an event went out: the stream cannot carry another one.
+            with pytest.raises(ConnectionClosedError, match="partway"):
+                await s.send(b"next")
+        # The client and other streams are fine.
+        gate.set()
+        async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as s:
+            await s.send(b"still fine")
+            await s.end_input()
+            assert [part.bytes async for part in s] == [b"still fine"]
+    assert await settle(lambda: open_connections(runtime) == 0)

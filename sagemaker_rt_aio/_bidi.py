@@ -36,6 +36,7 @@ from ._credentials import CredentialSource
 from ._endpoints import host_header
 from ._errors import (
     ClientClosedError,
+    ConnectionClosedError,
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
@@ -304,11 +305,17 @@ class BidirectionalStream:
             await self._check_usable()
             if not self._sent_any:
                 await self._reopen_if_refused()
-            assert self._signer is not None
+            exchange = self._exchange
+            assert exchange is not None and self._signer is not None
             envelope = self._signer.wrap(b"")
             self._sent_any = True
             self._input_ended = True
-            await self._send_bytes(envelope, end_stream=True)
+            try:
+                await self._send_bytes(envelope, end_stream=True)
+            except ConnectionClosedError:
+                if not (exchange.status == 200 and exchange.remote_ended):
+                    raise
+                # The model already ended its answer (and stopped reading): nothing to end.
             # While the input is open, silence may be the model listening; after it, the model
             # owes an answer, so the read timeout applies from here on.
             if self._exchange is not None:

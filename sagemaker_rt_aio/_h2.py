@@ -363,6 +363,10 @@ class H2Exchange:
         self._fail(error)
 
     @property
+    def remote_ended(self) -> bool:
+        return self._remote_ended
+
+    @property
     def finished(self) -> bool:
         return self._remote_ended and not self._chunks
 

@@ -729,3 +729,19 @@ async def test_send_cancelled_partway_through_an_event_breaks_only_that_stream(
             await s.end_input()
             assert [part.bytes async for part in s] == [b"still fine"]
     assert await settle(lambda: open_connections(runtime) == 0)
+
+
+async def test_model_that_answers_without_reading(runtime: LocalRuntime) -> None:
+    async def greeter(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
+        yield "hello, I do not listen"
+
+    runtime.add_bidirectional_endpoint("greeter", greeter)
+    async with (
+        client_for(runtime) as client,
+        client.invoke_endpoint_with_bidirectional_stream(endpoint_name="greeter") as s,
+    ):
+        assert [part.bytes async for part in s] == [b"hello, I do not listen"]
+        await s.end_input()  # nothing left to end: not an error
+        with pytest.raises(RuntimeError):
+            await s.send(b"too late")
+    assert await settle(lambda: open_connections(runtime) == 0)

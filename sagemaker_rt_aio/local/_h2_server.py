@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from .._h2 import import_h2
 
 _READ_SIZE = 65536
+NO_ERROR = 0x0
 CANCEL = 0x8
 
 
@@ -36,6 +37,7 @@ class ServerStream:
         self.remote_ended = False
         self.gone = False
         self.response_started = False
+        self.response_ended = False
         self.unacked = 0
         self.task: asyncio.Task[None] | None = None
 
@@ -68,6 +70,7 @@ class ServerStream:
         self.response_started = True
         fields = [(":status", str(status)), *headers.items()]
         self._connection.send_headers(self.stream_id, fields, end)
+        self.response_ended = end
         await self._connection.drain()
 
     async def send_data(self, data: bytes, *, end: bool = False) -> None:
@@ -82,13 +85,14 @@ class ServerStream:
                 continue
             chunk, view = view[:window], view[window:]
             self._connection.send_data(self.stream_id, bytes(chunk), end and not view)
+            self.response_ended = end and not view
             await self._connection.drain()
             if not view:
                 return
 
-    def reset(self) -> None:
+    def reset(self, code: int = CANCEL) -> None:
         if not self.gone:
-            self._connection.reset(self.stream_id)
+            self._connection.reset(self.stream_id, code)
             self._on_gone()
 
     # -- events -----------------------------------------------------------------------------
@@ -176,9 +180,9 @@ class _Connection:
             raise StreamGone() from exc
         self._flush()
 
-    def reset(self, stream_id: int) -> None:
+    def reset(self, stream_id: int, code: int = CANCEL) -> None:
         with contextlib.suppress(Exception):
-            self._conn.reset_stream(stream_id, error_code=CANCEL)
+            self._conn.reset_stream(stream_id, error_code=code)
         self._flush()
 
     async def run(self) -> None:
@@ -244,8 +248,8 @@ class _Connection:
             self._streams.pop(stream.stream_id, None)
             if not stream.remote_ended:
                 # Answered before the input ended: the client must stop sending, not wait on a
-                # window nobody will open again.
-                stream.reset()
+                # window nobody will open again (NO_ERROR after a complete answer, RFC 9113 8.1).
+                stream.reset(NO_ERROR if stream.response_ended else CANCEL)
 
     async def _close(self) -> None:
         tasks = [s.task for s in self._streams.values() if s.task is not None]

@@ -23,6 +23,7 @@ import contextlib
 import ssl
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -117,6 +118,10 @@ class BidirectionalStream:
         self._done = asyncio.Event()
         self._iterating = False
         self._attempting: set[asyncio.Task[Any]] = set()
+        self._answer_lock = asyncio.Lock()
+        self._answers: weakref.WeakKeyDictionary[H2Exchange, ServiceError] = (
+            weakref.WeakKeyDictionary()
+        )
         self._aborted: set[asyncio.Task[Any]] = set()
         self.response_metadata: ResponseMetadata | None = None
         self.invoked_production_variant: str | None = None
@@ -260,18 +265,25 @@ class BidirectionalStream:
         return await self._error_answer(exchange)
 
     async def _error_answer(self, exchange: H2Exchange) -> ServiceError:
-        assert exchange.status is not None
-        parts: list[bytes] = []
-        size = 0
-        exchange.read_timeout = self._settings.read_timeout  # an error answer owes its body
-        with contextlib.suppress(TransportError):
-            while size < _MAX_ERROR_BODY and (chunk := await exchange.read()) is not None:
-                parts.append(chunk)
-                size += len(chunk)
-        return parse_error_response(
-            exchange.status, exchange.headers, b"".join(parts)[:_MAX_ERROR_BODY],
-            retry_attempts=self._attempts - 1,
-        )  # fmt: skip
+        """The error answer's typed error; read once (the sender and the reader may both ask)."""
+        async with self._answer_lock:
+            cached = self._answers.get(exchange)
+            if cached is not None:
+                return cached
+            assert exchange.status is not None
+            parts: list[bytes] = []
+            size = 0
+            exchange.read_timeout = self._settings.read_timeout  # an error answer owes its body
+            with contextlib.suppress(TransportError):
+                while size < _MAX_ERROR_BODY and (chunk := await exchange.read()) is not None:
+                    parts.append(chunk)
+                    size += len(chunk)
+            error = parse_error_response(
+                exchange.status, exchange.headers, b"".join(parts)[:_MAX_ERROR_BODY],
+                retry_attempts=self._attempts - 1,
+            )  # fmt: skip
+            self._answers[exchange] = error
+            return error
 
     # -- sending ----------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """AWS's own SDK (aws-sdk-sagemaker-runtime-http2 on AWS CRT) against the local runtime over TLS.
 
 The SDK needs Python 3.12+, so it runs in a subprocess (scripts/aws_sdk_bidi_probe.py) with the
-interpreter named by ``SAGEMAKER_RT_AIO_AWS_SDK_PYTHON``, or the first of a few usual places that
-has the SDK installed. Set one up with::
+interpreter named by ``SAGEMAKER_RT_AIO_AWS_SDK_PYTHON`` (as .ci/run does), or the first of a few
+usual places that has the SDK installed. Set one up with::
 
     ~/.pyenv/versions/3.12.1/bin/python -m venv /tmp/v312
     /tmp/v312/bin/pip install aws-sdk-sagemaker-runtime-http2 awscrt
@@ -35,8 +35,10 @@ ACCESS_KEY, SECRET_KEY = "AKIDSDK", "sdk-secret"
 
 
 def _find_python() -> str | None:
-    candidates = [os.environ.get("SAGEMAKER_RT_AIO_AWS_SDK_PYTHON", "")]
-    candidates += sorted(glob.glob("/tmp/v312*/bin/python"))
+    named = os.environ.get("SAGEMAKER_RT_AIO_AWS_SDK_PYTHON")
+    if named:
+        return named  # named on purpose (CI): a broken one must fail, not skip
+    candidates = sorted(glob.glob("/tmp/v312*/bin/python"))
     candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python")))
     for python in candidates:
         if python and os.path.exists(python):

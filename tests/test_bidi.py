@@ -678,6 +678,15 @@ async def test_shutdown_interrupts_a_hung_credential_provider(runtime: LocalRunt
         async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo"):
             pass
 
+    # Cancelled by its caller while the provider hangs: a plain cancellation, nothing left open.
+    task = asyncio.create_task(call())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not client._bidi_streams.streams
+    # Interrupted by shutdown: ClientClosedError.
+    entered.clear()
     task = asyncio.create_task(call())
     await entered.wait()
     await client.shutdown(grace=0)

@@ -26,11 +26,16 @@ async def upper(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> A
         yield part.bytes.upper()
 
 
+async def greeter(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
+    yield "hello, and goodbye"
+
+
 @pytest.fixture
 async def runtime() -> AsyncIterator[LocalRuntime]:
     credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
     async with LocalRuntime(credentials=credentials) as rt:
         rt.add_bidirectional_endpoint("upper", upper)
+        rt.add_bidirectional_endpoint("greeter", greeter)
         yield rt
 
 
@@ -89,3 +94,12 @@ async def test_service_error_is_one_line(runtime: LocalRuntime) -> None:
     assert process.returncode == 1
     assert err.decode().startswith("error: InputValidationError (HTTP 400)")
     assert "Traceback" not in err.decode()
+
+
+async def test_the_answer_ending_ends_the_command_with_stdin_open(runtime: LocalRuntime) -> None:
+    process = await start_cli(runtime, "greeter")
+    assert process.stdout is not None
+    out = await asyncio.wait_for(process.stdout.read(), STEP)  # EOF: the command ended
+    assert out == b"hello, and goodbye\n"
+    _, err = await finish(process)
+    assert process.returncode == 0, err.decode()

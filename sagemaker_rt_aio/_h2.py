@@ -69,7 +69,9 @@ def client_ssl_context(verify: bool | str = True) -> ssl.SSLContext:
         try:
             context = ssl.create_default_context(cafile=verify)
         except (OSError, ssl.SSLError) as exc:
-            raise ParamValidationError("ca_bundle", f"cannot load the CA bundle {verify!r}") from exc
+            raise ParamValidationError(
+                "ca_bundle", f"cannot load the CA bundle {verify!r}"
+            ) from exc
     else:
         context = ssl.create_default_context()
     context.set_alpn_protocols(["h2"])

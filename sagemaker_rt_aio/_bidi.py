@@ -24,7 +24,7 @@ import ssl
 import sys
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -72,6 +72,8 @@ class BidiSettings:
     read_timeout: float | None
     receive_window: int
     user_agent: str
+    #: The CONNECT proxy for a URL (bare URL, extra headers such as Proxy-Authorization), if any.
+    proxy_for: Callable[[URL], tuple[URL, Mapping[str, str]] | None] = lambda url: None
     #: Sleeps between attempts; returns True if the client began shutting down meanwhile.
     sleep: Callable[[float], Awaitable[bool]] = _sleep
 
@@ -210,6 +212,7 @@ class BidirectionalStream:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout if self._input_ended else None,
             receive_window=settings.receive_window,
+            proxy=settings.proxy_for(url),
         )
         self._exchange = exchange
         pseudo = [

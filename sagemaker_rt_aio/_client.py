@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,6 +20,7 @@ import aiohttp
 import botocore.credentials
 import botocore.session
 from cachetools import TTLCache
+from yarl import URL
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
@@ -161,6 +162,10 @@ class SageMakerRuntimeClient:
         # Without a context: the CA bundle botocore would use (AWS_CA_BUNDLE, the profile's
         # ca_bundle), else the system's CAs.
         self._bidi_ca_bundle = bidi_ca_bundle(botocore_session)
+        # The CONNECT proxy of the HTTP/2 endpoint (bare URL, headers), or None: direct.
+        self._bidi_proxy_for: Callable[[URL], tuple[URL, Mapping[str, str]] | None] = (
+            lambda url: None
+        )
         self._s3_endpoint_url = (
             check_custom_url(s3_endpoint_url, field="s3_endpoint_url", allow_http=allow_http)
             if s3_endpoint_url
@@ -584,6 +589,7 @@ class SageMakerRuntimeClient:
             receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
             user_agent=USER_AGENT,
             sleep=self._pipeline.sleep_unless_closing,
+            proxy_for=self._bidi_proxy_for,
         )
         return BidirectionalCall(request, settings, self._bidi_streams, lambda: self._closed)
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
@@ -32,6 +33,7 @@ from ._errors import (
     ReadTimeoutError,
     TransportError,
 )
+from ._h2_proxy import open_tunnel
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -141,18 +143,35 @@ class H2Exchange:
         connect_timeout: float | None,
         read_timeout: float | None,
         receive_window: int,
+        proxy: tuple[URL, Mapping[str, str]] | None = None,
     ) -> H2Exchange:
+        """Connect (through ``proxy``, an ``http://`` CONNECT proxy, if given) and start HTTP/2."""
         import_h2()
         host = url.raw_host or ""
         port = url.port or (443 if url.scheme == "https" else 80)
         tls = ssl_context if url.scheme == "https" else None
+        server_hostname = host if tls else None
+
+        async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            if proxy is None:
+                return await asyncio.open_connection(
+                    host, port, ssl=tls, server_hostname=server_hostname
+                )
+            sock = await open_tunnel(proxy[0], host, port, proxy[1])
+            try:
+                return await asyncio.open_connection(
+                    sock=sock, ssl=tls, server_hostname=server_hostname
+                )
+            except BaseException:
+                sock.close()
+                raise
+
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None),
-                connect_timeout,
-            )
+            reader, writer = await asyncio.wait_for(connect(), connect_timeout)
         except (TimeoutError, asyncio.TimeoutError):
             raise ConnectTimeoutError(f"could not connect to {host}:{port} in time") from None
+        except EndpointConnectionError:
+            raise
         except (OSError, ssl.SSLError) as exc:
             raise EndpointConnectionError(f"could not connect to {host}:{port}: {exc}") from exc
         if tls is not None:

@@ -58,8 +58,3 @@ def resolve_bidirectional_url(
         return base_url
     return URL(bidirectional_service_url(plain, fips=fips, dual_stack=use_dual_stack))
 
-
-def bidi_ca_bundle(session: botocore.session.Session) -> str | None:
-    """``AWS_CA_BUNDLE`` or the profile's ``ca_bundle``, as botocore reads them."""
-    value = _config_variable(session, "ca_bundle")
-    return str(value) if value else None

@@ -592,7 +592,15 @@ async def test_tls_with_alpn_h2(
                 ):
                     pass
             assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
-        # The CA bundle botocore would use (AWS_CA_BUNDLE) applies too.
+        # The client's TLS settings apply: verify=<CA bundle>, verify=False, AWS_CA_BUNDLE.
+        for kwargs in ({"verify": ca_file}, {"verify": False}, {"ca_bundle": ca_file}):
+            async with (
+                client_for(rt, **kwargs) as configured,
+                configured.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as s,
+            ):
+                await s.send("configured")
+                await s.end_input()
+                assert [part.bytes async for part in s] == [b"configured"]
         monkeypatch.setenv("AWS_CA_BUNDLE", ca_file)
         async with (
             client_for(rt) as bundled,
@@ -601,6 +609,11 @@ async def test_tls_with_alpn_h2(
             await s.send("bundled")
             await s.end_input()
             assert [part.bytes async for part in s] == [b"bundled"]
+        # The HTTP/1.1 operations of the same client still work over the same TLS settings.
+        rt.add_endpoint("plain", lambda invocation: b"http/1.1")
+        async with client_for(rt, verify=ca_file) as both:
+            result = await both.invoke_endpoint(endpoint_name="plain", body=b"x")
+            assert result.body == b"http/1.1"
 
 
 # -------------------------------------------------------------------------- the optional extra

@@ -41,6 +41,8 @@ class LocalRuntime:
     ``model_timeout`` bounds a handler (and a whole response stream); ``max_body_bytes`` bounds
     request and response bodies. Async outputs and failures go to ``async_output_path`` and
     ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint names its own.
+    Given ``ssl_context`` (a server ``ssl.SSLContext`` holding its certificate), it serves HTTPS
+    only, and every URL it gives out is ``https://``.
     """
 
     def __init__(
@@ -65,8 +67,11 @@ class LocalRuntime:
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext")
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
         self._shutdown_timeout = shutdown_timeout
         self._state = RuntimeState(
             config=Config(
@@ -85,7 +90,6 @@ class LocalRuntime:
         )
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
-        self._ssl_context = ssl_context
         self._bidi = BidiListener(self._state, bidirectional_window)
 
     # Lifecycle -----------------------------------------------------------------------------
@@ -166,10 +170,14 @@ class LocalRuntime:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the endpoint URL for SageMaker and S3 clients alike."""
+        """``http://127.0.0.1:<port>`` (``https://`` with an ``ssl_context``): the endpoint URL
+        for SageMaker and S3 clients alike."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        scheme = "https" if self._ssl_context is not None else "http"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._ssl_context is not None else "http"
 
     @property
     def region(self) -> str:
@@ -243,8 +251,7 @@ class LocalRuntime:
     def bidirectional_url(self) -> str:
         """The HTTP/2 listener of the bidirectional operation (h2c, or TLS with ``ssl_context``)."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        scheme = "https" if self._ssl_context is not None else "http"
-        return f"{scheme}://{host}:{self._bidi.port}"
+        return f"{self.scheme}://{host}:{self._bidi.port}"
 
     def remove_endpoint(self, name: str) -> None:
         """Stop serving ``name``; later calls get ValidationError. Raises ``KeyError`` if unknown."""

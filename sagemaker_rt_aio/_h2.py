@@ -26,11 +26,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    CertificateVerificationError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     ParamValidationError,
     ReadTimeoutError,
+    SSLError,
     TransportError,
 )
 from ._h2_proxy import open_tunnel
@@ -172,7 +174,16 @@ class H2Exchange:
             raise ConnectTimeoutError(f"could not connect to {host}:{port} in time") from None
         except EndpointConnectionError:
             raise
-        except (OSError, ssl.SSLError) as exc:
+        except ssl.SSLCertVerificationError as exc:
+            # Not retried: an untrusted certificate stays untrusted.
+            raise CertificateVerificationError(
+                f"certificate verification failed for {host}:{port}: {exc.verify_message} "
+                "(trust the server's CA with verify='/path/to/ca.pem', ca_bundle= or "
+                "AWS_CA_BUNDLE)"
+            ) from None
+        except ssl.SSLError as exc:
+            raise SSLError(f"TLS handshake with {host}:{port} failed: {exc.reason}") from None
+        except OSError as exc:
             raise EndpointConnectionError(f"could not connect to {host}:{port}: {exc}") from exc
         if tls is not None:
             ssl_object = writer.get_extra_info("ssl_object")

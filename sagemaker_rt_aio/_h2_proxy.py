@@ -74,7 +74,11 @@ async def open_tunnel(
         except ValueError:
             raise EndpointConnectionError(f"{where} did not answer CONNECT with HTTP") from None
         if status != 200:
-            raise EndpointConnectionError(f"{where} refused the tunnel to {host}:{port} ({status})")
+            refused = EndpointConnectionError(
+                f"{where} refused the tunnel to {host}:{port} ({status})"
+            )
+            refused.retryable = status != 407  # wrong proxy credentials stay wrong
+            raise refused
         if head.index(b"\r\n\r\n") + 4 != len(head):
             raise EndpointConnectionError(f"{where} sent data before the tunnel was open")
     except EndpointConnectionError:  # an OSError too: not to be wrapped again below

@@ -30,7 +30,6 @@ from ._errors import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
-    ParamValidationError,
     ReadTimeoutError,
     SSLError,
     TransportError,
@@ -63,21 +62,13 @@ def import_h2() -> Any:
     return h2
 
 
-def client_ssl_context(verify: bool | str = True) -> ssl.SSLContext:
-    """A client TLS context offering only ``h2`` by ALPN."""
-    if verify is False:
-        context = ssl.create_default_context()
+def client_ssl_context(verify: bool = True) -> ssl.SSLContext:
+    """A client TLS context offering only ``h2`` by ALPN: the system's CAs, or no verification
+    (CA bundles and client certificates come from the client's network settings instead)."""
+    context = ssl.create_default_context()
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif isinstance(verify, str):
-        try:
-            context = ssl.create_default_context(cafile=verify)
-        except (OSError, ssl.SSLError) as exc:
-            raise ParamValidationError(
-                "ca_bundle", f"cannot load the CA bundle {verify!r}"
-            ) from exc
-    else:
-        context = ssl.create_default_context()
     context.set_alpn_protocols(["h2"])
     return context
 

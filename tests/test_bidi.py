@@ -34,6 +34,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeClient,
     ServiceError,
     ServiceUnavailableError,
+    SSLError,
     ValidationError,
 )
 from sagemaker_rt_aio._constants import DEFAULT_BIDI_RECEIVE_WINDOW
@@ -774,3 +775,35 @@ async def test_model_that_answers_without_reading(runtime: LocalRuntime) -> None
         with pytest.raises(RuntimeError):
             await s.send(b"too late")
     assert await settle(lambda: open_connections(runtime) == 0)
+
+
+async def test_mutual_tls_with_the_clients_certificate(tmp_path: Any) -> None:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    server.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server)
+    ca_file, cert_file = tmp_path / "ca.pem", tmp_path / "client.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ca.issue_cert("client@example.com").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
+    async with LocalRuntime(credentials=credentials, ssl_context=server) as rt:
+        rt.add_bidirectional_endpoint("echo", echo)
+        client = client_for(rt, verify=str(ca_file), client_cert=str(cert_file))
+        async with (
+            client,
+            client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as s,
+        ):
+            await s.send("mutual")
+            await s.end_input()
+            assert [part.bytes async for part in s] == [b"mutual"]
+        # Without the certificate the server ends the handshake: a typed error, not retried.
+        anonymous = client_for(rt, verify=str(ca_file))
+        async with anonymous:
+            with pytest.raises((SSLError, ConnectionClosedError, EndpointConnectionError)):
+                async with anonymous.invoke_endpoint_with_bidirectional_stream(
+                    endpoint_name="echo"
+                ) as s:
+                    await s.send("anonymous")
+                    [part async for part in s]
+        assert len(rt.invocations("echo")) == 1

@@ -33,6 +33,7 @@ from yarl import URL
 
 from ._bidi_events import BidirectionalPart, EventSigner, encode_part, make_part, response_part
 from ._bidi_request import BidiRequest
+from ._constants import DEFAULT_BIDI_PING_INTERVAL, DEFAULT_BIDI_PING_TIMEOUT
 from ._credentials import CredentialSource
 from ._endpoints import host_header
 from ._errors import (
@@ -72,6 +73,10 @@ class BidiSettings:
     read_timeout: float | None
     receive_window: int
     user_agent: str
+    #: Seconds of silence before a PING checks that the server is still there (None: never).
+    ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
+    #: Seconds to wait for anything from the server after a PING before the stream fails.
+    ping_timeout: float = DEFAULT_BIDI_PING_TIMEOUT
     #: The CONNECT proxy for a URL (bare URL, extra headers such as Proxy-Authorization), if any.
     proxy_for: Callable[[URL], tuple[URL, Mapping[str, str]] | None] = lambda url: None
     #: Sleeps between attempts; returns True if the client began shutting down meanwhile.
@@ -213,6 +218,8 @@ class BidirectionalStream:
             read_timeout=settings.read_timeout if self._input_ended else None,
             receive_window=settings.receive_window,
             proxy=settings.proxy_for(url),
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
         )
         self._exchange = exchange
         pseudo = [

@@ -29,6 +29,8 @@ from ._bidi_network import BidiNetwork
 from ._bidi_request import BidiRequest
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
+    DEFAULT_BIDI_PING_INTERVAL,
+    DEFAULT_BIDI_PING_TIMEOUT,
     DEFAULT_BIDI_RECEIVE_WINDOW,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
@@ -250,6 +252,9 @@ class SageMakerRuntimeClient:
             use_dual_stack=use_dualstack_endpoint,
             allow_http=allow_http,
         )
+        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
+        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
+        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
         self._bidi_network = BidiNetwork(
             botocore_session,
             self._network,
@@ -682,9 +687,11 @@ class SageMakerRuntimeClient:
             connect_timeout=timeout.sock_connect or timeout.connect,
             read_timeout=timeout.sock_read,
             receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
-            user_agent=USER_AGENT,
+            user_agent=self._bidi_user_agent,
             sleep=self._pipeline.sleep_unless_closing,
             proxy_for=self._bidi_network.proxy_for,
+            ping_interval=self._bidi_ping_interval,
+            ping_timeout=self._bidi_ping_timeout,
         )
         return BidirectionalCall(request, settings, self._bidi_streams, lambda: self._closed)
 

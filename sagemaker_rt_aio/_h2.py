@@ -88,12 +88,17 @@ class H2Exchange:
         *,
         receive_window: int,
         read_timeout: float | None,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
     ) -> None:
         h2 = import_h2()
         self._h2 = h2
         self._reader = reader
         self._writer = writer
         self.read_timeout = read_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.pings_sent = 0
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self._conn = h2.connection.H2Connection(config=config)
         self._conn.local_settings = h2.settings.Settings(
@@ -137,6 +142,8 @@ class H2Exchange:
         read_timeout: float | None,
         receive_window: int,
         proxy: tuple[URL, Mapping[str, str]] | None = None,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
     ) -> H2Exchange:
         """Connect (through ``proxy``, an ``http://`` CONNECT proxy, if given) and start HTTP/2."""
         import_h2()
@@ -184,7 +191,14 @@ class H2Exchange:
                 raise EndpointConnectionError(
                     f"{host}:{port} did not negotiate HTTP/2 by ALPN (got {protocol!r})"
                 )
-        return cls(reader, writer, receive_window=receive_window, read_timeout=read_timeout)
+        return cls(
+            reader,
+            writer,
+            receive_window=receive_window,
+            read_timeout=read_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -323,7 +337,9 @@ class H2Exchange:
         h2 = self._h2
         try:
             while True:
-                data = await self._reader.read(_READ_SIZE)
+                data = await self._read_or_ping()
+                if data is None:
+                    return
                 if not data:
                     self._fail(ConnectionClosedError("the server closed the connection"))
                     return
@@ -337,6 +353,32 @@ class H2Exchange:
                 self._flush()
         except (ConnectionError, OSError) as exc:
             self._fail(ConnectionClosedError(f"connection lost: {exc}"))
+
+    async def _read_or_ping(self) -> bytes | None:
+        """The next bytes from the server. After ``ping_interval`` seconds of silence, a PING; if
+        nothing at all comes within ``ping_timeout``, the connection is dead (a vanished peer
+        sends no FIN, and while the input is open no read timeout would notice): None."""
+        if self.ping_interval is None:
+            return await self._reader.read(_READ_SIZE)
+        awaiting_answer = False
+        while True:
+            wait = self.ping_timeout if awaiting_answer else self.ping_interval
+            try:
+                # StreamReader.read is cancel-safe: a timeout loses no data.
+                return await asyncio.wait_for(self._reader.read(_READ_SIZE), wait)
+            except (asyncio.TimeoutError, TimeoutError):
+                if awaiting_answer:
+                    self._fail(
+                        ReadTimeoutError(
+                            f"the server stopped answering (no reply to a PING within "
+                            f"{self.ping_timeout:g} s)"
+                        )
+                    )
+                    return None
+                self._conn.ping(self.pings_sent.to_bytes(8, "big"))
+                self.pings_sent += 1
+                self._flush()
+                awaiting_answer = True
 
     def _on_event(self, event: Any) -> None:
         ev = self._h2.events

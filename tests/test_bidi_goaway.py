@@ -21,6 +21,7 @@ from sagemaker_rt_aio import (
     BidirectionalPart,
     ConnectionClosedError,
     EndpointConnectionError,
+    ReadTimeoutError,
     RetryPolicy,
     SageMakerRuntimeClient,
 )
@@ -137,3 +138,50 @@ async def test_graceful_goaway_mid_stream_is_connection_closed() -> None:
         with pytest.raises(ConnectionClosedError, match="GOAWAY"):
             await _exchange(server.url)
         assert server.connections == 1
+
+
+async def test_a_vanished_server_is_found_by_ping() -> None:
+    """A server that accepted the connection, then went silent (no FIN: a dead host, a dropped
+    NAT mapping): a PING after ``ping_interval`` of silence, then a read timeout."""
+    received: list[bytes] = []
+
+    async def blackhole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            received.append(data)
+        writer.close()
+
+    server = await asyncio.start_server(blackhole, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        client = _client(url)
+        client._bidi_ping_interval = client._bidi_ping_timeout = 0.05
+        async with client:
+            with pytest.raises(ReadTimeoutError, match="PING"):
+                async with client.invoke_endpoint_with_bidirectional_stream(
+                    endpoint_name="e"
+                ) as stream:
+                    await stream.send(b"anyone there?")  # waits for the server's SETTINGS
+        assert b"PRI * HTTP/2.0" in b"".join(received)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_silent_but_live_server_answers_pings() -> None:
+    async for server in _server(["ok"]):
+        client = _client(server.url)
+        client._bidi_ping_interval = 0.02
+        async with (
+            client,
+            client.invoke_endpoint_with_bidirectional_stream(endpoint_name="e") as stream,
+        ):
+            answers = stream.__aiter__()
+            assert (await answers.__anext__()).bytes == b"first"
+            exchange = stream._exchange
+            assert exchange is not None
+            # ~5 silent intervals, each PING answered (a counter to poll; no event to wait on)
+            while exchange.pings_sent < 5:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await stream.send(b"x")
+            await stream.end_input()
+            assert [part.bytes async for part in answers] == [b"last"]

@@ -172,6 +172,7 @@ async def test_full_duplex_over_h2c(h2c_app: tuple[App, str]) -> None:
     assert headers[b"x-amz-content-sha256"] == b"STREAMING-AWS4-HMAC-SHA256-EVENTS"
     assert headers[b"content-type"] == b"application/vnd.amazon.eventstream"
     assert b"Signature=" in headers[b"authorization"]
+    assert headers[b"user-agent"].startswith(b"sagemaker-rt-aio/")
 
 
 async def test_large_payload_both_ways_over_h2c(h2c_app: tuple[App, str]) -> None:

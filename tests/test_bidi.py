@@ -807,3 +807,50 @@ async def test_mutual_tls_with_the_clients_certificate(tmp_path: Any) -> None:
                     await s.send("anonymous")
                     [part async for part in s]
         assert len(rt.invocations("echo")) == 1
+
+
+async def _raw_request(runtime: LocalRuntime, headers: dict[str, str], body: bytes) -> int:
+    """Send one request as given (no signing of ours beyond what ``headers`` hold); the status."""
+    from yarl import URL
+
+    from sagemaker_rt_aio._h2 import H2Exchange
+
+    url = URL(runtime.bidirectional_url)
+    exchange = await H2Exchange.open(
+        url, ssl_context=None, connect_timeout=5, read_timeout=5, receive_window=65535
+    )
+    try:
+        path = "/endpoints/echo/invocations-bidirectional-stream"
+        pseudo = [(":method", "POST"), (":scheme", "http"), (":authority", url.authority)]
+        exchange.send_headers([*pseudo, (":path", path), *headers.items()])
+        await exchange.send(body, end_stream=True)
+        status, _ = await exchange.response()
+        return status
+    finally:
+        await exchange.close()
+
+
+async def test_runtime_refuses_unsigned_and_wrongly_hashed_requests(runtime: LocalRuntime) -> None:
+    from sagemaker_rt_aio._signing import sign
+
+    assert (
+        await _raw_request(runtime, {"content-type": "application/vnd.amazon.eventstream"}, b"")
+        == 403
+    )
+    headers = {
+        "content-type": "application/vnd.amazon.eventstream",
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+    }
+    sign(
+        method="POST",
+        host=runtime.bidirectional_url.split("//", 1)[1],
+        path="/endpoints/echo/invocations-bidirectional-stream",
+        headers=headers,
+        payload_hash="UNSIGNED-PAYLOAD",
+        credentials=FrozenCredentials(ACCESS_KEY, SECRET_KEY),
+        region="us-east-1",
+        service="sagemaker",
+    )
+    lowered = {name.lower(): value for name, value in headers.items()}
+    assert await _raw_request(runtime, lowered, b"") == 403  # events must be signed
+    assert runtime.invocations("echo") == []

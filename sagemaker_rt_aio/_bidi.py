@@ -122,6 +122,7 @@ class BidirectionalStream:
         self._attempts = 0
         self._first_attempt_at = 0.0
         self._closed_error: SageMakerRuntimeError | None = None
+        self._failure: SageMakerRuntimeError | None = None
         self._done = asyncio.Event()
         self._iterating = False
         self._attempting: set[asyncio.Task[Any]] = set()
@@ -246,6 +247,7 @@ class BidirectionalStream:
         """Before the first input: if the server already said "not now" (or refused the stream),
         try again on a new connection, since nothing reached the model."""
         while not self._sent_any:
+            await self._check_usable()  # a failed reopen (by the other direction) raises here
             exchange = self._exchange
             assert exchange is not None
             error = await self._early_error(exchange)
@@ -253,14 +255,19 @@ class BidirectionalStream:
                 return
             await exchange.close(reset=True)
             self._exchange = None
-            await self._before_retry(error)  # raises when not retryable
-            while True:
-                self._attempts += 1
-                try:
-                    await self._attempt_guarded()
-                    break
-                except SageMakerRuntimeError as again:
-                    await self._before_retry(again)
+            try:
+                await self._before_retry(error)  # raises when not retryable
+                while True:
+                    self._attempts += 1
+                    try:
+                        await self._attempt_guarded()
+                        break
+                    except SageMakerRuntimeError as again:
+                        await self._before_retry(again)
+            except SageMakerRuntimeError as final:
+                # The stream is over: the sender and the reader both raise this from now on.
+                self._failure = final
+                raise
 
     async def _early_error(self, exchange: H2Exchange) -> SageMakerRuntimeError | None:
         """The error the server has already answered with, if any (does not wait for one)."""
@@ -362,6 +369,8 @@ class BidirectionalStream:
     async def _check_usable(self) -> None:
         if self._closed_error is not None:
             raise self._closed_error
+        if self._failure is not None:
+            raise self._failure
         if self._exchange is None:
             raise RuntimeError("the stream is closed")
 

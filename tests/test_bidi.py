@@ -854,3 +854,34 @@ async def test_runtime_refuses_unsigned_and_wrongly_hashed_requests(runtime: Loc
     lowered = {name.lower(): value for name, value in headers.items()}
     assert await _raw_request(runtime, lowered, b"") == 403  # events must be signed
     assert runtime.invocations("echo") == []
+
+
+@pytest.mark.parametrize("order", ["read-first", "send-first"])
+async def test_both_directions_see_the_same_error_answer(runtime: LocalRuntime, order: str) -> None:
+    """The error answer is in before either direction acts; then the sender and the reader race
+    to read it (and to decide whether to retry): both get the same typed error."""
+    async with client_for(runtime) as client:
+        for _ in range(3):
+            async with client.invoke_endpoint_with_bidirectional_stream(
+                endpoint_name="missing"
+            ) as stream:
+                exchange = stream._exchange
+                assert exchange is not None
+                assert await settle(lambda ex=exchange: ex.status is not None)
+
+                async def read() -> None:
+                    [part async for part in stream]
+
+                async def send() -> None:
+                    await stream.send(b"x")
+                    await stream.end_input()
+
+                if order == "read-first":
+                    reader = asyncio.create_task(read())
+                    sender = asyncio.create_task(send())
+                else:
+                    sender = asyncio.create_task(send())
+                    reader = asyncio.create_task(read())
+                results = await asyncio.gather(reader, sender, return_exceptions=True)
+                for result in results:
+                    assert isinstance(result, InputValidationError), repr(result)

@@ -92,7 +92,7 @@ async def test_service_error_is_one_line(runtime: LocalRuntime) -> None:
     process = await start_cli(runtime, "missing")
     _, err = await finish(process, b"x\n")
     assert process.returncode == 1
-    assert err.decode().startswith("error: InputValidationError (HTTP 400)")
+    assert err.decode().startswith("error: InputValidationError (HTTP 400)"), err.decode()
     assert "Traceback" not in err.decode()
 
 

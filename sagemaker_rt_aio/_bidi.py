@@ -222,6 +222,10 @@ class BidirectionalStream:
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
         )
+        if self._closed_error is not None:
+            # Closed (by its owner, or a shutdown) while this connection was being made.
+            await exchange.close(reset=True)
+            raise self._closed_error
         self._exchange = exchange
         pseudo = [
             (":method", "POST"),

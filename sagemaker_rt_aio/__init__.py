@@ -14,6 +14,7 @@ from ._errors import (
     ConnectionClosedError,
     ConnectTimeoutError,
     CredentialsError,
+    CredentialsTimeoutError,
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
@@ -31,12 +32,14 @@ from ._errors import (
     ParamValidationError,
     PoolTimeoutError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     S3Error,
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
     ServiceUnavailableError,
     SSLError,
+    TextDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
@@ -54,8 +57,7 @@ from ._types import (
     PayloadPart,
     ResponseMetadata,
 )
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ENDPOINT_PREFIX",
@@ -70,6 +72,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionClosedError",
     "CredentialsError",
+    "CredentialsTimeoutError",
     "DeadlineExceededError",
     "EndpointConnectionError",
     "EventStreamError",
@@ -98,6 +101,7 @@ __all__ = [
     "ReadTimeoutError",
     "ResponseMetadata",
     "ResponseStream",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "S3Error",
     "SSLError",
@@ -107,6 +111,7 @@ __all__ = [
     "ServiceUnavailable",
     "ServiceUnavailableError",
     "StreamCall",
+    "TextDecodeError",
     "ThrottlingException",
     "TransportError",
     "ValidationError",

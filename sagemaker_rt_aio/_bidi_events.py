@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from ._errors import ParamValidationError
-from ._eventstream import HeaderValue, Message, encode_message, message_to_part
+from ._eventstream import HeaderValue, Message, encode_message
 from ._signing import FrozenCredentials, sign_event
+from ._stream_events import message_to_part
 
 DATA_TYPES = ("UTF8", "BINARY")
 COMPLETION_STATES = ("PARTIAL", "COMPLETE")

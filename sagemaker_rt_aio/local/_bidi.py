@@ -28,12 +28,13 @@ from typing import Any
 from multidict import CIMultiDict
 
 from .._bidi_events import BidirectionalPart, encode_part
-from .._eventstream import encode_exception, encode_message
+from .._eventstream import encode_message
 from .._signing import (
     STREAMING_EVENTS_PAYLOAD,
     FrozenCredentials,
     request_signature,
 )
+from .._stream_events import encode_exception
 from ._bidi_inbound import BadEvent, Inbound
 from ._h2_server import H2Server, ServerStream, StreamGone
 from ._http import new_request_id

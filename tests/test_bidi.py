@@ -885,3 +885,32 @@ async def test_both_directions_see_the_same_error_answer(runtime: LocalRuntime, 
                 results = await asyncio.gather(reader, sender, return_exceptions=True)
                 for result in results:
                     assert isinstance(result, InputValidationError), repr(result)
+
+
+async def test_a_view_streams_and_ends_with_its_client(runtime: LocalRuntime) -> None:
+    client = client_for(runtime)
+    view = client.with_options(timeout=aiohttp.ClientTimeout(sock_read=5))
+    async with view.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as stream:
+        await stream.send(b"via a view")
+        answers = stream.__aiter__()
+        assert (await answers.__anext__()).bytes == b"via a view"
+        pending = asyncio.create_task(answers.__anext__())
+        await client.shutdown(grace=0)  # the view's stream ends with its client
+        with pytest.raises(ClientClosedError):
+            await pending
+    assert not client._bidi_streams.streams
+    assert await settle(lambda: open_connections(runtime) == 0)
+
+
+async def test_a_cancelled_shutdown_still_resets_streams(runtime: LocalRuntime) -> None:
+    client = client_for(runtime)
+    async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as stream:
+        await stream.send(b"x")
+        await stream.end_input()  # input ended: this stream would get the grace
+        shutdown = asyncio.create_task(client.shutdown(grace=60))
+        assert await settle(lambda: client.closed)
+        shutdown.cancel()  # an application's own shutdown deadline
+        with pytest.raises(asyncio.CancelledError):
+            await shutdown
+        assert await settle(lambda: not client._bidi_streams.streams)
+    assert await settle(lambda: open_connections(runtime) == 0)

@@ -24,6 +24,7 @@ from .._types import (
     InvokeEndpointRequest,
     InvokeEndpointWithResponseStreamRequest,
 )
+from ._bidi import add_parser as add_bidi_parser
 from ._exit import (
     EPILOG,
     EXIT_INTERRUPTED,
@@ -382,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=non_negative_int, default=1000, help="calls in the batch step")
     demo.add_argument("--concurrency", type=positive_int, default=64)
     demo.set_defaults(run=cmd_demo)
+
+    add_bidi_parser(commands, make_client)
+    bidi = commands.choices["invoke-bidi"]
+    bidi.epilog, bidi.formatter_class = EPILOG, argparse.RawDescriptionHelpFormatter
+    add_global_options(bidi, top=False)
     return parser
 
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
@@ -53,6 +54,9 @@ from ._s3 import MISSING, TRANSIENT, object_url, parse_s3_error, parse_s3_uri
 from ._signing import payload_sha256, sign
 from ._transport import HttpRequest, HttpResponse, read_chunk, send
 from ._types import InvokeEndpointAsyncResult
+
+if TYPE_CHECKING:
+    from ._observe import CallObserver
 
 logger = logging.getLogger("sagemaker_rt_aio")
 
@@ -90,6 +94,8 @@ class AsyncResultWaiter:
         self._sleep = sleep
         self._retry_policy = retry_policy if retry_policy is not None else RetryPolicy()
         self._rand = random.Random()
+        # Telemetry (_observe.py): (method, bucket) -> an observer of one S3 request, or None.
+        self.observe: Callable[[str, str], CallObserver | None] | None = None
 
     # -- public operations ------------------------------------------------------------------
 
@@ -311,6 +317,27 @@ class AsyncResultWaiter:
         )
 
     async def _request(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float | None,
+        stream: bool = False,
+    ) -> HttpResponse:
+        obs = None if self.observe is None else self.observe(method, bucket)
+        if obs is None:
+            return await self._send(method, bucket, key, body, headers, deadline, stream)
+        try:
+            response = await self._send(method, bucket, key, body, headers, deadline, stream)
+        except BaseException as exc:
+            obs.failed(exc)
+            raise
+        obs.succeeded(response)  # any answer: a 404 of a poll is not an error of the wait
+        return response
+
+    async def _send(
         self,
         method: str,
         bucket: str,

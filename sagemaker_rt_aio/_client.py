@@ -7,10 +7,12 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +43,7 @@ from ._errors import (
     ParamValidationError,
     SageMakerRuntimeError,
 )
+from ._observe import load_telemetry
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -118,6 +121,8 @@ class SageMakerRuntimeClient:
         metadata_cache_size: int = DEFAULT_METADATA_CACHE_SIZE,
         metadata_cache_ttl: float = DEFAULT_METADATA_CACHE_TTL,
         s3_endpoint_url: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
@@ -167,6 +172,17 @@ class SageMakerRuntimeClient:
             middlewares=middlewares,
         )
         self._streams = OpenStreams()
+        pipeline = self._pipeline
+        self._telemetry = load_telemetry(
+            tracer_provider,
+            meter_provider,
+            region=region,
+            host=self._base_url.host or "",
+            port=self._base_url.port,
+            gauges=lambda: pipeline.gauges,
+        )
+        if self._telemetry is not None:
+            pipeline.observe = self._telemetry.observe
         self._results = AsyncResultWaiter(
             retry_policy=self._pipeline.retry_policy,
             region=region,
@@ -177,6 +193,8 @@ class SageMakerRuntimeClient:
             is_closing=lambda: self._closed,
             sleep=self._pipeline.sleep_unless_closing,
         )
+        if self._telemetry is not None:
+            self._results.observe = self._telemetry.observe_s3
 
     # -- properties -------------------------------------------------------------------------
 
@@ -378,7 +396,8 @@ class SageMakerRuntimeClient:
         ``timeout`` seconds pass first, and ``S3Error`` when S3 refuses (403 and the like).
         """
         self._check_open()
-        return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
+        with self._waiting("WaitForAsyncResult", result):
+            return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
 
     async def download_async_result(
         self,
@@ -391,9 +410,10 @@ class SageMakerRuntimeClient:
         """Like :meth:`wait_for_async_result`, but stream the output into the file at ``path``
         (written whole or not at all) and return its size in bytes."""
         self._check_open()
-        return await self._results.download(
-            result, path, timeout=timeout, poll_interval=poll_interval
-        )
+        with self._waiting("DownloadAsyncResult", result):
+            return await self._results.download(
+                result, path, timeout=timeout, poll_interval=poll_interval
+            )
 
     def iter_async_result(
         self,
@@ -404,7 +424,10 @@ class SageMakerRuntimeClient:
     ) -> AsyncIterator[bytes]:
         """Like :meth:`wait_for_async_result`, but yield the output in chunks as they arrive."""
         self._check_open()
-        return self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+        chunks = self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+        if self._telemetry is None:
+            return chunks
+        return self._telemetry.waiting_iter("IterAsyncResult", result.output_location, chunks)
 
     async def upload_async_input(
         self, data: Body, location: str, *, content_type: str | None = None
@@ -457,6 +480,14 @@ class SageMakerRuntimeClient:
         return await self.wait_for_async_result(
             queued, timeout=remaining, poll_interval=poll_interval
         )
+
+    def _waiting(
+        self, operation: str, result: InvokeEndpointAsyncResult
+    ) -> AbstractContextManager[object]:
+        """A wait's telemetry span (its S3 requests nest in it), or nothing."""
+        if self._telemetry is None:
+            return contextlib.nullcontext()
+        return self._telemetry.waiting(operation, result.output_location)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -40,6 +40,7 @@ from ._errors import (
     ServiceError,
     parse_error_response,
 )
+from ._observe import Observe
 from ._protocol import UNSIGNED_DEFAULT_HEADERS, WireRequest
 from ._retry import (
     RetryPolicy,
@@ -98,6 +99,7 @@ class Pipeline:
         self._aborted: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.observe: Observe | None = None  # telemetry (_observe.py): None when nothing records
 
     # -- shutdown ---------------------------------------------------------------------------
 
@@ -135,6 +137,8 @@ class Pipeline:
         """
         if self.closing:
             raise ClientClosedError()
+        observe = self.observe
+        obs = None if observe is None else observe(wire.operation.name, wire.endpoint_name, stream)
         task = asyncio.current_task()
         assert task is not None
         inflight = self._inflight
@@ -173,11 +177,16 @@ class Pipeline:
                         # botocore's standard mode: a success earns a token back, or returns what
                         # its last charged retry took.
                         self._quota.release(last_cost or 1)
-                        return parse(response, attempt - 1)
+                        result = parse(response, attempt - 1)
+                        if obs is not None:
+                            obs.succeeded(response, result)
+                        return result
                     error = parse_error_response(
                         response.status, response.headers, response.body, retry_attempts=attempt - 1
                     )
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if obs is not None:
+                    obs.attempt_failed(error)
                 elapsed = time.monotonic() - started
                 if not should_retry(policy, error, attempt=attempt, elapsed=elapsed):
                     raise error
@@ -200,17 +209,26 @@ class Pipeline:
                     attempt,
                     wait,
                 )
+                if obs is not None:
+                    obs.retrying(error, wait)
                 if await self.sleep_unless_closing(wait):
                     raise ClientClosedError("the client shut down while the call waited to retry")
                 attempt += 1
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if task in self._aborted:
                 # We cancelled it in drain(); the caller did not, so it gets an error instead.
                 if sys.version_info >= (3, 11):
                     task.uncancel()
-                raise ClientClosedError(
-                    "the client shut down while the call was in flight"
-                ) from None
+                closed = ClientClosedError("the client shut down while the call was in flight")
+                if obs is not None:
+                    obs.failed(closed)
+                raise closed from None
+            if obs is not None:
+                obs.failed(exc)
+            raise
+        except BaseException as exc:
+            if obs is not None:
+                obs.failed(exc)
             raise
         finally:
             inflight.discard(task)
@@ -249,6 +267,11 @@ class Pipeline:
         finally:
             if held:
                 slots.give_back()
+
+    @property
+    def gauges(self) -> tuple[int, int]:
+        """(attempts queued for a slot, retry-quota tokens left), for telemetry's gauges."""
+        return self._slots.queued, self._quota.available
 
     def _hold_slot_for_stream(self, response: HttpResponse) -> bool:
         """A started stream keeps its connection, so it keeps its slot until that connection is

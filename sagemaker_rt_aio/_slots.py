@@ -15,6 +15,11 @@ class Slots:
         self._free = limit
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    @property
+    def queued(self) -> int:
+        """Callers waiting in line (telemetry's gauge)."""
+        return len(self._waiters)
+
     def locked(self) -> bool:
         """True when a new caller would have to wait."""
         return self._free == 0 or bool(self._waiters)

@@ -34,6 +34,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._logging import LOG_ENV_VAR, configure_logging_from_env
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
 from ._stream import ResponseStream, StreamCall
@@ -50,8 +51,11 @@ from ._types import (
 
 __version__ = "0.1.0"
 
+configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr
+
 __all__ = [
     "ENDPOINT_PREFIX",
+    "LOG_ENV_VAR",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
     "CallNext",
@@ -96,4 +100,5 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "configure_logging_from_env",
 ]

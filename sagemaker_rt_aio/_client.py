@@ -43,6 +43,7 @@ from ._errors import (
     ParamValidationError,
     SageMakerRuntimeError,
 )
+from ._logging import configure_logging_from_env
 from ._observe import load_telemetry
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
@@ -126,6 +127,7 @@ class SageMakerRuntimeClient:
     ) -> None:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
+        configure_logging_from_env()
         if botocore_session is None:
             # The shared config and botocore's credential chain live in a session.
             botocore_session = botocore.session.Session(profile=profile_name)

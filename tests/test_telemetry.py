@@ -588,7 +588,7 @@ async def test_global_providers_set_after_the_client_was_built(
 
 def test_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
-    monkeypatch.delitem(sys.modules, "sagemaker_rt_aio._telemetry")
+    monkeypatch.delitem(sys.modules, "sagemaker_rt_aio._telemetry", raising=False)
     kwargs: dict[str, Any] = {"region": "us-east-1", "host": "h", "port": 443}
     assert load_telemetry(None, None, gauges=lambda: (0, 0), **kwargs) is None
     with pytest.raises(ImportError, match=r"sagemaker-rt-aio\[otel\]"):

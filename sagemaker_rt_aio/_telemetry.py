@@ -38,12 +38,28 @@ if TYPE_CHECKING:
     from ._transport import HttpResponse
 
 try:  # the API's global meter provider before one is set; private, so looked up defensively
+    from opentelemetry.metrics import _internal as _metrics_internal
     from opentelemetry.metrics._internal import _ProxyMeterProvider as _ProxyMP
 
     _IDLE_METER_PROVIDERS: tuple[type, ...] = (metrics.NoOpMeterProvider, _ProxyMP)
-except ImportError:  # pragma: no cover - a future API without it: metrics always considered on
+except ImportError:  # pragma: no cover - a future API without them: the public getters decide
+    _metrics_internal = None  # type: ignore[assignment]
     _IDLE_METER_PROVIDERS = (metrics.NoOpMeterProvider,)
 _IDLE_TRACER_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+def _globals_unset() -> bool:
+    """True while neither global provider was ever set: the API's module globals are still None.
+
+    ``get_tracer_provider()`` costs about a microsecond (it looks the environment up on every
+    call), too much for every call's hot path; the globals are read directly when the API has them.
+    ``Telemetry`` calls the public getters once when built, which loads a provider named by
+    ``OTEL_PYTHON_TRACER_PROVIDER``/``OTEL_PYTHON_METER_PROVIDER`` into those globals.
+    """
+    return (
+        getattr(trace, "_TRACER_PROVIDER", False) is None
+        and getattr(_metrics_internal, "_METER_PROVIDER", False) is None
+    )
 
 INSTRUMENTATION_NAME = "sagemaker_rt_aio"
 INSTRUMENTATION_VERSION = "0.1.0"
@@ -134,9 +150,12 @@ class Telemetry:
 
     def enabled(self) -> bool:
         """Whether anything would record a call: a provider given, or a global SDK one set."""
+        if self._explicit:
+            return True
+        if _globals_unset():
+            return False
         return (
-            self._explicit
-            or not isinstance(trace.get_tracer_provider(), _IDLE_TRACER_PROVIDERS)
+            not isinstance(trace.get_tracer_provider(), _IDLE_TRACER_PROVIDERS)
             or not isinstance(metrics.get_meter_provider(), _IDLE_METER_PROVIDERS)
         )
 
@@ -144,13 +163,13 @@ class Telemetry:
         self, operation: str, endpoint_name: str, stream: bool = False
     ) -> CallObservation | None:
         """Start observing one SageMaker Runtime call, or None when nothing records."""
-        if not self._explicit and not self.enabled():
+        if not self.enabled():
             return None
         return CallObservation(self, SERVICE, operation, endpoint_name, stream)
 
     def observe_s3(self, method: str, bucket: str) -> CallObservation | None:
         """Start observing one S3 request of the async-result waiter."""
-        if not self._explicit and not self.enabled():
+        if not self.enabled():
             return None
         operation = _S3_METHODS.get(method, method)
         obs = CallObservation(self, S3_SERVICE, operation, None, False)
@@ -161,7 +180,7 @@ class Telemetry:
     def waiting(self, operation: str, output_location: str | None) -> Iterator[Span | None]:
         """A span around an async-result wait, current while it runs, so its S3 requests are
         its children."""
-        if not self._explicit and not self.enabled():
+        if not self.enabled():
             yield None
             return
         attributes = dict(self._static)

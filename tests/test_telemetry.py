@@ -623,3 +623,45 @@ def test_genai_attributes_from_an_openai_response(rec: Recorder) -> None:
     assert attrs["gen_ai.usage.input_tokens"] == 7
     assert attrs["gen_ai.usage.output_tokens"] == 3
     assert list(attrs["gen_ai.response.finish_reasons"]) == ["stop"]  # type: ignore[arg-type]
+
+
+# -- the FastAPI example's --otel ----------------------------------------------------------------
+
+
+def _fastapi_example() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    name = "examples_fastapi_service"  # the name tests/test_examples.py loads it under
+    if name in sys.modules:
+        return sys.modules[name]
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    spec = importlib.util.spec_from_file_location(name, examples / "fastapi_service.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(examples))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(examples))
+    return module
+
+
+async def test_fastapi_example_console_telemetry(runtime: LocalRuntime) -> None:
+    import io
+
+    out = io.StringIO()
+    tracer_provider, meter_provider = _fastapi_example().console_telemetry(out)
+    try:
+        async with client_for(
+            runtime.url, None, tracer_provider=tracer_provider, meter_provider=meter_provider
+        ) as client:
+            await client.invoke_endpoint(endpoint_name="echo", body=BODY)
+        assert '"name": "SageMaker Runtime.InvokeEndpoint"' in out.getvalue()
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()  # prints the metrics collected so far
+    printed = out.getvalue()
+    assert '"name": "rpc.client.call.duration"' in printed
+    assert BODY.decode() not in printed and SECRET_KEY not in printed

@@ -314,8 +314,12 @@ class CallObservation:
         if request_id:
             span.set_attribute("aws.request_id", request_id)
         if self._stream and result is not None:
-            result._observer = self  # type: ignore[attr-defined]  # ResponseStream's hook
-            return
+            try:
+                result._observer = self  # type: ignore[attr-defined]  # ResponseStream's hook
+            except AttributeError:  # a stream type without the hook: the span ends now
+                pass
+            else:
+                return
         self._end(None)
 
     def failed(self, exc: BaseException) -> None:

@@ -48,18 +48,13 @@ except ImportError:  # pragma: no cover - a future API without them: the public 
 _IDLE_TRACER_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
-def _globals_unset() -> bool:
-    """True while neither global provider was ever set: the API's module globals are still None.
-
-    ``get_tracer_provider()`` costs about a microsecond (it looks the environment up on every
-    call), too much for every call's hot path; the globals are read directly when the API has them.
-    ``Telemetry`` calls the public getters once when built, which loads a provider named by
-    ``OTEL_PYTHON_TRACER_PROVIDER``/``OTEL_PYTHON_METER_PROVIDER`` into those globals.
-    """
-    return (
-        getattr(trace, "_TRACER_PROVIDER", False) is None
-        and getattr(_metrics_internal, "_METER_PROVIDER", False) is None
-    )
+# ``get_tracer_provider()`` costs about a microsecond (it looks the environment up on every call),
+# too much for every call's hot path: while the API's module globals are still None, no provider was
+# ever set and nothing records. ``Telemetry`` calls the public getters once when built, which loads
+# a provider named by OTEL_PYTHON_TRACER_PROVIDER/OTEL_PYTHON_METER_PROVIDER into those globals.
+_GLOBALS_READABLE = hasattr(trace, "_TRACER_PROVIDER") and hasattr(
+    _metrics_internal, "_METER_PROVIDER"
+)
 
 INSTRUMENTATION_NAME = "sagemaker_rt_aio"
 INSTRUMENTATION_VERSION = "0.1.0"
@@ -152,18 +147,20 @@ class Telemetry:
         """Whether anything would record a call: a provider given, or a global SDK one set."""
         if self._explicit:
             return True
-        if _globals_unset():
-            return False
-        return (
-            not isinstance(trace.get_tracer_provider(), _IDLE_TRACER_PROVIDERS)
-            or not isinstance(metrics.get_meter_provider(), _IDLE_METER_PROVIDERS)
-        )
+        return not isinstance(
+            trace.get_tracer_provider(), _IDLE_TRACER_PROVIDERS
+        ) or not isinstance(metrics.get_meter_provider(), _IDLE_METER_PROVIDERS)
 
     def observe(
         self, operation: str, endpoint_name: str, stream: bool = False
     ) -> CallObservation | None:
         """Start observing one SageMaker Runtime call, or None when nothing records."""
-        if not self.enabled():
+        if (
+            not self._explicit
+            and _GLOBALS_READABLE
+            and trace._TRACER_PROVIDER is None
+            and _metrics_internal._METER_PROVIDER is None
+        ) or not self.enabled():
             return None
         return CallObservation(self, SERVICE, operation, endpoint_name, stream)
 

@@ -415,6 +415,81 @@ async def test_stream_ended_by_shutdown(
     assert span.attributes["error.type"] == "ClientClosedError"  # type: ignore[index]
 
 
+async def test_stream_cancelled_while_reading(
+    runtime: LocalRuntime, rec: Recorder, runtime_stop: asyncio.Event
+) -> None:
+    async def slow(invocation: Invocation) -> AsyncIterator[bytes]:
+        yield b"first"
+        await runtime_stop.wait()
+
+    runtime.add_endpoint("slow", slow)
+    got_first = asyncio.Event()
+
+    async def read(client: SageMakerRuntimeClient) -> None:
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name="slow", body=b"x"
+        ) as stream:
+            async for _ in stream:
+                got_first.set()
+
+    async with client_for(runtime.url, rec) as client:
+        task = asyncio.ensure_future(read(client))
+        await got_first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        [span] = rec.spans()
+        assert span.attributes["error.type"] == "CancelledError"  # type: ignore[index]
+        assert span.attributes["sagemaker_runtime.stream.outcome"] == "error"  # type: ignore[index]
+        [active] = points(rec, "sagemaker_runtime.calls.active")
+        assert active.value == 0
+
+
+async def test_long_stream_keeps_exported_data_bounded(
+    runtime: LocalRuntime, rec: Recorder
+) -> None:
+    async def many(invocation: Invocation) -> AsyncIterator[bytes]:
+        for _ in range(2000):
+            yield b"t"
+
+    runtime.add_endpoint("many", many)
+    async with (
+        client_for(runtime.url, rec) as client,
+        client.invoke_endpoint_with_response_stream(endpoint_name="many", body=b"x") as stream,
+    ):
+        count = sum([1 async for _ in stream])
+    assert count == 2000
+    [span] = rec.spans()
+    assert len(span.events) == 1  # first_part only: nothing grows with the stream's length
+    assert span.attributes["sagemaker_runtime.stream.parts"] == 2000  # type: ignore[index]
+    [gaps] = points(rec, "sagemaker_runtime.stream.time_between_parts")
+    assert gaps.count == 1999
+
+
+async def test_cancelled_during_retry_backoff(runtime: LocalRuntime, rec: Recorder) -> None:
+    runtime.fail_next("echo", 5)
+    slow_retries = RetryPolicy(base_delay=30.0, max_delay=30.0, max_attempts=5)
+    answered = asyncio.Event()
+
+    async def middleware(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        answered.set()  # the call task runs on to its backoff before this test's task resumes
+        return response
+
+    async with client_for(
+        runtime.url, rec, retry_policy=slow_retries, middlewares=[middleware]
+    ) as client:
+        task = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="echo", body=b"x"))
+        await answered.wait()
+        assert total(rec, "sagemaker_runtime.retries") == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    [span] = rec.spans()
+    assert [e.name for e in span.events if e.name == "retry"] == ["retry"]
+    assert span.attributes["error.type"] == "CancelledError"  # type: ignore[index]
+
+
 # -- waits ---------------------------------------------------------------------------------------
 
 

@@ -162,12 +162,17 @@ class Telemetry:
             and _metrics_internal._METER_PROVIDER is None
         ) or not self.enabled():
             return None
+        if operation.startswith("S3 "):  # the waiter's S3 requests ("S3 HEAD" on a bucket)
+            return self._s3(operation[3:], endpoint_name)
         return CallObservation(self, SERVICE, operation, endpoint_name, stream)
 
     def observe_s3(self, method: str, bucket: str) -> CallObservation | None:
         """Start observing one S3 request of the async-result waiter."""
         if not self.enabled():
             return None
+        return self._s3(method, bucket)
+
+    def _s3(self, method: str, bucket: str) -> CallObservation:
         operation = _S3_METHODS.get(method, method)
         obs = CallObservation(self, S3_SERVICE, operation, None, False)
         obs.span.set_attribute("aws.s3.bucket", bucket)

@@ -740,3 +740,23 @@ async def test_fastapi_example_console_telemetry(runtime: LocalRuntime) -> None:
     printed = out.getvalue()
     assert '"name": "rpc.client.call.duration"' in printed
     assert BODY.decode() not in printed and SECRET_KEY not in printed
+
+
+def test_s3_operations_through_the_pipeline_are_s3_spans(rec: Recorder) -> None:
+    telemetry = load_telemetry(
+        rec.tracer_provider,
+        rec.meter_provider,
+        region="us-east-1",
+        host="h",
+        port=443,
+        gauges=lambda: (0, 0),
+    )
+    assert telemetry is not None
+    obs = telemetry.observe("S3 HEAD", "my-bucket", False)
+    assert obs is not None
+    obs.failed(ServiceUnavailable("x", code="SlowDown", status_code=503))
+    [span] = rec.spans()
+    assert span.name == "S3.HeadObject"
+    assert span.attributes["rpc.service"] == "S3"  # type: ignore[index]
+    assert span.attributes["aws.s3.bucket"] == "my-bucket"  # type: ignore[index]
+    assert "aws.sagemaker.endpoint_name" not in span.attributes  # type: ignore[operator]

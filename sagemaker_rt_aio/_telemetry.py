@@ -67,7 +67,8 @@ ENDPOINT_ATTRIBUTE = "aws.sagemaker.endpoint_name"
 OUTCOME_ATTRIBUTE = "sagemaker_runtime.outcome"
 CANCELLED = "CancelledError"  # error.type of a call cancelled by its caller
 
-# Seconds: the semantic conventions' advisory boundaries for durations, stretched for long calls.
+# Seconds: the semantic conventions' advisory boundaries for durations, stretched for long calls
+# (explicit_bucket_boundaries_advisory: opentelemetry-api 1.30, hence the extra's minimum).
 _DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
     120.0, 300.0,

@@ -175,9 +175,8 @@ class Telemetry:
 
     def _s3(self, method: str, bucket: str) -> CallObservation:
         operation = _S3_METHODS.get(method, method)
-        obs = CallObservation(self, S3_SERVICE, operation, None, False)
-        obs.span.set_attribute("aws.s3.bucket", bucket)
-        return obs
+        # S3's host is not the client's endpoint: no server.address/server.port on these.
+        return CallObservation(self, S3_SERVICE, operation, None, False, bucket=bucket)
 
     @contextmanager
     def waiting(self, operation: str, output_location: str | None) -> Iterator[Span | None]:
@@ -186,8 +185,12 @@ class Telemetry:
         if not self.enabled():
             yield None
             return
-        attributes = dict(self._static)
-        attributes.update({"rpc.service": SERVICE, "rpc.method": operation})
+        attributes: dict[str, Any] = {
+            "rpc.system": "aws-api",
+            "rpc.service": SERVICE,
+            "rpc.method": operation,
+            "cloud.region": self.region,
+        }
         if output_location:
             attributes["aws.s3.bucket"] = output_location[5:].split("/", 1)[0]
         span = self._tracer.start_span(
@@ -249,6 +252,8 @@ class CallObservation:
         operation: str,
         endpoint_name: str | None,
         stream: bool,
+        *,
+        bucket: str | None = None,
     ) -> None:
         self._t = telemetry
         self._stream = stream
@@ -257,15 +262,15 @@ class CallObservation:
         self._parts = 0
         self._last = 0.0
         self._ended = False
-        attributes = dict(telemetry._static)
+        metric_attrs = {"rpc.system": "aws-api", "rpc.service": service, "rpc.method": operation}
+        if bucket is None:
+            attributes = dict(telemetry._static)
+            metric_attrs["server.address"] = telemetry.host
+        else:
+            attributes = {"rpc.system": "aws-api", "cloud.region": telemetry.region}
+            attributes["aws.s3.bucket"] = metric_attrs["aws.s3.bucket"] = bucket
         attributes["rpc.service"] = service
         attributes["rpc.method"] = operation
-        metric_attrs = {
-            "rpc.system": "aws-api",
-            "rpc.service": service,
-            "rpc.method": operation,
-            "server.address": telemetry.host,
-        }
         if endpoint_name is not None:
             attributes[ENDPOINT_ATTRIBUTE] = endpoint_name
             metric_attrs[ENDPOINT_ATTRIBUTE] = endpoint_name

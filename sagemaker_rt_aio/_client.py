@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import botocore.credentials
@@ -65,6 +65,10 @@ from ._types import (
     ResponseMetadata,
 )
 from ._validation import body_bytes
+
+if TYPE_CHECKING:  # the otel extra: needed only to type these two arguments
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -122,8 +126,8 @@ class SageMakerRuntimeClient:
         metadata_cache_size: int = DEFAULT_METADATA_CACHE_SIZE,
         metadata_cache_ttl: float = DEFAULT_METADATA_CACHE_TTL,
         s3_endpoint_url: str | None = None,
-        tracer_provider: Any = None,
-        meter_provider: Any = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")

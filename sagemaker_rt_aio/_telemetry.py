@@ -75,6 +75,8 @@ _DURATION_BUCKETS = (
 )  # fmt: skip
 _GAP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _S3_METHODS = {"HEAD": "HeadObject", "GET": "GetObject", "PUT": "PutObject"}
+# Operations whose JSON answer is an OpenAI-style document (usage, finish reasons): the route's.
+_GENAI_OPERATIONS = frozenset({"ChatCompletions"})
 
 
 def error_type(exc: BaseException) -> str:
@@ -235,6 +237,7 @@ class CallObservation:
     __slots__ = (
         "_attempts",
         "_ended",
+        "_genai",
         "_last",
         "_metric_attrs",
         "_parts",
@@ -262,6 +265,7 @@ class CallObservation:
         self._parts = 0
         self._last = 0.0
         self._ended = False
+        self._genai = operation in _GENAI_OPERATIONS
         metric_attrs = {"rpc.system": "aws-api", "rpc.service": service, "rpc.method": operation}
         if bucket is None:
             attributes = dict(telemetry._static)
@@ -321,6 +325,8 @@ class CallObservation:
         )
         if request_id:
             span.set_attribute("aws.request_id", request_id)
+        if self._genai and not self._stream:
+            self._genai_from_result(result)
         if self._stream and result is not None:
             try:
                 result._observer = self  # type: ignore[attr-defined]  # ResponseStream's hook
@@ -384,6 +390,17 @@ class CallObservation:
             span.set_attribute("gen_ai.response.finish_reasons", list(finish_reasons))
         if model:
             span.set_attribute("gen_ai.response.model", model)
+
+    def _genai_from_result(self, result: object) -> None:
+        """GenAI attributes from the route's JSON answer (parsed here only when recording)."""
+        to_json = getattr(result, "json", None)
+        if to_json is None:
+            return
+        try:
+            document = to_json()
+        except (ValueError, RecursionError):  # not JSON (a container's own format): nothing
+            return
+        self.genai_from_openai(document)
 
     def genai_from_openai(self, document: object) -> None:
         """Usage and finish reasons from an OpenAI-style response (or stream chunk) document."""

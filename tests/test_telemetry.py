@@ -761,3 +761,40 @@ def test_s3_operations_through_the_pipeline_are_s3_spans(rec: Recorder) -> None:
     assert span.attributes["aws.s3.bucket"] == "my-bucket"  # type: ignore[index]
     assert "aws.sagemaker.endpoint_name" not in span.attributes  # type: ignore[operator]
     assert "server.address" not in span.attributes  # type: ignore[operator]  # S3 is elsewhere
+
+
+def test_genai_attributes_of_a_chat_completions_answer(rec: Recorder) -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from sagemaker_rt_aio._transport import HttpResponse
+
+    class Answer:  # the OpenAI route's result: its JSON document on demand
+        def __init__(self, body: bytes) -> None:
+            self.body = body
+
+        def json(self) -> Any:
+            return json.loads(self.body)
+
+    telemetry = load_telemetry(
+        rec.tracer_provider,
+        rec.meter_provider,
+        region="us-east-1",
+        host="h",
+        port=443,
+        gauges=lambda: (0, 0),
+    )
+    assert telemetry is not None
+    response = HttpResponse(200, CIMultiDictProxy(CIMultiDict()), b"")
+    for body in (
+        b'{"choices": [{"finish_reason": "length"}], "usage": {"prompt_tokens": 5,'
+        b' "completion_tokens": 9}}',
+        b"not json",  # a container's own format: no GenAI attributes, no error
+    ):
+        obs = telemetry.observe("ChatCompletions", "llm", False)
+        assert obs is not None
+        obs.succeeded(response, Answer(body))
+    first, second = rec.spans()
+    assert first.attributes["gen_ai.usage.output_tokens"] == 9  # type: ignore[index]
+    assert list(first.attributes["gen_ai.response.finish_reasons"]) == ["length"]  # type: ignore[arg-type,index]
+    assert "gen_ai.usage.input_tokens" not in second.attributes  # type: ignore[operator]
+    assert second.status.status_code is StatusCode.UNSET

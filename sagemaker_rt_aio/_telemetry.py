@@ -7,6 +7,11 @@ package is installed (``load_telemetry``). The call pipeline sees a tiny observe
     obs.attempt_failed(error) / obs.retrying(error, wait) / obs.succeeded(response, result)
     obs.failed(exc) / obs.part() / obs.stream_closed(completed, exc)
 
+Code outside the pipeline (the bidirectional stream) calls the same object:
+``telemetry.observe(operation, endpoint_name, True)``, then ``stream_started(status, request_id)``
+or ``failed(exc)``, ``part()`` per event received, and ``stream_closed(completed, exc)``.
+The OpenAI route's JSON answers (``ChatCompletions``) add GenAI attributes (``genai_from_openai``).
+
 With no provider given and the global providers still the API's defaults (proxy or no-op), ``observe``
 returns None after two ``isinstance`` checks, so a call pays well under a microsecond. A global SDK
 provider installed after the client was built is honoured: the checks run per call, and the API's
@@ -346,6 +351,15 @@ class CallObservation:
         self._end(exc)
 
     # -- streams ----------------------------------------------------------------------------
+
+    def stream_started(self, status: int, request_id: str | None = None) -> None:
+        """A stream that does not come through the pipeline (the bidirectional HTTP/2 one)
+        started: its answer's status and request id; the span lasts until ``stream_closed``."""
+        self._t.attempts.add(1, self._metric_attrs)
+        self._detach()
+        self.span.set_attribute("http.response.status_code", status)
+        if request_id:
+            self.span.set_attribute("aws.request_id", request_id)
 
     def part(self) -> None:
         """A payload part arrived."""

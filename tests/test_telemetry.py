@@ -798,3 +798,28 @@ def test_genai_attributes_of_a_chat_completions_answer(rec: Recorder) -> None:
     assert list(first.attributes["gen_ai.response.finish_reasons"]) == ["length"]  # type: ignore[arg-type,index]
     assert "gen_ai.usage.input_tokens" not in second.attributes  # type: ignore[operator]
     assert second.status.status_code is StatusCode.UNSET
+
+
+def test_stream_outside_the_pipeline(rec: Recorder) -> None:
+    """The API the bidirectional stream uses: started, parts, closed."""
+    telemetry = load_telemetry(
+        rec.tracer_provider,
+        rec.meter_provider,
+        region="us-east-1",
+        host="h",
+        port=443,
+        gauges=lambda: (0, 0),
+    )
+    assert telemetry is not None
+    obs = telemetry.observe("InvokeEndpointWithBidirectionalStream", "bidi", True)
+    assert obs is not None
+    obs.stream_started(200, "req-bidi")
+    assert rec.spans() == []
+    for _ in range(3):
+        obs.part()
+    obs.stream_closed(True)
+    [span] = rec.spans()
+    attrs = dict(span.attributes or {})
+    assert attrs["aws.request_id"] == "req-bidi"
+    assert attrs["sagemaker_runtime.stream.outcome"] == "completed"
+    assert total(rec, "sagemaker_runtime.stream.time_between_parts") == 2

@@ -12,6 +12,7 @@ from ._errors import (
     ConnectionClosedError,
     ConnectTimeoutError,
     CredentialsError,
+    CredentialsTimeoutError,
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
@@ -27,11 +28,13 @@ from ._errors import (
     ParamValidationError,
     PoolTimeoutError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     S3Error,
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
     SSLError,
+    TextDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
@@ -50,8 +53,7 @@ from ._types import (
     PayloadPart,
     ResponseMetadata,
 )
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr
 
@@ -66,6 +68,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionClosedError",
     "CredentialsError",
+    "CredentialsTimeoutError",
     "DeadlineExceededError",
     "EndpointConnectionError",
     "EventStreamError",
@@ -92,6 +95,7 @@ __all__ = [
     "ReadTimeoutError",
     "ResponseMetadata",
     "ResponseStream",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "S3Error",
     "SSLError",
@@ -100,6 +104,7 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailable",
     "StreamCall",
+    "TextDecodeError",
     "ThrottlingException",
     "TransportError",
     "ValidationError",

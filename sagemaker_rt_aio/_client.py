@@ -631,7 +631,8 @@ class SageMakerRuntimeClient:
         chunks = self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
         if self._telemetry is None:
             return chunks
-        return self._telemetry.waiting_iter("IterAsyncResult", result.output_location, chunks)
+        location = getattr(result, "output_location", None)
+        return self._telemetry.waiting_iter("IterAsyncResult", location, chunks)
 
     async def upload_async_input(
         self, data: Body, location: str, *, content_type: str | None = None
@@ -724,7 +725,8 @@ class SageMakerRuntimeClient:
         """A wait's telemetry span (its S3 requests nest in it), or nothing."""
         if self._telemetry is None:
             return contextlib.nullcontext()
-        return self._telemetry.waiting(operation, result.output_location)
+        # Odd input is the waiter's to reject (ParamValidationError), inside the span.
+        return self._telemetry.waiting(operation, getattr(result, "output_location", None))
 
     def _check_open(self) -> None:
         if self._lifecycle.closing:

@@ -198,7 +198,7 @@ class Telemetry:
             "rpc.method": operation,
             "cloud.region": self.region,
         }
-        if output_location:
+        if isinstance(output_location, str) and output_location.startswith("s3://"):
             attributes["aws.s3.bucket"] = output_location[5:].split("/", 1)[0]
         span = self._tracer.start_span(
             f"{SERVICE}.{operation}", kind=SpanKind.INTERNAL, attributes=attributes

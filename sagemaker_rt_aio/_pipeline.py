@@ -207,7 +207,7 @@ class Pipeline:
             send = self._chain(target, stream=stream)
             url = wire.url if wire.url is not None else self._url(wire.path)
         total = self.timeout.total
-        started = time.monotonic()
+        started = lifecycle.clock()  # tests drive it; time.monotonic otherwise
         if total:
             deadline = started + total if deadline is None else min(deadline, started + total)
         attempt = 1
@@ -249,7 +249,7 @@ class Pipeline:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if obs is not None:
                     obs.attempt_failed(error)
-                elapsed = time.monotonic() - started
+                elapsed = lifecycle.clock() - started
                 if not should_retry(
                     policy,
                     error,
@@ -262,7 +262,7 @@ class Pipeline:
                 wait = delay(
                     policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand
                 )
-                if deadline is not None and time.monotonic() + wait >= deadline:
+                if deadline is not None and lifecycle.clock() + wait >= deadline:
                     raise error  # the next attempt could not finish in time anyway
                 cost = retry_cost(policy, error)
                 if cost:

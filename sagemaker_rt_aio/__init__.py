@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._bidi import BidirectionalCall, BidirectionalStream
+from ._bidi_events import BidirectionalPart
 from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
@@ -16,8 +18,10 @@ from ._errors import (
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     LineTooLongError,
     ModelError,
@@ -33,12 +37,14 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     SSLError,
     TextDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
 )
+from ._logging import LOG_ENV_VAR, configure_logging_from_env
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
 from ._stream import ResponseStream, StreamCall
@@ -54,10 +60,16 @@ from ._types import (
 )
 from ._version import __version__
 
+configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr
+
 __all__ = [
     "ENDPOINT_PREFIX",
+    "LOG_ENV_VAR",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
+    "BidirectionalCall",
+    "BidirectionalPart",
+    "BidirectionalStream",
     "CallNext",
     "CertificateVerificationError",
     "ClientClosedError",
@@ -70,8 +82,10 @@ __all__ = [
     "EventStreamError",
     "HttpRequest",
     "HttpResponse",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvokeEndpointAsyncRequest",
     "InvokeEndpointAsyncResult",
@@ -99,10 +113,12 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "StreamCall",
     "TextDecodeError",
     "ThrottlingException",
     "TransportError",
     "ValidationError",
     "__version__",
+    "configure_logging_from_env",
 ]

@@ -6,10 +6,14 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import dataclasses
 import functools
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, overload
@@ -17,9 +21,16 @@ from typing import TYPE_CHECKING, overload
 import aiohttp
 
 from . import _model as m
+from ._bidi import BidirectionalCall, BidiSettings, OpenBidiStreams
+from ._bidi_endpoints import resolve_bidirectional_url
+from ._bidi_network import BidiNetwork
+from ._bidi_request import BidiRequest
 from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
+    DEFAULT_BIDI_PING_INTERVAL,
+    DEFAULT_BIDI_PING_TIMEOUT,
+    DEFAULT_BIDI_RECEIVE_WINDOW,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -28,6 +39,7 @@ from ._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     MAX_ASYNC_INLINE_BODY_BYTES,
+    USER_AGENT,
 )
 from ._credentials import CredentialSource
 from ._endpoints import host_header
@@ -38,8 +50,10 @@ from ._errors import (
     ParamValidationError,
 )
 from ._lifecycle import Lifecycle
+from ._logging import configure_logging_from_env
 from ._metadata_cache import MetadataCache
 from ._network import ClientCert, StrPath
+from ._observe import load_telemetry
 from ._options import check_client_arguments, effective_timeout
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
@@ -67,6 +81,8 @@ from ._validation import body_bytes
 if TYPE_CHECKING:  # botocore is imported only when its config or credential chain is needed
     import botocore.credentials
     import botocore.session
+    from opentelemetry.metrics import MeterProvider  # the otel extra: only to type two arguments
+    from opentelemetry.trace import TracerProvider
 
     from ._async_results import AsyncResultWaiter
 
@@ -144,6 +160,15 @@ class SageMakerRuntimeClient:
       headers are kept (a ``User-Agent`` among them replaces the client's).
     - ``max_connections``: connections (and attempts in flight) at most, per client.
 
+    Bidirectional streams (HTTP/2, the ``bidi`` extra):
+
+    - ``bidirectional_endpoint_url``: where InvokeEndpointWithBidirectionalStream goes; else the
+      ``endpoint_url`` when one is set (custom or configured), else the region's HTTP/2 endpoint
+      (``https://runtime.sagemaker.{region}.{dnsSuffix}:8443``, FIPS and dual-stack alike).
+    - ``bidirectional_ssl_context``: the TLS context of those streams (its ALPN is set to ``h2``);
+      else one built from ``verify``/``ca_bundle``/``client_cert`` as above. ``proxies`` apply
+      too (HTTP CONNECT through an ``http://`` proxy).
+
     Calls:
 
     - ``timeout``: an ``aiohttp.ClientTimeout``; fields left ``None`` keep their defaults
@@ -162,6 +187,12 @@ class SageMakerRuntimeClient:
       response metadata :meth:`get_cached_response_metadata` keeps, and for how long.
     - ``user_agent_extra``: appended to the User-Agent. ``sdk_ua_app_id`` (else
       ``AWS_SDK_UA_APP_ID`` or ``sdk_ua_app_id`` in the profile) adds ``app/<id>``.
+
+    Observability (README "Observability"):
+
+    - ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers for the client's spans and
+      metrics (the ``otel`` extra); else the global ones, even when set after the client was built.
+      ``SAGEMAKER_RT_AIO_LOG=debug`` turns the library's own debug log on, to stderr.
     """
 
     def __init__(
@@ -197,7 +228,12 @@ class SageMakerRuntimeClient:
         retry_mode: str | None = None,
         max_attempts: int | None = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        bidirectional_endpoint_url: str | None = None,
+        bidirectional_ssl_context: ssl.SSLContext | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
+        configure_logging_from_env()
         check_client_arguments(
             region_name=region_name,
             endpoint_url=endpoint_url,
@@ -256,6 +292,26 @@ class SageMakerRuntimeClient:
             session_headers=http_session.headers if http_session is not None else None,
         )
         self._network = settings.network
+        self._bidi_url = resolve_bidirectional_url(
+            botocore_session,
+            region=region_arg,
+            base_url=self._base_url,
+            bidirectional_endpoint_url=bidirectional_endpoint_url,
+            use_fips=use_fips_endpoint,
+            use_dual_stack=use_dualstack_endpoint,
+            allow_http=allow_http,
+        )
+        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
+        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
+        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
+        self._bidi_network = BidiNetwork(
+            botocore_session,
+            self._network,
+            ssl_context=bidirectional_ssl_context,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            client_cert=client_cert,
+        )
         self.rate_limiter = settings.rate_limiter
         if self.rate_limiter is not None:
             # Outermost, so that it paces every attempt and sees every answer.
@@ -273,7 +329,9 @@ class SageMakerRuntimeClient:
         self._owns_session = http_session is None
         self._metadata = MetadataCache(maxsize=metadata_cache_size, ttl=metadata_cache_ttl)
         self._lifecycle = Lifecycle()
+        self._bidi_streams = OpenBidiStreams()
         self._lifecycle.on_close(self._close_session)
+        self._lifecycle.on_close(functools.partial(self._bidi_streams.close_all, 0.0))
         self._pipeline = Pipeline(
             base_url=self._base_url,
             host=host_header(self._base_url),
@@ -293,6 +351,17 @@ class SageMakerRuntimeClient:
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
         self._results_waiter: AsyncResultWaiter | None = None
+        pipeline = self._pipeline
+        self._telemetry = load_telemetry(
+            tracer_provider,
+            meter_provider,
+            region=region,
+            host=self._base_url.host or "",
+            port=self._base_url.port,
+            gauges=lambda: pipeline.gauges,
+        )
+        if self._telemetry is not None:
+            pipeline.observe = self._telemetry.observe
         self._parent: SageMakerRuntimeClient | None = None
 
     def with_options(
@@ -344,6 +413,11 @@ class SageMakerRuntimeClient:
     @property
     def endpoint_url(self) -> str:
         return str(self._base_url)
+
+    @property
+    def bidirectional_endpoint_url(self) -> str:
+        """Where InvokeEndpointWithBidirectionalStream goes (the service's HTTP/2 endpoint)."""
+        return str(self._bidi_url)
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
@@ -398,7 +472,12 @@ class SageMakerRuntimeClient:
         """
         if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0:
             raise ParamValidationError("grace", "must be a non-negative number of seconds")
+        # Bidirectional streams: those still open for input are reset at once, the others get
+        # the grace alongside the calls (a hook of the lifecycle resets whatever remains, even if
+        # this call is cancelled).
+        closing_streams = asyncio.ensure_future(self._bidi_streams.close_all(float(grace)))
         await self._lifecycle.shutdown(float(grace))
+        await closing_streams
 
     close = shutdown
 
@@ -587,7 +666,8 @@ class SageMakerRuntimeClient:
         ``timeout`` seconds pass first, and ``S3Error`` when S3 refuses (403 and the like).
         """
         self._check_open()
-        return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
+        with self._waiting("WaitForAsyncResult", result):
+            return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
 
     async def download_async_result(
         self,
@@ -600,9 +680,10 @@ class SageMakerRuntimeClient:
         """Like :meth:`wait_for_async_result`, but stream the output into the file at ``path``
         (written whole or not at all) and return its size in bytes."""
         self._check_open()
-        return await self._results.download(
-            result, path, timeout=timeout, poll_interval=poll_interval
-        )
+        with self._waiting("DownloadAsyncResult", result):
+            return await self._results.download(
+                result, path, timeout=timeout, poll_interval=poll_interval
+            )
 
     def iter_async_result(
         self,
@@ -613,7 +694,11 @@ class SageMakerRuntimeClient:
     ) -> AsyncIterator[bytes]:
         """Like :meth:`wait_for_async_result`, but yield the output in chunks as they arrive."""
         self._check_open()
-        return self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+        chunks = self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+        if self._telemetry is None:
+            return chunks
+        location = getattr(result, "output_location", None)
+        return self._telemetry.waiting_iter("IterAsyncResult", location, chunks)
 
     async def upload_async_input(
         self, data: Body, location: str, *, content_type: str | None = None
@@ -695,7 +780,19 @@ class SageMakerRuntimeClient:
             remaining = deadline - self._lifecycle.clock()
             if remaining <= 0:
                 raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
-            return await self._results.wait(queued, timeout=remaining, poll_interval=poll_interval)
+            with self._waiting("WaitForAsyncResult", queued):
+                return await self._results.wait(
+                    queued, timeout=remaining, poll_interval=poll_interval
+                )
+
+    def _waiting(
+        self, operation: str, result: InvokeEndpointAsyncResult
+    ) -> AbstractContextManager[object]:
+        """A wait's telemetry span (its S3 requests nest in it), or nothing."""
+        if self._telemetry is None:
+            return contextlib.nullcontext()
+        # Odd input is the waiter's to reject (ParamValidationError), inside the span.
+        return self._telemetry.waiting(operation, getattr(result, "output_location", None))
 
     def _check_open(self) -> None:
         if self._lifecycle.closing:
@@ -781,6 +878,48 @@ class SageMakerRuntimeClient:
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
         self._metadata.put(request, stream.response_metadata)
+
+    # -- bidirectional streams (HTTP/2) -----------------------------------------------------
+
+    def invoke_endpoint_with_bidirectional_stream(
+        self,
+        *,
+        endpoint_name: str,
+        model_invocation_path: str | None = None,
+        model_query_string: str | None = None,
+        target_variant: str | None = None,
+    ) -> BidirectionalCall:
+        """Open a bidirectional stream (HTTP/2; needs the ``bidi`` extra)::
+
+            async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name=...) as s:
+                await s.send(b"..."); await s.end_input()
+                async for part in s: ...
+
+        Validation happens here; the connection is made when the block is entered.
+        """
+        self._check_open()
+        request = BidiRequest(
+            endpoint_name, model_invocation_path, model_query_string, target_variant
+        )
+        timeout = self._pipeline.timeout
+        settings = BidiSettings(
+            url=self._bidi_url,
+            region=self._region,
+            credentials=self._credentials,
+            retry_policy=self._pipeline.retry_policy,
+            ssl_context=self._bidi_network.ssl_context,
+            connect_timeout=timeout.sock_connect or timeout.connect,
+            read_timeout=timeout.sock_read,
+            receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
+            user_agent=self._bidi_user_agent,
+            sleep=self._pipeline.sleep_unless_closing,
+            proxy_for=self._bidi_network.proxy_for,
+            ping_interval=self._bidi_ping_interval,
+            ping_timeout=self._bidi_ping_timeout,
+        )
+        return BidirectionalCall(
+            request, settings, self._bidi_streams, lambda: self._lifecycle.closing
+        )
 
 
 __all__ = ["SageMakerRuntimeClient"]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._lifecycle import Lifecycle
+    from ._observe import CallObserver
     from ._watchdog import Watch
 
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
@@ -39,6 +40,10 @@ class ResponseStream:
     Use it inside ``async with client.invoke_endpoint_with_response_stream(...)``: leaving the
     block, early or through an exception, releases the connection.
     """
+
+    # The call's telemetry observer (_observe.CallObserver), set by it when one records: its span
+    # lasts until the stream is closed.
+    _observer: CallObserver | None = None
 
     def __init__(
         self,
@@ -76,6 +81,7 @@ class ResponseStream:
         decoder = self._decoder
         response = self._response
         watch = self._watch
+        observer = self._observer
         # aiohttp's read without a coroutine of ours around it: one less per chunk.
         readany = response.content.readany if read_chunk is _READ_CHUNK else None
         while True:
@@ -96,10 +102,16 @@ class ResponseStream:
             if watch is not None:
                 watch.consumed += len(chunk)
             for item in decoder.feed_events(chunk):
-                if item.__class__ is PayloadPart:  # nearly every event: no further work
-                    yield item
-                elif (part := message_to_part(item, request_id=request_id)) is not None:
-                    yield part
+                part: PayloadPart | None = (
+                    item  # nearly every event: a PayloadPart already, no further work
+                    if item.__class__ is PayloadPart
+                    else message_to_part(item, request_id=request_id)
+                )
+                if part is None:
+                    continue
+                if observer is not None:
+                    observer.part()
+                yield part
             if decoder.error is not None:
                 raise decoder.error  # after the good messages that came before it
 
@@ -132,9 +144,11 @@ class ResponseStream:
         if watch is not None:
             watch.close()
 
-    async def aclose(self) -> None:
+    async def aclose(self, exc: BaseException | None = None) -> None:
         """Release the connection: back to the pool if the body was read to its end."""
         self._unwatch()
+        if self._observer is not None:
+            self._observer.stream_closed(self._finished, exc)
         if self._finished:
             self._response.release()
         else:
@@ -152,6 +166,8 @@ class ResponseStream:
             abort_response(self._response, error)
         else:
             self._response.close()
+        if self._observer is not None:
+            self._observer.stream_closed(self._finished, error)
 
 
 def _decode_line(raw: bytearray, limit: int, encoding: str) -> str:
@@ -200,5 +216,5 @@ class StreamCall:
     ) -> None:
         stream = self._stream
         if stream is not None:
-            await stream.aclose()
+            await stream.aclose(exc)
             self._lifecycle.discard_resource(stream)

@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import functools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,8 +22,10 @@ from cachetools import TTLCache
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
+from ._bearer import BearerTokens, check_expires_in
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
+    BEARER_TOKEN_MAX_EXPIRES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_METADATA_CACHE_SIZE,
@@ -31,6 +33,7 @@ from ._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     MAX_ASYNC_INLINE_BODY_BYTES,
+    ROUTE_TOKEN_EXPIRES,
     default_timeout,
 )
 from ._credentials import CredentialSource
@@ -41,6 +44,13 @@ from ._errors import (
     ParamValidationError,
     SageMakerRuntimeError,
 )
+from ._openai_route import (
+    ChatCompletionsResult,
+    base_url,
+    chat_request,
+    open_chat_stream,
+    parse_chat_result,
+)
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -50,7 +60,7 @@ from ._protocol import (
 )
 from ._retry import RetryPolicy
 from ._stream import OpenStreams, ResponseStream, StreamCall
-from ._transport import HttpResponse
+from ._transport import HttpRequest, HttpResponse
 from ._types import (
     Body,
     InvokeEndpointAsyncRequest,
@@ -167,6 +177,7 @@ class SageMakerRuntimeClient:
             middlewares=middlewares,
         )
         self._streams = OpenStreams()
+        self._bearer_tokens = BearerTokens(region, self._credentials.get)
         self._results = AsyncResultWaiter(
             retry_policy=self._pipeline.retry_policy,
             region=region,
@@ -516,6 +527,68 @@ class SageMakerRuntimeClient:
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
         self._metadata[request] = stream.response_metadata
+
+    # -- the OpenAI-compatible route (_openai_route) ------------------------------------------
+
+    def openai_base_url(self, endpoint_name: str) -> str:
+        """``{endpoint_url}/endpoints/{name}/openai/v1``: the ``base_url`` for OpenAI clients."""
+        return base_url(self.endpoint_url, endpoint_name)
+
+    async def generate_bearer_token(self, *, expires_in: int = BEARER_TOKEN_MAX_EXPIRES) -> str:
+        """A ``sagemaker-api-key-...`` bearer token for this client's region, valid for
+        ``expires_in`` seconds (at most 43,200), made as the SageMaker Python SDK makes it.
+
+        A token minted moments ago for the same lifetime and credentials is handed out again
+        (it keeps at least 90% of its lifetime). Treat it as a secret: it acts as the credentials.
+        """
+        self._check_open()
+        return await self._bearer_tokens.get(check_expires_in(expires_in))
+
+    async def _bearer_auth(self, request: HttpRequest) -> None:
+        token = await self._bearer_tokens.get(ROUTE_TOKEN_EXPIRES)
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    async def chat_completions(
+        self,
+        *,
+        endpoint_name: str,
+        body: Mapping[str, Any] | Body,
+        inference_component_name: str | None = None,
+    ) -> ChatCompletionsResult:
+        """POST ``body`` (a dict, sent as JSON, or bytes) to the endpoint's OpenAI-compatible
+        ``chat/completions`` with a bearer token; the container's answer comes back as it is."""
+        self._check_open()
+        wire = chat_request(
+            endpoint_name,
+            body,
+            stream=False,
+            inference_component_name=inference_component_name,
+            max_body_bytes=self._max_body_bytes,
+        )
+        return await self._pipeline.call(wire, parse_chat_result, auth=self._bearer_auth)
+
+    def chat_completions_stream(
+        self,
+        *,
+        endpoint_name: str,
+        body: Mapping[str, Any] | Body,
+        inference_component_name: str | None = None,
+    ) -> StreamCall:
+        """``async with client.chat_completions_stream(...) as stream: async for text in
+        stream.iter_text(): ...``. A dict body gets ``"stream": true``. The stream also has
+        ``iter_events()``, ``iter_json()`` and ``iter_lines()``."""
+        self._check_open()
+        wire = chat_request(
+            endpoint_name,
+            body,
+            stream=True,
+            inference_component_name=inference_component_name,
+            max_body_bytes=self._max_body_bytes,
+        )
+        start = functools.partial(
+            self._pipeline.call, wire, open_chat_stream, stream=True, auth=self._bearer_auth
+        )
+        return StreamCall(start, self._streams)
 
 
 __all__ = ["SageMakerRuntimeClient"]

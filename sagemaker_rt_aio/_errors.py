@@ -48,6 +48,10 @@ from ._types import ResponseMetadata
 class SageMakerRuntimeError(Exception):
     """Base of every error this library raises."""
 
+    #: Set on the error that ends ``stream.iter_text()`` midway (a ``ModelStreamError``, a dropped
+    #: connection...): the text decoded before it, so that a caller can keep or show it.
+    partial_text: str | None = None
+
     def __reduce__(self) -> Any:
         # Pickle (multiprocessing, concurrent.futures) without calling __init__ again: most
         # subclasses take other arguments than the message text kept in ``args``.
@@ -149,6 +153,19 @@ class LineTooLongError(SageMakerRuntimeError, ValueError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"a line of the response stream is longer than {limit} bytes")
+
+
+class StreamDecodeError(SageMakerRuntimeError, ValueError):
+    """A response stream's bytes are not in the format being decoded (an event's data that is
+    not JSON, a JSON line that does not parse)."""
+
+
+class EventTooLargeError(StreamDecodeError):
+    """A server-sent event's data grew past ``max_event_bytes`` before the event ended."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"a server-sent event of the response stream is longer than {limit} bytes")
 
 
 class ServiceError(SageMakerRuntimeError):

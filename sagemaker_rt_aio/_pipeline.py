@@ -128,8 +128,11 @@ class Pipeline:
         parse: Callable[[HttpResponse, int], T],
         *,
         stream: bool = False,
+        auth: Callable[[HttpRequest], Awaitable[None]] | None = None,
     ) -> T:
         """Run ``wire`` to a parsed result or a typed error, retrying what is safe to retry.
+
+        ``auth`` authorizes each attempt instead of SigV4 (the OpenAI route's bearer token).
 
         One coroutine for the whole retry loop: this is every call's hot path.
         """
@@ -159,6 +162,7 @@ class Pipeline:
                     wire.body,
                     attempt,
                     (wire.body, wire.payload_hash),
+                    auth=auth,
                 )
                 error: SageMakerRuntimeError
                 retry_after = None
@@ -280,18 +284,21 @@ class Pipeline:
     async def _sign_and_send(self, request: HttpRequest, *, stream: bool) -> HttpResponse:
         """The innermost layer: sign this attempt now, then send it."""
         session = self._get_session()
-        credentials = self._credentials.current() or await self._credentials.get()
         headers = request.headers
-        sign(
-            method=request.method,
-            host=self._host,
-            path=request.url.raw_path,
-            headers=headers,
-            payload_hash=request.payload_hash(),
-            credentials=credentials,
-            region=self._region,
-            service=SIGNING_NAME,
-        )
+        if request.auth is not None:
+            await request.auth(request)
+        else:
+            credentials = self._credentials.current() or await self._credentials.get()
+            sign(
+                method=request.method,
+                host=self._host,
+                path=request.url.raw_path,
+                headers=headers,
+                payload_hash=request.payload_hash(),
+                credentials=credentials,
+                region=self._region,
+                service=SIGNING_NAME,
+            )
         headers.update(UNSIGNED_DEFAULT_HEADERS)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(

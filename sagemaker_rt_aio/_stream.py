@@ -21,6 +21,7 @@ from ._model import (
     RESPONSE_INVOKED_VARIANT,
     RESPONSE_STREAM_CONTENT_TYPE,
 )
+from ._stream_text import TextStreamMixin
 from ._transport import read_chunk
 from ._types import PayloadPart, ResponseMetadata
 
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 
-class ResponseStream:
-    """An open response stream. Iterate it once, with ``async for`` or :meth:`iter_lines`.
+class ResponseStream(TextStreamMixin):
+    """An open response stream. Iterate it once, with ``async for``, :meth:`iter_lines`, or the
+    LLM helpers ``iter_events()``, ``iter_json()``, ``iter_text()``.
 
     Use it inside ``async with client.invoke_endpoint_with_response_stream(...)``: leaving the
     block, early or through an exception, releases the connection.

@@ -8,7 +8,7 @@ what the retry layer needs to know.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -44,6 +44,8 @@ class HttpRequest:
     _hashed: tuple[bytes, str] | None = field(default=None, repr=False)
     # time.monotonic() by which the call must end (timeout.total), or None.
     deadline: float | None = field(default=None, repr=False)
+    # Authorizes the attempt instead of SigV4 (the OpenAI route's bearer token), or None.
+    auth: Callable[[HttpRequest], Awaitable[None]] | None = field(default=None, repr=False)
 
     def payload_hash(self) -> str:
         if self._hashed is None or self._hashed[0] is not self.body:
@@ -154,7 +156,10 @@ def redacted(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         lname = name.lower()
         if lname == "authorization":
-            out[name] = value.split(" Signature=")[0] + " Signature=<redacted>"
+            if value[:7].lower() == "bearer ":
+                out[name] = value[:7] + "<redacted>"
+            else:
+                out[name] = value.split(" Signature=")[0] + " Signature=<redacted>"
         elif lname in _SENSITIVE_HEADERS:
             out[name] = "<redacted>"
         else:

@@ -1,0 +1,293 @@
+"""JSON values and generated text from an LLM container's stream, as I/O-free decoders.
+
+Two framings carry JSON in the wild, told apart by the content type or, failing that, by the
+first bytes:
+
+- server-sent events (``text/event-stream``; the body starts with ``data:``, ``event:``, ``id:``,
+  ``retry:`` or a ``:`` comment): each event's data is one JSON value, ``[DONE]`` is skipped
+  (OpenAI-style servers: vLLM, SGLang, TGI's Messages API, and TGI's native token events);
+- JSON lines (``application/jsonlines``, ``application/x-ndjson``...; the body starts with ``{``
+  or ``[``): one value per line, blank lines skipped (LMI).
+
+Text deltas come from whichever shape each value has:
+
+- OpenAI chat chunks ``choices[].delta.content``, completion chunks ``choices[].text``, and
+  whole answers ``choices[].message.content`` (choice 0 only: others are other completions);
+- TGI native ``{"token": {"text", "special"}, "details": ...}``, special tokens skipped;
+- LMI JSON lines ``{"token": {"text": ...}}`` and ``{"outputs": ["..."]}``.
+
+What the formats report at the end is kept: ``finish_reason`` and ``usage`` (a
+:class:`TokenUsage`), from OpenAI's ``finish_reason``/``usage`` or TGI/LMI's ``details``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES
+from ._errors import LineTooLongError, StreamDecodeError
+from ._sse import SSEDecoder
+
+SSE = "sse"
+JSON_LINES = "jsonl"
+
+_SSE_STARTS = (b"data", b"event", b"id", b"retry", b":")
+_JSON_LINES_TYPES = ("jsonl", "ndjson", "json-seq", "jsonlines", "x-json-stream")
+_WHITESPACE = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts as the stream reported them (``None`` where a format does not say)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+def framing_from_content_type(content_type: str | None) -> str | None:
+    """``"sse"``, ``"jsonl"``, or ``None`` when the content type does not tell."""
+    if not content_type:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/event-stream":
+        return SSE
+    if any(kind in media for kind in _JSON_LINES_TYPES):
+        return JSON_LINES
+    return None
+
+
+def sniff_framing(head: bytes) -> str | None:
+    """The framing from the body's first bytes; ``None`` until a non-blank byte has arrived."""
+    if head.startswith(_BOM):
+        head = head[3:]
+    head = head.lstrip(_WHITESPACE)
+    if not head:
+        return None
+    if head[:1] in (b"{", b"[", b'"') or head[:1].isdigit():
+        return JSON_LINES
+    if any(head.startswith(start) or start.startswith(head) for start in _SSE_STARTS):
+        return SSE
+    return JSON_LINES  # not SSE: let the JSON parser say what is wrong
+
+
+class JsonDecoder:
+    """Bytes in, JSON values out, in either framing (given, or detected on the first bytes)."""
+
+    __slots__ = ("_framing", "_head", "_lines", "_max_line", "_sse")
+
+    def __init__(
+        self,
+        content_type: str | None = None,
+        *,
+        framing: str | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        self._framing = framing or framing_from_content_type(content_type)
+        self._head = b""  # bytes held until the framing is known
+        self._lines = b""  # JSON lines: the unfinished last line
+        self._max_line = max_line_bytes
+        self._sse = SSEDecoder(max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes)
+
+    @property
+    def framing(self) -> str | None:
+        return self._framing
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        framing = self._framing
+        if framing is None:
+            self._head += chunk
+            framing = self._framing = sniff_framing(self._head)
+            if framing is None:
+                if len(self._head) > self._max_line:
+                    raise LineTooLongError(self._max_line)
+                return []
+            chunk, self._head = self._head, b""
+        if framing == SSE:
+            return _loads_events(self._sse.feed_data(chunk))
+        return self._feed_lines(chunk)
+
+    def close(self) -> list[Any]:
+        """End of stream: a last line without a line ending, or a last event without its blank
+        line, still counts (see ``_sse``)."""
+        if self._framing == SSE:
+            return _loads_events(self._sse.close_data(dispatch_incomplete=True))
+        rest, self._lines = self._lines, b""
+        return _loads_lines([rest]) if rest.strip() else []
+
+    def _feed_lines(self, chunk: bytes) -> list[Any]:
+        if self._lines:
+            chunk = self._lines + chunk
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            if len(chunk) > self._max_line:
+                raise LineTooLongError(self._max_line)
+            self._lines = chunk
+            return []
+        self._lines = chunk[cut + 1 :]
+        if len(self._lines) > self._max_line:
+            raise LineTooLongError(self._max_line)
+        lines = chunk[:cut].split(b"\n")
+        max_line = self._max_line
+        for line in lines:
+            if len(line) > max_line:
+                raise LineTooLongError(max_line)
+        return _loads_lines(lines)
+
+
+def _loads_lines(lines: list[bytes]) -> list[Any]:
+    out = []
+    loads = json.loads
+    for line in lines:
+        if not line or line.isspace():
+            continue
+        try:
+            out.append(loads(line))
+        except ValueError:
+            raise StreamDecodeError(_not_json("a JSON line", line)) from None
+    return out
+
+
+def _loads_events(datas: list[str]) -> list[Any]:
+    out = []
+    loads = json.loads
+    for data in datas:
+        if not data or data == "[DONE]":
+            continue
+        try:
+            out.append(loads(data))
+        except ValueError:
+            if data.strip() in ("[DONE]", ""):
+                continue
+            raise StreamDecodeError(_not_json("a server-sent event's data", data)) from None
+    return out
+
+
+def _not_json(what: str, value: bytes | str) -> str:
+    shown = value[:60] if isinstance(value, str) else value[:60].decode("utf-8", "replace")
+    return f"{what} is not JSON: {shown!r}{'...' if len(value) > 60 else ''}"
+
+
+class TextDecoder:
+    """Bytes in, generated text deltas out; ``finish_reason`` and ``usage`` once reported."""
+
+    __slots__ = ("_json", "finish_reason", "usage")
+
+    def __init__(
+        self,
+        content_type: str | None = None,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        self._json = JsonDecoder(
+            content_type, max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes
+        )
+        self.finish_reason: str | None = None
+        self.usage: TokenUsage | None = None
+
+    def feed(self, chunk: bytes) -> list[str]:
+        return self._texts(self._json.feed(chunk))
+
+    def close(self) -> list[str]:
+        return self._texts(self._json.close())
+
+    def _texts(self, docs: list[Any]) -> list[str]:
+        out = []
+        for doc in docs:
+            text = self.delta(doc)
+            if text:
+                out.append(text)
+        return out
+
+    def delta(self, doc: Any) -> str:
+        """The text one JSON value adds (``""`` for none); notes finish reason and usage."""
+        if type(doc) is not dict:
+            if type(doc) is list:  # a batch: TGI's whole answer is [{"generated_text": ...}]
+                return "".join(self.delta(item) for item in doc[:1])
+            return ""
+        choices = doc.get("choices")
+        if choices is not None:
+            return self._openai(doc, choices)
+        token = doc.get("token")
+        if token is not None:
+            details = doc.get("details")
+            if details:
+                self._details(details)
+            if type(token) is not dict or token.get("special"):
+                return ""
+            text = token.get("text")
+            return text if type(text) is str else ""
+        outputs = doc.get("outputs")
+        if outputs is not None:
+            return self._outputs(doc, outputs)
+        details = doc.get("details")
+        if details:
+            self._details(details)
+        generated = doc.get("generated_text")
+        return generated if type(generated) is str else ""
+
+    def _openai(self, doc: dict[str, Any], choices: Any) -> str:
+        text = ""
+        if type(choices) is list:
+            for choice in choices:
+                if type(choice) is not dict or choice.get("index", 0) != 0:
+                    continue
+                delta = choice.get("delta")
+                if delta is not None:
+                    value = delta.get("content") if type(delta) is dict else None
+                else:
+                    value = choice.get("text")
+                    if value is None:
+                        message = choice.get("message")
+                        value = message.get("content") if type(message) is dict else None
+                if type(value) is str:
+                    text = value
+                reason = choice.get("finish_reason")
+                if reason:
+                    self.finish_reason = str(reason)
+        usage = doc.get("usage")
+        if type(usage) is dict:
+            self.usage = TokenUsage(
+                _int(usage.get("prompt_tokens")),
+                _int(usage.get("completion_tokens")),
+                _int(usage.get("total_tokens")),
+            )
+        return text
+
+    def _outputs(self, doc: dict[str, Any], outputs: Any) -> str:
+        for key in ("finish_reason", "finish_reasons"):
+            reason = doc.get(key)
+            if type(reason) is list:
+                reason = reason[0] if reason else None
+            if reason:
+                self.finish_reason = str(reason)
+        details = doc.get("details")
+        if details:
+            self._details(details)
+        if type(outputs) is not list or not outputs:
+            return outputs if type(outputs) is str else ""
+        first = outputs[0]
+        if type(first) is dict:
+            first = first.get("text", first.get("generated_text"))
+        return first if type(first) is str else ""
+
+    def _details(self, details: Any) -> None:
+        if type(details) is not dict:
+            return
+        reason = details.get("finish_reason")
+        if reason:
+            self.finish_reason = str(reason)
+        generated = _int(details.get("generated_tokens"))
+        prompt = _int(details.get("input_tokens", details.get("prompt_tokens")))
+        if generated is not None or prompt is not None:
+            total = generated + prompt if generated is not None and prompt is not None else None
+            self.usage = TokenUsage(prompt, generated, total)
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None

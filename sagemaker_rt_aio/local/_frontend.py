@@ -30,12 +30,14 @@ STATE_KEY = web.AppKey("sagemaker_rt_aio_local_state", RuntimeState)
 INVOKE_ENDPOINT = "InvokeEndpoint"
 INVOKE_ENDPOINT_ASYNC = "InvokeEndpointAsync"
 INVOKE_ENDPOINT_STREAM = "InvokeEndpointWithResponseStream"
+CHAT_COMPLETIONS = "ChatCompletions"  # the OpenAI-compatible route
 
 # Operation -> (request content-type header, request accept header).
 _CONTENT_HEADERS = {
     INVOKE_ENDPOINT: ("Content-Type", "Accept"),
     INVOKE_ENDPOINT_STREAM: ("Content-Type", "X-Amzn-SageMaker-Accept"),
     INVOKE_ENDPOINT_ASYNC: ("X-Amzn-SageMaker-Content-Type", "X-Amzn-SageMaker-Accept"),
+    CHAT_COMPLETIONS: ("Content-Type", "Accept"),
 }
 
 
@@ -54,8 +56,16 @@ class Call:
         return self.invocation.request_id
 
 
-async def accept_call(request: web.Request, operation: str) -> Call | web.StreamResponse:
-    """The :class:`Call`, or the response that ends the request here (an error, a reset)."""
+Authenticate = Callable[[web.Request, bytes, str], "web.Response | None"]
+
+
+async def accept_call(
+    request: web.Request, operation: str, authenticate: Authenticate | None = None
+) -> Call | web.StreamResponse:
+    """The :class:`Call`, or the response that ends the request here (an error, a reset).
+
+    ``authenticate(request, body, request_id)`` replaces the SigV4 check (the OpenAI route's
+    bearer tokens): it returns the refusal, or None."""
     state = request.app[STATE_KEY]
     request_id = new_request_id()
     name = request.match_info["name"]
@@ -67,9 +77,14 @@ async def accept_call(request: web.Request, operation: str) -> Call | web.Stream
             f"must have length less than or equal to {exc.limit}",
             request_id,
         )
-    failure = check_signature(state.verifier(), request, body, "sagemaker")
-    if failure is not None:
-        return auth_error(failure, request_id)
+    if authenticate is not None:
+        refusal = authenticate(request, body, request_id)
+        if refusal is not None:
+            return refusal
+    else:
+        failure = check_signature(state.verifier(), request, body, "sagemaker")
+        if failure is not None:
+            return auth_error(failure, request_id)
     if not valid_endpoint_name(name):
         return validation_error(
             f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy "

@@ -14,6 +14,7 @@ from ._errors import (
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
+    EventTooLargeError,
     InternalDependencyException,
     InternalFailure,
     InternalStreamFailure,
@@ -30,12 +31,16 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    StreamDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
 )
+from ._llm_text import TokenUsage
+from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
+from ._sse import ServerSentEvent, SSEDecoder
 from ._stream import ResponseStream, StreamCall
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
@@ -55,6 +60,8 @@ __all__ = [
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
     "CallNext",
+    "ChatCompletionsResult",
+    "ChatCompletionsStream",
     "ClientClosedError",
     "ConnectTimeoutError",
     "ConnectionClosedError",
@@ -62,6 +69,7 @@ __all__ = [
     "DeadlineExceededError",
     "EndpointConnectionError",
     "EventStreamError",
+    "EventTooLargeError",
     "HttpRequest",
     "HttpResponse",
     "InternalDependencyException",
@@ -87,12 +95,16 @@ __all__ = [
     "ResponseStream",
     "RetryPolicy",
     "S3Error",
+    "SSEDecoder",
     "SageMakerRuntimeClient",
     "SageMakerRuntimeError",
+    "ServerSentEvent",
     "ServiceError",
     "ServiceUnavailable",
     "StreamCall",
+    "StreamDecodeError",
     "ThrottlingException",
+    "TokenUsage",
     "TransportError",
     "ValidationError",
     "__version__",

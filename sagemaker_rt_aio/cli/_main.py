@@ -90,7 +90,12 @@ async def cmd_invoke_stream(args: argparse.Namespace) -> int:
             inference_component_name=args.inference_component,
         ) as stream,
     ):
-        if args.lines:
+        if args.text:  # the generated text, whatever the container's format (stream.iter_text)
+            async for text in stream.iter_text():
+                out.write(text.encode())
+                out.flush()
+            out.write(b"\n")
+        elif args.lines:
             async for line in stream.iter_lines():
                 out.write(line.encode() + b"\n")
                 out.flush()
@@ -247,7 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--custom-attributes")
     stream.add_argument("--target-variant")
     stream.add_argument("--inference-component")
-    stream.add_argument("--lines", action="store_true", help="print whole lines, not raw parts")
+    stream_view = stream.add_mutually_exclusive_group()
+    stream_view.add_argument(
+        "--lines", action="store_true", help="print whole lines, not raw parts"
+    )
+    stream_view.add_argument(
+        "--text",
+        action="store_true",
+        help="print the generated text (OpenAI chunks, TGI tokens, LMI JSON lines, decoded)",
+    )
     stream.set_defaults(run=cmd_invoke_stream)
 
     asynchronous = commands.add_parser("invoke-async", help="InvokeEndpointAsync")

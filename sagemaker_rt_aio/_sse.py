@@ -119,6 +119,8 @@ class SSEDecoder:
         self._reset_event()
 
     def _feed(self, chunk: bytes, out: list[ServerSentEvent], raw: bool) -> None:
+        # The hot path of every LLM stream: one pass over the chunk's lines, the common
+        # "data:" line and the blank line that ends an event handled inline.
         if not chunk:
             return
         if self._skip_lf:
@@ -137,51 +139,64 @@ class SSEDecoder:
             self._bom_pending = False
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
-        # bytes.splitlines splits on exactly SSE's line endings: LF, CR and CRLF.
-        lines = chunk.splitlines(True)
-        if not lines:
-            return
-        last = lines[-1]
-        end = last[-1]
-        if end != 10 and end != 13:  # the last line has no ending yet
-            lines.pop()
-            if len(last) > self._max_line:
-                raise LineTooLongError(self._max_line)
-            self._pending = last
-        elif end == 13:
-            self._skip_lf = True
+                if not chunk:
+                    return
         max_line = self._max_line
-        for line in lines:
-            # Strip the ending: CRLF, LF or CR.
-            if line[-1] == 10:
-                line = line[:-2] if len(line) > 1 and line[-2] == 13 else line[:-1]
-            else:
-                line = line[:-1]
-            if not line:
-                self._dispatch(out, raw)
-            elif len(line) > max_line:
+        # bytes.splitlines splits on exactly SSE's line endings: LF, CR and CRLF.
+        lines = chunk.splitlines()
+        end = chunk[-1]
+        if end == 13:
+            self._skip_lf = True  # a LF first in the next chunk ends no other line
+        elif end != 10:  # the last line has no ending yet
+            last = lines.pop()
+            if len(last) > max_line:
                 raise LineTooLongError(max_line)
-            elif line.startswith(b"data:"):  # the common line, without the general path
+            self._pending = last
+        check_length = len(chunk) > max_line  # no line can be longer than its chunk
+        data = self._data
+        size = self._size
+        max_event = self._max_event
+        for line in lines:
+            if not line:  # a blank line: dispatch
+                if data:
+                    text = data[0] if len(data) == 1 else "\n".join(data)
+                    if raw:
+                        out.append(text)  # type: ignore[arg-type]
+                    else:
+                        out.append(
+                            ServerSentEvent(
+                                text, self._event or "message", self._last_id, self._retry
+                            )
+                        )
+                    data.clear()
+                    size = 0
+                self._event = ""
+                self._retry = None
+                continue
+            if check_length and len(line) > max_line:
+                raise LineTooLongError(max_line)
+            if line.startswith(b"data:"):
                 value = line[6:] if line[5:6] == b" " else line[5:]
-                self._add_data(value)
             else:
-                self._line(line, out, raw)
+                name, colon, value = line.partition(b":")
+                if name != b"data":
+                    self._field(name, colon, value)
+                    continue
+                if colon and value[:1] == b" ":
+                    value = value[1:]
+            size += len(value) + 1
+            if size > max_event:
+                raise EventTooLargeError(max_event)
+            data.append(value.decode("utf-8", "replace"))
+        self._size = size
 
-    def _add_data(self, value: bytes) -> None:
-        self._size += len(value) + 1
-        if self._size > self._max_event:
-            raise EventTooLargeError(self._max_event)
-        self._data.append(value.decode("utf-8", "replace"))
-
-    def _line(self, line: bytes, out: list[ServerSentEvent], raw: bool) -> None:
-        if line[0] == 58:  # ":" a comment
-            return
-        name, colon, value = line.partition(b":")
+    def _field(self, name: bytes, colon: bytes, value: bytes) -> None:
+        """A line that is not ``data``: a comment (empty name), ``event``, ``id``, ``retry``."""
+        if not name:
+            return  # ":" starts a comment
         if colon and value[:1] == b" ":
             value = value[1:]
-        if name == b"data":
-            self._add_data(value)
-        elif name == b"event":
+        if name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             if b"\0" not in value:
@@ -189,6 +204,10 @@ class SSEDecoder:
         elif name == b"retry" and value.isdigit():  # bytes.isdigit: ASCII digits only
             self._retry = self.retry = int(value)
         # Any other field is ignored.
+
+    def _line(self, line: bytes, out: list[ServerSentEvent], raw: bool) -> None:
+        """One complete line outside the hot loop (the last, unterminated one at the end)."""
+        self._feed(line + b"\n", out, raw)
 
     def _dispatch(self, out: list[ServerSentEvent], raw: bool) -> None:
         data = self._data
@@ -204,7 +223,7 @@ class SSEDecoder:
         self._reset_event()
 
     def _reset_event(self) -> None:
-        self._data = []
+        self._data.clear()
         self._size = 0
         self._event = ""
         self._retry = None

@@ -1,7 +1,7 @@
 """JSON values and generated text from an LLM container's stream, as I/O-free decoders.
 
-Two framings carry JSON in the wild, told apart by the content type or, failing that, by the
-first bytes:
+Two framings carry JSON in the wild, told apart by the first bytes (``{``/``[`` or an SSE
+field), or by the content type when the first bytes do not tell:
 
 - server-sent events (``text/event-stream``; the body starts with ``data:``, ``event:``, ``id:``,
   ``retry:`` or a ``:`` comment): each event's data is one JSON value, ``[DONE]`` is skipped
@@ -60,8 +60,12 @@ def framing_from_content_type(content_type: str | None) -> str | None:
     return None
 
 
-def sniff_framing(head: bytes) -> str | None:
-    """The framing from the body's first bytes; ``None`` until a non-blank byte has arrived."""
+def sniff_framing(head: bytes, declared: str | None = None) -> str | None:
+    """The framing from the body's first bytes; ``None`` until a non-blank byte has arrived.
+
+    The bytes win over the content type when they are telling (``{``, ``[`` or ``data:``...):
+    containers mislabel their streams. ``declared`` (from the content type) settles the rest.
+    """
     if head.startswith(_BOM):
         head = head[3:]
     head = head.lstrip(_WHITESPACE)
@@ -71,13 +75,13 @@ def sniff_framing(head: bytes) -> str | None:
         return JSON_LINES
     if any(head.startswith(start) or start.startswith(head) for start in _SSE_STARTS):
         return SSE
-    return JSON_LINES  # not SSE: let the JSON parser say what is wrong
+    return declared or JSON_LINES  # neither: let the parser of that framing say what is wrong
 
 
 class JsonDecoder:
     """Bytes in, JSON values out, in either framing (given, or detected on the first bytes)."""
 
-    __slots__ = ("_framing", "_head", "_lines", "_max_line", "_sse")
+    __slots__ = ("_declared", "_framing", "_head", "_lines", "_max_line", "_sse")
 
     def __init__(
         self,
@@ -87,7 +91,8 @@ class JsonDecoder:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
-        self._framing = framing or framing_from_content_type(content_type)
+        self._framing = framing  # given: no detection
+        self._declared = framing_from_content_type(content_type)
         self._head = b""  # bytes held until the framing is known
         self._lines = b""  # JSON lines: the unfinished last line
         self._max_line = max_line_bytes
@@ -101,7 +106,7 @@ class JsonDecoder:
         framing = self._framing
         if framing is None:
             self._head += chunk
-            framing = self._framing = sniff_framing(self._head)
+            framing = self._framing = sniff_framing(self._head, self._declared)
             if framing is None:
                 if len(self._head) > self._max_line:
                     raise LineTooLongError(self._max_line)
@@ -114,6 +119,8 @@ class JsonDecoder:
     def close(self) -> list[Any]:
         """End of stream: a last line without a line ending, or a last event without its blank
         line, still counts (see ``_sse``)."""
+        if self._framing is None:
+            return []  # nothing but white space came
         if self._framing == SSE:
             return _loads_events(self._sse.close_data(dispatch_incomplete=True))
         rest, self._lines = self._lines, b""

@@ -177,6 +177,16 @@ def test_sniffing_waits_for_a_telling_byte() -> None:
     assert decoder.framing == JSON_LINES
 
 
+def test_mislabelled_streams_are_decoded_by_their_bytes() -> None:
+    sse_body = b'data: {"token": {"text": "a"}}\n\n'
+    lines_body = b'{"token": {"text": "b"}}\n'
+    assert JsonDecoder("application/jsonlines").feed(sse_body) == [{"token": {"text": "a"}}]
+    assert JsonDecoder("text/event-stream").feed(lines_body) == [{"token": {"text": "b"}}]
+    assert JsonDecoder("text/event-stream").close() == []  # an empty body: nothing
+    # The content type settles what the bytes do not tell.
+    assert sniff_framing(b"x", SSE) == SSE and sniff_framing(b"x") == JSON_LINES
+
+
 def test_bad_json_raises_a_typed_error() -> None:
     with pytest.raises(StreamDecodeError, match="not JSON"):
         JsonDecoder("text/event-stream").feed(b"data: {oops\n\n")

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from sagemaker_rt_aio import (
+    ClientClosedError,
     ConnectionClosedError,
     HttpRequest,
     HttpResponse,
@@ -390,3 +391,38 @@ async def test_without_credentials_the_runtime_takes_any_token() -> None:
         finally:
             await sdk.close()
     assert answer.choices[0].message.content == LLM_TEXT
+
+
+async def test_shutdown_ends_a_route_stream_in_progress(runtime: LocalRuntime) -> None:
+    release = asyncio.Event()
+
+    async def stalls(invocation: Invocation) -> InvocationResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b'data: {"choices":[{"index":0,"delta":{"content":"only this"}}]}\n\n'
+            await release.wait()
+            yield b"data: [DONE]\n\n"
+
+        return InvocationResponse(body=body(), content_type="text/event-stream")
+
+    runtime.add_endpoint("stalls", stalls)
+    client = SageMakerRuntimeClient(
+        region_name="us-east-1", endpoint_url=runtime.url, allow_http=True, credentials=CREDS
+    )
+    got_first = asyncio.Event()
+
+    async def consume() -> None:
+        async with client.chat_completions_stream(endpoint_name="stalls", body={}) as stream:
+            async for _ in stream.iter_text():
+                got_first.set()
+
+    task = asyncio.create_task(consume())
+    await got_first.wait()
+    await client.shutdown(grace=0)
+    with pytest.raises(ClientClosedError) as caught:
+        await task
+    assert caught.value.partial_text == "only this"
+    release.set()
+    with pytest.raises(ClientClosedError):
+        await client.chat_completions(endpoint_name="stalls", body={})
+    with pytest.raises(ClientClosedError):
+        await client.generate_bearer_token()

@@ -36,7 +36,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
-from ._llm_text import TokenUsage
+from ._llm_text import JsonDecoder, TextDecoder, TokenUsage
 from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
@@ -80,6 +80,7 @@ __all__ = [
     "InvokeEndpointRequest",
     "InvokeEndpointResult",
     "InvokeEndpointWithResponseStreamRequest",
+    "JsonDecoder",
     "LineTooLongError",
     "Middleware",
     "ModelError",
@@ -103,6 +104,7 @@ __all__ = [
     "ServiceUnavailable",
     "StreamCall",
     "StreamDecodeError",
+    "TextDecoder",
     "ThrottlingException",
     "TokenUsage",
     "TransportError",

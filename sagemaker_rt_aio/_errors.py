@@ -160,6 +160,16 @@ class StreamDecodeError(SageMakerRuntimeError, ValueError):
     not JSON, a JSON line that does not parse)."""
 
 
+class LLMStreamError(SageMakerRuntimeError):
+    """The model's stream itself reported an error (TGI's ``{"error": ..., "error_type": ...}``,
+    an OpenAI-style ``{"error": {...}}`` or ``{"object": "error"}`` event): ``iter_text()`` raises
+    it, with ``payload`` (the event's JSON) and the text so far in ``partial_text``."""
+
+    def __init__(self, message: str, payload: object) -> None:
+        self.payload = payload
+        super().__init__(message)
+
+
 class EventTooLargeError(StreamDecodeError):
     """A server-sent event's data grew past ``max_event_bytes`` before the event ended."""
 

@@ -17,7 +17,8 @@ Text deltas come from whichever shape each value has:
 - LMI JSON lines ``{"token": {"text": ...}}`` and ``{"outputs": ["..."]}``.
 
 What the formats report at the end is kept: ``finish_reason`` and ``usage`` (a
-:class:`TokenUsage`), from OpenAI's ``finish_reason``/``usage`` or TGI/LMI's ``details``.
+:class:`TokenUsage`), from OpenAI's ``finish_reason``/``usage`` or TGI/LMI's ``details``. An error
+event in the stream (``{"error": ...}``) raises ``LLMStreamError``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES
-from ._errors import LineTooLongError, StreamDecodeError
+from ._errors import LineTooLongError, LLMStreamError, StreamDecodeError
 from ._sse import SSEDecoder
 
 SSE = "sse"
@@ -246,6 +247,8 @@ class TextDecoder:
         outputs = doc.get("outputs")
         if outputs is not None:
             return self._outputs(doc, outputs)
+        if "error" in doc or doc.get("object") == "error":
+            raise LLMStreamError(_error_text(doc), doc)
         details = doc.get("details")
         if details:
             self._details(details)
@@ -308,6 +311,16 @@ class TextDecoder:
         if generated is not None or prompt is not None:
             total = generated + prompt if generated is not None and prompt is not None else None
             self.usage = TokenUsage(prompt, generated, total)
+
+
+def _error_text(doc: dict[str, Any]) -> str:
+    error = doc.get("error")
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    if error is None:
+        error = doc.get("message", doc)
+    kind = doc.get("error_type") or doc.get("type")
+    return f"the model's stream reported an error{f' ({kind})' if kind else ''}: {error}"
 
 
 def _int(value: Any) -> int | None:

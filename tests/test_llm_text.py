@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagemaker_rt_aio import LineTooLongError, StreamDecodeError, TokenUsage
+from sagemaker_rt_aio import LineTooLongError, LLMStreamError, StreamDecodeError, TokenUsage
 from sagemaker_rt_aio._llm_text import (
     JSON_LINES,
     SSE,
@@ -115,6 +115,22 @@ def test_openai_other_choices_and_tool_calls_add_no_text() -> None:
     decoder = TextDecoder()
     assert [decoder.delta(doc) for doc in docs] == ["", "", "yes", ""]
     assert decoder.usage == TokenUsage(1, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("doc", "shown"),
+    [
+        ({"error": "Request failed during generation: OOM", "error_type": "generation"}, "OOM"),
+        ({"error": {"message": "context too long", "type": "BadRequestError"}}, "too long"),
+        ({"object": "error", "message": "bad sampling", "type": "invalid"}, "bad sampling"),
+    ],
+)
+def test_error_events_raise_with_their_message(doc: dict[str, Any], shown: str) -> None:
+    decoder = TextDecoder("text/event-stream")
+    assert decoder.feed(b'data: {"token": {"text": "ok"}}\n\n') == ["ok"]
+    with pytest.raises(LLMStreamError, match=shown) as caught:
+        decoder.feed(b"data: " + json.dumps(doc).encode() + b"\n\n")
+    assert caught.value.payload == doc
 
 
 def test_whole_answers_give_their_text() -> None:

@@ -426,3 +426,15 @@ async def test_shutdown_ends_a_route_stream_in_progress(runtime: LocalRuntime) -
         await client.chat_completions(endpoint_name="stalls", body={})
     with pytest.raises(ClientClosedError):
         await client.generate_bearer_token()
+
+
+async def test_bearer_tokens_never_logged(
+    client: SageMakerRuntimeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="sagemaker_rt_aio")
+    await client.chat_completions(endpoint_name="openai-chat", body={})
+    async with client.chat_completions_stream(endpoint_name="tgi", body={}) as stream:
+        async for _ in stream.iter_text():
+            pass
+    assert "Bearer <redacted>" in caplog.text
+    assert "sagemaker-api-key" not in caplog.text

@@ -247,7 +247,7 @@ class TextDecoder:
         outputs = doc.get("outputs")
         if outputs is not None:
             return self._outputs(doc, outputs)
-        if "error" in doc or doc.get("object") == "error":
+        if doc.get("error") or doc.get("object") == "error":
             raise LLMStreamError(_error_text(doc), doc)
         details = doc.get("details")
         if details:

@@ -104,6 +104,15 @@ class JsonDecoder:
         return self._framing
 
     def feed(self, chunk: bytes) -> list[Any]:
+        return [value for text in self.raw(chunk) if (value := parse(text)) is not SKIP]
+
+    def close(self) -> list[Any]:
+        """End of stream: a last line without a line ending, or a last event without its blank
+        line, still counts (see ``_sse``)."""
+        return [value for text in self.raw_close() if (value := parse(text)) is not SKIP]
+
+    def raw(self, chunk: bytes) -> list[str]:
+        """The JSON texts ``chunk`` completes, not parsed yet (see :func:`parse`)."""
         framing = self._framing
         if framing is None:
             self._head += chunk
@@ -114,20 +123,18 @@ class JsonDecoder:
                 return []
             chunk, self._head = self._head, b""
         if framing == SSE:
-            return _loads_events(self._sse.feed_data(chunk))
+            return self._sse.feed_data(chunk)
         return self._feed_lines(chunk)
 
-    def close(self) -> list[Any]:
-        """End of stream: a last line without a line ending, or a last event without its blank
-        line, still counts (see ``_sse``)."""
+    def raw_close(self) -> list[str]:
         if self._framing is None:
             return []  # nothing but white space came
         if self._framing == SSE:
-            return _loads_events(self._sse.close_data(dispatch_incomplete=True))
+            return self._sse.close_data(dispatch_incomplete=True)
         rest, self._lines = self._lines, b""
-        return _loads_lines([rest.decode("utf-8", "replace")]) if rest.strip() else []
+        return [rest.decode("utf-8", "replace")]
 
-    def _feed_lines(self, chunk: bytes) -> list[Any]:
+    def _feed_lines(self, chunk: bytes) -> list[str]:
         if self._lines:
             chunk = self._lines + chunk
         cut = chunk.rfind(b"\n")
@@ -144,53 +151,34 @@ class JsonDecoder:
         lines = chunk[:cut].decode("utf-8", "replace").split("\n")
         if cut > max_line and any(len(line.encode()) > max_line for line in lines):
             raise LineTooLongError(max_line)
-        return _loads_lines(lines)
+        return lines
 
 
 # The C scanner under json.loads, called directly: json.loads adds two regex matches and three
 # Python calls per value, which is most of the cost of a small token event.
 _scan_once: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
+#: What :func:`parse` returns for a text that carries no value: blank, or ``[DONE]``.
+SKIP: Any = object()
 
-def _load(text: str) -> Any:
+
+def parse(text: str) -> Any:
+    """The JSON value of one SSE event's data or one JSON line; ``SKIP`` for a blank one or the
+    OpenAI ``[DONE]`` marker; ``StreamDecodeError`` if it is not JSON."""
     try:
         value, end = _scan_once(text, 0)
-    except StopIteration:
-        return json.loads(text)  # leading white space, or not JSON: the full parser decides
-    if end != len(text) and not text[end:].isspace():
-        return json.loads(text)  # raises for what follows the value
-    return value
-
-
-def _loads_lines(lines: list[str]) -> list[Any]:
-    out = []
-    for line in lines:
-        if not line or line.isspace():
-            continue
-        try:
-            out.append(_load(line))
-        except ValueError:
-            raise StreamDecodeError(_not_json("a JSON line", line)) from None
-    return out
-
-
-def _loads_events(datas: list[str]) -> list[Any]:
-    out = []
-    for data in datas:
-        if not data or data == "[DONE]":
-            continue
-        try:
-            out.append(_load(data))
-        except ValueError:
-            if data.strip() in ("[DONE]", ""):
-                continue
-            raise StreamDecodeError(_not_json("a server-sent event's data", data)) from None
-    return out
-
-
-def _not_json(what: str, value: bytes | str) -> str:
-    shown = value[:60] if isinstance(value, str) else value[:60].decode("utf-8", "replace")
-    return f"{what} is not JSON: {shown!r}{'...' if len(value) > 60 else ''}"
+        if end == len(text) or text[end:].isspace():
+            return value
+    except (StopIteration, ValueError):
+        pass
+    stripped = text.strip()
+    if not stripped or stripped == "[DONE]":
+        return SKIP
+    try:
+        return json.loads(text)  # leading white space; else it raises with the reason
+    except ValueError:
+        shown = stripped[:60] + ("..." if len(stripped) > 60 else "")
+        raise StreamDecodeError(f"a stream value is not JSON: {shown!r}") from None
 
 
 class TextDecoder:
@@ -212,15 +200,24 @@ class TextDecoder:
         self.usage: TokenUsage | None = None
 
     def feed(self, chunk: bytes) -> list[str]:
-        return self._texts(self._json.feed(chunk))
+        return self._texts(self._json.raw(chunk))
 
     def close(self) -> list[str]:
-        return self._texts(self._json.close())
+        return self._texts(self._json.raw_close())
 
-    def _texts(self, docs: list[Any]) -> list[str]:
+    def _texts(self, raws: list[str]) -> list[str]:
         out = []
         delta = self.delta
-        for doc in docs:
+        for raw in raws:
+            # parse() inlined for its common case: one JSON value, nothing around it.
+            try:
+                doc, end = _scan_once(raw, 0)
+                if end != len(raw) and not raw[end:].isspace():
+                    doc = parse(raw)
+            except (StopIteration, ValueError):
+                doc = parse(raw)
+            if doc is SKIP:
+                continue
             text = delta(doc)
             if text:
                 out.append(text)

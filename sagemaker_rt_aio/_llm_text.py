@@ -231,6 +231,14 @@ class TextDecoder:
             return ""
         choices = doc.get("choices")
         if choices is not None:
+            # The most common event of all, an OpenAI chat chunk with one choice, inline.
+            if type(choices) is list and len(choices) == 1 and "usage" not in doc:
+                choice = choices[0]
+                if type(choice) is dict and not choice.get("index"):
+                    delta = choice.get("delta")
+                    if type(delta) is dict and not choice.get("finish_reason"):
+                        content = delta.get("content")
+                        return content if type(content) is str else ""
             return self._openai(doc, choices)
         token = doc.get("token")
         if token is not None:

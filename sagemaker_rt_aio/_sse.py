@@ -176,7 +176,7 @@ class SSEDecoder:
             if check_length and len(line) > max_line:
                 raise LineTooLongError(max_line)
             if line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
+                value = line[6:] if len(line) > 5 and line[5] == 32 else line[5:]
             else:
                 name, colon, value = line.partition(b":")
                 if name != b"data":

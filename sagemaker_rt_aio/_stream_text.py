@@ -88,14 +88,18 @@ class TextStreamMixin:
             self.content_type, max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes
         )
         parts = self._text_parts = []
-        kept = 0
+        feed = decoder.feed
+        received = 0  # bytes: the text kept for partial_text is never longer
         try:
             async for part in self:
-                for text in decoder.feed(part.bytes):
-                    if kept < DEFAULT_MAX_PARTIAL_TEXT:
-                        parts.append(text)
-                        kept += len(text)
-                    yield text
+                chunk = part.bytes
+                texts = feed(chunk)
+                if texts:
+                    if received < DEFAULT_MAX_PARTIAL_TEXT:
+                        parts += texts
+                    for text in texts:
+                        yield text
+                received += len(chunk)
             for text in decoder.close():
                 parts.append(text)
                 yield text

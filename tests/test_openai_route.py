@@ -16,6 +16,7 @@ from sagemaker_rt_aio import (
     ConnectionClosedError,
     HttpRequest,
     HttpResponse,
+    JsonDecoder,
     LineTooLongError,
     ModelError,
     ModelStreamError,
@@ -25,6 +26,7 @@ from sagemaker_rt_aio import (
     ServerSentEvent,
     ServiceError,
     ServiceUnavailable,
+    SSEDecoder,
 )
 from sagemaker_rt_aio._bearer import make_bearer_token
 from sagemaker_rt_aio._signing import FrozenCredentials
@@ -438,3 +440,27 @@ async def test_bearer_tokens_never_logged(
             pass
     assert "Bearer <redacted>" in caplog.text
     assert "sagemaker-api-key" not in caplog.text
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_tiny_parts_through_the_client_give_the_same_events_json_and_text(
+    client: SageMakerRuntimeClient, runtime: LocalRuntime, fmt: str
+) -> None:
+    # Parts of 1 to 30 bytes: events, lines and characters split anywhere.
+    trickle = CannedLLM(fmt, seed=7, mean_part_bytes=15)
+    runtime.add_endpoint("trickle", trickle)
+    whole = trickle.stream_bytes()
+    expected_events = SSEDecoder().feed(whole)
+    expected_json = JsonDecoder(trickle.content_type).feed(whole)
+    async with client.invoke_endpoint_with_response_stream(
+        endpoint_name="trickle", body=b"{}"
+    ) as s:
+        assert [e async for e in s.iter_events()] == expected_events
+    async with client.invoke_endpoint_with_response_stream(
+        endpoint_name="trickle", body=b"{}"
+    ) as s:
+        assert [v async for v in s.iter_json()] == expected_json
+    async with client.invoke_endpoint_with_response_stream(
+        endpoint_name="trickle", body=b"{}"
+    ) as s:
+        assert "".join([t async for t in s.iter_text()]) == trickle.text

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
+import aiohttp
 import botocore.credentials
 import openai
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from sagemaker_rt_aio import (
     ClientClosedError,
     ConnectionClosedError,
+    DeadlineExceededError,
     HttpRequest,
     HttpResponse,
     JsonDecoder,
@@ -464,3 +466,26 @@ async def test_tiny_parts_through_the_client_give_the_same_events_json_and_text(
         endpoint_name="trickle", body=b"{}"
     ) as s:
         assert "".join([t async for t in s.iter_text()]) == trickle.text
+
+
+async def test_the_route_keeps_the_call_deadline(runtime: LocalRuntime) -> None:
+    release = asyncio.Event()
+
+    async def thinks(invocation: Invocation) -> bytes:
+        await release.wait()  # longer than the deadline: released at the end of the test
+        return b"{}"
+
+    runtime.add_endpoint("thinks", thinks)
+    async with SageMakerRuntimeClient(
+        region_name="us-east-1",
+        endpoint_url=runtime.url,
+        allow_http=True,
+        credentials=CREDS,
+        timeout=aiohttp.ClientTimeout(total=0.1),
+    ) as client:
+        with pytest.raises(DeadlineExceededError):
+            await client.chat_completions(endpoint_name="thinks", body={})
+        with pytest.raises(DeadlineExceededError):
+            async with client.chat_completions_stream(endpoint_name="thinks", body={}):
+                pass  # pragma: no cover
+    release.set()

@@ -69,6 +69,8 @@ def sniff_framing(head: bytes, declared: str | None = None) -> str | None:
     """
     if head.startswith(_BOM):
         head = head[3:]
+    elif _BOM.startswith(head):
+        return None  # empty, or a byte order mark begun
     head = head.lstrip(_WHITESPACE)
     if not head:
         return None
@@ -94,8 +96,8 @@ class JsonDecoder:
     ) -> None:
         self._framing = framing  # given: no detection
         self._declared = framing_from_content_type(content_type)
-        self._head = b""  # bytes held until the framing is known
-        self._lines = b""  # JSON lines: the unfinished last line
+        self._head = b""  # a byte order mark held until the framing is known
+        self._lines: bytes | bytearray = b""  # JSON lines: the unfinished last line
         self._max_line = max_line_bytes
         self._sse = SSEDecoder(max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes)
 
@@ -115,13 +117,18 @@ class JsonDecoder:
         """The JSON texts ``chunk`` completes, not parsed yet (see :func:`parse`)."""
         framing = self._framing
         if framing is None:
-            self._head += chunk
-            framing = self._framing = sniff_framing(self._head, self._declared)
+            head = self._head + chunk
+            framing = self._framing = sniff_framing(head, self._declared)
             if framing is None:
-                if len(self._head) > self._max_line:
-                    raise LineTooLongError(self._max_line)
+                # Only white space so far, which carries nothing in either framing: keep no
+                # more than a byte order mark, whole or begun.
+                self._head = (
+                    _BOM if head.startswith(_BOM) else head if _BOM.startswith(head) else b""
+                )
                 return []
-            chunk, self._head = self._head, b""
+            chunk, self._head = head, b""
+            if framing == JSON_LINES and chunk.startswith(_BOM):
+                chunk = chunk[3:]
         if framing == SSE:
             return self._sse.feed_data(chunk)
         return self._feed_lines(chunk)
@@ -132,11 +139,20 @@ class JsonDecoder:
         if self._framing == SSE:
             return self._sse.close_data(dispatch_incomplete=True)
         rest, self._lines = self._lines, b""
-        return [rest.decode("utf-8", "replace")]
+        return [bytes(rest).decode("utf-8", "replace")]
 
     def _feed_lines(self, chunk: bytes) -> list[str]:
-        if self._lines:
-            chunk = self._lines + chunk
+        held = self._lines
+        if held:
+            if b"\n" not in chunk:
+                # Still no line end: grow the unfinished line in place, not copied per chunk.
+                if len(held) + len(chunk) > self._max_line:
+                    raise LineTooLongError(self._max_line)
+                if type(held) is bytes:
+                    held = self._lines = bytearray(held)
+                held += chunk
+                return []
+            chunk = bytes(held) + chunk
         cut = chunk.rfind(b"\n")
         if cut < 0:
             if len(chunk) > self._max_line:

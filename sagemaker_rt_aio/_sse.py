@@ -71,7 +71,7 @@ class SSEDecoder:
     ) -> None:
         self._max_line = max_line_bytes
         self._max_event = max_event_bytes
-        self._pending = b""  # the unfinished last line
+        self._pending: bytes | bytearray = b""  # the unfinished last line
         self._skip_lf = False  # the last chunk ended with CR: a LF first in the next is its pair
         self._bom_pending = True
         self._data: list[str] = []
@@ -114,7 +114,7 @@ class SSEDecoder:
         pending, self._pending = self._pending, b""
         if dispatch:
             if pending:
-                self._line(pending, out, raw)
+                self._line(bytes(pending), out, raw)
             self._dispatch(out, raw)
         self._reset_event()
 
@@ -129,8 +129,18 @@ class SSEDecoder:
                 chunk = chunk[1:]
                 if not chunk:
                     return
-        if self._pending:
-            chunk = self._pending + chunk
+        pending = self._pending
+        if pending:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                # Still no line end: grow the unfinished line in place (a line trickled byte by
+                # byte must not be copied whole for each byte).
+                if len(pending) + len(chunk) > self._max_line:
+                    raise LineTooLongError(self._max_line)
+                if type(pending) is bytes:
+                    pending = self._pending = bytearray(pending)
+                pending += chunk
+                return
+            chunk = bytes(pending) + chunk
             self._pending = b""
         if self._bom_pending:
             if len(chunk) < 3 and _BOM.startswith(chunk):

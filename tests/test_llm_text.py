@@ -215,8 +215,24 @@ def test_json_lines_are_bounded() -> None:
     decoder.feed(b'{"a": "' + b"x" * 90)
     with pytest.raises(LineTooLongError):
         decoder.feed(b"x" * 20)
+    # Trickled byte by byte, the unfinished line grows in place until the bound.
+    trickled = JsonDecoder("application/jsonlines", max_line_bytes=1000)
     with pytest.raises(LineTooLongError):
-        JsonDecoder(max_line_bytes=10).feed(b"          " * 2)  # blank head, no framing yet
+        for _ in range(2000):
+            trickled.feed(b"x" if trickled.framing else b"[")
+    # White space before the first value carries nothing and is not kept.
+    blank = JsonDecoder(max_line_bytes=10)
+    for _ in range(100):
+        assert blank.feed(b" \n" * 50) == []
+    assert blank.feed(b'{"a": 1}\n') == [{"a": 1}]
+
+
+def test_a_byte_order_mark_split_anywhere_before_json_lines() -> None:
+    data = b'\xef\xbb\xbf \n{"a": 1}\n[2]\n'
+    for point in range(len(data) + 1):
+        decoder = JsonDecoder()
+        values = [v for part in cut(data, [point]) for v in decoder.feed(part)] + decoder.close()
+        assert values == [{"a": 1}, [2]], point
 
 
 def test_canned_llm_parts_differ_per_call_but_join_to_the_same_stream() -> None:

@@ -152,6 +152,17 @@ def test_a_line_without_end_is_bounded() -> None:
         SSEDecoder(max_line_bytes=64).feed(b"data: " + b"y" * 100 + b"\n")
 
 
+def test_a_trickled_line_is_bounded_and_still_parsed() -> None:
+    decoder = SSEDecoder(max_line_bytes=50_000)
+    decoder.feed(b"data: ")
+    for _ in range(40_000):  # byte by byte: grown in place, not copied per byte
+        assert decoder.feed(b"y") == []
+    assert decoder.feed(b"\n\n") == [ServerSentEvent("y" * 40_000)]
+    with pytest.raises(LineTooLongError):
+        for _ in range(60_000):
+            decoder.feed(b"z")
+
+
 def test_an_event_without_end_is_bounded() -> None:
     decoder = SSEDecoder(max_line_bytes=100, max_event_bytes=1000)
     with pytest.raises(EventTooLargeError) as caught:

@@ -7,7 +7,9 @@ field), or by the content type when the first bytes do not tell:
   ``retry:`` or a ``:`` comment): each event's data is one JSON value, ``[DONE]`` is skipped
   (OpenAI-style servers: vLLM, SGLang, TGI's Messages API, and TGI's native token events);
 - JSON lines (``application/jsonlines``, ``application/x-ndjson``...; the body starts with ``{``
-  or ``[``): one value per line, blank lines skipped (LMI).
+  or ``[``): one value per line, blank lines skipped (LMI);
+- neither (``text/plain``, or a body that starts like no JSON value and no SSE field): plain
+  text, which ``iter_text()`` passes through as it comes and ``iter_json()`` refuses.
 
 Text deltas come from whichever shape each value has:
 
@@ -23,6 +25,7 @@ event in the stream (``{"error": ...}``) raises ``LLMStreamError``.
 
 from __future__ import annotations
 
+import codecs
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ from ._sse import SSEDecoder
 
 SSE = "sse"
 JSON_LINES = "jsonl"
+PLAIN = "plain"  # neither: text as it is (iter_text passes it through, iter_json refuses it)
 
 _SSE_STARTS = (b"data", b"event", b"id", b"retry", b":")
 _JSON_LINES_TYPES = ("jsonl", "ndjson", "json-seq", "jsonlines", "x-json-stream")
@@ -56,6 +60,8 @@ def framing_from_content_type(content_type: str | None) -> str | None:
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "text/event-stream":
         return SSE
+    if media == "text/plain":
+        return PLAIN
     if any(kind in media for kind in _JSON_LINES_TYPES):
         return JSON_LINES
     return None
@@ -78,7 +84,7 @@ def sniff_framing(head: bytes, declared: str | None = None) -> str | None:
         return JSON_LINES
     if any(head.startswith(start) or start.startswith(head) for start in _SSE_STARTS):
         return SSE
-    return declared or JSON_LINES  # neither: let the parser of that framing say what is wrong
+    return declared or PLAIN  # neither: text, unless the content type says otherwise
 
 
 class JsonDecoder:
@@ -113,28 +119,38 @@ class JsonDecoder:
         line, still counts (see ``_sse``)."""
         return [value for text in self.raw_close() if (value := parse(text)) is not SKIP]
 
+    def detect(self, chunk: bytes) -> bytes | None:
+        """Before the framing is known: the bytes to decode once it is (None: not yet)."""
+        head = self._head + chunk
+        framing = self._framing = sniff_framing(head, self._declared)
+        if framing is None:
+            # Only white space so far, which carries nothing in either framing: keep no more
+            # than a byte order mark, whole or begun.
+            self._head = _BOM if head.startswith(_BOM) else head if _BOM.startswith(head) else b""
+            return None
+        self._head = b""
+        if framing != SSE and head.startswith(_BOM):
+            head = head[3:]
+        return head
+
     def raw(self, chunk: bytes) -> list[str]:
         """The JSON texts ``chunk`` completes, not parsed yet (see :func:`parse`)."""
         framing = self._framing
         if framing is None:
-            head = self._head + chunk
-            framing = self._framing = sniff_framing(head, self._declared)
-            if framing is None:
-                # Only white space so far, which carries nothing in either framing: keep no
-                # more than a byte order mark, whole or begun.
-                self._head = (
-                    _BOM if head.startswith(_BOM) else head if _BOM.startswith(head) else b""
-                )
+            detected = self.detect(chunk)
+            if detected is None:
                 return []
-            chunk, self._head = head, b""
-            if framing == JSON_LINES and chunk.startswith(_BOM):
-                chunk = chunk[3:]
+            chunk, framing = detected, self._framing
         if framing == SSE:
             return self._sse.feed_data(chunk)
-        return self._feed_lines(chunk)
+        if framing == JSON_LINES:
+            return self._feed_lines(chunk)
+        raise StreamDecodeError(
+            "the stream is plain text, neither server-sent events nor JSON lines"
+        )
 
     def raw_close(self) -> list[str]:
-        if self._framing is None:
+        if self._framing is None or self._framing == PLAIN:
             return []  # nothing but white space came
         if self._framing == SSE:
             return self._sse.close_data(dispatch_incomplete=True)
@@ -200,7 +216,7 @@ def parse(text: str) -> Any:
 class TextDecoder:
     """Bytes in, generated text deltas out; ``finish_reason`` and ``usage`` once reported."""
 
-    __slots__ = ("_json", "finish_reason", "usage")
+    __slots__ = ("_json", "_plain", "finish_reason", "usage")
 
     def __init__(
         self,
@@ -214,11 +230,26 @@ class TextDecoder:
         )
         self.finish_reason: str | None = None
         self.usage: TokenUsage | None = None
+        self._plain: codecs.IncrementalDecoder | None = None
 
     def feed(self, chunk: bytes) -> list[str]:
-        return self._texts(self._json.raw(chunk))
+        json_decoder = self._json
+        if json_decoder.framing is None:
+            detected = json_decoder.detect(chunk)
+            if detected is None:
+                return []
+            chunk = detected
+            if json_decoder.framing == PLAIN:
+                self._plain = codecs.getincrementaldecoder("utf-8-sig")("replace")
+        if self._plain is not None:  # text as it is, characters split between chunks kept whole
+            text = self._plain.decode(chunk)
+            return [text] if text else []
+        return self._texts(json_decoder.raw(chunk))
 
     def close(self) -> list[str]:
+        if self._plain is not None:
+            text = self._plain.decode(b"", final=True)
+            return [text] if text else []
         return self._texts(self._json.raw_close())
 
     def _texts(self, raws: list[str]) -> list[str]:

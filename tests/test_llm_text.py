@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sagemaker_rt_aio import LineTooLongError, LLMStreamError, StreamDecodeError, TokenUsage
 from sagemaker_rt_aio._llm_text import (
     JSON_LINES,
+    PLAIN,
     SSE,
     JsonDecoder,
     TextDecoder,
@@ -200,7 +201,17 @@ def test_mislabelled_streams_are_decoded_by_their_bytes() -> None:
     assert JsonDecoder("text/event-stream").feed(lines_body) == [{"token": {"text": "b"}}]
     assert JsonDecoder("text/event-stream").close() == []  # an empty body: nothing
     # The content type settles what the bytes do not tell.
-    assert sniff_framing(b"x", SSE) == SSE and sniff_framing(b"x") == JSON_LINES
+    assert sniff_framing(b"x", SSE) == SSE and sniff_framing(b"x") == PLAIN
+
+
+@pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8", None])
+def test_plain_text_passes_through_iter_text_whole_characters(content_type: str | None) -> None:
+    data = "Hello wörld 🚀, no JSON here\r\n".encode()
+    for point in range(len(data) + 1):
+        _, text = run_text(cut(data, [point]), content_type)
+        assert text == "Hello wörld 🚀, no JSON here\r\n", point
+    with pytest.raises(StreamDecodeError, match="plain text"):
+        JsonDecoder(content_type).feed(data)
 
 
 def test_bad_json_raises_a_typed_error() -> None:

@@ -21,7 +21,9 @@ Feed it the body's bytes however they are split; it returns the events each chun
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES
 from ._errors import EventTooLargeError, LineTooLongError
@@ -40,9 +42,8 @@ class ServerSentEvent:
     id: str = ""
     retry: int | None = None
 
-    def json(self) -> object:
-        import json
-
+    def json(self) -> Any:
+        """The event's data decoded as JSON."""
         return json.loads(self.data)
 
 

@@ -12,6 +12,7 @@ from ._errors import (
     ConnectionClosedError,
     ConnectTimeoutError,
     CredentialsError,
+    CredentialsTimeoutError,
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
@@ -29,12 +30,14 @@ from ._errors import (
     ParamValidationError,
     PoolTimeoutError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     S3Error,
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
     SSLError,
     StreamDecodeError,
+    TextDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
@@ -55,8 +58,7 @@ from ._types import (
     PayloadPart,
     ResponseMetadata,
 )
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ENDPOINT_PREFIX",
@@ -70,6 +72,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionClosedError",
     "CredentialsError",
+    "CredentialsTimeoutError",
     "DeadlineExceededError",
     "EndpointConnectionError",
     "EventStreamError",
@@ -99,6 +102,7 @@ __all__ = [
     "ReadTimeoutError",
     "ResponseMetadata",
     "ResponseStream",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "S3Error",
     "SSEDecoder",
@@ -110,6 +114,7 @@ __all__ = [
     "ServiceUnavailable",
     "StreamCall",
     "StreamDecodeError",
+    "TextDecodeError",
     "TextDecoder",
     "ThrottlingException",
     "TokenUsage",

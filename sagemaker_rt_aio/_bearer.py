@@ -67,7 +67,7 @@ class BearerTokens:
     def __init__(
         self,
         region: str,
-        get_credentials: Callable[[], Awaitable[FrozenCredentials]],
+        get_credentials: Callable[[float | None], Awaitable[FrozenCredentials]],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -80,8 +80,12 @@ class BearerTokens:
     def __repr__(self) -> str:
         return f"<BearerTokens region={self._region!r} cached={len(self._cache)}>"
 
-    async def get(self, expires_in: int = BEARER_TOKEN_MAX_EXPIRES) -> str:
-        credentials = await self._get_credentials()
+    async def get(
+        self, expires_in: int = BEARER_TOKEN_MAX_EXPIRES, *, deadline: float | None = None
+    ) -> str:
+        """A token valid ``expires_in`` seconds; credentials are awaited no later than
+        ``deadline`` (``time.monotonic()``, a call's deadline)."""
+        credentials = await self._get_credentials(deadline)
         now = self._clock()
         cached = self._cache.get(expires_in)
         if cached is not None:

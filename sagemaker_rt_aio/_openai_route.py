@@ -31,10 +31,12 @@ from ._validation import body_bytes, check_endpoint_name, header_value
 if TYPE_CHECKING:
     import aiohttp
 
+# The members the route carries as headers (the local runtime binds its Invocation from them; the
+# client sets Content-Type and Accept itself).
 CHAT_COMPLETIONS = m.Operation(
     "ChatCompletions",
     CHAT_COMPLETIONS_PATH,
-    (m.INFERENCE_COMPONENT,),
+    (m.CONTENT_TYPE, m.ACCEPT, m.CUSTOM_ATTRIBUTES, m.INFERENCE_COMPONENT),
     200,
     True,
     None,

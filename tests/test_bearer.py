@@ -122,7 +122,7 @@ async def test_cache_reuses_then_renews_and_follows_credential_rotation() -> Non
     now = [1_800_000_000.0]
     current = [FrozenCredentials("AKID1", "s1")]
 
-    async def get_credentials() -> FrozenCredentials:
+    async def get_credentials(deadline: float | None = None) -> FrozenCredentials:
         return current[0]
 
     tokens = BearerTokens("us-east-1", get_credentials, clock=lambda: now[0])

@@ -11,6 +11,8 @@ import aiohttp
 import botocore.credentials
 import openai
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 from sagemaker_rt_aio import (
     ClientClosedError,
@@ -157,16 +159,12 @@ async def test_same_pipeline_retries_only_not_now_answers(
     async with client.chat_completions_stream(endpoint_name="tgi", body={}) as stream:
         assert "".join([t async for t in stream.iter_text()]) == LLM_TEXT
     runtime.fail_next("tgi", 1, "ServiceUnavailable", 503)
-    async with SageMakerRuntimeClient(
-        region_name="us-east-1",
-        endpoint_url=runtime.url,
-        allow_http=True,
-        credentials=CREDS,
-        retry_policy=RetryPolicy.none(),
-    ) as no_retries:
-        with pytest.raises(ServiceUnavailable):
-            async with no_retries.chat_completions_stream(endpoint_name="tgi", body={}):
-                pass  # pragma: no cover
+    no_retries = client.with_options(retry_policy=RetryPolicy.none())
+    with pytest.raises(ServiceUnavailable):
+        async with no_retries.chat_completions_stream(endpoint_name="tgi", body={}):
+            pass  # pragma: no cover
+    result = await no_retries.chat_completions(endpoint_name="openai-chat", body={})
+    assert result.response_metadata.retry_attempts == 0
 
 
 async def test_middlewares_see_the_route_and_never_a_sigv4_signature(
@@ -208,20 +206,20 @@ async def test_wrong_credentials_are_refused(runtime: LocalRuntime) -> None:
 
 
 async def test_sigv4_signed_route_requests_are_accepted_too(runtime: LocalRuntime) -> None:
-    # boto3-style signing on the route (what a SigV4 proxy would send): the runtime checks it.
-    async def sigv4_instead(request: HttpRequest, call_next: object) -> HttpResponse:
-        request.auth = None  # no bearer hook: the pipeline signs with SigV4
-        return await call_next(request)  # type: ignore[operator,no-any-return]
-
-    async with SageMakerRuntimeClient(
-        region_name="us-east-1",
-        endpoint_url=runtime.url,
-        allow_http=True,
-        credentials=CREDS,
-        middlewares=[sigv4_instead],
-    ) as client:
-        result = await client.chat_completions(endpoint_name="openai-chat", body={})
-    assert result.response_metadata.http_status_code == 200
+    # A SigV4-signed request on the route (what a signing proxy would send), signed by botocore:
+    # the runtime checks that signature instead of a bearer token.
+    url = f"{runtime.url}/endpoints/openai-chat/openai/v1/chat/completions"
+    request = AWSRequest(
+        method="POST", url=url, data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(CREDS, "sagemaker", "us-east-1").add_auth(request)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=b"{}", headers=dict(request.headers)) as good:
+            assert good.status == 200
+            assert (await good.json())["object"] == "chat.completion"
+        tampered = {**dict(request.headers), "Content-Type": "text/plain"}
+        async with http.post(url, data=b"{}", headers=tampered) as bad:
+            assert bad.status == 403
     assert "AWS4-HMAC-SHA256" in runtime.invocations("openai-chat")[-1].headers["Authorization"]
 
 
@@ -324,7 +322,7 @@ async def test_cancelled_stream_releases_everything(
     with pytest.raises(asyncio.CancelledError):
         await task
     release.set()
-    assert not client._streams._streams
+    assert not client._lifecycle._resources
     # The client still works, and shuts down at once.
     result = await client.chat_completions(endpoint_name="openai-chat", body={})
     assert result.response_metadata.http_status_code == 200

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -655,7 +654,7 @@ class SageMakerRuntimeClient:
         self._check_open()
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ParamValidationError("timeout", "must be a positive number of seconds")
-        deadline = time.monotonic() + timeout
+        deadline = self._lifecycle.clock() + timeout
         if request is None:
             request = InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
@@ -689,12 +688,12 @@ class SageMakerRuntimeClient:
             try:
                 queued = await self._pipeline.call(wire, _parse_async_result, deadline=deadline)
             except DeadlineExceededError as exc:
-                if time.monotonic() < deadline:
+                if self._lifecycle.clock() < deadline:
                     raise  # the client's own timeout.total, not this call's
                 error = AsyncInferenceTimeout(timeout)
                 error.__cause__ = exc
                 raise error from exc
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._lifecycle.clock()
             if remaining <= 0:
                 raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
             return await self._results.wait(queued, timeout=remaining, poll_interval=poll_interval)

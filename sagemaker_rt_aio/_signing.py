@@ -132,12 +132,14 @@ def _remove_dot_segments(path: str) -> str:
 
 
 _last_stamp: tuple[int, str] = (-1, "")
+# The wall clock requests are dated by: a module global, so tests can drive it (monkeypatch).
+_wall_clock = time.time
 
 
 def amz_date(now: float | None = None) -> str:
     """``X-Amz-Date`` for ``now`` (default: the current time); formatted once per second."""
     global _last_stamp
-    second = int(time.time() if now is None else now)
+    second = int(_wall_clock() if now is None else now)
     if _last_stamp[0] != second:
         _last_stamp = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
     return _last_stamp[1]

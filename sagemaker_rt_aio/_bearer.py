@@ -11,9 +11,9 @@ Tokens are secrets: nothing here logs them or shows them in a repr.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Awaitable, Callable
 
+from . import _signing
 from ._constants import (
     BEARER_TOKEN_ACTION,
     BEARER_TOKEN_HOST,
@@ -69,11 +69,12 @@ class BearerTokens:
         region: str,
         get_credentials: Callable[[float | None], Awaitable[FrozenCredentials]],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._region = region
         self._get_credentials = get_credentials
-        self._clock = clock
+        # By default the signer's wall clock (swappable in tests), read at each call.
+        self._clock = clock or (lambda: _signing._wall_clock())
         # expires_in -> (credentials snapshot, minted at, token)
         self._cache: dict[int, tuple[FrozenCredentials, float, str]] = {}
 

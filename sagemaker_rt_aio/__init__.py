@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._bidi import BidirectionalCall, BidirectionalStream
+from ._bidi_events import BidirectionalPart
 from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
@@ -17,8 +19,10 @@ from ._errors import (
     EndpointConnectionError,
     EventStreamError,
     EventTooLargeError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     LineTooLongError,
     LLMStreamError,
@@ -35,6 +39,7 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     SSLError,
     StreamDecodeError,
     TextDecodeError,
@@ -64,6 +69,9 @@ __all__ = [
     "ENDPOINT_PREFIX",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
+    "BidirectionalCall",
+    "BidirectionalPart",
+    "BidirectionalStream",
     "CallNext",
     "CertificateVerificationError",
     "ChatCompletionsResult",
@@ -79,8 +87,10 @@ __all__ = [
     "EventTooLargeError",
     "HttpRequest",
     "HttpResponse",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvokeEndpointAsyncRequest",
     "InvokeEndpointAsyncResult",
@@ -112,6 +122,7 @@ __all__ = [
     "ServerSentEvent",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "StreamCall",
     "StreamDecodeError",
     "TextDecodeError",

@@ -91,3 +91,12 @@ ROUTE_TOKEN_EXPIRES = 900
 # The OpenAI-compatible route, under /endpoints/{name}.
 OPENAI_ROUTE_PREFIX = "/openai/v1"
 CHAT_COMPLETIONS_PATH = "/openai/v1/chat/completions"
+
+# InvokeEndpointWithBidirectionalStream: the HTTP/2 receive window (stream and connection). A slow
+# consumer stops the server after this many unread bytes: it bounds what a stream buffers.
+DEFAULT_BIDI_RECEIVE_WINDOW = 1024 * 1024
+# ... and after this many seconds of silence on a bidirectional stream's connection, a PING checks
+# that the server is still there; nothing at all within the PING timeout ends the stream (a
+# vanished peer sends no FIN, and while the input is open no read timeout applies).
+DEFAULT_BIDI_PING_INTERVAL = 30.0
+DEFAULT_BIDI_PING_TIMEOUT = 20.0

@@ -16,10 +16,12 @@ The pytest fixture ``sagemaker_local_runtime`` lives in ``sagemaker_rt_aio.local
 
 from __future__ import annotations
 
+from ._bidi import BidirectionalInvocation
 from ._invocation import ContainerError, Handler, Invocation, InvocationResponse
 from ._runtime import LocalRuntime
 
 __all__ = [
+    "BidirectionalInvocation",
     "ContainerError",
     "Handler",
     "Invocation",

@@ -48,6 +48,7 @@ from ._errors import (
     ValidationError,
 )
 from ._llm_text import JsonDecoder, TextDecoder, TokenUsage
+from ._logging import LOG_ENV_VAR, configure_logging_from_env
 from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
@@ -65,8 +66,11 @@ from ._types import (
 )
 from ._version import __version__
 
+configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr
+
 __all__ = [
     "ENDPOINT_PREFIX",
+    "LOG_ENV_VAR",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
     "BidirectionalCall",
@@ -132,4 +136,5 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "configure_logging_from_env",
 ]

@@ -102,6 +102,8 @@ class Target:
     idempotent: bool = False
     retry_statuses: frozenset[int] = frozenset()
     parse_error: ParseError = field(default=_parse_sagemaker_error, compare=False)
+    # Authorizes each attempt instead of SigV4 (the OpenAI route's bearer token); None: SigV4.
+    authorize: Callable[[HttpRequest], Awaitable[None]] | None = field(default=None, compare=False)
 
 
 class Pipeline:
@@ -440,20 +442,25 @@ class Pipeline:
     ) -> HttpResponse:
         """The innermost layer: sign this attempt now, then send it."""
         session = self._get_session()
-        credentials = self._credentials.current() or await self._credentials.get(request.deadline)
         headers = request.headers
         url = request.url
-        sign(
-            method=request.method,
-            host=target.host if target.host is not None else host_header(url),
-            path=url.raw_path,
-            headers=headers,
-            payload_hash=request.payload_hash(),
-            credentials=credentials,
-            region=target.region,
-            service=target.signing_name,
-            double_encode_path=target.double_encode_path,
-        )
+        if target.authorize is not None:
+            await target.authorize(request)  # the OpenAI route's bearer token instead of SigV4
+        else:
+            credentials = self._credentials.current() or await self._credentials.get(
+                request.deadline
+            )
+            sign(
+                method=request.method,
+                host=target.host if target.host is not None else host_header(url),
+                path=url.raw_path,
+                headers=headers,
+                payload_hash=request.payload_hash(),
+                credentials=credentials,
+                region=target.region,
+                service=target.signing_name,
+                double_encode_path=target.double_encode_path,
+            )
         self._add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(

@@ -20,6 +20,7 @@ from ._model import (
     RESPONSE_STREAM_CONTENT_TYPE,
 )
 from ._stream_events import message_to_part
+from ._stream_text import TextStreamMixin
 from ._transport import abort_response, read_chunk, transport_failure
 from ._types import PayloadPart, ResponseMetadata
 
@@ -34,8 +35,9 @@ _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 _PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
 
 
-class ResponseStream:
-    """An open response stream. Iterate it once, with ``async for`` or :meth:`iter_lines`.
+class ResponseStream(TextStreamMixin):
+    """An open response stream. Iterate it once, with ``async for``, :meth:`iter_lines`, or the
+    LLM helpers ``iter_events()``, ``iter_json()``, ``iter_text()``.
 
     Use it inside ``async with client.invoke_endpoint_with_response_stream(...)``: leaving the
     block, early or through an exception, releases the connection.

@@ -19,6 +19,8 @@ from ._faults import InjectedError
 from ._frontend import STATE_KEY, add_routes, unknown_operation
 from ._invocation import Handler, Invocation
 from ._invoke import invoke_endpoint, invoke_endpoint_with_response_stream
+from ._openai_route import ROUTE as OPENAI_ROUTE
+from ._openai_route import chat_completions
 from ._s3 import S3FrontEnd, parse_s3_location, s3_uri, validate_bucket
 from ._state import Config, Endpoint, RuntimeState, parse_prefix, valid_endpoint_name
 
@@ -104,6 +106,7 @@ class LocalRuntime:
             invoke_async=invoke_endpoint_async,
             invoke_stream=invoke_endpoint_with_response_stream,
         )
+        app.router.add_post(OPENAI_ROUTE, chat_completions)  # the OpenAI-compatible route
         S3FrontEnd(self._state.store, self._state.verifier, config.max_object_bytes).add_routes(
             app.router
         )

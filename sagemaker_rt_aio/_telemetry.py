@@ -361,6 +361,11 @@ class CallObservation:
         if request_id:
             self.span.set_attribute("aws.request_id", request_id)
 
+    def opened(self) -> None:
+        """A stream outside the pipeline is open (its answer may come later, in another task):
+        its span stops being current in the task that opened it."""
+        self._detach()
+
     def part(self) -> None:
         """A payload part arrived."""
         now = time.monotonic()
@@ -395,6 +400,8 @@ class CallObservation:
         finish_reasons: Sequence[str] | None = None,
         model: str | None = None,
     ) -> None:
+        if self._ended:  # a decoder that finished after its stream was closed: nothing to add
+            return
         span = self.span
         if input_tokens is not None:
             span.set_attribute("gen_ai.usage.input_tokens", input_tokens)

@@ -165,6 +165,8 @@ class BidirectionalStream:
     async def _before_retry(self, error: SageMakerRuntimeError) -> None:
         """Sleep before the next attempt, or raise ``error`` if it may not be retried."""
         policy = self._settings.retry_policy
+        if self._observer is not None:
+            self._observer.attempt_failed(error)
         retryable = should_retry(
             policy, error, attempt=self._attempts,
             elapsed=time.monotonic() - self._first_attempt_at,
@@ -181,7 +183,6 @@ class BidirectionalStream:
             retry_after = parse_retry_after(headers.get("retry-after"))
         wait = delay(policy, error, attempt=self._attempts, retry_after=retry_after)
         if self._observer is not None:
-            self._observer.attempt_failed(error)
             self._observer.retrying(error, wait)
         if await self._settings.sleep(wait):
             raise ClientClosedError("the client shut down while the call waited to retry")

@@ -8,8 +8,10 @@ package is installed (``load_telemetry``). The call pipeline sees a tiny observe
     obs.failed(exc) / obs.part() / obs.stream_closed(completed, exc)
 
 Code outside the pipeline (the bidirectional stream) calls the same object:
-``telemetry.observe(operation, endpoint_name, True)``, then ``stream_started(status, request_id)``
-or ``failed(exc)``, ``part()`` per event received, and ``stream_closed(completed, exc)``.
+``telemetry.observe(operation, endpoint_name, True)``, ``opened()`` once its setup is over (the
+span stops being current), then ``stream_started(status, request_id)`` or ``failed(exc)``,
+``part()`` per event received, and ``stream_closed(completed, exc)``. Streams read with
+``iter_text()``/``iter_json()`` report ``genai(...)`` (finish reason, usage) once decoded.
 The OpenAI route's JSON answers (``ChatCompletions``) add GenAI attributes (``genai_from_openai``).
 
 With no provider given and the global providers still the API's defaults (proxy or no-op), ``observe``

@@ -942,6 +942,7 @@ async def test_bidirectional_stream_span_and_metrics(runtime: LocalRuntime, rec:
     assert span.status.status_code is StatusCode.UNSET
     assert total(rec, "sagemaker_runtime.stream.time_to_first_part") == 1
     assert total(rec, "sagemaker_runtime.stream.time_between_parts") == 2
+    assert total(rec, "sagemaker_runtime.attempts") == 1
     [duration] = points(rec, "rpc.client.call.duration")
     assert duration.attributes["sagemaker_runtime.outcome"] == "success"
     [active] = points(rec, "sagemaker_runtime.calls.active")
@@ -967,6 +968,7 @@ async def test_bidirectional_retries_then_error_answer(
     assert attrs["sagemaker_runtime.attempts"] == 3
     assert [e.name for e in span.events].count("retry") == 2
     assert total(rec, "sagemaker_runtime.retries") == 2
+    assert total(rec, "sagemaker_runtime.attempts", **{"error.type": caught.value.code}) == 3
     assert [e.name for e in span.events][-1] == "exception"
 
 

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
@@ -51,7 +51,11 @@ from ._retry import RetryPolicy, delay, parse_retry_after, should_retry
 from ._signing import STREAMING_EVENTS_PAYLOAD, request_signature, sign
 from ._types import ResponseMetadata
 
+if TYPE_CHECKING:
+    from ._observe import CallObserver, Observe
+
 SIGNING_NAME = "sagemaker"
+OPERATION = "InvokeEndpointWithBidirectionalStream"
 _MAX_ERROR_BODY = 64 * 1024
 
 
@@ -81,6 +85,8 @@ class BidiSettings:
     proxy_for: Callable[[URL], tuple[URL, Mapping[str, str]] | None] = lambda url: None
     #: Sleeps between attempts; returns True if the client began shutting down meanwhile.
     sleep: Callable[[float], Awaitable[bool]] = _sleep
+    #: Telemetry (``_observe``): None when nothing records.
+    observe: Observe | None = None
 
 
 class OpenBidiStreams:
@@ -133,6 +139,8 @@ class BidirectionalStream:
         self._aborted: set[asyncio.Task[Any]] = set()
         self.response_metadata: ResponseMetadata | None = None
         self.invoked_production_variant: str | None = None
+        self._observer: CallObserver | None = None  # the call's span, until the stream closes
+        self._completed = False  # the answer was read to its end
 
     def __repr__(self) -> str:
         return f"<BidirectionalStream endpoint={self._request.endpoint_name!r}>"
@@ -157,6 +165,8 @@ class BidirectionalStream:
     async def _before_retry(self, error: SageMakerRuntimeError) -> None:
         """Sleep before the next attempt, or raise ``error`` if it may not be retried."""
         policy = self._settings.retry_policy
+        if self._observer is not None:
+            self._observer.attempt_failed(error)
         retryable = should_retry(
             policy, error, attempt=self._attempts,
             elapsed=time.monotonic() - self._first_attempt_at,
@@ -172,6 +182,8 @@ class BidirectionalStream:
             headers = error.response_metadata.http_headers
             retry_after = parse_retry_after(headers.get("retry-after"))
         wait = delay(policy, error, attempt=self._attempts, retry_after=retry_after)
+        if self._observer is not None:
+            self._observer.retrying(error, wait)
         if await self._settings.sleep(wait):
             raise ClientClosedError("the client shut down while the call waited to retry")
         if self._closed_error is not None:
@@ -390,6 +402,7 @@ class BidirectionalStream:
         exchange = await self._response()
         request_id = self.response_metadata.request_id if self.response_metadata else None
         decoder = self._decoder
+        observer = self._observer
         while True:
             try:
                 chunk = await exchange.read()
@@ -397,11 +410,14 @@ class BidirectionalStream:
                 raise await self._explain(exchange, error) from None
             if chunk is None:
                 decoder.close()  # raises if the body stopped inside a message
+                self._completed = True
                 self._done.set()
                 return
             for message in decoder.feed(chunk):
                 part = response_part(message, request_id=request_id)
                 if part is not None:
+                    if observer is not None:
+                        observer.part()
                     yield part
             if decoder.error is not None:
                 raise decoder.error
@@ -427,6 +443,8 @@ class BidirectionalStream:
                     status, headers, self._attempts - 1
                 )
                 self.invoked_production_variant = headers.get("x-amzn-invoked-production-variant")
+                if self._observer is not None:
+                    self._observer.stream_started(status, self.response_metadata.request_id)
                 return exchange
             if self._sent_any:
                 raise await self._error_answer(exchange)
@@ -435,9 +453,17 @@ class BidirectionalStream:
 
     # -- closing ----------------------------------------------------------------------------
 
-    async def aclose(self, *, reset: bool = False) -> None:
-        """Close the stream: reset it first unless both directions finished. Idempotent."""
+    async def aclose(self, *, reset: bool = False, exc: BaseException | None = None) -> None:
+        """Close the stream: reset it first unless both directions finished. Idempotent.
+
+        ``exc``: what ended it (the block's exception, a shutdown), for telemetry."""
         self._streams.streams.discard(self)
+        observer = self._observer
+        if observer is not None:
+            if isinstance(exc, ServiceError) and self.response_metadata is None:
+                observer.failed(exc)  # an error answer instead of the stream: its status too
+            else:
+                observer.stream_closed(self._completed, exc)
         self._done.set()
         exchange, self._exchange = self._exchange, None
         if self._closed_error is None:
@@ -453,7 +479,7 @@ class BidirectionalStream:
         exchange = self._exchange
         if exchange is not None:
             exchange._fail(self._closed_error)  # type: ignore[arg-type]
-        await self.aclose(reset=True)
+        await self.aclose(reset=True, exc=self._closed_error)
 
 
 async def _finish(closing: Awaitable[None]) -> None:
@@ -491,11 +517,20 @@ class BidirectionalCall:
         stream = BidirectionalStream(self._request, self._settings, self._streams)
         self._stream = stream
         self._streams.streams.add(stream)
+        observe = self._settings.observe
+        observer = (
+            None if observe is None else observe(OPERATION, self._request.endpoint_name, True)
+        )
+        stream._observer = observer
         try:
             await stream._open()
-        except BaseException:
+        except BaseException as exc:
+            if observer is not None:
+                observer.failed(exc)  # the span ends here, with the opening's error
             await _finish(stream.aclose(reset=True))
             raise
+        if observer is not None:
+            observer.opened()  # the answer is awaited later, maybe in another task
         return stream
 
     async def __aexit__(
@@ -507,7 +542,7 @@ class BidirectionalCall:
         stream = self._stream
         if stream is not None:
             # Shielded: a cancelled caller must still reset the stream and close the socket.
-            await _finish(stream.aclose(reset=exc is not None))
+            await _finish(stream.aclose(reset=exc is not None, exc=exc))
 
 
 __all__ = ["BidirectionalCall", "BidirectionalPart", "BidirectionalStream"]

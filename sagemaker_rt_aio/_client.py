@@ -995,6 +995,7 @@ class SageMakerRuntimeClient:
             proxy_for=self._bidi_network.proxy_for,
             ping_interval=self._bidi_ping_interval,
             ping_timeout=self._bidi_ping_timeout,
+            observe=self._pipeline.observe,
         )
         return BidirectionalCall(
             request, settings, self._bidi_streams, lambda: self._lifecycle.closing

@@ -7,7 +7,7 @@ pays one attribute check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -26,6 +26,16 @@ class CallObserver(Protocol):
     def failed(self, exc: BaseException) -> None: ...
     def part(self) -> None: ...
     def stream_closed(self, completed: bool, exc: BaseException | None = None) -> None: ...
+    def stream_started(self, status: int, request_id: str | None = None) -> None: ...
+    def opened(self) -> None: ...
+    def genai(
+        self,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        finish_reasons: Sequence[str] | None = None,
+        model: str | None = None,
+    ) -> None: ...
 
 
 # (operation, endpoint_name, stream) -> an observer for this call, or None when nothing records.

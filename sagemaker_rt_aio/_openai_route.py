@@ -133,11 +133,14 @@ class ChatCompletionsStream(ResponseStream):
         if self._started:
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True
+        observer = self._observer
         while True:
             chunk = await read_chunk(self._response)
             if not chunk:
                 self._finished = True
                 return
+            if observer is not None:
+                observer.part()
             yield PayloadPart(chunk)
 
 

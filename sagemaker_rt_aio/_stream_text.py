@@ -7,13 +7,19 @@ OpenAI-compatible route alike. The decoding itself is in the I/O-free ``_sse`` a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_PARTIAL_TEXT
-from ._errors import SageMakerRuntimeError
+from ._errors import LLMStreamError, SageMakerRuntimeError
 from ._llm_text import JsonDecoder, TextDecoder, TokenUsage
 from ._sse import ServerSentEvent, SSEDecoder
+
+if TYPE_CHECKING:
+    from ._observe import CallObserver
+
+_MAX_REASON = 64  # characters of a finish reason kept on a span: the model chose the text
 
 
 class TextStreamMixin:
@@ -26,6 +32,8 @@ class TextStreamMixin:
     #: After ``iter_text()`` ended: token counts, if the stream reported them.
     usage: TokenUsage | None = None
     _text_parts: list[str] | None = None
+    # The call's telemetry observer, when one records (set on ResponseStream by the call).
+    _observer: CallObserver | None = None
 
     def __aiter__(self) -> AsyncIterator[Any]:  # pragma: no cover - provided by the stream
         raise NotImplementedError
@@ -66,11 +74,19 @@ class TextStreamMixin:
         decoder = JsonDecoder(
             self.content_type, max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes
         )
+        # Telemetry only: a text decoder notes the finish reason and usage the values report.
+        notes = TextDecoder() if self._observer is not None else None
         async for part in self:
             for value in decoder.feed(part.bytes):
+                if notes is not None:
+                    _note(notes, value)
                 yield value
         for value in decoder.close():
+            if notes is not None:
+                _note(notes, value)
             yield value
+        if notes is not None:
+            self._report(notes.finish_reason, notes.usage)
 
     async def iter_text(
         self,
@@ -103,9 +119,29 @@ class TextStreamMixin:
             for text in decoder.close():
                 parts.append(text)
                 yield text
+            if self._observer is not None:
+                self._report(decoder.finish_reason, decoder.usage)
         except SageMakerRuntimeError as exc:
             exc.partial_text = "".join(parts)
             raise
         finally:
             self.finish_reason = decoder.finish_reason
             self.usage = decoder.usage
+
+    def _report(self, finish_reason: str | None, usage: TokenUsage | None) -> None:
+        """The GenAI attributes of the call's span, once the decoder saw the stream's end."""
+        observer = self._observer
+        if observer is None:
+            return
+        observer.genai(
+            input_tokens=usage.prompt_tokens if usage is not None else None,
+            output_tokens=usage.completion_tokens if usage is not None else None,
+            finish_reasons=[finish_reason[:_MAX_REASON]] if finish_reason else None,
+        )
+
+
+def _note(notes: TextDecoder, value: Any) -> None:
+    """Let ``notes`` see one JSON value for its finish reason and usage; its text is not needed,
+    and an error event is the caller's to interpret (``iter_json`` yields it as it is)."""
+    with contextlib.suppress(LLMStreamError):
+        notes.delta(value)

@@ -8,8 +8,10 @@ package is installed (``load_telemetry``). The call pipeline sees a tiny observe
     obs.failed(exc) / obs.part() / obs.stream_closed(completed, exc)
 
 Code outside the pipeline (the bidirectional stream) calls the same object:
-``telemetry.observe(operation, endpoint_name, True)``, then ``stream_started(status, request_id)``
-or ``failed(exc)``, ``part()`` per event received, and ``stream_closed(completed, exc)``.
+``telemetry.observe(operation, endpoint_name, True)``, ``opened()`` once its setup is over (the
+span stops being current), then ``stream_started(status, request_id)`` or ``failed(exc)``,
+``part()`` per event received, and ``stream_closed(completed, exc)``. Streams read with
+``iter_text()``/``iter_json()`` report ``genai(...)`` (finish reason, usage) once decoded.
 The OpenAI route's JSON answers (``ChatCompletions``) add GenAI attributes (``genai_from_openai``).
 
 With no provider given and the global providers still the API's defaults (proxy or no-op), ``observe``
@@ -361,6 +363,11 @@ class CallObservation:
         if request_id:
             self.span.set_attribute("aws.request_id", request_id)
 
+    def opened(self) -> None:
+        """A stream outside the pipeline is open (its answer may come later, in another task):
+        its span stops being current in the task that opened it."""
+        self._detach()
+
     def part(self) -> None:
         """A payload part arrived."""
         now = time.monotonic()
@@ -395,6 +402,8 @@ class CallObservation:
         finish_reasons: Sequence[str] | None = None,
         model: str | None = None,
     ) -> None:
+        if self._ended:  # a decoder that finished after its stream was closed: nothing to add
+            return
         span = self.span
         if input_tokens is not None:
             span.set_attribute("gen_ai.usage.input_tokens", input_tokens)

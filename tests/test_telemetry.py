@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from sagemaker_rt_aio import (
+    BidirectionalPart,
     ClientClosedError,
     ConnectionClosedError,
     EndpointConnectionError,
@@ -33,11 +34,13 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeClient,
     SageMakerRuntimeError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     ThrottlingException,
     ValidationError,
 )
 from sagemaker_rt_aio._observe import load_telemetry
 from sagemaker_rt_aio.local import ContainerError, Invocation, LocalRuntime
+from sagemaker_rt_aio.local.demo_models import LLM_TEXT, CannedLLM
 
 ACCESS_KEY = "AKIDTELEMETRYTEST"
 SECRET_KEY = "telemetry-secret-key-DO-NOT-LEAK"
@@ -823,3 +826,256 @@ def test_stream_outside_the_pipeline(rec: Recorder) -> None:
     assert attrs["aws.request_id"] == "req-bidi"
     assert attrs["sagemaker_runtime.stream.outcome"] == "completed"
     assert total(rec, "sagemaker_runtime.stream.time_between_parts") == 2
+
+
+# -- the OpenAI route's stream, GenAI attributes of streamed answers, the bidirectional stream ---
+
+
+async def test_route_stream_parts_and_genai_from_iter_text(
+    runtime: LocalRuntime, rec: Recorder
+) -> None:
+    runtime.add_endpoint("openai-chat", CannedLLM("openai-chat"))
+    async with (
+        client_for(runtime.url, rec) as client,
+        client.chat_completions_stream(
+            endpoint_name="openai-chat", body={"messages": []}
+        ) as stream,
+    ):
+        assert rec.spans() == []  # the span lasts while the stream is open
+        text = "".join([t async for t in stream.iter_text()])
+    assert text == LLM_TEXT
+    assert stream.usage is not None and stream.finish_reason == "stop"
+    [span] = rec.spans()
+    assert span.name == "SageMaker Runtime.ChatCompletions"
+    attrs = dict(span.attributes or {})
+    parts = attrs["sagemaker_runtime.stream.parts"]
+    assert isinstance(parts, int) and parts > 1
+    assert attrs["sagemaker_runtime.stream.outcome"] == "completed"
+    assert list(attrs["gen_ai.response.finish_reasons"]) == ["stop"]  # type: ignore[arg-type]
+    assert attrs["gen_ai.usage.input_tokens"] == stream.usage.prompt_tokens
+    assert attrs["gen_ai.usage.output_tokens"] == stream.usage.completion_tokens
+    assert total(rec, "sagemaker_runtime.stream.time_to_first_part") == 1
+    assert total(rec, "sagemaker_runtime.stream.time_between_parts") == parts - 1
+    [first] = points(rec, "sagemaker_runtime.stream.time_to_first_part")
+    assert first.attributes["rpc.method"] == "ChatCompletions"
+
+
+async def test_genai_from_iter_json_on_both_streams(runtime: LocalRuntime, rec: Recorder) -> None:
+    runtime.add_endpoint("tgi", CannedLLM("tgi"))
+    runtime.add_endpoint("openai-chat", CannedLLM("openai-chat"))
+    async with client_for(runtime.url, rec) as client:
+        async with client.chat_completions_stream(endpoint_name="tgi", body={}) as route:
+            docs = [d async for d in route.iter_json()]
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name="openai-chat", body=b"{}"
+        ) as classic:
+            assert "".join([t async for t in classic.iter_text()]) == LLM_TEXT
+    details = docs[-1]["details"]
+    route_span, classic_span = rec.spans()
+    assert route_span.name == "SageMaker Runtime.ChatCompletions"
+    assert list(route_span.attributes["gen_ai.response.finish_reasons"]) == ["eos_token"]  # type: ignore[arg-type,index]
+    assert route_span.attributes["gen_ai.usage.output_tokens"] == details["generated_tokens"]  # type: ignore[index]
+    assert classic_span.name == "SageMaker Runtime.InvokeEndpointWithResponseStream"
+    assert list(classic_span.attributes["gen_ai.response.finish_reasons"]) == ["stop"]  # type: ignore[arg-type,index]
+    assert classic_span.attributes["gen_ai.usage.output_tokens"] == classic.usage.completion_tokens  # type: ignore[index,union-attr]
+
+
+async def test_no_genai_attributes_from_an_abandoned_or_raw_stream(
+    runtime: LocalRuntime, rec: Recorder
+) -> None:
+    runtime.add_endpoint("openai-chat", CannedLLM("openai-chat"))
+    async with client_for(runtime.url, rec) as client:
+        async with client.chat_completions_stream(endpoint_name="openai-chat", body={}) as s:
+            async for _ in s.iter_text():
+                break  # the decoder never saw the end
+        async with client.chat_completions_stream(endpoint_name="openai-chat", body={}) as s:
+            async for _ in s:  # raw parts: nothing decoded, nothing reported
+                pass
+    abandoned, raw = rec.spans()
+    assert abandoned.attributes["sagemaker_runtime.stream.outcome"] == "abandoned"  # type: ignore[index]
+    assert raw.attributes["sagemaker_runtime.stream.outcome"] == "completed"  # type: ignore[index]
+    for span in (abandoned, raw):
+        assert not [k for k in span.attributes or {} if k.startswith("gen_ai.")]
+
+
+def bidi_client(runtime: LocalRuntime, rec: Recorder | None) -> SageMakerRuntimeClient:
+    return client_for(
+        runtime.url,
+        rec,
+        bidirectional_endpoint_url=runtime.bidirectional_url,
+        retry_policy=RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0),
+    )
+
+
+async def bidi_echo(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
+    async for part in inbound:
+        yield part
+
+
+BIDI = "SageMaker Runtime.InvokeEndpointWithBidirectionalStream"
+
+
+async def test_bidirectional_stream_span_and_metrics(runtime: LocalRuntime, rec: Recorder) -> None:
+    runtime.add_bidirectional_endpoint("duplex", bidi_echo)
+    async with (
+        bidi_client(runtime, rec) as client,
+        client.invoke_endpoint_with_bidirectional_stream(endpoint_name="duplex") as s,
+    ):
+        answers = aiter(s)
+        for index in range(3):
+            await s.send(f"ping {index}")
+            assert (await answers.__anext__()).bytes == f"ping {index}".encode()
+        await s.end_input()
+        assert [p async for p in answers] == []
+        assert rec.spans() == []  # until the stream is closed
+    [span] = rec.spans()
+    assert span.name == BIDI
+    assert span.kind is SpanKind.CLIENT
+    attrs = dict(span.attributes or {})
+    assert attrs["rpc.method"] == "InvokeEndpointWithBidirectionalStream"
+    assert attrs["aws.sagemaker.endpoint_name"] == "duplex"
+    assert attrs["http.response.status_code"] == 200
+    assert s.response_metadata is not None
+    assert attrs["aws.request_id"] == s.response_metadata.request_id
+    assert attrs["sagemaker_runtime.stream.parts"] == 3
+    assert attrs["sagemaker_runtime.stream.outcome"] == "completed"
+    assert span.status.status_code is StatusCode.UNSET
+    assert total(rec, "sagemaker_runtime.stream.time_to_first_part") == 1
+    assert total(rec, "sagemaker_runtime.stream.time_between_parts") == 2
+    assert total(rec, "sagemaker_runtime.attempts") == 1
+    [duration] = points(rec, "rpc.client.call.duration")
+    assert duration.attributes["sagemaker_runtime.outcome"] == "success"
+    [active] = points(rec, "sagemaker_runtime.calls.active")
+    assert active.value == 0
+
+
+async def test_bidirectional_retries_then_error_answer(
+    runtime: LocalRuntime, rec: Recorder
+) -> None:
+    runtime.add_bidirectional_endpoint("duplex", bidi_echo)
+    runtime.fail_next("duplex", 5, error="ServiceUnavailableError", status=503)
+    async with bidi_client(runtime, rec) as client:
+        with pytest.raises(ServiceUnavailableError) as caught:
+            async with client.invoke_endpoint_with_bidirectional_stream(
+                endpoint_name="duplex"
+            ) as s:
+                [part async for part in s]
+    [span] = rec.spans()
+    attrs = dict(span.attributes or {})
+    assert span.status.status_code is StatusCode.ERROR
+    assert attrs["error.type"] == caught.value.code
+    assert attrs["http.response.status_code"] == 503
+    assert attrs["sagemaker_runtime.attempts"] == 3
+    assert [e.name for e in span.events].count("retry") == 2
+    assert total(rec, "sagemaker_runtime.retries") == 2
+    assert total(rec, "sagemaker_runtime.attempts", **{"error.type": caught.value.code}) == 3
+    assert [e.name for e in span.events][-1] == "exception"
+
+
+async def test_bidirectional_model_stream_error_and_abandoned(
+    runtime: LocalRuntime, rec: Recorder
+) -> None:
+    async def breaks(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
+        async for part in inbound:
+            yield part
+            raise ContainerError(500, "decoder crashed")
+
+    runtime.add_bidirectional_endpoint("breaks", breaks)
+    runtime.add_bidirectional_endpoint("duplex", bidi_echo)
+    async with bidi_client(runtime, rec) as client:
+        with pytest.raises(ModelStreamError):
+            async with client.invoke_endpoint_with_bidirectional_stream(
+                endpoint_name="breaks"
+            ) as s:
+                await s.send(b"one")
+                [part async for part in s]
+        async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="duplex") as s:
+            await s.send(b"one")
+            async for _ in s:
+                break  # left early: abandoned, not an error
+    broken, abandoned = rec.spans()
+    assert broken.attributes["error.type"] == "ModelStreamError"  # type: ignore[index]
+    assert broken.attributes["sagemaker_runtime.stream.outcome"] == "error"  # type: ignore[index]
+    assert broken.attributes["sagemaker_runtime.stream.parts"] == 1  # type: ignore[index]
+    assert abandoned.attributes["sagemaker_runtime.stream.outcome"] == "abandoned"  # type: ignore[index]
+    assert abandoned.status.status_code is StatusCode.UNSET
+
+
+async def test_bidirectional_cancelled_and_shut_down(runtime: LocalRuntime, rec: Recorder) -> None:
+    runtime.add_bidirectional_endpoint("duplex", bidi_echo)
+    client = bidi_client(runtime, rec)
+    got_first = asyncio.Event()
+
+    async def read() -> None:
+        async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="duplex") as s:
+            await s.send(b"one")
+            async for _ in s:
+                got_first.set()
+
+    task = asyncio.ensure_future(read())
+    await got_first.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [cancelled] = rec.spans()
+    assert cancelled.attributes["error.type"] == "CancelledError"  # type: ignore[index]
+    got_first.clear()
+    task = asyncio.ensure_future(read())
+    await got_first.wait()
+    await client.shutdown(grace=0)
+    with pytest.raises(ClientClosedError):
+        await task
+    _, shut = rec.spans()
+    assert shut.name == BIDI
+    assert shut.attributes["error.type"] == "ClientClosedError"  # type: ignore[index]
+    assert shut.status.status_code is StatusCode.ERROR
+    [active] = points(rec, "sagemaker_runtime.calls.active")
+    assert active.value == 0
+
+
+async def test_bidirectional_open_failure_ends_the_span(rec: Recorder) -> None:
+    async with SageMakerRuntimeClient(
+        "us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        bidirectional_endpoint_url="http://127.0.0.1:9",
+        allow_http=True,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        retry_policy=RetryPolicy(max_attempts=1),
+        tracer_provider=rec.tracer_provider,
+        meter_provider=rec.meter_provider,
+    ) as client:
+        with pytest.raises(EndpointConnectionError):
+            async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="x"):
+                pass
+        assert trace.get_current_span() is trace.INVALID_SPAN  # no span left current
+    [span] = rec.spans()
+    assert span.name == BIDI
+    assert span.attributes["error.type"] == "EndpointConnectionError"  # type: ignore[index]
+
+
+async def test_no_secret_or_body_in_exported_stream_data(
+    runtime: LocalRuntime, rec: Recorder
+) -> None:
+    runtime.add_bidirectional_endpoint("duplex", bidi_echo)
+    runtime.add_endpoint("openai-chat", CannedLLM("openai-chat", CUSTOM))
+    async with bidi_client(runtime, rec) as client:
+        async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="duplex") as s:
+            await s.send(BODY)
+            await s.end_input()
+            assert [p.bytes async for p in s] == [BODY]
+        async with client.chat_completions_stream(
+            endpoint_name="openai-chat", body={"messages": [{"content": BODY.decode()}]}
+        ) as route:
+            assert "".join([t async for t in route.iter_text()]) == CUSTOM
+        async with client.chat_completions_stream(endpoint_name="openai-chat", body={}) as route:
+            assert [d async for d in route.iter_json()]
+    secrets = {SECRET_KEY, SESSION_TOKEN, BODY.decode(), CUSTOM}
+    for inv in runtime.invocations():
+        authorization = inv.headers.get("Authorization", "")
+        secrets.add(authorization.split("Signature=")[-1].split("Bearer ")[-1])
+    assert len(secrets) > 4
+    text = exported_text(rec)
+    assert "InvokeEndpointWithBidirectionalStream" in text and "gen_ai.usage" in text
+    for secret in secrets:
+        assert secret not in text

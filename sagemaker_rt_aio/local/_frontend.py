@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._http import check_signature, new_request_id, read_body
 from ._invocation import BodyTooLarge, Invocation
@@ -99,6 +100,12 @@ async def accept_call(request: web.Request, operation: str) -> Call | web.Stream
         return validation_error(
             f"Endpoint {name} of account {state.config.account_id} not found.", request_id
         )
+    if endpoint.in_service is not None and not await endpoint.in_service():
+        return validation_error(
+            f"Endpoint {name} of account {state.config.account_id} is not in service: its "
+            "container has not answered the health check (GET /ping) yet.",
+            request_id,
+        )
     if decision.cold_start_remaining is not None:
         return error_response(
             429,
@@ -135,10 +142,19 @@ def build_invocation(
         enable_explanations=headers.get("X-Amzn-SageMaker-Enable-Explanations"),
         inference_component_name=headers.get("X-Amzn-SageMaker-Inference-Component"),
         session_id=headers.get("X-Amzn-SageMaker-Session-Id"),
-        headers=headers.copy(),
+        headers=visible_headers(headers),
         operation=operation,
         request_id=request_id,
     )
+
+
+# The caller's credentials stop at the front door, as in the service: models never see them.
+_HIDDEN_HEADERS = frozenset({"authorization", "x-amz-security-token"})
+
+
+def visible_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The request headers without the caller's signature, bearer token or session token."""
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS)
 
 
 def _reset(request: web.Request) -> web.Response:

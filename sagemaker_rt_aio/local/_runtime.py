@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
 from ._async_inference import invoke_endpoint_async
+from ._container import PING_INTERVAL, PING_TIMEOUT, ContainerBackend, ContainerEndpoint
 from ._faults import InjectedError
 from ._frontend import STATE_KEY, add_routes, unknown_operation
 from ._invocation import Handler, Invocation
@@ -36,7 +38,9 @@ class LocalRuntime:
     Given ``credentials``, every request must carry a valid SigV4 signature for them (service
     ``sagemaker`` on the runtime paths, ``s3`` on the S3 paths, region ``region``).
     ``model_timeout`` bounds a handler (and a whole response stream); ``max_body_bytes`` bounds
-    request and response bodies. Async outputs and failures go to ``async_output_path`` and
+    request and response bodies (``model_timeout`` is the service's 60 s by default; tests of slow
+    models lower it). ``max_recorded_calls`` bounds :meth:`calls`: the oldest are dropped past
+    it. Async outputs and failures go to ``async_output_path`` and
     ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint names its own.
     """
 
@@ -57,6 +61,7 @@ class LocalRuntime:
         max_object_bytes: int = 64 * 1024 * 1024,
         session_ttl: float = 20 * 60.0,
         shutdown_timeout: float = 1.0,
+        max_recorded_calls: int = 10_000,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
@@ -78,8 +83,14 @@ class LocalRuntime:
             ),
             credentials=credentials,
         )
+        if max_recorded_calls < 0:
+            raise ValueError("max_recorded_calls must be >= 0")
+        self._state.invocation_log = deque(maxlen=max_recorded_calls)
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
+        self._containers: dict[str, ContainerBackend] = {}
+        #: Removed or replaced containers whose client sessions are still to be closed.
+        self._retired: list[ContainerBackend] = []
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -116,6 +127,8 @@ class LocalRuntime:
             await runner.cleanup()
             raise
         self._runner = runner
+        for backend in self._containers.values():
+            backend.start_polling()
 
     async def stop(self) -> None:
         """Stop serving; cancel and await background async inferences. Idempotent."""
@@ -125,6 +138,10 @@ class LocalRuntime:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        # Containers first: calls waiting on one end now instead of holding up the shutdown.
+        backends = [*self._retired, *self._containers.values()]
+        self._retired.clear()
+        await asyncio.gather(*(backend.close() for backend in backends))
         if runner is not None:
             await runner.cleanup()
         self._bound_port = None
@@ -183,23 +200,75 @@ class LocalRuntime:
         response content type when the handler does not set one; ``output_path`` and
         ``failure_path`` (``s3://bucket/prefix``) override the runtime's async locations.
         """
-        if not valid_endpoint_name(name):
-            raise ValueError(f"invalid endpoint name {name!r}")
-        for path in (output_path, failure_path):
+        self._register(
+            Endpoint(
+                name=name,
+                handler=handler,
+                variant=variant,
+                content_type=content_type,
+                output_path=output_path,
+                failure_path=failure_path,
+            )
+        )
+
+    def add_container_endpoint(
+        self,
+        name: str,
+        url: str,
+        *,
+        variant: str = "AllTraffic",
+        output_path: str | None = None,
+        failure_path: str | None = None,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
+    ) -> ContainerEndpoint:
+        """Serve endpoint ``name`` from the model server at ``url`` (SageMaker's container
+        contract: ``GET /ping``, ``POST /invocations``), replacing any endpoint of that name.
+
+        Requests are forwarded as the service forwards them (its headers, its errors, its model
+        timeout, streamed answers relayed as ``PayloadPart`` events, async invocations). Until
+        the container first answers ``/ping`` with 200 the endpoint is ``Creating`` and calls get
+        ``ValidationError``; it is pinged every ``ping_interval`` seconds in the background, and
+        once more by a call that finds it not yet in service. ``await`` the returned
+        :class:`ContainerEndpoint` to wait until it is in service.
+        """
+        backend = ContainerBackend(
+            name, url, ping_interval=ping_interval, ping_timeout=ping_timeout
+        )
+        self._register(
+            Endpoint(
+                name=name,
+                handler=backend,
+                variant=variant,
+                output_path=output_path,
+                failure_path=failure_path,
+                in_service=backend.ensure_in_service,
+            )
+        )
+        self._containers[name] = backend
+        if self.started:
+            backend.start_polling()
+        return ContainerEndpoint(backend)
+
+    def _register(self, endpoint: Endpoint) -> None:
+        if not valid_endpoint_name(endpoint.name):
+            raise ValueError(f"invalid endpoint name {endpoint.name!r}")
+        for path in (endpoint.output_path, endpoint.failure_path):
             if path is not None:
                 validate_bucket(parse_prefix(path)[0])
-        self._state.endpoints[name] = Endpoint(
-            name=name,
-            handler=handler,
-            variant=variant,
-            content_type=content_type,
-            output_path=output_path,
-            failure_path=failure_path,
-        )
+        self._retire(endpoint.name)
+        self._state.endpoints[endpoint.name] = endpoint
+
+    def _retire(self, name: str) -> None:
+        backend = self._containers.pop(name, None)
+        if backend is not None:
+            backend.stop_polling()
+            self._retired.append(backend)
 
     def remove_endpoint(self, name: str) -> None:
         """Stop serving ``name``; later calls get ValidationError. Raises ``KeyError`` if unknown."""
         del self._state.endpoints[name]
+        self._retire(name)
 
     @property
     def endpoints(self) -> list[str]:
@@ -212,6 +281,16 @@ class LocalRuntime:
         """
         log = self._state.invocation_log
         return [inv for inv in log if name is None or inv.endpoint_name == name]
+
+    def calls(self, name: str) -> list[Invocation]:
+        """The invocations endpoint ``name`` received (what its model or container was sent),
+        oldest first.
+
+        Calls answered before the model (injected errors, resets, cold starts, bad signatures)
+        are not here; :meth:`call_count` counts those too. The runtime keeps the last
+        ``max_recorded_calls`` invocations (10,000 by default) across all endpoints.
+        """
+        return [inv for inv in self._state.invocation_log if inv.endpoint_name == name]
 
     def call_count(self, name: str) -> int:
         """Every request addressed to ``name`` that passed the signature check, faults included."""

@@ -7,8 +7,8 @@ import datetime
 import re
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import botocore.credentials  # type: ignore[import-untyped,unused-ignore]
@@ -38,6 +38,8 @@ class Endpoint:
     #: ``s3://bucket/prefix`` for async outputs and failures (None: the runtime's defaults).
     output_path: str | None = None
     failure_path: str | None = None
+    #: Container endpoints: true once the model server is healthy (may check it now).
+    in_service: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
@@ -63,7 +65,8 @@ class RuntimeState:
     store: ObjectStore = field(default_factory=ObjectStore)
     #: session id -> (endpoint name, expiry as a wall-clock timestamp)
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
-    invocation_log: list[Invocation] = field(default_factory=list)
+    #: What handlers received, oldest first; bounded (the runtime's ``max_recorded_calls``).
+    invocation_log: deque[Invocation] = field(default_factory=lambda: deque(maxlen=10_000))
     call_counts: Counter[str] = field(default_factory=Counter)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     clock: Callable[[], float] = time.time

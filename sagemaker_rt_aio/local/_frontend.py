@@ -8,14 +8,14 @@ them (protocol reference, table 3.4).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._http import check_signature, new_request_id, read_body
+from ._faults import FaultDecision
+from ._http import check_signature, new_request_id, precheck_signature, read_body
 from ._invocation import BodyTooLarge, Invocation
 from ._service_errors import (
     ModelErrorContext,
@@ -49,6 +49,8 @@ class Call:
     endpoint: Endpoint
     invocation: Invocation
     errors: ModelErrorContext
+    #: What the injected faults do to this call at its later stages (stream, async job).
+    faults: FaultDecision = field(default_factory=FaultDecision)
 
     @property
     def request_id(self) -> str:
@@ -60,6 +62,9 @@ async def accept_call(request: web.Request, operation: str) -> Call | web.Stream
     state = request.app[STATE_KEY]
     request_id = new_request_id()
     name = request.match_info["name"]
+    failure = precheck_signature(state.verifier(), request, "sagemaker")
+    if failure is not None:
+        return auth_error(failure, request_id)
     try:
         body = await read_body(request, state.config.max_body_bytes)
     except BodyTooLarge as exc:
@@ -80,17 +85,22 @@ async def accept_call(request: web.Request, operation: str) -> Call | web.Stream
         )
 
     state.call_counts[name] += 1
-    decision = state.faults.decide(name)  # synchronous: calls take faults in arrival order
+    # Synchronous: calls take their faults in arrival order.
+    decision = state.faults.decide(
+        name,
+        stream=operation == INVOKE_ENDPOINT_STREAM,
+        async_job=operation == INVOKE_ENDPOINT_ASYNC,
+    )
     if decision.latency:
-        await asyncio.sleep(decision.latency)
+        await state.faults.sleep(decision.latency)
     if decision.reset_connection:
-        return _reset(request)
+        return reset(request)
     if decision.error is not None:
         injected = decision.error
         return error_response(
-            injected.status,
+            injected.http_status,
             injected.code,
-            injected.message,
+            injected.text,
             request_id,
             fields=injected.fields,
             headers=retry_after_headers(injected.retry_after),
@@ -120,6 +130,7 @@ async def accept_call(request: web.Request, operation: str) -> Call | web.Stream
         endpoint=endpoint,
         invocation=build_invocation(request, operation, name, body, request_id),
         errors=ModelErrorContext(state.config.region, state.config.account_id, name),
+        faults=decision,
     )
 
 
@@ -157,7 +168,7 @@ def visible_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS)
 
 
-def _reset(request: web.Request) -> web.Response:
+def reset(request: web.Request) -> web.Response:
     """Drop the connection without answering (the request has been read in full)."""
     transport = request.transport
     if transport is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,11 +15,29 @@ from aiohttp import web
 from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
 from ._async_inference import invoke_endpoint_async
 from ._container import PING_INTERVAL, PING_TIMEOUT, ContainerBackend, ContainerEndpoint
-from ._faults import InjectedError
+from ._faults import (
+    S3_TARGET,
+    ColdStartFault,
+    ConnectionResetFault,
+    Fault,
+    FaultInjector,
+    LatencyFault,
+    S3ErrorFault,
+    ServiceErrorCode,
+    ServiceErrorFault,
+    Sleep,
+)
 from ._frontend import STATE_KEY, add_routes, unknown_operation
 from ._invocation import Handler, Invocation
 from ._invoke import invoke_endpoint, invoke_endpoint_with_response_stream
-from ._s3 import S3FrontEnd, parse_s3_location, s3_uri, validate_bucket
+from ._s3 import (
+    DEFAULT_MAX_STORE_BYTES,
+    ObjectStore,
+    S3FrontEnd,
+    parse_s3_location,
+    s3_uri,
+    validate_bucket,
+)
 from ._state import Config, Endpoint, RuntimeState, parse_prefix, valid_endpoint_name
 
 DEFAULT_BUCKET = "sagemaker-rt-aio-local"
@@ -40,8 +59,11 @@ class LocalRuntime:
     ``model_timeout`` bounds a handler (and a whole response stream); ``max_body_bytes`` bounds
     request and response bodies (``model_timeout`` is the service's 60 s by default; tests of slow
     models lower it). ``max_recorded_calls`` bounds :meth:`calls`: the oldest are dropped past
-    it. Async outputs and failures go to ``async_output_path`` and
-    ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint names its own.
+    it. ``max_object_bytes`` and ``max_store_bytes`` bound one stored object and all of them.
+    ``clock`` and ``sleep`` are what faults measure and wait with (tests inject fakes so that
+    latency, slow parts and delays take no real time). Async outputs and failures go to
+    ``async_output_path`` and ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint
+    names its own.
     """
 
     def __init__(
@@ -62,6 +84,9 @@ class LocalRuntime:
         session_ttl: float = 20 * 60.0,
         shutdown_timeout: float = 1.0,
         max_recorded_calls: int = 10_000,
+        max_store_bytes: int = DEFAULT_MAX_STORE_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
@@ -86,6 +111,8 @@ class LocalRuntime:
         if max_recorded_calls < 0:
             raise ValueError("max_recorded_calls must be >= 0")
         self._state.invocation_log = deque(maxlen=max_recorded_calls)
+        self._state.store = ObjectStore(max_total_bytes=max_store_bytes)
+        self._state.faults = FaultInjector(clock=clock, sleep=sleep)
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._containers: dict[str, ContainerBackend] = {}
@@ -104,9 +131,9 @@ class LocalRuntime:
             invoke_async=invoke_endpoint_async,
             invoke_stream=invoke_endpoint_with_response_stream,
         )
-        S3FrontEnd(self._state.store, self._state.verifier, config.max_object_bytes).add_routes(
-            app.router
-        )
+        S3FrontEnd(
+            self._state.store, self._state.verifier, config.max_object_bytes, self._state.faults
+        ).add_routes(app.router)
         app.router.add_route("*", "/{tail:.*}", unknown_operation)
         return app
 
@@ -302,40 +329,89 @@ class LocalRuntime:
 
     # Faults ----------------------------------------------------------------------------------
 
+    def add_fault(
+        self,
+        name: str,
+        fault: Fault,
+        *,
+        times: int | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Arm ``fault`` for calls to endpoint ``name``: the next ``times`` calls, the next
+        ``seconds`` (the runtime's clock), or until :meth:`clear_faults` when neither is given.
+
+        A fault acts at its stage: before the model (:class:`ServiceErrorFault`,
+        :class:`ConnectionResetFault`, :class:`ColdStartFault`, :class:`LatencyFault`), during
+        a response stream (:class:`BreakStreamFault`, :class:`SlowFirstPartFault`,
+        :class:`StallStreamFault`) or on an async job (:class:`AsyncFailureFault`,
+        :class:`AsyncDelayFault`); ``times`` counts the calls of that stage only.
+        """
+        if isinstance(fault, S3ErrorFault):
+            raise TypeError("S3 faults are armed with add_s3_fault()")
+        self._state.faults.arm(name, fault, times=times, seconds=seconds)
+
+    def add_s3_fault(
+        self,
+        fault: S3ErrorFault,
+        *,
+        bucket: str | None = None,
+        key_prefix: str = "",
+        times: int | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Answer matching requests to the S3 interface with ``fault``'s error (e.g.
+        ``S3ErrorFault(code="NoSuchKey")`` with ``seconds=2`` for an output that appears late)."""
+        if not isinstance(fault, S3ErrorFault):
+            raise TypeError("add_s3_fault() takes an S3ErrorFault")
+        self._state.faults.arm(
+            S3_TARGET, fault, times=times, seconds=seconds, bucket=bucket, key_prefix=key_prefix
+        )
+
     def fail_next(
         self,
         name: str,
         n: int = 1,
-        error: str = "ServiceUnavailable",
-        status: int = 503,
+        *,
+        error: ServiceErrorCode | str = "ServiceUnavailable",
+        status: int | None = None,
         message: str | None = None,
         retry_after: float | None = None,
-        *,
         fields: Mapping[str, Any] | None = None,
     ) -> None:
-        """Answer the next ``n`` calls to ``name`` with this service error instead of the model.
+        """Answer the next ``n`` calls to ``name`` with this service error instead of the model
+        (``status`` defaults to the code's: 503 for ServiceUnavailable, 500 InternalFailure...).
 
         ``retry_after`` (seconds) adds ``Retry-After`` and ``x-amz-retry-after`` headers; ``fields``
         adds members to the JSON body (e.g. ``OriginalStatusCode`` for a ModelError).
         """
-        text = message if message is not None else f"{error}: injected by the local runtime"
-        self._state.faults.fail_next(
-            name, n, InjectedError(error, status, text, retry_after, dict(fields or {}))
+        fault = ServiceErrorFault(
+            code=error,
+            status=status,
+            message=message,
+            retry_after=retry_after,
+            fields=dict(fields or {}),
         )
+        self._state.faults.arm(name, fault, times=n)
 
     def reset_connection_next(self, name: str, n: int = 1) -> None:
         """Close the connection without answering (after reading the request) for ``n`` calls."""
-        self._state.faults.reset_connection_next(name, n)
+        self._state.faults.arm(name, ConnectionResetFault(), times=n)
 
     def set_latency(self, name: str, seconds: float) -> None:
         """Delay every answer of ``name`` by ``seconds`` (before the model runs; 0 turns it off)."""
-        self._state.faults.set_latency(name, seconds)
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        self._state.faults.disarm(name, LatencyFault)
+        if seconds:
+            self._state.faults.arm(name, LatencyFault(seconds=seconds))
 
     def cold_start(self, name: str, seconds: float) -> None:
         """Answer 429 ``ModelNotReadyException`` to calls of ``name`` for the next ``seconds``."""
-        self._state.faults.cold_start(name, seconds)
+        self._state.faults.disarm(name, ColdStartFault)
+        self._state.faults.arm(name, ColdStartFault(), seconds=seconds)
 
     def clear_faults(self, name: str | None = None) -> None:
+        """Disarm the faults of endpoint ``name`` (None: every fault, S3's included)."""
         self._state.faults.clear(name)
 
     # Objects ---------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from sagemaker_rt_aio.local._container import ContainerBackend
 pytestmark = pytest.mark.timeout(60)
 
 MLFLOW_START_TIMEOUT = 45.0
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------- MLflow server
@@ -172,6 +173,12 @@ class Container:
             return web.Response(status=command["status"], text=command.get("message", ""))
         if command.get("hang"):
             await asyncio.Event().wait()
+        if command.get("endless"):
+            response = web.StreamResponse()
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            while True:  # until the runtime hangs up
+                await response.write(b"x" * 65536)
         if "stream" in command:
             response = web.StreamResponse(
                 headers={"Content-Type": "text/plain", "X-Amzn-SageMaker-Custom-Attributes": "s=1"}
@@ -509,6 +516,18 @@ async def test_model_timeout_against_a_hung_container(
         assert ok.body
 
 
+async def test_endless_answer_is_bounded(container: Container, make_client: MakeClient) -> None:
+    async with LocalRuntime(max_body_bytes=200_000) as runtime:
+        await runtime.add_container_endpoint("scripted", container.url)
+        client = make_client(runtime)
+        with pytest.raises(ModelError) as caught:
+            await client.invoke_endpoint(endpoint_name="scripted", body=b'{"endless": true}')
+        assert caught.value.original_status_code == 200
+        assert "larger than 200000 bytes" in str(caught.value)
+        # The runtime hung up on the container and still serves.
+        assert (await client.invoke_endpoint(endpoint_name="scripted", body=b"{}")).body
+
+
 async def test_streamed_answer_is_relayed_part_by_part(
     container: Container, runtime: LocalRuntime, make_client: MakeClient
 ) -> None:
@@ -612,3 +631,75 @@ async def test_stop_with_a_call_in_flight(container: Container, make_client: Mak
     with pytest.raises(SageMakerRuntimeError):  # the container's connection was closed
         await call
     assert not runtime.started
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+async def test_serve_local_container_from_the_command_line(mlflow_server: str) -> None:
+    """``sagemaker-rt-aio serve-local --container URL --name NAME``, used by boto3."""
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sagemaker_rt_aio",
+        "serve-local",
+        "--container",
+        mlflow_server,
+        "--name",
+        "doubler",
+        "--port",
+        str(port),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.returncode is None, "serve-local exited early"
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                assert time.monotonic() < deadline, "serve-local did not listen"
+                await asyncio.sleep(0.05)
+            else:
+                writer.close()
+                await writer.wait_closed()
+                break
+
+        def run() -> Any:
+            client = boto3.client(
+                "sagemaker-runtime",
+                region_name="us-east-1",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                aws_access_key_id="AKIDCLI",
+                aws_secret_access_key="cli-secret",
+                config=botocore.config.Config(retries={"total_max_attempts": 1}),
+            )
+            try:
+                answer = client.invoke_endpoint(
+                    EndpointName="doubler",
+                    Body=json.dumps({"inputs": [4]}),
+                    ContentType="application/json",
+                )
+                return json.loads(answer["Body"].read())
+            finally:
+                client.close()
+
+        assert await asyncio.to_thread(run) == {"predictions": [8]}
+    finally:
+        process.terminate()
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert f"forwarding to the container at {mlflow_server}" in stderr.decode()
+
+
+def test_serve_local_needs_one_model(capsys: pytest.CaptureFixture[str]) -> None:
+    from sagemaker_rt_aio.cli import main
+
+    for argv in (["serve-local"], ["serve-local", "m:h", "--container", "http://127.0.0.1:1"]):
+        with pytest.raises(SystemExit, match="either module:function or --container URL"):
+            main(argv)
+    with pytest.raises(SystemExit, match="container URL must be"):
+        main(["serve-local", "--container", "localhost:8080", "--port", "0"])

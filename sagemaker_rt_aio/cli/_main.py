@@ -158,9 +158,18 @@ async def cmd_batch(args: argparse.Namespace) -> int:
 async def cmd_serve_local(args: argparse.Namespace) -> int:
     from ..local import LocalRuntime
 
-    handler = load_handler(args.handler)
+    if (args.handler is None) == (args.container is None):
+        raise SystemExit("error: serve-local takes either module:function or --container URL")
+    handler = load_handler(args.handler) if args.handler is not None else None
     async with LocalRuntime(host=args.host, port=args.port) as runtime:
-        runtime.add_endpoint(args.name, handler)
+        if handler is not None:
+            runtime.add_endpoint(args.name, handler)
+        else:
+            try:
+                runtime.add_container_endpoint(args.name, args.container)
+            except ValueError as exc:
+                raise SystemExit(f"error: {exc}") from None
+            print(f"forwarding to the container at {args.container}", file=sys.stderr)
         print(f"serving endpoint {args.name!r} at {runtime.url} (Ctrl-C to stop)", file=sys.stderr)
         print(
             f"try: sagemaker-rt-aio --region {runtime.region} --endpoint-url {runtime.url} "
@@ -269,8 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-progress", action="store_true")
     batch.set_defaults(run=cmd_batch)
 
-    serve = commands.add_parser("serve-local", help="serve module:handler on the local runtime")
-    serve.add_argument("handler", help="module:function (or file.py:function)")
+    serve = commands.add_parser(
+        "serve-local", help="serve module:handler (or a model container) on the local runtime"
+    )
+    serve.add_argument("handler", nargs="?", help="module:function (or file.py:function)")
+    serve.add_argument(
+        "--container",
+        metavar="URL",
+        help="forward to a model server speaking SageMaker's container contract at URL",
+    )
     serve.add_argument("--name", default="local", help="endpoint name (default: local)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)

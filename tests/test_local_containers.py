@@ -703,3 +703,20 @@ def test_serve_local_needs_one_model(capsys: pytest.CaptureFixture[str]) -> None
             main(argv)
     with pytest.raises(SystemExit, match="container URL must be"):
         main(["serve-local", "--container", "localhost:8080", "--port", "0"])
+
+
+async def test_container_endpoint_survives_a_restart(
+    container: Container, make_client: MakeClient
+) -> None:
+    runtime = LocalRuntime()
+    endpoint = runtime.add_container_endpoint("scripted", container.url)  # before start
+    assert endpoint.status == "Creating"
+    async with runtime:
+        await endpoint
+        assert endpoint.status == "InService"
+        client = make_client(runtime)
+        assert (await client.invoke_endpoint(endpoint_name="scripted", body=b"{}")).body
+    async with runtime:
+        client = make_client(runtime)
+        assert (await client.invoke_endpoint(endpoint_name="scripted", body=b"{}")).body
+    assert len(runtime.calls("scripted")) == 2

@@ -98,12 +98,16 @@ class ContainerBackend:
         self._session: aiohttp.ClientSession | None = None
         self._ping: asyncio.Task[bool] | None = None
         self._poller: asyncio.Task[None] | None = None
+        #: Set by close() (the runtime stopping): no new client session until start_polling().
+        self._closed = False
 
     @property
     def in_service(self) -> bool:
         return self.status == IN_SERVICE
 
     def _client(self) -> aiohttp.ClientSession:
+        if self._closed:  # an OSError: a failed health check, or a failed call (ModelError)
+            raise ConnectionError(f"the local runtime stopped serving {self.name}")
         if self._session is None:
             # No total timeout here: the runtime's model timeout bounds each call.
             self._session = aiohttp.ClientSession(
@@ -140,6 +144,7 @@ class ContainerBackend:
 
     def start_polling(self) -> None:
         """Ping in the background until the container is healthy (needs a running loop)."""
+        self._closed = False
         if self._poller is None and not self.in_service:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll(), name=f"ping-{self.name}"
@@ -171,6 +176,7 @@ class ContainerBackend:
 
     async def close(self) -> None:
         """Stop health checks and close the client session (a later call opens a new one)."""
+        self._closed = True
         tasks = [task for task in (self._poller, self._ping) if task is not None]
         self._poller = self._ping = None
         for task in tasks:
@@ -188,7 +194,10 @@ class ContainerBackend:
         # The OpenAI-compatible route reaches the container at its own path.
         path = getattr(invocation, "path", None) or INVOCATIONS_PATH
         response = await self._client().post(
-            self.url + path, data=invocation.body, headers=container_headers(invocation)
+            self.url + path,
+            data=invocation.body,
+            headers=container_headers(invocation),
+            allow_redirects=False,  # the service does not follow a container's redirects
         )
         try:
             if response.status >= 400:

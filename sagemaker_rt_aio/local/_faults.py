@@ -111,7 +111,8 @@ class LatencyFault:
 @dataclass(frozen=True, kw_only=True)
 class BreakStreamFault:
     """End a response stream after ``after_parts`` parts: with a ``ModelStreamError``
-    (``StreamBroken``) event, or (``how="reset"``) by dropping the connection."""
+    (``StreamBroken``) event, or (``how="reset"``) by dropping the connection. A stream with no
+    more than ``after_parts`` parts ends normally."""
 
     after_parts: int = 0
     how: StreamBreak = "StreamBroken"
@@ -127,7 +128,8 @@ class SlowFirstPartFault:
 @dataclass(frozen=True, kw_only=True)
 class StallStreamFault:
     """After ``after_parts`` parts, send nothing for ``seconds`` (None: until the model timeout,
-    which ends the stream with ``ModelInvocationTimeExceeded``)."""
+    which ends the stream with ``ModelInvocationTimeExceeded``). A stream with no more than
+    ``after_parts`` parts is not stalled."""
 
     after_parts: int = 0
     seconds: float | None = None

@@ -112,7 +112,8 @@ class ContainerBackend:
             # No total timeout here: the runtime's model timeout bounds each call.
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.ping_timeout),
-                auto_decompress=False,
+                # Only the headers the service sends: no compression is asked of the container.
+                skip_auto_headers=("Accept-Encoding",),
             )
         return self._session
 
@@ -123,7 +124,7 @@ class ContainerBackend:
             async with self._client().get(
                 self.url + "/ping", timeout=aiohttp.ClientTimeout(total=self.ping_timeout)
             ) as response:
-                await response.read()
+                await response.content.read(MAX_ERROR_MESSAGE_BYTES)  # bounded: a body is noise
                 healthy = response.status == 200
                 self.last_ping_failure = None if healthy else f"HTTP {response.status}"
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:

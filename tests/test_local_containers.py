@@ -197,9 +197,15 @@ class Container:
                     await asyncio.Event().wait()
             await response.write_eof()
             return response
+        headers = {"X-Amzn-SageMaker-Custom-Attributes": "answered=yes"}
+        session = request.headers.get("X-Amzn-SageMaker-Session-Id")
+        if session == "NEW_SESSION":  # a stateful container names its sessions
+            headers["X-Amzn-SageMaker-New-Session-Id"] = "c-123; Expires=2030-01-01T00:00:00Z"
+        elif session is not None and command.get("close"):
+            headers["X-Amzn-SageMaker-Closed-Session-Id"] = session
         return web.json_response(
             {"path": request.path, "headers": dict(request.headers), "body": body.decode()},
-            headers={"X-Amzn-SageMaker-Custom-Attributes": "answered=yes"},
+            headers=headers,
         )
 
 
@@ -421,6 +427,26 @@ async def test_headers_the_container_receives(
     )
     assert container.received[-1]["headers"]["Accept"] == "x/y"
     assert container.received[-1]["headers"]["Content-Type"] == "text/plain"
+
+
+async def test_stateful_sessions_use_the_containers_ids(
+    container: Container, runtime: LocalRuntime, make_client: MakeClient
+) -> None:
+    await runtime.add_container_endpoint("scripted", container.url)
+    client = make_client(runtime)
+    opened = await client.invoke_endpoint(
+        endpoint_name="scripted", body=b"{}", session_id="NEW_SESSION"
+    )
+    assert opened.new_session_id is not None
+    assert opened.new_session_id.startswith("c-123")
+    again = await client.invoke_endpoint(endpoint_name="scripted", body=b"{}", session_id="c-123")
+    assert json.loads(again.body)["headers"]["X-Amzn-SageMaker-Session-Id"] == "c-123"
+    closed = await client.invoke_endpoint(
+        endpoint_name="scripted", body=b'{"close": true}', session_id="c-123"
+    )
+    assert closed.closed_session_id == "c-123"
+    with pytest.raises(ValidationError):  # closed: the runtime refuses it now
+        await client.invoke_endpoint(endpoint_name="scripted", body=b"{}", session_id="c-123")
 
 
 async def test_not_in_service_until_ping_answers(

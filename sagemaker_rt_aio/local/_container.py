@@ -40,6 +40,8 @@ PING_INTERVAL = 0.5
 MAX_ERROR_MESSAGE_BYTES = 64 * 1024
 INVOCATIONS_PATH = "/invocations"
 
+NEW_SESSION_HEADER = "X-Amzn-SageMaker-New-Session-Id"
+
 CREATING = "Creating"
 IN_SERVICE = "InService"
 
@@ -213,6 +215,11 @@ class ContainerBackend:
             content_type=headers.get("Content-Type"),
             custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
             close_session="X-Amzn-SageMaker-Closed-Session-Id" in headers,
+            # A stateful container names the session it opened on NEW_SESSION; the runtime
+            # adopts that id (without one, the runtime's own id is the session's).
+            headers={NEW_SESSION_HEADER: headers[NEW_SESSION_HEADER]}
+            if NEW_SESSION_HEADER in headers
+            else {},
         )
 
 

@@ -34,6 +34,7 @@ from ._service_errors import STREAM_TIMEOUT_TEXT, describe_failure, validation_e
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 NEW_SESSION = "NEW_SESSION"
+NEW_SESSION_HEADER = "X-Amzn-SageMaker-New-Session-Id"
 
 
 async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
@@ -46,7 +47,7 @@ async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
     if session_id == NEW_SESSION:
         new_id, expires = state.new_session(invocation.endpoint_name)
         invocation = replace(invocation, new_session_id=new_id)
-        headers["X-Amzn-SageMaker-New-Session-Id"] = f"{new_id}; Expires={expires}"
+        headers[NEW_SESSION_HEADER] = f"{new_id}; Expires={expires}"
     elif session_id is not None and not state.session_valid(session_id, invocation.endpoint_name):
         return _unknown_session(session_id, request_id)
     state.invocation_log.append(invocation)
@@ -64,6 +65,10 @@ async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
     except Exception as exc:  # the model failed or timed out
         return call.errors.failure(request_id, exc)
 
+    chosen = output.headers.get(NEW_SESSION_HEADER)  # a container that names its sessions
+    if invocation.new_session_id is not None and chosen:
+        state.rename_session(invocation.new_session_id, chosen.split(";")[0].strip())
+        invocation = replace(invocation, new_session_id=chosen.split(";")[0].strip())
     if output.close_session and session_id is not None:
         closed = invocation.new_session_id or session_id
         state.close_session(closed)

@@ -101,6 +101,12 @@ class RuntimeState:
             return False
         return owner == endpoint_name
 
+    def rename_session(self, old_id: str, new_id: str) -> None:
+        """A container chose its own id for the session the runtime opened (same expiry)."""
+        entry = self.sessions.pop(old_id, None)
+        if entry is not None:
+            self.sessions[new_id] = entry
+
     def close_session(self, session_id: str) -> bool:
         return self.sessions.pop(session_id, None) is not None
 

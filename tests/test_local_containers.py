@@ -157,6 +157,8 @@ class Container:
 
     async def ping(self, request: web.Request) -> web.Response:
         self.pings += 1
+        if self.ping_status == 0:  # a container that never answers its health check
+            await asyncio.Event().wait()
         return web.Response(status=self.ping_status, text="\n")
 
     async def invocations(self, request: web.Request) -> web.StreamResponse:
@@ -471,6 +473,17 @@ async def test_not_in_service_until_ping_answers(
     result = await client.invoke_endpoint(endpoint_name="scripted", body=b"{}")
     assert json.loads(result.body)["path"] == "/invocations"
     assert len(runtime.calls("scripted")) == 1
+
+
+async def test_ping_that_never_answers(
+    container: Container, runtime: LocalRuntime, make_client: MakeClient
+) -> None:
+    container.ping_status = 0
+    endpoint = runtime.add_container_endpoint("scripted", container.url, ping_timeout=0.05)
+    with pytest.raises(ValidationError):
+        await make_client(runtime).invoke_endpoint(endpoint_name="scripted", body=b"{}")
+    assert endpoint.status == "Creating"
+    assert container.received == []
 
 
 async def test_first_call_checks_health_itself(

@@ -95,7 +95,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     model = root / "model"
     _write_pyfunc_model(model)
     port = _free_port()
-    env = {**os.environ, "__pyfunc_model_path__": str(model), "MLFLOW_TRACKING_URI": str(root)}
+    env = {
+        **os.environ,
+        "__pyfunc_model_path__": str(model),
+        "MLFLOW_TRACKING_URI": str(root),
+        # Traffic stays on loopback: no usage telemetry from the server.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+    }
     log = (root / "server.log").open("wb")
     process = subprocess.Popen(
         [

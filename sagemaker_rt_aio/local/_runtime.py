@@ -54,16 +54,17 @@ class LocalRuntime:
             runtime.add_endpoint("echo", echo)
             ... # point any client at runtime.url
 
+    ``model_timeout`` is the service's 60 s by default (tests of slow models lower it).
+    ``max_recorded_calls`` bounds :meth:`calls` (the oldest are dropped past it);
+    ``max_object_bytes`` and ``max_store_bytes`` bound one stored object and all of them.
+    ``clock`` and ``sleep`` are what faults measure and wait with (tests inject fakes so that
+    latency, slow parts and delays take no real time).
+
     Given ``credentials``, every request must carry a valid SigV4 signature for them (service
     ``sagemaker`` on the runtime paths, ``s3`` on the S3 paths, region ``region``).
     ``model_timeout`` bounds a handler (and a whole response stream); ``max_body_bytes`` bounds
-    request and response bodies (``model_timeout`` is the service's 60 s by default; tests of slow
-    models lower it). ``max_recorded_calls`` bounds :meth:`calls`: the oldest are dropped past
-    it. ``max_object_bytes`` and ``max_store_bytes`` bound one stored object and all of them.
-    ``clock`` and ``sleep`` are what faults measure and wait with (tests inject fakes so that
-    latency, slow parts and delays take no real time). Async outputs and failures go to
-    ``async_output_path`` and ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint
-    names its own.
+    request and response bodies. Async outputs and failures go to ``async_output_path`` and
+    ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint names its own.
     """
 
     def __init__(
@@ -79,14 +80,14 @@ class LocalRuntime:
         async_output_path: str = f"s3://{DEFAULT_BUCKET}/async-inference/output",
         async_failure_path: str = f"s3://{DEFAULT_BUCKET}/async-inference/failures",
         async_delay: float = 0.0,
-        max_async_body_bytes: int = MAX_ASYNC_INLINE_BODY_BYTES,
-        max_object_bytes: int = 64 * 1024 * 1024,
-        session_ttl: float = 20 * 60.0,
-        shutdown_timeout: float = 1.0,
         max_recorded_calls: int = 10_000,
         max_store_bytes: int = DEFAULT_MAX_STORE_BYTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        max_async_body_bytes: int = MAX_ASYNC_INLINE_BODY_BYTES,
+        max_object_bytes: int = 64 * 1024 * 1024,
+        session_ttl: float = 20 * 60.0,
+        shutdown_timeout: float = 1.0,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
@@ -107,17 +108,15 @@ class LocalRuntime:
                 session_ttl=session_ttl,
             ),
             credentials=credentials,
+            invocation_log=deque(maxlen=max_recorded_calls),
+            store=ObjectStore(max_total_bytes=max_store_bytes),
+            faults=FaultInjector(clock=clock, sleep=sleep),
         )
-        if max_recorded_calls < 0:
-            raise ValueError("max_recorded_calls must be >= 0")
-        self._state.invocation_log = deque(maxlen=max_recorded_calls)
-        self._state.store = ObjectStore(max_total_bytes=max_store_bytes)
-        self._state.faults = FaultInjector(clock=clock, sleep=sleep)
-        self._runner: web.AppRunner | None = None
-        self._bound_port: int | None = None
         self._containers: dict[str, ContainerBackend] = {}
         #: Removed or replaced containers whose client sessions are still to be closed.
         self._retired: list[ContainerBackend] = []
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
 
     # Lifecycle -----------------------------------------------------------------------------
 

@@ -27,4 +27,3 @@ test_bad_input_is_a_model_error = _example.test_bad_input_is_a_model_error
 test_streams = _example.test_streams
 test_rides_out_a_brief_outage = _example.test_rides_out_a_brief_outage
 test_a_broken_stream_is_reported = _example.test_a_broken_stream_is_reported
-

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
 
 #: Service errors a fault can answer with (the SageMaker Runtime's own codes).
 ServiceErrorCode = Literal[
@@ -88,7 +89,11 @@ class ServiceErrorFault:
 
     @property
     def text(self) -> str:
-        return self.message if self.message is not None else f"{self.code}: injected by the local runtime"
+        return (
+            self.message
+            if self.message is not None
+            else f"{self.code}: injected by the local runtime"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,10 +236,10 @@ class FaultInjector:
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.clock = clock
+        self.clock = clock if clock is not None else time.monotonic
         self.sleep = sleep
         self._armed: dict[str, list[_Armed]] = {}
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +15,7 @@ from ._async_inference import invoke_endpoint_async
 from ._container import PING_INTERVAL, PING_TIMEOUT, ContainerBackend, ContainerEndpoint
 from ._faults import (
     S3_TARGET,
+    Clock,
     ColdStartFault,
     ConnectionResetFault,
     Fault,
@@ -38,7 +37,14 @@ from ._s3 import (
     s3_uri,
     validate_bucket,
 )
-from ._state import Config, Endpoint, RuntimeState, parse_prefix, valid_endpoint_name
+from ._state import (
+    Config,
+    Endpoint,
+    RuntimeState,
+    call_log,
+    parse_prefix,
+    valid_endpoint_name,
+)
 
 DEFAULT_BUCKET = "sagemaker-rt-aio-local"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -57,8 +63,8 @@ class LocalRuntime:
     ``model_timeout`` is the service's 60 s by default (tests of slow models lower it).
     ``max_recorded_calls`` bounds :meth:`calls` (the oldest are dropped past it);
     ``max_object_bytes`` and ``max_store_bytes`` bound one stored object and all of them.
-    ``clock`` and ``sleep`` are what faults measure and wait with (tests inject fakes so that
-    latency, slow parts and delays take no real time).
+    ``clock`` (default ``time.monotonic``) and ``sleep`` are what faults measure and wait with
+    (tests inject fakes so that latency, slow parts and delays take no real time).
 
     Given ``credentials``, every request must carry a valid SigV4 signature for them (service
     ``sagemaker`` on the runtime paths, ``s3`` on the S3 paths, region ``region``).
@@ -82,7 +88,7 @@ class LocalRuntime:
         async_delay: float = 0.0,
         max_recorded_calls: int = 10_000,
         max_store_bytes: int = DEFAULT_MAX_STORE_BYTES,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         max_async_body_bytes: int = MAX_ASYNC_INLINE_BODY_BYTES,
         max_object_bytes: int = 64 * 1024 * 1024,
@@ -108,7 +114,7 @@ class LocalRuntime:
                 session_ttl=session_ttl,
             ),
             credentials=credentials,
-            invocation_log=deque(maxlen=max_recorded_calls),
+            invocation_log=call_log(max_recorded_calls),
             store=ObjectStore(max_total_bytes=max_store_bytes),
             faults=FaultInjector(clock=clock, sleep=sleep),
         )

@@ -24,6 +24,13 @@ ENDPOINT_NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 ENDPOINT_NAME_MAX = 63
 
 
+def call_log(max_calls: int) -> deque[Invocation]:
+    """The record of what handlers received, keeping the last ``max_calls``."""
+    if max_calls < 0:
+        raise ValueError("max_recorded_calls must be >= 0")
+    return deque(maxlen=max_calls)
+
+
 def valid_endpoint_name(name: str) -> bool:
     return len(name) <= ENDPOINT_NAME_MAX and ENDPOINT_NAME.match(name) is not None
 

@@ -438,6 +438,36 @@ async def test_headers_the_container_receives(
     assert container.received[-1]["headers"]["Content-Type"] == "text/plain"
 
 
+async def test_async_invocation_reaches_the_container(
+    container: Container, runtime: LocalRuntime, make_client: MakeClient
+) -> None:
+    await runtime.add_container_endpoint("scripted", container.url)
+    client = make_client(runtime)
+    accepted = await client.invoke_endpoint_async(
+        endpoint_name="scripted",
+        input_location=runtime.put_object(
+            "inputs", "x.json", b'{"status": 503, "message": "busy"}'
+        ),
+        content_type="application/json",
+        accept="application/json",
+        custom_attributes="batch=7",
+        inference_id="async-1",
+    )
+    await runtime.wait_async_idle(timeout=10)
+    seen = container.received[-1]["headers"]
+    assert seen["X-Amzn-SageMaker-Inference-Id"] == "async-1"
+    assert seen["X-Amzn-SageMaker-Custom-Attributes"] == "batch=7"
+    assert seen["Content-Type"] == "application/json"
+    assert seen["Accept"] == "application/json"
+    # The container's 503 is the job's failure, written where the service writes it.
+    assert accepted.failure_location is not None
+    failure = runtime.get_location(accepted.failure_location)
+    assert (
+        failure is not None
+        and b'Received server error (503) from primary with message "busy"' in failure
+    )
+
+
 async def test_stateful_sessions_use_the_containers_ids(
     container: Container, runtime: LocalRuntime, make_client: MakeClient
 ) -> None:

@@ -25,12 +25,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from yarl import URL
 
 from ._constants import (
     DEFAULT_POLL_MAX_INTERVAL,
@@ -47,12 +46,15 @@ from ._errors import (
     SageMakerRuntimeError,
     TransportError,
 )
+from ._network import Network
 from ._protocol import UNSIGNED_DEFAULT_HEADERS
 from ._retry import RetryPolicy, delay
-from ._s3 import MISSING, TRANSIENT, object_url, parse_s3_error, parse_s3_uri
+from ._s3 import MISSING, TRANSIENT, parse_s3_error, parse_s3_uri
+from ._s3_endpoint import S3Endpoint
 from ._signing import payload_sha256, sign
 from ._transport import HttpRequest, HttpResponse, read_chunk, send
 from ._types import InvokeEndpointAsyncResult
+from ._useragent import add_unsigned
 
 logger = logging.getLogger("sagemaker_rt_aio")
 
@@ -73,16 +75,20 @@ class AsyncResultWaiter:
         self,
         *,
         region: str,
-        endpoint_url: URL | None,
+        s3_endpoint: S3Endpoint,
         credentials: CredentialSource,
         get_session: Callable[[], aiohttp.ClientSession],
         timeout: aiohttp.ClientTimeout,
         is_closing: Callable[[], bool],
         sleep: Callable[[float], Awaitable[bool]],
         retry_policy: RetryPolicy | None = None,
+        network: Network | None = None,
+        unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
     ) -> None:
         self._region = region
-        self._endpoint_url = endpoint_url
+        self._s3_endpoint = s3_endpoint
+        self._network = network if network is not None else Network()
+        self._unsigned_headers = unsigned_headers
         self._credentials = credentials
         self._get_session = get_session
         self._timeout = timeout
@@ -274,7 +280,7 @@ class AsyncResultWaiter:
                 )
             except TransportError as exc:
                 self._raise_if_closing(exc)
-                if not policy.retry_connection_errors:
+                if not policy.retry_connection_errors or not exc.retryable:
                     raise
                 error = exc
             else:
@@ -296,7 +302,7 @@ class AsyncResultWaiter:
     def _signed(
         self, method: str, bucket: str, key: str, body: bytes, headers: dict[str, str]
     ) -> HttpRequest:
-        url = object_url(bucket, key, region=self._region, endpoint_url=self._endpoint_url)
+        url = self._s3_endpoint.object_url(bucket, key)
         digest = payload_sha256(body)
         headers["x-amz-content-sha256"] = digest
         return HttpRequest(
@@ -333,19 +339,20 @@ class AsyncResultWaiter:
             service=S3_SIGNING_NAME,
             double_encode_path=False,
         )
-        request.headers.update(UNSIGNED_DEFAULT_HEADERS)
+        add_unsigned(request.headers, self._unsigned_headers)
+        route = self._network.route(request.url)
         timeout = self._timeout
         if deadline is None:
-            return await send(self._get_session(), request, timeout, stream=stream)
+            return await send(self._get_session(), request, timeout, stream=stream, route=route)
         remaining = max(deadline - time.monotonic(), 0.05)
         if not stream:
             timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
             )
-            return await send(self._get_session(), request, timeout)
+            return await send(self._get_session(), request, timeout, route=route)
         try:
             return await asyncio.wait_for(
-                send(self._get_session(), request, timeout, stream=True), remaining
+                send(self._get_session(), request, timeout, stream=True, route=route), remaining
             )
         except SageMakerRuntimeError:
             raise

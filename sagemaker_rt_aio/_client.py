@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import functools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,13 +34,14 @@ from ._constants import (
     default_timeout,
 )
 from ._credentials import CredentialSource
-from ._endpoints import check_custom_url, host_header
+from ._endpoints import host_header
 from ._errors import (
     AsyncInferenceTimeout,
     ClientClosedError,
     ParamValidationError,
     SageMakerRuntimeError,
 )
+from ._network import ClientCert, StrPath
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -49,6 +50,7 @@ from ._protocol import (
     serialize,
 )
 from ._retry import RetryPolicy
+from ._settings import resolve_client_settings
 from ._stream import OpenStreams, ResponseStream, StreamCall
 from ._transport import HttpResponse
 from ._types import (
@@ -91,8 +93,64 @@ class SageMakerRuntimeClient:
     """An asyncio client for SageMaker Runtime. Use it as an async context manager, or call
     :meth:`shutdown` when done. One client serves any number of concurrent calls.
 
-    Constructing it reads configuration (environment, ``~/.aws/config`` for the region) but opens
-    nothing; the aiohttp session is created on first use, inside the event loop.
+    Constructing it reads configuration (environment, ``~/.aws/config``) but opens nothing; the
+    aiohttp session is created on first use, inside the event loop. Every setting below that
+    boto3 also reads from the environment or the profile is read the same way here when its
+    argument is not given; an argument always wins.
+
+    Where and as whom:
+
+    - ``region_name``: else ``AWS_DEFAULT_REGION``, else ``region`` in the profile (exactly as
+      botocore resolves it; ``AWS_REGION`` is not read by botocore 1.43). A FIPS pseudo-region
+      (``us-east-1-fips``) turns FIPS on.
+    - ``endpoint_url``: a custom SageMaker Runtime URL (an emulator, a VPC interface endpoint);
+      else ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``, ``AWS_ENDPOINT_URL`` or the profile's
+      ``services`` section; else the region's URL.
+    - ``allow_http``: ``True`` permits plain ``http://`` endpoint URLs for hosts other than
+      loopback (payloads and signatures then travel in clear).
+    - ``use_fips_endpoint`` / ``use_dualstack_endpoint``: else ``AWS_USE_FIPS_ENDPOINT`` /
+      ``AWS_USE_DUALSTACK_ENDPOINT`` or the profile; they apply to the S3 endpoint too.
+    - ``profile_name``: the profile of ``~/.aws/config`` to use (else ``AWS_PROFILE``).
+    - ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``, or
+      ``credentials`` (a botocore ``Credentials``): else botocore's credential chain.
+    - ``botocore_session``: a botocore session to read configuration and credentials from.
+
+    Network (as boto3 takes them):
+
+    - ``verify``: ``False`` turns certificate verification off; a path trusts that CA bundle.
+    - ``ca_bundle``: a CA bundle to trust (else ``AWS_CA_BUNDLE`` or ``ca_bundle`` in the
+      profile, read only when ``verify`` is not given, as botocore does); else the system's CAs.
+    - ``client_cert``: a client certificate for mutual TLS: a path (certificate and key in one
+      file) or ``(cert_path, key_path)``.
+    - ``proxies``: ``{"https": "http://user:pass@proxy:3128", "http": ...}``, used for every
+      host. Without it, ``HTTPS_PROXY``/``HTTP_PROXY`` apply unless ``NO_PROXY`` exempts the
+      host, as in boto3. Credentials in a proxy URL are sent as ``Proxy-Authorization``.
+    - ``tcp_keepalive``: TCP keep-alive on the sockets of the client's own session (else
+      ``BOTOCORE_TCP_KEEPALIVE`` or ``tcp_keepalive`` in the profile).
+    - ``s3_endpoint_url``: where the async-result helpers send S3 requests (an emulator, a VPC
+      endpoint); else ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL`` or the profile's ``services``
+      section; else the regional S3 endpoint (with ``s3.addressing_style`` from the profile).
+    - ``http_session``: an ``aiohttp.ClientSession`` of yours, used and never closed (the escape
+      hatch for anything not covered here: your own connector, resolver, trace configs). The
+      proxy and TLS settings above are still applied to each request when configured; its default
+      headers are kept (a ``User-Agent`` among them replaces the client's).
+    - ``max_connections``: connections (and attempts in flight) at most, per client.
+
+    Calls:
+
+    - ``timeout``: an ``aiohttp.ClientTimeout``; fields left ``None`` keep their defaults
+      (``sock_read`` 70 s, ``sock_connect`` 10 s, no total deadline).
+    - ``retry_policy``: a :class:`RetryPolicy`. Without it, ``retry_mode`` (``legacy``,
+      ``standard``, ``adaptive``; else ``AWS_RETRY_MODE``/``retry_mode``) and ``max_attempts``
+      (attempts in all; else ``AWS_MAX_ATTEMPTS``/``max_attempts``) shape the default policy.
+      ``adaptive`` adds botocore's client-side rate limiter, which slows sends after throttling.
+    - ``middlewares``: ``async def mw(request, call_next)`` callables run around each attempt,
+      first in the list outermost.
+    - ``max_body_bytes``: the largest request or response body accepted (6 MiB, the service's).
+    - ``metadata_cache_size`` / ``metadata_cache_ttl``: how many request objects'
+      response metadata :meth:`get_cached_response_metadata` keeps, and for how long.
+    - ``user_agent_extra``: appended to the User-Agent. ``sdk_ua_app_id`` (else
+      ``AWS_SDK_UA_APP_ID`` or ``sdk_ua_app_id`` in the profile) adds ``app/<id>``.
     """
 
     def __init__(
@@ -118,6 +176,15 @@ class SageMakerRuntimeClient:
         metadata_cache_size: int = DEFAULT_METADATA_CACHE_SIZE,
         metadata_cache_ttl: float = DEFAULT_METADATA_CACHE_TTL,
         s3_endpoint_url: str | None = None,
+        verify: bool | StrPath | None = None,
+        ca_bundle: StrPath | None = None,
+        client_cert: ClientCert | None = None,
+        proxies: Mapping[str, str] | None = None,
+        tcp_keepalive: bool | None = None,
+        user_agent_extra: str | None = None,
+        sdk_ua_app_id: str | None = None,
+        retry_mode: str | None = None,
+        max_attempts: int | None = None,
     ) -> None:
         if max_connections < 1:
             raise ParamValidationError("max_connections", "must be at least 1")
@@ -126,20 +193,40 @@ class SageMakerRuntimeClient:
             botocore_session = botocore.session.Session(profile=profile_name)
             if profile_name is not None:
                 check_profile(botocore_session)
+        region_arg = resolve_region(region_name, botocore_session)
         region, self._base_url = resolve_endpoint(
             botocore_session,
-            region=resolve_region(region_name, botocore_session),
+            region=region_arg,
             endpoint_url=endpoint_url,
             use_fips=use_fips_endpoint,
             use_dual_stack=use_dualstack_endpoint,
             allow_http=allow_http,
         )
         self._region = region
-        self._s3_endpoint_url = (
-            check_custom_url(s3_endpoint_url, field="s3_endpoint_url", allow_http=allow_http)
-            if s3_endpoint_url
-            else None
+        settings = resolve_client_settings(
+            botocore_session,
+            region=region_arg,
+            allow_http=allow_http,
+            use_fips=use_fips_endpoint,
+            use_dual_stack=use_dualstack_endpoint,
+            s3_endpoint_url=s3_endpoint_url,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            proxies=proxies,
+            client_cert=client_cert,
+            tcp_keepalive=tcp_keepalive,
+            retry_policy=retry_policy,
+            retry_mode=retry_mode,
+            max_attempts=max_attempts,
+            sdk_ua_app_id=sdk_ua_app_id,
+            user_agent_extra=user_agent_extra,
+            session_headers=http_session.headers if http_session is not None else None,
         )
+        self._network = settings.network
+        self.rate_limiter = settings.rate_limiter
+        if self.rate_limiter is not None:
+            # Outermost, so that it paces every attempt and sees every answer.
+            middlewares = (self.rate_limiter.middleware, *middlewares)
         self._credentials = CredentialSource.from_arguments(
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
@@ -162,20 +249,24 @@ class SageMakerRuntimeClient:
             credentials=self._credentials,
             get_session=self._get_session,
             timeout=timeout if timeout is not None else default_timeout(),
-            retry_policy=retry_policy if retry_policy is not None else RetryPolicy(),
+            retry_policy=settings.retry_policy,
             max_connections=max_connections,
             middlewares=middlewares,
+            route=self._network.route(self._base_url),
+            unsigned_headers=settings.unsigned_headers,
         )
         self._streams = OpenStreams()
         self._results = AsyncResultWaiter(
             retry_policy=self._pipeline.retry_policy,
             region=region,
-            endpoint_url=self._s3_endpoint_url,
+            s3_endpoint=settings.s3_endpoint,
             credentials=self._credentials,
             get_session=self._get_session,
             timeout=self._pipeline.timeout,
             is_closing=lambda: self._closed,
             sleep=self._pipeline.sleep_unless_closing,
+            network=self._network,
+            unsigned_headers=settings.unsigned_headers,
         )
 
     # -- properties -------------------------------------------------------------------------
@@ -248,7 +339,7 @@ class SageMakerRuntimeClient:
             if self._closed:
                 raise ClientClosedError()
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60),
+                connector=self._network.connector(limit=self._max_connections),
                 auto_decompress=False,
                 timeout=self._pipeline.timeout,
             )

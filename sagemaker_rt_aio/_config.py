@@ -23,13 +23,11 @@ from ._errors import NoRegionError, ParamValidationError
 
 
 def resolve_region(region_name: str | None, session: botocore.session.Session) -> str:
-    """The argument, then ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the profile's ``region``."""
+    """The argument, then botocore's own answer: ``AWS_DEFAULT_REGION``, then the profile's
+    ``region`` (botocore 1.43 does not read ``AWS_REGION``; asking botocore keeps us in step if a
+    later version does)."""
     if region_name:
         return region_name
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(variable)
-        if value:
-            return value
     configured = _config_variable(session, "region")
     if configured:
         return str(configured)
@@ -86,6 +84,23 @@ def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
     except botocore.exceptions.ProfileNotFound as exc:
         raise ParamValidationError("profile_name", str(exc)) from None
     return str(url) if url else None
+
+
+def config_variable(session: botocore.session.Session, name: str) -> object:
+    """A botocore configuration variable (instance variable, environment, profile, default)."""
+    return _config_variable(session, name)
+
+
+def is_configured(session: botocore.session.Session, name: str, env_var: str) -> bool:
+    """Whether the user set ``name`` (session, environment or profile), not just its default."""
+    try:
+        return (
+            name in session.instance_variables()
+            or bool(os.environ.get(env_var))
+            or name in session.get_scoped_config()
+        )
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ParamValidationError("profile_name", str(exc)) from None
 
 
 def _config_variable(session: botocore.session.Session, name: str) -> object:

@@ -11,6 +11,8 @@
     ├── TransportError                  the exchange failed below HTTP
     │   ├── EndpointConnectionError     (also ConnectionError) no connection; request not sent
     │   │   └── ConnectTimeoutError     (also TimeoutError)
+    │   ├── SSLError                    (also ConnectionError) TLS failed; request not sent
+    │   │   └── CertificateVerificationError  the server's certificate is not trusted
     │   ├── ConnectionClosedError       (also ConnectionError) dropped after the request was sent
     │   ├── ReadTimeoutError            (also TimeoutError) no bytes for sock_read seconds
     │   ├── PoolTimeoutError            (also TimeoutError) no free connection before the deadline
@@ -85,8 +87,8 @@ class ClientClosedError(SageMakerRuntimeError, RuntimeError):
 class NoRegionError(SageMakerRuntimeError):
     def __init__(self) -> None:
         super().__init__(
-            "No region: pass region_name=, set AWS_REGION or AWS_DEFAULT_REGION, or set region "
-            "in the profile of ~/.aws/config"
+            "No region: pass region_name=, set AWS_DEFAULT_REGION, or set region in the profile "
+            "of ~/.aws/config (AWS_REGION alone is not read, as botocore does not read it)"
         )
 
 
@@ -109,6 +111,8 @@ class TransportError(SageMakerRuntimeError):
 
     #: True when the request certainly did not reach the server (safe to send again).
     request_sent: bool = True
+    #: False when trying again cannot help (a certificate that is not trusted).
+    retryable: bool = True
 
 
 class EndpointConnectionError(TransportError, ConnectionError):
@@ -119,6 +123,19 @@ class EndpointConnectionError(TransportError, ConnectionError):
 
 class ConnectTimeoutError(EndpointConnectionError, TimeoutError):
     """The connection was not established within ``sock_connect``."""
+
+
+class SSLError(TransportError, ConnectionError):
+    """The TLS handshake failed; the request was not sent. Never retried: the same handshake
+    would fail the same way."""
+
+    request_sent = False
+    retryable = False
+
+
+class CertificateVerificationError(SSLError):
+    """The server's certificate could not be verified against the trusted CAs (``verify=``,
+    ``ca_bundle=``, ``AWS_CA_BUNDLE``, ``ca_bundle`` in the profile, or the system's store)."""
 
 
 class ConnectionClosedError(TransportError, ConnectionError):

@@ -24,7 +24,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -51,7 +51,8 @@ from ._retry import (
 )
 from ._signing import sign
 from ._slots import Slots
-from ._transport import HttpRequest, HttpResponse, redacted, send
+from ._transport import DIRECT, HttpRequest, HttpResponse, redacted, send
+from ._useragent import add_unsigned
 
 logger = logging.getLogger("sagemaker_rt_aio")
 
@@ -77,6 +78,8 @@ class Pipeline:
         retry_policy: RetryPolicy,
         max_connections: int,
         middlewares: Sequence[Middleware],
+        route: Mapping[str, Any] = DIRECT,
+        unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
     ) -> None:
         self._base_url = base_url
         self._base_path = base_url.raw_path.rstrip("/")
@@ -84,6 +87,12 @@ class Pipeline:
         self._region = region
         self._credentials = credentials
         self._get_session = get_session
+        self._route = route  # proxy and TLS settings for the endpoint's host (_network)
+        self._unsigned_headers = unsigned_headers
+        # Only a middleware can have set one of these headers; without any, a plain update.
+        self._add_unsigned: Callable[[dict[str, str], Mapping[str, str]], None] = (
+            add_unsigned if middlewares else dict.update
+        )
         self.timeout = timeout
         self.retry_policy = retry_policy
         self._quota = RetryQuota(retry_policy.quota_capacity)
@@ -292,7 +301,7 @@ class Pipeline:
             region=self._region,
             service=SIGNING_NAME,
         )
-        headers.update(UNSIGNED_DEFAULT_HEADERS)
+        self._add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s attempt=%d headers=%s",
@@ -303,19 +312,21 @@ class Pipeline:
             )
         timeout = self.timeout
         if request.deadline is None:
-            return await send(session, request, timeout, stream=stream)
+            return await send(session, request, timeout, stream=stream, route=self._route)
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
             timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
             )
-            return await send(session, request, timeout, stream=False)
+            return await send(session, request, timeout, stream=False, route=self._route)
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
         )
         try:
-            return await asyncio.wait_for(send(session, request, timeout, stream=True), remaining)
+            return await asyncio.wait_for(
+                send(session, request, timeout, stream=True, route=self._route), remaining
+            )
         except SageMakerRuntimeError:
             raise  # our own errors are TimeoutErrors too (ReadTimeoutError): not the deadline
         except asyncio.TimeoutError:

@@ -25,6 +25,8 @@ from ._errors import (
 DEFAULT_RETRY_ON = frozenset(
     {"ServiceUnavailable", "ModelNotReadyException", "ThrottlingException"}
 )
+# botocore's retry modes (botocore.config.Config retries={"mode": ...}).
+RETRY_MODES = ("legacy", "standard", "adaptive")
 THROTTLING_CODES = frozenset(
     {
         "ThrottlingException",
@@ -56,6 +58,10 @@ class RetryPolicy:
     - ``quota_capacity``/``retry_cost``: a token bucket per client, as botocore's standard mode
       keeps: each retry takes ``retry_cost`` tokens, each success gives one back, and with the bucket
       empty errors are returned at once, so an outage does not multiply the traffic.
+    - ``mode``: botocore's retry mode name (``AWS_RETRY_MODE``/``retry_mode``). ``"adaptive"``
+      also paces the client's sends with botocore's client-side rate limiter, which slows down
+      when the service throttles; ``"legacy"`` and ``"standard"`` change nothing else here (what is
+      retried is always this policy's choice, never what the model may have run).
     """
 
     max_attempts: int = 3
@@ -70,8 +76,11 @@ class RetryPolicy:
     respect_retry_after: bool = True
     quota_capacity: int = 500
     retry_cost: int = 5
+    mode: str = "standard"
 
     def __post_init__(self) -> None:
+        if self.mode not in RETRY_MODES:
+            raise ValueError(f"mode must be one of {', '.join(RETRY_MODES)}, not {self.mode!r}")
         if self.max_attempts < 1:
             raise ValueError("max_attempts counts the first attempt: it must be at least 1")
         delays = (
@@ -116,7 +125,7 @@ def should_retry(
     if isinstance(error, ServiceError):
         return error.code in policy.retry_on
     if isinstance(error, TransportError):
-        return policy.retry_connection_errors and not error.request_sent
+        return policy.retry_connection_errors and not error.request_sent and error.retryable
     return False
 
 

@@ -10,23 +10,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._errors import (
+    CertificateVerificationError,
     ConnectionClosedError,
     ConnectTimeoutError,
     DeadlineExceededError,
     EndpointConnectionError,
     ReadTimeoutError,
+    SSLError,
     TransportError,
 )
 from ._signing import payload_sha256
 
 # aiohttp must not add headers botocore would not send: the model container sees what boto3 sends.
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
+
+# Extra keyword arguments for ``ClientSession.request`` (proxy, proxy_headers, ssl), decided once per
+# host by ``_network``; none means the session's own settings.
+DIRECT: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -70,7 +78,26 @@ class HttpResponse:
 def translate_error(exc: BaseException) -> TransportError:
     """The :class:`TransportError` for an exception raised while sending or receiving."""
     error: TransportError
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Checked before ClientConnectorError, its base: an untrusted certificate is not a
+        # connection problem, and trying again cannot fix it.
+        reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+        error = CertificateVerificationError(
+            f"certificate verification failed for {exc.host}:{exc.port}: {reason} "
+            "(trust the server's CA with verify='/path/to/ca.pem', ca_bundle= or AWS_CA_BUNDLE)"
+        )
+    elif isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+        error = SSLError(f"TLS handshake failed: {exc}")
+    elif isinstance(exc, aiohttp.ClientResponseError) and exc.request_info.method == "CONNECT":
+        # The proxy refused the tunnel (ClientHttpProxyError) or answered the CONNECT with
+        # something that is not HTTP. Either way the request was not sent. aiohttp's exception
+        # holds the CONNECT request, Proxy-Authorization included, so it is not kept as the cause.
+        error = EndpointConnectionError(
+            f"the proxy did not open a tunnel to the endpoint: {exc.status} {exc.message[:200]}"
+        )
+        error.retryable = exc.status != 407  # wrong proxy credentials stay wrong
+        return error
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         error = ConnectTimeoutError(f"timed out connecting to the endpoint: {exc}")
     elif isinstance(exc, aiohttp.ClientConnectorError):
         error = EndpointConnectionError(f"could not connect to the endpoint: {exc}")
@@ -101,22 +128,31 @@ async def send(
     timeout: aiohttp.ClientTimeout,
     *,
     stream: bool = False,
+    route: Mapping[str, Any] = DIRECT,
 ) -> HttpResponse:
     """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx).
+
+    ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host.
 
     On cancellation or failure the connection goes back to the pool only if its response was read
     to the end; aiohttp closes it otherwise.
     """
+    headers = request.headers
+    if route and request.url.scheme == "http" and "proxy_headers" in route:
+        # aiohttp sends proxy_headers only on a CONNECT; a plain-http request through the proxy
+        # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
+        headers = {**headers, **route["proxy_headers"]}
     try:
         response = await session.request(
             request.method,
             request.url,
             data=request.body,
-            headers=request.headers,
+            headers=headers,
             skip_auto_headers=SKIP_AUTO_HEADERS,
             timeout=timeout,
             auto_decompress=False,
             allow_redirects=False,
+            **route,
         )
         try:
             if stream and 200 <= response.status < 300:
@@ -128,9 +164,11 @@ async def send(
         response.release()
         return HttpResponse(response.status, response.headers, body)
     except Exception as exc:
-        if _is_transport_failure(exc):
-            raise translate_error(exc) from exc
-        raise
+        if not _is_transport_failure(exc):
+            raise
+        error = translate_error(exc)
+    # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
+    raise error
 
 
 async def read_chunk(response: aiohttp.ClientResponse) -> bytes:

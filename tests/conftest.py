@@ -17,6 +17,12 @@ for _name in list(os.environ):
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+# Nor the machine's proxies: the client honours them as boto3 does, loopback traffic included.
+for _name in list(os.environ):
+    if _name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") or (
+        _name == "BOTOCORE_TCP_KEEPALIVE"
+    ):
+        del os.environ[_name]
 
 
 @dataclass

@@ -465,11 +465,11 @@ def test_no_region_with_an_empty_region_argument() -> None:
         SageMakerRuntimeClient("", **KEYS)
 
 
-def test_region_from_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aws_region_alone_is_not_a_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore 1.43 reads AWS_DEFAULT_REGION only (tests/test_settings.py compares with boto3).
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
-    client = SageMakerRuntimeClient(**KEYS)
-    assert client.region_name == "eu-central-1"
-    assert client.endpoint_url == "https://runtime.sagemaker.eu-central-1.amazonaws.com"
+    with pytest.raises(NoRegionError):
+        SageMakerRuntimeClient(**KEYS)
 
 
 def test_region_from_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -481,8 +481,8 @@ def test_region_precedence(monkeypatch: pytest.MonkeyPatch, config_file: Path) -
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-1")
     # The environment beats the profile, as in botocore.
     assert SageMakerRuntimeClient(profile_name="dev", **KEYS).region_name == "us-west-1"
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-    assert SageMakerRuntimeClient(profile_name="dev", **KEYS).region_name == "us-west-2"
+    monkeypatch.setenv("AWS_REGION", "us-west-2")  # not read by botocore
+    assert SageMakerRuntimeClient(profile_name="dev", **KEYS).region_name == "us-west-1"
     assert SageMakerRuntimeClient("sa-east-1", profile_name="dev", **KEYS).region_name == (
         "sa-east-1"
     )

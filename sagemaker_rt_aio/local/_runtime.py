@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -71,6 +72,8 @@ class LocalRuntime:
     ``model_timeout`` bounds a handler (and a whole response stream); ``max_body_bytes`` bounds
     request and response bodies. Async outputs and failures go to ``async_output_path`` and
     ``async_failure_path`` (``s3://bucket/prefix``) unless the endpoint names its own.
+    Given ``ssl_context`` (a server ``ssl.SSLContext`` holding its certificate), it serves HTTPS
+    only, and every URL it gives out is ``https://``.
     """
 
     def __init__(
@@ -94,11 +97,15 @@ class LocalRuntime:
         max_object_bytes: int = 64 * 1024 * 1024,
         session_ttl: float = 20 * 60.0,
         shutdown_timeout: float = 1.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext")
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
         self._shutdown_timeout = shutdown_timeout
         self._state = RuntimeState(
             config=Config(
@@ -151,7 +158,7 @@ class LocalRuntime:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl_context)
             await site.start()
             address = runner.addresses[0]
             self._bound_port = int(address[1])
@@ -202,9 +209,14 @@ class LocalRuntime:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the endpoint URL for SageMaker and S3 clients alike."""
+        """``http://127.0.0.1:<port>`` (``https://`` with an ``ssl_context``): the endpoint URL
+        for SageMaker and S3 clients alike."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._ssl_context is not None else "http"
 
     @property
     def region(self) -> str:

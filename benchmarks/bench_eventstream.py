@@ -18,7 +18,8 @@ from botocore.eventstream import EventStreamBuffer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sagemaker_rt_aio._eventstream import EventStreamDecoder, encode_payload_part
+from sagemaker_rt_aio._eventstream import EventStreamDecoder
+from sagemaker_rt_aio._stream_events import encode_payload_part
 
 MESSAGES = 20_000
 CHUNK = 64 * 1024

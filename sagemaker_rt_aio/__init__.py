@@ -12,6 +12,7 @@ from ._errors import (
     ConnectionClosedError,
     ConnectTimeoutError,
     CredentialsError,
+    CredentialsTimeoutError,
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
@@ -27,11 +28,13 @@ from ._errors import (
     ParamValidationError,
     PoolTimeoutError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     S3Error,
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
     SSLError,
+    TextDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
@@ -49,8 +52,7 @@ from ._types import (
     PayloadPart,
     ResponseMetadata,
 )
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ENDPOINT_PREFIX",
@@ -62,6 +64,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionClosedError",
     "CredentialsError",
+    "CredentialsTimeoutError",
     "DeadlineExceededError",
     "EndpointConnectionError",
     "EventStreamError",
@@ -88,6 +91,7 @@ __all__ = [
     "ReadTimeoutError",
     "ResponseMetadata",
     "ResponseStream",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "S3Error",
     "SSLError",
@@ -96,6 +100,7 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailable",
     "StreamCall",
+    "TextDecodeError",
     "ThrottlingException",
     "TransportError",
     "ValidationError",

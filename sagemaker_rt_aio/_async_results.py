@@ -7,56 +7,88 @@ requests, no second AWS client), backing off with jitter between polls:
 - the output exists: fetch it (bytes, a file, or chunks);
 - the failure object exists: raise ``AsyncInferenceFailure`` with its text;
 - neither (404): poll again, unless ``timeout`` has passed: ``AsyncInferenceTimeout``;
-- S3 500/503 (``SlowDown``), or a connection that failed: poll again (a GET or HEAD is idempotent);
-  the GET of a found object and an upload's PUT are tried again the same way, as the client's
-  retry policy allows (both are idempotent);
+- S3 500/503 (``SlowDown``), or a connection that failed: the request is tried again by the
+  client's pipeline (S3's requests are idempotent, so its rules for the S3 target allow what an
+  inference may not); a poll that still fails counts as failed, and ``_MAX_FAILED_POLLS`` failed
+  polls in a row raise the last error, so an unreachable or misconfigured S3 endpoint surfaces
+  soon, as what it is, not as a timeout; a timeout after a failed poll is chained to its error;
 - anything else (403 ``AccessDenied`` above all): raise ``S3Error`` at once, since a missing
   permission must not look like "not ready yet".
 
-Every S3 request is bounded by what remains of ``timeout``, so a wait never outlives it, and a
-cancelled wait stops polling at once. A client that shuts down ends its waits with
+Every S3 request goes through the same pipeline as the SageMaker calls (slots, middlewares,
+signing, retries, lifecycle), bounded by what remains of ``timeout``, so a wait never outlives it,
+and a cancelled wait stops polling at once. A client that shuts down ends its waits with
 ``ClientClosedError``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import os
 import random
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from ._constants import (
-    DEFAULT_POLL_MAX_INTERVAL,
-    S3_SIGNING_NAME,
-)
-from ._credentials import CredentialSource
-from ._endpoints import host_header
+from . import _model as m
+from ._constants import DEFAULT_POLL_MAX_INTERVAL, S3_SIGNING_NAME
 from ._errors import (
     AsyncInferenceFailure,
     AsyncInferenceTimeout,
     ClientClosedError,
     DeadlineExceededError,
     ParamValidationError,
+    S3Error,
     SageMakerRuntimeError,
+    ServiceError,
     TransportError,
 )
-from ._network import Network
-from ._protocol import UNSIGNED_DEFAULT_HEADERS
-from ._retry import RetryPolicy, delay
+from ._pipeline import Pipeline, Target
+from ._protocol import WireRequest
 from ._s3 import MISSING, TRANSIENT, parse_s3_error, parse_s3_uri
 from ._s3_endpoint import S3Endpoint
-from ._signing import payload_sha256, sign
-from ._transport import HttpRequest, HttpResponse, read_chunk, send
+from ._signing import payload_sha256
+from ._transport import HttpResponse, abort_response, read_chunk
 from ._types import InvokeEndpointAsyncResult
-from ._useragent import add_unsigned
 
 logger = logging.getLogger("sagemaker_rt_aio")
+
+# Polls in a row whose request failed (after the pipeline's own retries) before the wait gives up
+# with that failure rather than polling on until its timeout.
+_MAX_FAILED_POLLS = 3
+# The text of a failure object is read up to this many bytes.
+_MAX_FAILURE_TEXT = 64 * 1024
+
+_S3_OPERATIONS = {
+    method: m.Operation(f"S3 {method}", "", (), 200, False, None)
+    for method in ("HEAD", "GET", "PUT")
+}
+
+
+def _parse_s3(status: int, headers: Mapping[str, str], body: bytes, retries: int) -> ServiceError:
+    return parse_s3_error(status, headers, body)
+
+
+def s3_target(region: str) -> Target:
+    return Target(
+        "s3",
+        S3_SIGNING_NAME,
+        region,
+        None,
+        double_encode_path=False,
+        idempotent=True,
+        retry_statuses=TRANSIENT,
+        parse_error=_parse_s3,
+    )
+
+
+def _response(response: HttpResponse, retries: int) -> HttpResponse:
+    return response
 
 
 @dataclass(frozen=True)
@@ -68,44 +100,43 @@ class _Found:
     key: str
 
 
-class AsyncResultWaiter:
-    """Polls S3 for async-inference results with the client's session and credentials."""
+class _Body:
+    """An S3 body being read, registered with the lifecycle so that shutdown can end it."""
 
-    def __init__(
-        self,
-        *,
-        region: str,
-        s3_endpoint: S3Endpoint,
-        credentials: CredentialSource,
-        get_session: Callable[[], aiohttp.ClientSession],
-        timeout: aiohttp.ClientTimeout,
-        is_closing: Callable[[], bool],
-        sleep: Callable[[float], Awaitable[bool]],
-        retry_policy: RetryPolicy | None = None,
-        network: Network | None = None,
-        unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
-    ) -> None:
+    __slots__ = ("response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+
+    def _abort(self, error: BaseException) -> None:
+        abort_response(self.response, error)
+
+
+class AsyncResultWaiter:
+    """Polls S3 for async-inference results through the client's pipeline."""
+
+    def __init__(self, *, pipeline: Pipeline, region: str, s3_endpoint: S3Endpoint) -> None:
+        self._pipeline = pipeline
         self._region = region
         self._s3_endpoint = s3_endpoint
-        self._network = network if network is not None else Network()
-        self._unsigned_headers = unsigned_headers
-        self._credentials = credentials
-        self._get_session = get_session
-        self._timeout = timeout
-        self._is_closing = is_closing
-        self._sleep = sleep
-        self._retry_policy = retry_policy if retry_policy is not None else RetryPolicy()
+        self._target = s3_target(region)
         self._rand = random.Random()
+
+    def with_pipeline(self, pipeline: Pipeline) -> AsyncResultWaiter:
+        return AsyncResultWaiter(
+            pipeline=pipeline, region=self._region, s3_endpoint=self._s3_endpoint
+        )
 
     # -- public operations ------------------------------------------------------------------
 
     async def wait(
         self, result: InvokeEndpointAsyncResult, *, timeout: float, poll_interval: float
     ) -> bytes:
-        deadline = _deadline(timeout)
-        found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
-        chunks = [chunk async for chunk in self._get(found, deadline)]
-        return b"".join(chunks)
+        with self._pipeline.lifecycle.track(immediate=True):
+            deadline = _deadline(timeout)
+            found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
+            chunks = [chunk async for chunk in self._get(found, deadline)]
+            return b"".join(chunks)
 
     async def download(
         self,
@@ -115,28 +146,40 @@ class AsyncResultWaiter:
         timeout: float,
         poll_interval: float,
     ) -> int:
-        """Write the output to ``path`` as it arrives (never whole in memory); return its size."""
-        deadline = _deadline(timeout)
-        found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
-        target = Path(path)
-        partial = target.with_name(target.name + ".part")
-        size = 0
-        try:
-            with partial.open("wb") as file:
-                async for chunk in self._get(found, deadline):
-                    await asyncio.to_thread(file.write, chunk)
-                    size += len(chunk)
-            partial.replace(target)  # a complete file or none: never a truncated one
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
-        return size
+        """Write the output to ``path`` as it arrives (never whole in memory); return its size.
+
+        Each download writes its own temporary file beside ``path`` and renames it over ``path``
+        when complete (``os.replace``, atomic): concurrent downloads to one path each leave a whole
+        file, the last one's, and a failed or cancelled one leaves no temporary file behind.
+        """
+        with self._pipeline.lifecycle.track(immediate=True):
+            deadline = _deadline(timeout)
+            found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
+            target = Path(path)
+            try:
+                fd, partial = tempfile.mkstemp(
+                    dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+                )
+            except OSError as exc:
+                raise ParamValidationError("path", f"cannot write beside {path}: {exc}") from None
+            size = 0
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    async for chunk in self._get(found, deadline):
+                        file.write(chunk)  # a chunk is at most a socket read: no thread needed
+                        size += len(chunk)
+                os.replace(partial, target)  # a complete file or none: never a truncated one
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)
+            return size
 
     async def iterate(
         self, result: InvokeEndpointAsyncResult, *, timeout: float, poll_interval: float
     ) -> AsyncIterator[bytes]:
-        deadline = _deadline(timeout)
-        found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
+        with self._pipeline.lifecycle.track(immediate=True):
+            deadline = _deadline(timeout)
+            found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
         async for chunk in self._get(found, deadline):
             yield chunk
 
@@ -154,9 +197,8 @@ class AsyncResultWaiter:
         a call with a timeout; past it the upload raises ``DeadlineExceededError``."""
         bucket, key = parse_s3_uri(location, "upload_location")
         headers = {"Content-Type": content_type} if content_type else {}
-        response = await self._request_retrying("PUT", bucket, key, data, headers, deadline)
-        if response.status >= 300:
-            raise parse_s3_error(response.status, response.headers, response.body)
+        with self._pipeline.lifecycle.track(immediate=True):
+            await self._request("PUT", bucket, key, data, headers, deadline)
         return f"s3://{bucket}/{key}"
 
     # -- polling ----------------------------------------------------------------------------
@@ -164,50 +206,78 @@ class AsyncResultWaiter:
     async def _poll(
         self, result: InvokeEndpointAsyncResult, *, timeout: float, poll_interval: float
     ) -> _Found:
-        if timeout <= 0:
-            raise ParamValidationError("timeout", "must be a positive number of seconds")
-        if poll_interval <= 0:
-            raise ParamValidationError("poll_interval", "must be a positive number of seconds")
+        for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ParamValidationError(name, "must be a positive number of seconds")
+        if not isinstance(result, InvokeEndpointAsyncResult):
+            raise ParamValidationError(
+                "result", f"must be an InvokeEndpointAsyncResult, got {type(result).__name__}"
+            )
         if not result.output_location:
             raise ParamValidationError("result", "has no output_location to wait for")
+        lifecycle = self._pipeline.lifecycle
         deadline = time.monotonic() + timeout
         targets = [(True, *parse_s3_uri(result.output_location, "output_location"))]
         if result.failure_location:
             targets.append((False, *parse_s3_uri(result.failure_location, "failure_location")))
         interval = poll_interval
-        polls = 0
+        polls = failed = 0
+        last_error: SageMakerRuntimeError | None = None
         while True:
-            if self._is_closing():
+            if lifecycle.closing:
                 raise ClientClosedError("the client shut down while waiting for an async result")
             polls += 1
+            poll_error: SageMakerRuntimeError | None = None
             for is_output, bucket, key in targets:
-                if await self._exists(bucket, key, deadline):
+                try:
+                    exists = await self._exists(bucket, key, deadline)
+                except DeadlineExceededError as exc:
+                    timed_out = AsyncInferenceTimeout(
+                        timeout, output_location=result.output_location
+                    )
+                    raise timed_out from (last_error or exc)
+                except (TransportError, S3Error) as exc:
+                    if isinstance(exc, S3Error) and exc.status_code not in TRANSIENT:
+                        raise  # 403 and the like: at once, not as "not ready yet"
+                    if isinstance(exc, TransportError) and not exc.retryable:
+                        raise  # an untrusted certificate, a refused proxy: polling cannot help
+                    # Failed even after the pipeline's retries (a 5xx, SlowDown, no connection).
+                    logger.debug("S3 poll failed (%s)", type(exc).__name__)
+                    poll_error = exc
+                    continue
+                if exists:
                     logger.debug(
                         "async result found after %d poll(s): s3://%s/%s", polls, bucket, key
                     )
                     return _Found(is_output, bucket, key)
+            if poll_error is not None:
+                failed += 1
+                last_error = poll_error
+                if failed >= _MAX_FAILED_POLLS:
+                    raise poll_error
+            else:
+                failed = 0
+                last_error = None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AsyncInferenceTimeout(timeout, output_location=result.output_location)
+                timed_out = AsyncInferenceTimeout(timeout, output_location=result.output_location)
+                if last_error is not None:
+                    raise timed_out from last_error
+                raise timed_out
             # Full jitter around a growing interval: many waiters do not poll in lockstep.
             wait = min(remaining, self._rand.uniform(interval / 2, interval))
             interval = min(interval * 1.5, max(poll_interval, DEFAULT_POLL_MAX_INTERVAL))
-            if await self._sleep(wait):
+            if await lifecycle.sleep_unless_closing(wait):
                 raise ClientClosedError("the client shut down while waiting for an async result")
 
     async def _exists(self, bucket: str, key: str, deadline: float) -> bool:
         try:
-            response = await self._request("HEAD", bucket, key, b"", {}, deadline)
-        except TransportError as exc:
-            self._raise_if_closing(exc)
-            # HEAD is idempotent: a failed poll is simply polled again (the deadline still holds).
-            logger.debug("S3 poll failed (%s); polling again", type(exc).__name__)
-            return False
-        if 200 <= response.status < 300:
-            return True
-        if response.status in MISSING or response.status in TRANSIENT:
-            return False
-        raise parse_s3_error(response.status, response.headers, response.body)
+            await self._request("HEAD", bucket, key, b"", {}, deadline)
+        except S3Error as exc:
+            if exc.status_code in MISSING:
+                return False
+            raise
+        return True
 
     async def _get(self, found: _Found, deadline: float) -> AsyncIterator[bytes]:
         """The found object's bytes in chunks; a failure object raises instead.
@@ -215,106 +285,40 @@ class AsyncResultWaiter:
         The GET must start before the deadline; its body then flows with ``sock_read`` between
         chunks, so a large output is not cut off halfway by the wait's timeout.
         """
-        response = await self._request_retrying(
+        response = await self._request(
             "GET", found.bucket, found.key, b"", {}, deadline, stream=True
         )
-        if response.stream is None:
-            raise parse_s3_error(response.status, response.headers, response.body)
         stream = response.stream
-        watcher = asyncio.get_running_loop().create_task(self._close_on_shutdown(stream))
+        assert stream is not None
+        lifecycle = self._pipeline.lifecycle
+        body = _Body(stream)
+        lifecycle.add_resource(body, immediate=True)
         try:
             if not found.output:
-                text = (await stream.read()).decode("utf-8", "replace")
+                text = bytearray()
+                while len(text) < _MAX_FAILURE_TEXT and (chunk := await read_chunk(stream)):
+                    text += chunk
                 raise AsyncInferenceFailure(
-                    text, failure_location=f"s3://{found.bucket}/{found.key}"
+                    text[:_MAX_FAILURE_TEXT].decode("utf-8", "replace"),
+                    failure_location=f"s3://{found.bucket}/{found.key}",
                 )
             while True:
                 try:
                     chunk = await read_chunk(stream)
                 except TransportError as exc:
-                    self._raise_if_closing(exc)
+                    if lifecycle.closing:
+                        raise ClientClosedError(
+                            "the client shut down while reading an async result"
+                        ) from exc
                     raise
                 if not chunk:
                     break
                 yield chunk
         finally:
-            watcher.cancel()
+            lifecycle.discard_resource(body)
             stream.close()
 
-    async def _close_on_shutdown(self, response: aiohttp.ClientResponse) -> None:
-        """Abort a body being read once the client shuts down. Closing the session does not
-        interrupt a response that is already streaming: its reader would wait for ``sock_read``."""
-        while not await self._sleep(3600.0):
-            pass
-        response.close()
-
-    def _raise_if_closing(self, exc: BaseException) -> None:
-        """A request that failed because the client shut down (its session closed under it) ends
-        the wait with ``ClientClosedError``, as a call in flight does, not with a transport error."""
-        if self._is_closing():
-            raise ClientClosedError(
-                "the client shut down while waiting for an async result"
-            ) from exc
-
-    async def _request_retrying(
-        self,
-        method: str,
-        bucket: str,
-        key: str,
-        body: bytes,
-        headers: dict[str, str],
-        deadline: float | None,
-        *,
-        stream: bool = False,
-    ) -> HttpResponse:
-        """An idempotent request (GET, PUT) tried again on S3's 500/503 (``SlowDown``) and on failed
-        connections, as the retry policy allows and the deadline leaves time for; any other answer
-        is returned as it is."""
-        policy = self._retry_policy
-        attempt = 1
-        while True:
-            error: SageMakerRuntimeError
-            try:
-                response = await self._request(
-                    method, bucket, key, body, dict(headers), deadline, stream
-                )
-            except TransportError as exc:
-                self._raise_if_closing(exc)
-                if not policy.retry_connection_errors or not exc.retryable:
-                    raise
-                error = exc
-            else:
-                if response.status not in TRANSIENT:
-                    return response
-                error = parse_s3_error(response.status, response.headers, response.body)
-            if attempt >= policy.max_attempts:
-                raise error
-            wait = delay(policy, error, attempt=attempt, rand=self._rand)
-            if deadline is not None and time.monotonic() + wait >= deadline:
-                raise error
-            logger.debug("S3 %s failed (%s); trying again in %.3f s", method, error, wait)
-            if await self._sleep(wait):
-                raise ClientClosedError("the client shut down while an S3 request waited to retry")
-            attempt += 1
-
     # -- one S3 request ---------------------------------------------------------------------
-
-    def _signed(
-        self, method: str, bucket: str, key: str, body: bytes, headers: dict[str, str]
-    ) -> HttpRequest:
-        url = self._s3_endpoint.object_url(bucket, key)
-        digest = payload_sha256(body)
-        headers["x-amz-content-sha256"] = digest
-        return HttpRequest(
-            operation=f"S3 {method}",
-            endpoint_name=bucket,
-            method=method,
-            url=url,
-            headers=headers,
-            body=body,
-            attempt=1,
-            _hashed=(body, digest),
-        )
 
     async def _request(
         self,
@@ -326,41 +330,27 @@ class AsyncResultWaiter:
         deadline: float | None,
         stream: bool = False,
     ) -> HttpResponse:
-        request = self._signed(method, bucket, key, body, headers)
-        credentials = await self._credentials.get()
-        sign(
+        """One S3 request through the pipeline: retried there as the S3 target's rules allow;
+        a non-2xx answer raises ``S3Error``."""
+        url = self._s3_endpoint.object_url(bucket, key)
+        digest = payload_sha256(body)
+        headers["x-amz-content-sha256"] = digest
+        wire = WireRequest(
+            operation=_S3_OPERATIONS[method],
+            endpoint_name=bucket,
+            path="",
+            headers=headers,
+            body=body,
+            payload_hash=digest,
             method=method,
-            host=host_header(request.url),
-            path=request.url.raw_path,
-            headers=request.headers,
-            payload_hash=request.payload_hash(),
-            credentials=credentials,
-            region=self._region,
-            service=S3_SIGNING_NAME,
-            double_encode_path=False,
+            url=url,
         )
-        add_unsigned(request.headers, self._unsigned_headers)
-        route = self._network.route(request.url)
-        timeout = self._timeout
-        if deadline is None:
-            return await send(self._get_session(), request, timeout, stream=stream, route=route)
-        remaining = max(deadline - time.monotonic(), 0.05)
-        if not stream:
-            timeout = aiohttp.ClientTimeout(
-                total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
-            )
-            return await send(self._get_session(), request, timeout, route=route)
-        try:
-            return await asyncio.wait_for(
-                send(self._get_session(), request, timeout, stream=True, route=route), remaining
-            )
-        except SageMakerRuntimeError:
-            raise
-        except asyncio.TimeoutError:
-            raise DeadlineExceededError(
-                "the S3 GET did not start before the wait's timeout"
-            ) from None
+        return await self._pipeline.call(
+            wire, _response, stream=stream, target=self._target, deadline=deadline
+        )
 
 
 def _deadline(timeout: float) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ParamValidationError("timeout", "must be a positive number of seconds")
     return time.monotonic() + timeout

@@ -6,19 +6,18 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import overload
 
 import aiohttp
 import botocore.credentials
 import botocore.session
-from cachetools import TTLCache
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
@@ -26,22 +25,25 @@ from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_METADATA_CACHE_SIZE,
     DEFAULT_METADATA_CACHE_TTL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     MAX_ASYNC_INLINE_BODY_BYTES,
-    default_timeout,
 )
 from ._credentials import CredentialSource
 from ._endpoints import host_header
 from ._errors import (
     AsyncInferenceTimeout,
     ClientClosedError,
+    DeadlineExceededError,
     ParamValidationError,
-    SageMakerRuntimeError,
 )
+from ._lifecycle import Lifecycle
+from ._metadata_cache import MetadataCache
 from ._network import ClientCert, StrPath
+from ._options import check_client_arguments, effective_timeout
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
     coerce_request,
@@ -51,7 +53,7 @@ from ._protocol import (
 )
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
-from ._stream import OpenStreams, ResponseStream, StreamCall
+from ._stream import ResponseStream, StreamCall
 from ._transport import HttpResponse
 from ._types import (
     Body,
@@ -146,7 +148,10 @@ class SageMakerRuntimeClient:
       ``adaptive`` adds botocore's client-side rate limiter, which slows sends after throttling.
     - ``middlewares``: ``async def mw(request, call_next)`` callables run around each attempt,
       first in the list outermost.
-    - ``max_body_bytes``: the largest request or response body accepted (6 MiB, the service's).
+    - ``max_body_bytes``: the largest request body accepted (6 MiB, the service's).
+    - ``max_response_bytes``: the largest non-stream answer body read (6 MiB + 64 KiB); a larger
+      one raises ``ResponseTooLargeError`` without being read whole, and is never retried.
+      ``None``: no bound.
     - ``metadata_cache_size`` / ``metadata_cache_ttl``: how many request objects'
       response metadata :meth:`get_cached_response_metadata` keeps, and for how long.
     - ``user_agent_extra``: appended to the User-Agent. ``sdk_ua_app_id`` (else
@@ -185,9 +190,31 @@ class SageMakerRuntimeClient:
         sdk_ua_app_id: str | None = None,
         retry_mode: str | None = None,
         max_attempts: int | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if max_connections < 1:
-            raise ParamValidationError("max_connections", "must be at least 1")
+        check_client_arguments(
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            profile_name=profile_name,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            credentials=credentials,
+            botocore_session=botocore_session,
+            http_session=http_session,
+            timeout=timeout,
+            retry_policy=retry_policy,
+            max_connections=max_connections,
+            middlewares=middlewares,
+            use_fips_endpoint=use_fips_endpoint,
+            use_dualstack_endpoint=use_dualstack_endpoint,
+            allow_http=allow_http,
+            max_body_bytes=max_body_bytes,
+            metadata_cache_size=metadata_cache_size,
+            metadata_cache_ttl=metadata_cache_ttl,
+            s3_endpoint_url=s3_endpoint_url,
+            max_response_bytes=max_response_bytes,
+        )
         if botocore_session is None:
             # The shared config and botocore's credential chain live in a session.
             botocore_session = botocore.session.Session(profile=profile_name)
@@ -238,36 +265,58 @@ class SageMakerRuntimeClient:
         self._max_body_bytes = max_body_bytes
         self._session = http_session
         self._owns_session = http_session is None
-        self._closed = False
-        self._metadata: TTLCache[Any, ResponseMetadata] = TTLCache(
-            maxsize=metadata_cache_size, ttl=metadata_cache_ttl
-        )
+        self._metadata = MetadataCache(maxsize=metadata_cache_size, ttl=metadata_cache_ttl)
+        self._lifecycle = Lifecycle()
+        self._lifecycle.on_close(self._close_session)
         self._pipeline = Pipeline(
             base_url=self._base_url,
             host=host_header(self._base_url),
             region=region,
             credentials=self._credentials,
             get_session=self._get_session,
-            timeout=timeout if timeout is not None else default_timeout(),
+            timeout=effective_timeout(timeout),
             retry_policy=settings.retry_policy,
             max_connections=max_connections,
             middlewares=middlewares,
+            lifecycle=self._lifecycle,
+            max_response_bytes=max_response_bytes,
             route=self._network.route(self._base_url),
             unsigned_headers=settings.unsigned_headers,
+            route_for=self._network.route,
         )
-        self._streams = OpenStreams()
         self._results = AsyncResultWaiter(
-            retry_policy=self._pipeline.retry_policy,
-            region=region,
-            s3_endpoint=settings.s3_endpoint,
-            credentials=self._credentials,
-            get_session=self._get_session,
-            timeout=self._pipeline.timeout,
-            is_closing=lambda: self._closed,
-            sleep=self._pipeline.sleep_unless_closing,
-            network=self._network,
-            unsigned_headers=settings.unsigned_headers,
+            pipeline=self._pipeline, region=region, s3_endpoint=settings.s3_endpoint
         )
+        self._parent: SageMakerRuntimeClient | None = None
+
+    def with_options(
+        self,
+        *,
+        timeout: aiohttp.ClientTimeout | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> SageMakerRuntimeClient:
+        """A view of this client with other options, sharing its connections, credentials and
+        lifecycle: shutting the client down ends its views' calls too. A view owns nothing:
+        leaving ``async with view`` leaves the client open, while ``view.shutdown()`` shuts the
+        shared lifecycle (the client) down. Fields of ``timeout`` left ``None`` keep their
+        defaults."""
+        if timeout is not None and not isinstance(timeout, aiohttp.ClientTimeout):
+            raise ParamValidationError(
+                "timeout", f"must be an aiohttp.ClientTimeout, got {type(timeout).__name__}"
+            )
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise ParamValidationError(
+                "retry_policy", f"must be a RetryPolicy, got {type(retry_policy).__name__}"
+            )
+        self._check_open()
+        view = copy.copy(self)
+        view._pipeline = self._pipeline.derive(
+            timeout=effective_timeout(timeout) if timeout is not None else None,
+            retry_policy=retry_policy,
+        )
+        view._results = self._results.with_pipeline(view._pipeline)
+        view._parent = self._parent or self
+        return view
 
     # -- properties -------------------------------------------------------------------------
 
@@ -289,19 +338,24 @@ class SageMakerRuntimeClient:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._lifecycle.closing
+
+    @property
+    def max_response_bytes(self) -> int | None:
+        """The bound on a non-stream answer's body (``ResponseTooLargeError`` past it); None: no
+        bound."""
+        return self._pipeline.max_response_bytes
 
     def __repr__(self) -> str:
         return (
             f"<SageMakerRuntimeClient region={self._region!r} endpoint_url={self.endpoint_url!r}"
-            f"{' closed' if self._closed else ''}>"
+            f"{' closed' if self.closed else ''}>"
         )
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> SageMakerRuntimeClient:
-        if self._closed:
-            raise ClientClosedError()
+        self._check_open()
         self._get_session()
         return self
 
@@ -311,53 +365,77 @@ class SageMakerRuntimeClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown()
+        if self._parent is None:  # a view owns nothing: leaving its block leaves the client open
+            await self.shutdown()
 
     async def shutdown(self, grace: float = DEFAULT_SHUTDOWN_GRACE) -> None:
-        """Release everything the client owns. Idempotent.
+        """Release everything the client owns. Idempotent, and safe to call concurrently.
 
-        New calls are refused at once (``ClientClosedError``, nothing sent). Calls in flight get
-        ``grace`` seconds to finish; calls waiting to retry stop waiting. Whatever is still running
-        after that is cancelled and raises ``ClientClosedError`` in its caller. Then the owned
-        session is closed; an injected one is left open for its owner.
+        New calls are refused at once (``ClientClosedError``, nothing sent). Calls, waits,
+        downloads and open streams in flight get ``grace`` seconds to finish; calls waiting to
+        retry stop waiting. Whatever is still running after that is cancelled and raises
+        ``ClientClosedError`` in its caller. Then the owned session is closed; an injected one is
+        left open for its owner. A second ``shutdown()`` waits for the same end. If this call is
+        cancelled, the grace ends at once but the shutdown still completes (the session is
+        closed); calling ``shutdown()`` again waits for that.
         """
-        if self._closed:
-            return
-        self._closed = True
-        until = time.monotonic() + grace
-        await self._pipeline.drain(grace)
-        await self._streams.close_all(until - time.monotonic())  # what is left of the grace
+        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0:
+            raise ParamValidationError("grace", "must be a non-negative number of seconds")
+        await self._lifecycle.shutdown(float(grace))
+
+    close = shutdown
+
+    async def _close_session(self) -> None:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
 
-    close = shutdown
-
     def _get_session(self) -> aiohttp.ClientSession:
-        session = self._session
+        owner = self._parent or self
+        session = owner._session
         if session is None:
-            if self._closed:
+            if owner._lifecycle.closed:
                 raise ClientClosedError()
             session = aiohttp.ClientSession(
-                connector=self._network.connector(limit=self._max_connections),
+                connector=owner._network.connector(limit=owner._max_connections),
                 auto_decompress=False,
-                timeout=self._pipeline.timeout,
+                timeout=owner._pipeline.timeout,
             )
-            self._session = session
+            owner._session = session
         return session
 
     # -- response metadata ------------------------------------------------------------------
 
     def get_cached_response_metadata(self, request: object) -> ResponseMetadata | None:
-        """The metadata of the last successful call made with this request object, if still kept."""
-        try:
-            return self._metadata.get(request)
-        except TypeError:  # an unhashable object was never a request of ours
-            return None
+        """The metadata of the last successful call made with this request object, if still kept
+        (a weak reference: the cache never keeps a request alive)."""
+        return self._metadata.get(request)
 
     # -- operations -------------------------------------------------------------------------
 
+    @overload
+    async def invoke_endpoint(self, request: InvokeEndpointRequest, /) -> InvokeEndpointResult: ...
+
+    @overload
     async def invoke_endpoint(
+        self,
+        *,
+        endpoint_name: str,
+        body: Body,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_model: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        enable_explanations: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+    ) -> InvokeEndpointResult: ...
+
+    async def invoke_endpoint(  # type: ignore[misc]  # mypy: positional-only default
         self,
         request: InvokeEndpointRequest | None = None,
         /,
@@ -374,6 +452,7 @@ class SageMakerRuntimeClient:
         enable_explanations: str | None = None,
         inference_component_name: str | None = None,
         session_id: str | None = None,
+        prefix_aware_id: str | None = None,
     ) -> InvokeEndpointResult:
         """Run the model behind ``endpoint_name`` on ``body`` and return its answer."""
         self._check_open()
@@ -391,6 +470,7 @@ class SageMakerRuntimeClient:
                 enable_explanations=enable_explanations,
                 inference_component_name=inference_component_name,
                 session_id=session_id,
+                prefix_aware_id=prefix_aware_id,
             )
             cache_key = None
         else:
@@ -398,15 +478,38 @@ class SageMakerRuntimeClient:
                 InvokeEndpointRequest, request, endpoint_name, body, content_type, accept,
                 custom_attributes, target_model, target_variant, target_container_hostname,
                 inference_id, enable_explanations, inference_component_name, session_id,
+                prefix_aware_id,
             )  # fmt: skip
             cache_key = request
         wire = serialize(m.INVOKE_ENDPOINT, request, max_body_bytes=self._max_body_bytes)
         result = await self._pipeline.call(wire, _parse_result)
         if cache_key is not None:
-            self._metadata[cache_key] = result.response_metadata
+            self._metadata.put(cache_key, result.response_metadata)
         return result
 
+    @overload
     async def invoke_endpoint_async(
+        self, request: InvokeEndpointAsyncRequest, /
+    ) -> InvokeEndpointAsyncResult: ...
+
+    @overload
+    async def invoke_endpoint_async(
+        self,
+        *,
+        endpoint_name: str,
+        input_location: str | None = None,
+        body: Body | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+        s3_output_path_extension: str | None = None,
+        filename: str | None = None,
+    ) -> InvokeEndpointAsyncResult: ...
+
+    async def invoke_endpoint_async(  # type: ignore[misc]  # mypy: positional-only default
         self,
         request: InvokeEndpointAsyncRequest | None = None,
         /,
@@ -450,7 +553,7 @@ class SageMakerRuntimeClient:
         wire = serialize(m.INVOKE_ENDPOINT_ASYNC, request, max_body_bytes=self._max_body_bytes)
         result = await self._pipeline.call(wire, _parse_async_result)
         if cache_key is not None:
-            self._metadata[cache_key] = result.response_metadata
+            self._metadata.put(cache_key, result.response_metadata)
         return result
 
     # -- async inference results ------------------------------------------------------------
@@ -514,48 +617,100 @@ class SageMakerRuntimeClient:
         timeout: float,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         upload_location: str | None = None,
-        **fields: Any,
+        endpoint_name: str | None = None,
+        input_location: str | None = None,
+        body: Body | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+        s3_output_path_extension: str | None = None,
+        filename: str | None = None,
     ) -> bytes:
         """Invoke asynchronously, then wait for the result: the common case in one call.
 
-        ``timeout`` covers the whole call. An inline ``body`` over the service's 128,000-byte
-        limit is uploaded to ``upload_location`` (``s3://bucket/key``) first and sent as
-        ``input_location``.
+        ``timeout`` covers the whole call (``AsyncInferenceTimeout`` past it). An inline ``body``
+        over the service's 128,000-byte limit is uploaded to ``upload_location``
+        (``s3://bucket/key``) first and sent as ``input_location``.
         """
         self._check_open()
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ParamValidationError("timeout", "must be a positive number of seconds")
         deadline = time.monotonic() + timeout
         if request is None:
-            request = coerce_request(InvokeEndpointAsyncRequest, None, fields)
-        body = request.body
-        if body is not None and upload_location is not None:
-            data = body_bytes(body, "body", None)
-            if len(data) > MAX_ASYNC_INLINE_BODY_BYTES:
-                location = await self._results.upload(
-                    data, upload_location, content_type=request.content_type, deadline=deadline
-                )
-                request = dataclasses.replace(request, body=None, input_location=location)
-        try:
-            queued = await asyncio.wait_for(
-                self.invoke_endpoint_async(request), max(deadline - time.monotonic(), 0)
+            request = InvokeEndpointAsyncRequest(
+                endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
+                input_location=input_location,
+                body=body,
+                content_type=content_type,
+                accept=accept,
+                custom_attributes=custom_attributes,
+                inference_id=inference_id,
+                request_ttl_seconds=request_ttl_seconds,
+                invocation_timeout_seconds=invocation_timeout_seconds,
+                s3_output_path_extension=s3_output_path_extension,
+                filename=filename,
             )
-        except SageMakerRuntimeError:
-            raise  # our own timeouts (ReadTimeoutError...) are not this call's deadline
-        except asyncio.TimeoutError:
-            raise AsyncInferenceTimeout(timeout) from None
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
-        return await self.wait_for_async_result(
-            queued, timeout=remaining, poll_interval=poll_interval
-        )
+        else:
+            _check_request(
+                InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
+                content_type, accept, custom_attributes, inference_id, request_ttl_seconds,
+                invocation_timeout_seconds, s3_output_path_extension, filename,
+            )  # fmt: skip
+        with self._lifecycle.track():
+            raw_body = request.body
+            if raw_body is not None and upload_location is not None:
+                data = body_bytes(raw_body, "body", None)
+                if len(data) > MAX_ASYNC_INLINE_BODY_BYTES:
+                    location = await self._results.upload(
+                        data, upload_location, content_type=request.content_type, deadline=deadline
+                    )
+                    request = dataclasses.replace(request, body=None, input_location=location)
+            wire = serialize(m.INVOKE_ENDPOINT_ASYNC, request, max_body_bytes=self._max_body_bytes)
+            try:
+                queued = await self._pipeline.call(wire, _parse_async_result, deadline=deadline)
+            except DeadlineExceededError as exc:
+                if time.monotonic() < deadline:
+                    raise  # the client's own timeout.total, not this call's
+                error = AsyncInferenceTimeout(timeout)
+                error.__cause__ = exc
+                raise error from exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
+            return await self._results.wait(queued, timeout=remaining, poll_interval=poll_interval)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._lifecycle.closing:
             raise ClientClosedError()
 
     # -- response streams -------------------------------------------------------------------
 
+    @overload
     def invoke_endpoint_with_response_stream(
+        self, request: InvokeEndpointWithResponseStreamRequest, /
+    ) -> StreamCall: ...
+
+    @overload
+    def invoke_endpoint_with_response_stream(
+        self,
+        *,
+        endpoint_name: str,
+        body: Body,
+        content_type: str | None = None,
+        accept: str | None = None,
+        custom_attributes: str | None = None,
+        target_variant: str | None = None,
+        target_container_hostname: str | None = None,
+        inference_id: str | None = None,
+        inference_component_name: str | None = None,
+        session_id: str | None = None,
+        prefix_aware_id: str | None = None,
+    ) -> StreamCall: ...
+
+    def invoke_endpoint_with_response_stream(  # type: ignore[misc]  # mypy: positional-only default
         self,
         request: InvokeEndpointWithResponseStreamRequest | None = None,
         /,
@@ -570,6 +725,7 @@ class SageMakerRuntimeClient:
         inference_id: str | None = None,
         inference_component_name: str | None = None,
         session_id: str | None = None,
+        prefix_aware_id: str | None = None,
     ) -> StreamCall:
         """Open a response stream: ``async with client.invoke_endpoint_with_response_stream(...)
         as stream: async for part in stream: ...``. Validation happens here, before anything is
@@ -588,13 +744,14 @@ class SageMakerRuntimeClient:
                 inference_id=inference_id,
                 inference_component_name=inference_component_name,
                 session_id=session_id,
+                prefix_aware_id=prefix_aware_id,
             )
             cache_key = None
         else:
             _check_request(
                 InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,
                 content_type, accept, custom_attributes, target_variant, target_container_hostname,
-                inference_id, inference_component_name, session_id,
+                inference_id, inference_component_name, session_id, prefix_aware_id,
             )  # fmt: skip
             cache_key = request
         wire = serialize(
@@ -602,11 +759,11 @@ class SageMakerRuntimeClient:
         )
         start = functools.partial(self._pipeline.call, wire, _open_stream, stream=True)
         if cache_key is None:
-            return StreamCall(start, self._streams)
-        return StreamCall(start, self._streams, functools.partial(self._remember, cache_key))
+            return StreamCall(start, self._lifecycle)
+        return StreamCall(start, self._lifecycle, functools.partial(self._remember, cache_key))
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
-        self._metadata[request] = stream.response_metadata
+        self._metadata.put(request, stream.response_metadata)
 
 
 __all__ = ["SageMakerRuntimeClient"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import aiohttp
 
+from ._version import __version__
+
 # The region-metadata name used to compute endpoints (Java's AmazonSageMakerRuntime.ENDPOINT_PREFIX).
 ENDPOINT_PREFIX = "runtime.sagemaker"
 
@@ -32,6 +34,9 @@ def default_timeout() -> aiohttp.ClientTimeout:
 
 # BodyBlob.max in the model: 6 MiB for request and response bodies.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+# A non-stream answer's body is refused past this (max_response_bytes): the service's bound on a
+# body, plus room for an error document or a proxy's page around it.
+DEFAULT_MAX_RESPONSE_BYTES = DEFAULT_MAX_BODY_BYTES + 64 * 1024
 # AsyncBodyBlob.max in the model (inline body of InvokeEndpointAsync).
 MAX_ASYNC_INLINE_BODY_BYTES = 128_000
 
@@ -58,7 +63,7 @@ EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 # Refresh expiring credentials this long before they expire (botocore's advisory window is 15 min).
 CREDENTIAL_REFRESH_MARGIN = 15 * 60.0
 
-USER_AGENT = "sagemaker-rt-aio/0.1.0"
+USER_AGENT = f"sagemaker-rt-aio/{__version__}"
 
 # Event-stream limits (botocore eventstream.py).
 EVENTSTREAM_MAX_HEADERS_LENGTH = 128 * 1024

@@ -1,7 +1,7 @@
 """Endpoint resolution: which URL a region's calls go to, and which region they are signed for.
 
 A transcription of the service's ``endpoint-rule-set-1.json`` and botocore's ``partitions.json``
-(reference section 6), as pure functions.
+(botocore's endpoint rule set), as pure functions.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def split_fips_region(region: str) -> tuple[str, bool]:
 def service_url(
     region: str, *, prefix: str = "runtime.sagemaker", fips: bool = False, dual_stack: bool = False
 ) -> str:
-    """The rule set's URL for a region (section 6.1)."""
+    """The rule set's URL for a region (botocore's endpoint rule set)."""
     if not _REGION_RE.match(region):
         raise ParamValidationError("region_name", f"{region!r} is not a valid region name")
     partition = partition_of(region)

@@ -7,7 +7,8 @@
     ├── ClientClosedError               the client was shut down; nothing was sent
     ├── NoRegionError                   no region in arguments, environment or config
     ├── CredentialsError                credentials could not be loaded or refreshed
-    │   └── NoCredentialsError          botocore's chain found no credentials
+    │   ├── NoCredentialsError          botocore's chain found no credentials
+    │   └── CredentialsTimeoutError     (also DeadlineExceededError) not loaded before the deadline
     ├── TransportError                  the exchange failed below HTTP
     │   ├── EndpointConnectionError     (also ConnectionError) no connection; request not sent
     │   │   └── ConnectTimeoutError     (also TimeoutError)
@@ -28,8 +29,10 @@
     │   ├── ModelStreamError                inside a response stream
     │   ├── InternalStreamFailure           inside a response stream
     │   └── S3Error                         an S3 request of the async-result waiter failed
+    ├── ResponseTooLargeError           an answer's body passed max_response_bytes (never retried)
     ├── EventStreamError                the response stream's bytes are not a valid event stream
     ├── LineTooLongError                iter_lines() met a line over its length bound
+    ├── TextDecodeError                 (also ValueError) iter_lines() met bytes it cannot decode
     ├── AsyncInferenceFailure           the async inference wrote its failure object
     └── AsyncInferenceTimeout           (also TimeoutError) no result before the timeout
 
@@ -63,6 +66,19 @@ def _rebuild(
     error.args = args
     error.__dict__.update(state)
     return error
+
+
+class SanitizedCause(Exception):
+    """Stands in for a foreign exception under one of ours (as ``__cause__``): its type name and
+    text only, since the original may hold a request's headers or a provider's inputs."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> SanitizedCause:
+        try:
+            text = str(exc)
+        except Exception:
+            text = "<unprintable>"
+        return cls(f"{type(exc).__name__}: {text}")
 
 
 class ParamValidationError(SageMakerRuntimeError, ValueError):
@@ -109,7 +125,8 @@ class NoCredentialsError(CredentialsError):
 class TransportError(SageMakerRuntimeError):
     """The HTTP exchange failed below the HTTP layer. ``__cause__`` holds aiohttp's error."""
 
-    #: True when the request certainly did not reach the server (safe to send again).
+    #: False when the request certainly did not reach the server (safe to send again); True when
+    #: it may have (the model may have run: not sent again).
     request_sent: bool = True
     #: False when trying again cannot help (a certificate that is not trusted).
     retryable: bool = True
@@ -154,6 +171,39 @@ class PoolTimeoutError(TransportError, TimeoutError):
 
 class DeadlineExceededError(TransportError, TimeoutError):
     """The call's overall deadline (``timeout.total``) passed."""
+
+
+class CredentialsTimeoutError(DeadlineExceededError, CredentialsError):
+    """Credentials could not be had before the call's deadline (a hung credential provider).
+    Nothing was sent."""
+
+    request_sent = False
+
+
+class ResponseTooLargeError(SageMakerRuntimeError):
+    """An answer's body is larger than the client's ``max_response_bytes``. The body was not read
+    past the bound and the connection was closed. Never retried: the model may have run."""
+
+    def __init__(self, limit: int, content_length: int | None) -> None:
+        self.limit = limit
+        self.content_length = content_length
+        size = (
+            f"{content_length} bytes (Content-Length)"
+            if content_length is not None
+            else "more bytes"
+        )
+        super().__init__(
+            f"the response body has {size} than the limit of {limit} bytes (max_response_bytes)"
+        )
+
+
+class TextDecodeError(SageMakerRuntimeError, ValueError):
+    """Text from the response stream could not be decoded with the requested encoding."""
+
+    def __init__(self, encoding: str, reason: str) -> None:
+        self.encoding = encoding
+        self.reason = reason
+        super().__init__(f"a line of the response stream is not valid {encoding}: {reason}")
 
 
 class EventStreamError(SageMakerRuntimeError):
@@ -300,7 +350,7 @@ def parse_error_response(
     *,
     retry_attempts: int = 0,
 ) -> ServiceError:
-    """Build the typed error for a non-2xx response (reference section 4.3).
+    """Build the typed error for a non-2xx response (botocore's rest-json error parsing).
 
     ``headers`` must be case-insensitive (aiohttp's ``CIMultiDictProxy``) or lower-cased.
     Code: ``x-amzn-ErrorType`` > body ``code`` > ``Code`` > ``__type`` > the status. Message:

@@ -1,13 +1,12 @@
 """The AWS event-stream codec (``application/vnd.amazon.eventstream``), without any I/O.
 
-Reference section 5. A message is::
+The AWS event-stream encoding (as botocore's ``eventstream.py`` reads it). A message is::
 
     total_length:u32  headers_length:u32  prelude_crc:u32  headers  payload  message_crc:u32
 
 with both CRCs CRC-32 (zlib) and all integers big-endian. ``EventStreamDecoder`` turns bytes, in
-chunks of any size, into ``Message`` objects; ``message_to_part`` turns a message of a SageMaker
-response stream into a ``PayloadPart`` or raises the error it carries. The encoders exist for tests
-and stub servers.
+chunks of any size, into ``Message`` objects; ``encode_message`` does the reverse. What the
+messages of a SageMaker response stream mean is not here: see ``_stream_events``.
 
 Header values map to Python types as follows (decoding gives the same types back):
 
@@ -28,7 +27,6 @@ type   wire        Python
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
 import uuid
@@ -41,11 +39,7 @@ from zlib import crc32
 from ._constants import EVENTSTREAM_MAX_HEADERS_LENGTH, EVENTSTREAM_MAX_PAYLOAD_LENGTH
 from ._errors import (
     EventStreamError,
-    InternalStreamFailure,
-    ModelStreamError,
-    ServiceError,
 )
-from ._types import PayloadPart
 
 __all__ = [
     "EventStreamDecoder",
@@ -55,11 +49,9 @@ __all__ = [
     "Int32",
     "Int64",
     "Message",
-    "encode_error",
-    "encode_exception",
+    "encode_headers",
     "encode_message",
-    "encode_payload_part",
-    "message_to_part",
+    "frame",
 ]
 
 logger = logging.getLogger("sagemaker_rt_aio")
@@ -169,41 +161,17 @@ def _frame(header_block: bytes, payload: bytes) -> bytes:
 
 def encode_message(headers: Mapping[str, HeaderValue], payload: bytes) -> bytes:
     """One complete message, headers in the mapping's order."""
-    return _frame(b"".join(_encode_header(n, v) for n, v in headers.items()), bytes(payload))
+    return _frame(encode_headers(headers), bytes(payload))
 
 
-_PAYLOAD_PART_HEADERS = b"".join(
-    _encode_header(name, value)
-    for name, value in (
-        (":event-type", "PayloadPart"),
-        (":content-type", "application/octet-stream"),
-        (":message-type", "event"),
-    )
-)
+def encode_headers(headers: Mapping[str, HeaderValue]) -> bytes:
+    """A header block, to frame many messages with the same headers (``frame``)."""
+    return b"".join(_encode_header(n, v) for n, v in headers.items())
 
 
-def encode_payload_part(data: bytes) -> bytes:
-    """A ``PayloadPart`` event carrying ``data`` (section 5.4's 112-byte vector for b'{"x":1}')."""
-    return _frame(_PAYLOAD_PART_HEADERS, bytes(data))
-
-
-def encode_exception(exception_type: str, message: str, *, error_code: str | None = None) -> bytes:
-    """A modeled exception event such as ``ModelStreamError``, JSON payload as the service sends."""
-    doc = {"Message": message}
-    if error_code is not None:
-        doc["ErrorCode"] = error_code
-    headers = {
-        ":exception-type": exception_type,
-        ":content-type": "application/json",
-        ":message-type": "exception",
-    }
-    return encode_message(headers, json.dumps(doc).encode())
-
-
-def encode_error(error_code: str, error_message: str) -> bytes:
-    """An unmodeled ``error`` message: code and text in headers, empty payload."""
-    headers = {":error-code": error_code, ":error-message": error_message, ":message-type": "error"}
-    return encode_message(headers, b"")
+def frame(header_block: bytes, payload: bytes) -> bytes:
+    """One complete message from an encoded header block and a payload."""
+    return _frame(header_block, payload)
 
 
 # --------------------------------------------------------------------------------------- decoding
@@ -418,66 +386,13 @@ class EventStreamDecoder:
                 self._need = _check_prelude(buffer, 0)
 
 
-# ------------------------------------------------------------------------ SageMaker's message kinds
+def __getattr__(name: str) -> object:
+    # The SageMaker message kinds moved to _stream_events; old imports keep working.
+    if name in _MOVED:
+        from . import _stream_events
+
+        return getattr(_stream_events, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def message_to_part(
-    message: Message, *, request_id: str | None = None, status_code: int = 200
-) -> PayloadPart | None:
-    """The ``PayloadPart`` a message carries, ``None`` for an event type we do not know, or raise.
-
-    ``exception`` and ``error`` messages raise the typed ``ServiceError`` (reference section 5.3,
-    recommended behaviour: ``ErrorCode`` surfaced, ``message`` accepted as well as ``Message``).
-    """
-    headers = message.headers
-    message_type = headers.get(":message-type")
-    if message_type == "event":
-        event_type = headers.get(":event-type")
-        if event_type == "PayloadPart":
-            return PayloadPart(bytes=message.payload)
-        # New union members must not break old clients; botocore skips them too.
-        logger.debug("skipping event stream event of unknown type %r", event_type)
-        return None
-    if message_type == "exception":
-        text, error_code = _parse_exception_payload(message.payload)
-        code = _str_header(headers, ":exception-type") or _str_header(headers, ":error-code")
-        if text is None:
-            text = _str_header(headers, ":error-message")
-        if code == "ModelStreamError":
-            raise ModelStreamError(
-                text,
-                error_code=error_code,
-                code=code,
-                status_code=status_code,
-                request_id=request_id,
-            )
-        cls = InternalStreamFailure if code == "InternalStreamFailure" else ServiceError
-        raise cls(
-            text, code=code or "UnknownException", status_code=status_code, request_id=request_id
-        )
-    if message_type == "error":
-        raise ServiceError(
-            _str_header(headers, ":error-message"),
-            code=_str_header(headers, ":error-code") or "UnknownError",
-            status_code=status_code,
-            request_id=request_id,
-        )
-    raise EventStreamError(f"event stream message has unknown :message-type {message_type!r}")
-
-
-def _str_header(headers: Mapping[str, HeaderValue], name: str) -> str | None:
-    value = headers.get(name)
-    return value if isinstance(value, str) else None
-
-
-def _parse_exception_payload(payload: bytes) -> tuple[str | None, str | None]:
-    """(message, ErrorCode) of an exception event's JSON payload; tolerant of bad JSON."""
-    try:
-        doc = json.loads(payload) if payload.strip() else {}
-    except ValueError:
-        return payload.decode("utf-8", "replace"), None
-    if not isinstance(doc, dict):
-        return payload.decode("utf-8", "replace"), None
-    text = next((v for k in ("Message", "message") if isinstance(v := doc.get(k), str)), None)
-    error_code = doc.get("ErrorCode")
-    return text, error_code if isinstance(error_code, str) else None
+_MOVED = frozenset({"encode_payload_part", "encode_exception", "encode_error", "message_to_part"})

@@ -1,9 +1,10 @@
 """The service model, transcribed: each operation's members, where they go on the wire, their rules.
 
-Source: ``sagemaker-runtime/2017-05-13/service-2.json`` as of botocore 1.43.67 (reference section 3
-and Appendix A). Patterns are applied to the whole value (``fullmatch``): endpoint, variant and
-container names are DNS-like labels in the service, so a value the unanchored Smithy pattern would
-let through (``"my ep/.."``) is refused here rather than sent to fail at the server.
+Source: ``sagemaker-runtime/2017-05-13/service-2.json`` as of botocore 1.43.117;
+tests/test_model_drift.py compares it member by member with the botocore installed. Patterns are
+applied to the whole value (``fullmatch``): endpoint, variant and container names are DNS-like
+labels in the service, so a value the unanchored Smithy pattern would let through (``"my ep/.."``)
+is refused here rather than sent to fail at the server.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ SESSION_ID = _str(
     _NAME,
     "letters, digits and hyphens (NEW_SESSION is only for invoke_endpoint)",
 )
+PREFIX_AWARE_ID = _str(
+    "prefix_aware_id",
+    "X-Amzn-SageMaker-Prefix-Aware-Id",
+    64,
+    1,
+    _PRINTABLE_ID,
+    "printable ASCII, not starting with white space",
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ INVOKE_ENDPOINT = Operation(
         ENABLE_EXPLANATIONS,
         INFERENCE_COMPONENT,
         SESSION_ID_OR_NEW,
+        PREFIX_AWARE_ID,
     ),
     200,
     True,
@@ -150,6 +160,7 @@ INVOKE_ENDPOINT_WITH_RESPONSE_STREAM = Operation(
         INFERENCE_ID,
         INFERENCE_COMPONENT,
         SESSION_ID,
+        PREFIX_AWARE_ID,
     ),
     200,
     True,

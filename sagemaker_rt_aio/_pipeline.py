@@ -1,30 +1,35 @@
-"""The call pipeline: admission, the retry loop, middlewares, signing and sending.
+"""The call pipeline: every request the client sends, SageMaker's and S3's alike.
 
 One call, in order::
 
-    admission       refused once the client shuts down (ClientClosedError, nothing sent)
-    retry loop      attempts, backoff, retry quota, the call's deadline (timeout.total)
+    admission       refused once the client shuts down (ClientClosedError, nothing sent); the
+                    call's task registers with the client's lifecycle
+    retry loop      attempts, backoff, retry quota, the call's deadline (timeout.total, or a
+                    caller's own deadline such as a wait's), decided by pure functions (_retry)
+                    from the target's rules: an inference is never sent again once it may have
+                    run; an idempotent S3 request may be
       slot          at most max_connections attempts in flight; later ones wait in FIFO order
                     (a started response stream keeps its slot until its connection is released)
       middlewares   user code, once per attempt, first in the list outermost
-      sign          SigV4 with the credentials of this moment: a signature made before a long
-                    queue wait could expire (5 minutes) before it is sent
-      send          _transport, which maps aiohttp's failures to our errors
+      sign          SigV4 with the credentials of this moment, for the target's signing name and
+                    host: a signature made before a long queue wait could expire (5 minutes)
+                    before it is sent. Credentials are awaited no longer than the call's deadline
+      send          _transport, which maps aiohttp's failures to our errors and bounds bodies
 
-Shutdown stops admission, lets calls in flight finish within a grace period, then cancels the rest;
-each of those raises ClientClosedError in its caller.
+Shutdown (``_lifecycle``) stops admission, lets calls in flight finish within a grace period, then
+cancels the rest; each of those raises ClientClosedError in its caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import copy
 import functools
 import logging
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -32,6 +37,7 @@ from yarl import URL
 
 from ._constants import SIGNING_NAME
 from ._credentials import CredentialSource
+from ._endpoints import host_header
 from ._errors import (
     ClientClosedError,
     DeadlineExceededError,
@@ -40,6 +46,7 @@ from ._errors import (
     ServiceError,
     parse_error_response,
 )
+from ._lifecycle import Lifecycle
 from ._protocol import UNSIGNED_DEFAULT_HEADERS, WireRequest
 from ._retry import (
     RetryPolicy,
@@ -51,7 +58,14 @@ from ._retry import (
 )
 from ._signing import sign
 from ._slots import Slots
-from ._transport import DIRECT, HttpRequest, HttpResponse, redacted, send
+from ._transport import (
+    DIRECT,
+    HttpRequest,
+    HttpResponse,
+    on_connection_released,
+    redacted,
+    send,
+)
 from ._useragent import add_unsigned
 
 logger = logging.getLogger("sagemaker_rt_aio")
@@ -59,8 +73,32 @@ logger = logging.getLogger("sagemaker_rt_aio")
 CallNext = Callable[[HttpRequest], Awaitable[HttpResponse]]
 Middleware = Callable[[HttpRequest, CallNext], Awaitable[HttpResponse]]
 T = TypeVar("T")
+ParseError = Callable[[int, Mapping[str, str], bytes, int], ServiceError]
 
 _URL_CACHE_SIZE = 512
+
+
+def _parse_sagemaker_error(
+    status: int, headers: Mapping[str, str], body: bytes, retries: int
+) -> ServiceError:
+    return parse_error_response(status, headers, body, retry_attempts=retries)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go and the rules that differ per service, as data."""
+
+    name: str
+    signing_name: str
+    region: str
+    # The Host header that is signed; None: from each request's URL (S3's virtual-hosted buckets).
+    host: str | None
+    double_encode_path: bool = True
+    # Idempotent requests (S3's GET, HEAD, PUT) may be sent again after they may have reached the
+    # server, and answers with these statuses are retried whatever their code.
+    idempotent: bool = False
+    retry_statuses: frozenset[int] = frozenset()
+    parse_error: ParseError = field(default=_parse_sagemaker_error, compare=False)
 
 
 class Pipeline:
@@ -78,16 +116,20 @@ class Pipeline:
         retry_policy: RetryPolicy,
         max_connections: int,
         middlewares: Sequence[Middleware],
+        lifecycle: Lifecycle,
+        max_response_bytes: int | None = None,
         route: Mapping[str, Any] = DIRECT,
         unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
+        route_for: Callable[[URL], Mapping[str, Any]] | None = None,
     ) -> None:
         self._base_url = base_url
         self._base_path = base_url.raw_path.rstrip("/")
-        self._host = host
-        self._region = region
+        self.sagemaker = Target("sagemaker", SIGNING_NAME, region, host)
         self._credentials = credentials
         self._get_session = get_session
         self._route = route  # proxy and TLS settings for the endpoint's host (_network)
+        # ... and for another target's hosts (S3's), decided per host.
+        self._route_for = route_for
         self._unsigned_headers = unsigned_headers
         # Only a middleware can have set one of these headers; without any, a plain update.
         self._add_unsigned: Callable[[dict[str, str], Mapping[str, str]], None] = (
@@ -95,39 +137,37 @@ class Pipeline:
         )
         self.timeout = timeout
         self.retry_policy = retry_policy
+        self.max_response_bytes = max_response_bytes
+        self.lifecycle = lifecycle
         self._quota = RetryQuota(retry_policy.quota_capacity)
         self._slots = Slots(max_connections)
-        self._send = self._chain(tuple(middlewares), stream=False)
-        self._send_stream = self._chain(tuple(middlewares), stream=True)
+        self._middlewares = tuple(middlewares)
         self._urls: dict[str, URL] = {}
         self._rand = random.Random()
-        self.closing = False
-        self._closing_event = asyncio.Event()
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._aborted: set[asyncio.Task[Any]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._build_chains()
 
-    # -- shutdown ---------------------------------------------------------------------------
+    def _build_chains(self) -> None:
+        self._chains: dict[tuple[Target, bool], CallNext] = {}
+        self._send = self._chain(self.sagemaker, stream=False)
+        self._send_stream = self._chain(self.sagemaker, stream=True)
 
-    async def drain(self, grace: float) -> None:
-        """Stop admitting calls; wait up to ``grace`` seconds for those in flight, cancel the rest."""
-        self.closing = True
-        self._closing_event.set()  # wakes calls sleeping between attempts: they end now
-        current = asyncio.current_task()
-        if current in self._inflight:
-            # shutdown() from inside a call (a middleware): waiting for that call would never end.
-            self._inflight.discard(current)
-            if not self._inflight:
-                self._idle.set()
-        if self._inflight and grace > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
-        if self._inflight:
-            for task in list(self._inflight):
-                self._aborted.add(task)
-                task.cancel()
-            await self._idle.wait()
+    def derive(
+        self, *, timeout: aiohttp.ClientTimeout | None, retry_policy: RetryPolicy | None
+    ) -> Pipeline:
+        """A pipeline with other options, sharing connections, slots, credentials, retry quota
+        and lifecycle with this one (``client.with_options``)."""
+        view = copy.copy(self)
+        if timeout is not None:
+            view.timeout = timeout
+        if retry_policy is not None:
+            view.retry_policy = retry_policy
+        view._rand = random.Random()
+        view._build_chains()
+        return view
+
+    @property
+    def closing(self) -> bool:
+        return self.lifecycle.closing
 
     # -- one call ---------------------------------------------------------------------------
 
@@ -137,24 +177,37 @@ class Pipeline:
         parse: Callable[[HttpResponse, int], T],
         *,
         stream: bool = False,
+        target: Target | None = None,
+        deadline: float | None = None,
     ) -> T:
         """Run ``wire`` to a parsed result or a typed error, retrying what is safe to retry.
 
-        One coroutine for the whole retry loop: this is every call's hot path.
+        ``deadline`` (``time.monotonic()``) bounds the call besides ``timeout.total``. One
+        coroutine for the whole retry loop: this is every call's hot path.
         """
-        if self.closing:
+        lifecycle = self.lifecycle
+        # lifecycle.enter(), inlined: this is every call's path.
+        if lifecycle.closing:
             raise ClientClosedError()
         task = asyncio.current_task()
-        assert task is not None
-        inflight = self._inflight
-        inflight.add(task)
-        self._idle.clear()
+        inflight = lifecycle.inflight
+        if task is None or task in inflight:
+            task = None  # registered by an outer entry point (a wait, invoke-and-wait)
+        else:
+            inflight.add(task)
+            lifecycle.idle.clear()
         policy = self.retry_policy
-        send = self._send_stream if stream else self._send
+        if target is None:
+            target = self.sagemaker
+            send = self._send_stream if stream else self._send
+            url = self._url(wire.path)
+        else:
+            send = self._chain(target, stream=stream)
+            url = wire.url if wire.url is not None else self._url(wire.path)
         total = self.timeout.total
         started = time.monotonic()
-        deadline = started + total if total else None
-        url = self._url(wire.path)
+        if total:
+            deadline = started + total if deadline is None else min(deadline, started + total)
         attempt = 1
         last_cost = 0
         try:
@@ -162,7 +215,7 @@ class Pipeline:
                 request = HttpRequest(
                     wire.operation.name,
                     wire.endpoint_name,
-                    "POST",
+                    wire.method,
                     url,
                     dict(wire.headers),
                     wire.body,
@@ -183,12 +236,19 @@ class Pipeline:
                         # its last charged retry took.
                         self._quota.release(last_cost or 1)
                         return parse(response, attempt - 1)
-                    error = parse_error_response(
-                        response.status, response.headers, response.body, retry_attempts=attempt - 1
+                    error = target.parse_error(
+                        response.status, response.headers, response.body, attempt - 1
                     )
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 elapsed = time.monotonic() - started
-                if not should_retry(policy, error, attempt=attempt, elapsed=elapsed):
+                if not should_retry(
+                    policy,
+                    error,
+                    attempt=attempt,
+                    elapsed=elapsed,
+                    idempotent=target.idempotent,
+                    retry_statuses=target.retry_statuses,
+                ):
                     raise error
                 wait = delay(
                     policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand
@@ -209,23 +269,22 @@ class Pipeline:
                     attempt,
                     wait,
                 )
-                if await self.sleep_unless_closing(wait):
+                if await lifecycle.sleep_unless_closing(wait):
                     raise ClientClosedError("the client shut down while the call waited to retry")
                 attempt += 1
         except asyncio.CancelledError:
-            if task in self._aborted:
-                # We cancelled it in drain(); the caller did not, so it gets an error instead.
-                if sys.version_info >= (3, 11):
-                    task.uncancel()
-                raise ClientClosedError(
-                    "the client shut down while the call was in flight"
-                ) from None
-            raise
+            closed = lifecycle.closed_error()
+            if closed is None:
+                raise
+            # We cancelled it in shutdown; the caller did not, so it gets an error instead.
+            raise closed from None
         finally:
-            inflight.discard(task)
-            self._aborted.discard(task)
-            if not inflight:
-                self._idle.set()
+            if task is not None:
+                inflight.discard(task)
+                if lifecycle.aborted:
+                    lifecycle.aborted.discard(task)
+                if not inflight:
+                    lifecycle.idle.set()
 
     async def _attempt(
         self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool
@@ -244,62 +303,54 @@ class Pipeline:
             try:
                 await asyncio.wait_for(slots.take(), remaining)
             except asyncio.TimeoutError:
-                raise PoolTimeoutError(
-                    f"no free connection within the call's deadline ({self.timeout.total:g} s)"
-                ) from None
+                raise PoolTimeoutError("no free connection within the call's deadline") from None
         held = True
         try:
-            if self.closing:
+            if self.lifecycle.closing:
                 raise ClientClosedError()
             response = await send(request)
-            if stream:
-                held = not self._hold_slot_for_stream(response)
+            if stream and response.stream is not None:
+                # A started stream keeps its connection, so it keeps its slot until that
+                # connection is released (stream read to its end or closed).
+                held = not on_connection_released(response.stream, slots.give_back)
             return response
         finally:
             if held:
                 slots.give_back()
 
-    def _hold_slot_for_stream(self, response: HttpResponse) -> bool:
-        """A started stream keeps its connection, so it keeps its slot until that connection is
-        released (stream read to its end or closed); True if the slot is now the stream's."""
-        connection = response.stream.connection if response.stream is not None else None
-        if connection is None:  # an error answer, or a body already read in full
-            return False
-        connection.add_callback(self._slots.give_back)
-        return True
-
     async def sleep_unless_closing(self, seconds: float) -> bool:
-        """Sleep between attempts; True if the client began shutting down meanwhile."""
-        if seconds <= 0:
-            return self.closing
-        try:
-            await asyncio.wait_for(self._closing_event.wait(), seconds)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        return await self.lifecycle.sleep_unless_closing(seconds)
 
     # -- one attempt ------------------------------------------------------------------------
 
-    def _chain(self, middlewares: tuple[Middleware, ...], *, stream: bool) -> CallNext:
-        call: CallNext = functools.partial(self._sign_and_send, stream=stream)
-        for middleware in reversed(middlewares):
-            call = _bind(middleware, call)
+    def _chain(self, target: Target, *, stream: bool) -> CallNext:
+        key = (target, stream)
+        call = self._chains.get(key)
+        if call is None:
+            call = functools.partial(self._sign_and_send, target=target, stream=stream)
+            for middleware in reversed(self._middlewares):
+                call = _bind(middleware, call)
+            self._chains[key] = call
         return call
 
-    async def _sign_and_send(self, request: HttpRequest, *, stream: bool) -> HttpResponse:
+    async def _sign_and_send(
+        self, request: HttpRequest, *, target: Target, stream: bool
+    ) -> HttpResponse:
         """The innermost layer: sign this attempt now, then send it."""
         session = self._get_session()
-        credentials = self._credentials.current() or await self._credentials.get()
+        credentials = self._credentials.current() or await self._credentials.get(request.deadline)
         headers = request.headers
+        url = request.url
         sign(
             method=request.method,
-            host=self._host,
-            path=request.url.raw_path,
+            host=target.host if target.host is not None else host_header(url),
+            path=url.raw_path,
             headers=headers,
             payload_hash=request.payload_hash(),
             credentials=credentials,
-            region=self._region,
-            service=SIGNING_NAME,
+            region=target.region,
+            service=target.signing_name,
+            double_encode_path=target.double_encode_path,
         )
         self._add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
         if logger.isEnabledFor(logging.DEBUG):
@@ -311,28 +362,35 @@ class Pipeline:
                 redacted(headers),
             )
         timeout = self.timeout
+        limit = self.max_response_bytes
+        route_for = self._route_for
+        route = self._route if target is self.sagemaker or not route_for else route_for(url)
         if request.deadline is None:
-            return await send(session, request, timeout, stream=stream, route=self._route)
+            return await send(
+                session, request, timeout, stream=stream, max_body=limit, route=route
+            )
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
             timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
             )
-            return await send(session, request, timeout, stream=False, route=self._route)
+            return await send(
+                session, request, timeout, stream=False, max_body=limit, route=route
+            )
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
         )
         try:
             return await asyncio.wait_for(
-                send(session, request, timeout, stream=True, route=self._route), remaining
+                send(session, request, timeout, stream=True, max_body=limit, route=route),
+                remaining,
             )
         except SageMakerRuntimeError:
             raise  # our own errors are TimeoutErrors too (ReadTimeoutError): not the deadline
         except asyncio.TimeoutError:
-            raise DeadlineExceededError(
-                "the call's deadline passed before the stream started"
-            ) from None
+            pass
+        raise DeadlineExceededError("the call's deadline passed before the stream started")
 
     def _url(self, path: str) -> URL:
         url = self._urls.get(path)

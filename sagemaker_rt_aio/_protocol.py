@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from yarl import URL
+
 from . import _model as m
 from ._constants import USER_AGENT
 from ._errors import ParamValidationError
@@ -41,6 +43,8 @@ class WireRequest:
     headers: Mapping[str, str]  # modeled headers only: the signer adds its own to a copy
     body: bytes
     payload_hash: str
+    method: str = "POST"
+    url: URL | None = None  # an absolute URL (S3's), instead of ``path`` under the endpoint URL
 
     def __repr__(self) -> str:
         return (

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ._errors import (
     ModelNotReadyException,
+    ParamValidationError,
     SageMakerRuntimeError,
     ServiceError,
     TransportError,
@@ -79,6 +80,21 @@ class RetryPolicy:
     mode: str = "standard"
 
     def __post_init__(self) -> None:
+        for name in ("max_attempts", "quota_capacity", "retry_cost"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParamValidationError(name, f"must be an int, got {type(value).__name__}")
+        for name in (
+            "base_delay",
+            "max_delay",
+            "throttle_base_delay",
+            "model_not_ready_budget",
+            "model_not_ready_base_delay",
+            "model_not_ready_max_delay",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParamValidationError(name, f"must be a number, got {type(value).__name__}")
         if self.mode not in RETRY_MODES:
             raise ValueError(f"mode must be one of {', '.join(RETRY_MODES)}, not {self.mode!r}")
         if self.max_attempts < 1:
@@ -112,20 +128,32 @@ class RetryPolicy:
 
 
 def should_retry(
-    policy: RetryPolicy, error: SageMakerRuntimeError, *, attempt: int, elapsed: float
+    policy: RetryPolicy,
+    error: SageMakerRuntimeError,
+    *,
+    attempt: int,
+    elapsed: float,
+    idempotent: bool = False,
+    retry_statuses: frozenset[int] = frozenset(),
 ) -> bool:
     """Whether ``error``, raised by attempt number ``attempt`` (1-based), may be tried again.
 
-    ``elapsed`` is the time since the call's first attempt started.
+    ``elapsed`` is the time since the call's first attempt started. ``idempotent`` requests (S3's
+    GET, HEAD and PUT) may also retry a failure after the request was sent, and any answer whose
+    status is in ``retry_statuses``: running them twice does no harm, unlike an inference.
     """
     if isinstance(error, ModelNotReadyException) and "ModelNotReadyException" in policy.retry_on:
         return elapsed < policy.model_not_ready_budget
     if attempt >= policy.max_attempts:
         return False
     if isinstance(error, ServiceError):
-        return error.code in policy.retry_on
+        return error.code in policy.retry_on or error.status_code in retry_statuses
     if isinstance(error, TransportError):
-        return policy.retry_connection_errors and not error.request_sent and error.retryable
+        return (
+            policy.retry_connection_errors
+            and error.retryable
+            and (idempotent or not error.request_sent)
+        )
     return False
 
 

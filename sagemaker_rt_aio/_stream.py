@@ -7,25 +7,26 @@ or raises the error it carries. A body that ends inside a message raises ``Event
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
-from ._errors import ClientClosedError, LineTooLongError
-from ._eventstream import EventStreamDecoder, message_to_part
+from ._errors import LineTooLongError, TextDecodeError
+from ._eventstream import EventStreamDecoder
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
     RESPONSE_INVOKED_VARIANT,
     RESPONSE_STREAM_CONTENT_TYPE,
 )
-from ._transport import read_chunk
+from ._stream_events import message_to_part
+from ._transport import abort_response, read_chunk
 from ._types import PayloadPart, ResponseMetadata
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ._lifecycle import Lifecycle
 
 
 class ResponseStream:
@@ -113,8 +114,9 @@ class ResponseStream:
         ``sock_read`` timeout fires either).
         """
         if not self._finished:
-            self._response.content.set_exception(error)
-        self._response.close()
+            abort_response(self._response, error)
+        else:
+            self._response.close()
 
 
 def _decode_line(raw: bytearray, limit: int, encoding: str) -> str:
@@ -122,35 +124,13 @@ def _decode_line(raw: bytearray, limit: int, encoding: str) -> str:
     if len(line) > limit:
         raise LineTooLongError(limit)
     # A line break never falls inside a UTF-8 sequence, so a whole line decodes on its own.
-    return line.decode(encoding)
-
-
-class OpenStreams:
-    """The streams a client has open, so that its shutdown can wait for them, then end them."""
-
-    def __init__(self) -> None:
-        self._streams: set[ResponseStream] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def add(self, stream: ResponseStream) -> None:
-        self._streams.add(stream)
-        self._idle.clear()
-
-    def discard(self, stream: ResponseStream) -> None:
-        self._streams.discard(stream)
-        if not self._streams:
-            self._idle.set()
-
-    async def close_all(self, grace: float) -> None:
-        """Give open streams ``grace`` seconds to finish, then end them: closing the session alone
-        would leave a pending read waiting forever."""
-        if not self._streams:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), max(grace, 0))
-        for stream in list(self._streams):
-            stream._abort(ClientClosedError("the client shut down while the stream was read"))
+    try:
+        return line.decode(encoding)
+    except UnicodeDecodeError as exc:
+        error = TextDecodeError(encoding, f"{exc.reason} at byte {exc.start} of the line")
+    except LookupError:
+        error = TextDecodeError(encoding, "unknown encoding")
+    raise error
 
 
 class StreamCall:
@@ -160,11 +140,11 @@ class StreamCall:
     def __init__(
         self,
         start: Callable[[], Awaitable[ResponseStream]],
-        streams: OpenStreams,
+        lifecycle: Lifecycle,
         on_start: Callable[[ResponseStream], None] | None = None,
     ) -> None:
         self._start = start
-        self._streams = streams
+        self._lifecycle = lifecycle
         self._on_start = on_start
         self._stream: ResponseStream | None = None
 
@@ -172,7 +152,7 @@ class StreamCall:
         if self._stream is not None:
             raise RuntimeError("this stream call was already entered; make a new call")
         stream = self._stream = await self._start()
-        self._streams.add(stream)
+        self._lifecycle.add_resource(stream)
         if self._on_start is not None:
             self._on_start(stream)
         return stream
@@ -186,4 +166,4 @@ class StreamCall:
         stream = self._stream
         if stream is not None:
             await stream.aclose()
-            self._streams.discard(stream)
+            self._lifecycle.discard_resource(stream)

@@ -8,7 +8,7 @@ what the retry layer needs to know.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +24,8 @@ from ._errors import (
     DeadlineExceededError,
     EndpointConnectionError,
     ReadTimeoutError,
+    ResponseTooLargeError,
+    SanitizedCause,
     SSLError,
     TransportError,
 )
@@ -76,7 +78,14 @@ class HttpResponse:
 
 
 def translate_error(exc: BaseException) -> TransportError:
-    """The :class:`TransportError` for an exception raised while sending or receiving."""
+    """The :class:`TransportError` for an exception raised while sending or receiving.
+
+    aiohttp's exception is chained only if nothing in it holds the request: some carry it
+    (``request_info``, with the ``Authorization`` and ``X-Amz-Security-Token`` headers), and nothing
+    reachable from an error we raise may show a secret. Those are replaced by a
+    :class:`TransportCause` holding just their type and text. Raise the result outside the
+    ``except`` block that caught ``exc`` (``__context__`` would link it otherwise).
+    """
     error: TransportError
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         # Checked before ClientConnectorError, its base: an untrusted certificate is not a
@@ -114,8 +123,53 @@ def translate_error(exc: BaseException) -> TransportError:
         error = ConnectionClosedError(f"connection failed: {exc}")
     else:
         error = TransportError(f"HTTP request failed: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
+    error.__cause__ = exc if _shows_no_request(exc) else _stand_in(exc)
+    error.__suppress_context__ = True
     return error
+
+
+def _shows_no_request(exc: BaseException) -> bool:
+    """True for an exception (and its chain) that holds no request: connection errors, timeouts."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if (
+            hasattr(exc, "request_info")
+            or isinstance(exc, aiohttp.ClientResponseError)
+            or _holds_proxy_credentials(exc)
+        ):
+            return False
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return exc is None
+
+
+def _holds_proxy_credentials(exc: BaseException) -> bool:
+    """A connection error's key (in its args) names the proxy, with its credentials if any."""
+    values = [*exc.args, *getattr(exc, "__dict__", {}).values()]
+    for value in values:
+        if getattr(value, "proxy_auth", None) is not None:
+            return True
+        proxy = getattr(value, "proxy", None)
+        if proxy is not None and getattr(proxy, "password", None):
+            return True
+    return False
+
+
+def _stand_in(exc: BaseException) -> TransportCause:
+    return TransportCause(f"{type(exc).__name__}: {_safe_text(exc)}")  # the subclass, for callers
+
+
+class TransportCause(SanitizedCause):
+    """Stands in for aiohttp's exception under a :class:`TransportError`: its type and text only."""
+
+
+def _safe_text(exc: BaseException) -> str:
+    # ClientResponseError's text is its status, message and URL: no headers. Others show their
+    # OS error or host. Neither includes a request's headers.
+    try:
+        return str(exc)
+    except Exception:
+        return "<unprintable>"
 
 
 def _is_transport_failure(exc: BaseException) -> bool:
@@ -128,14 +182,17 @@ async def send(
     timeout: aiohttp.ClientTimeout,
     *,
     stream: bool = False,
+    max_body: int | None = None,
     route: Mapping[str, Any] = DIRECT,
 ) -> HttpResponse:
     """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx).
 
     ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host.
 
-    On cancellation or failure the connection goes back to the pool only if its response was read
-    to the end; aiohttp closes it otherwise.
+    A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
+    a chunked body is cut off at the bound (``ResponseTooLargeError``), and the connection is
+    closed rather than reused. On cancellation or failure the connection goes back to the pool only
+    if its response was read to the end; aiohttp closes it otherwise.
     """
     headers = request.headers
     if route and request.url.scheme == "http" and "proxy_headers" in route:
@@ -157,18 +214,39 @@ async def send(
         try:
             if stream and 200 <= response.status < 300:
                 return HttpResponse(response.status, response.headers, b"", response)
-            body = await response.read()
+            length = response.content_length
+            if max_body is None or request.method == "HEAD":
+                body = await response.read()
+            elif length is not None:
+                if length > max_body:
+                    raise ResponseTooLargeError(max_body, length)
+                body = await response.read()
+            else:
+                body = await _read_bounded(response, max_body)
         except BaseException:
             response.close()
             raise
         response.release()
         return HttpResponse(response.status, response.headers, body)
     except Exception as exc:
-        if not _is_transport_failure(exc):
+        if not _is_transport_failure(exc) or isinstance(exc, ResponseTooLargeError):
             raise
         error = translate_error(exc)
     # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
     raise error
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """A body without Content-Length, read until its end or until it passes ``limit``."""
+    buffer = bytearray()
+    content = response.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            return bytes(buffer)
+        if len(buffer) + len(chunk) > limit:
+            raise ResponseTooLargeError(limit, None)
+        buffer += chunk
 
 
 async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
@@ -176,9 +254,35 @@ async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
     try:
         return await response.content.readany()
     except Exception as exc:
-        if _is_transport_failure(exc):
-            raise translate_error(exc) from exc
-        raise
+        if not _is_transport_failure(exc):
+            raise
+        error = translate_error(exc)
+    raise error
+
+
+# aiohttp has no documented way for either of the two things below; they are kept here, and
+# tests/test_transport_pins.py pins the behaviour we rely on, so an aiohttp upgrade that changes it
+# fails there rather than in production.
+
+
+def on_connection_released(response: aiohttp.ClientResponse, callback: Callable[[], None]) -> bool:
+    """Call ``callback`` once ``response``'s connection is released (body read to its end, or the
+    response closed); False if there is no connection (the body was already read)."""
+    connection = response.connection
+    if connection is None:
+        return False
+    connection.add_callback(callback)
+    return True
+
+
+def abort_response(response: aiohttp.ClientResponse, error: BaseException) -> None:
+    """End a body being read: a read in progress, and every later one, raises ``error``.
+
+    Closing the response alone is not enough: aiohttp detaches the body from a connection it
+    closes itself, so a pending read would wait forever (no ``sock_read`` timeout fires either).
+    """
+    response.content.set_exception(error)
+    response.close()
 
 
 # The session token, and the custom attributes the service model marks sensitive.

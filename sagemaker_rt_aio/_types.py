@@ -46,8 +46,16 @@ class ResponseMetadata:
         )
 
 
+class _WeakReferenceable:
+    """Gives the slotted request dataclasses a ``__weakref__`` slot (``weakref_slot=True`` needs
+    Python 3.11): the response-metadata cache refers to requests weakly, so it never keeps one
+    (and its body) alive."""
+
+    __slots__ = ("__weakref__",)
+
+
 @dataclass(eq=False, slots=True)
-class InvokeEndpointRequest:
+class InvokeEndpointRequest(_WeakReferenceable):
     """InvokeEndpoint's input. Compared and hashed by identity, like the Java SDK's request objects."""
 
     endpoint_name: str
@@ -62,6 +70,7 @@ class InvokeEndpointRequest:
     enable_explanations: str | None = None
     inference_component_name: str | None = None
     session_id: str | None = None
+    prefix_aware_id: str | None = None
 
     def __repr__(self) -> str:
         # The body is sensitive in the model and may be megabytes: show its size, never its content.
@@ -72,7 +81,7 @@ class InvokeEndpointRequest:
 
 
 @dataclass(eq=False, slots=True)
-class InvokeEndpointWithResponseStreamRequest:
+class InvokeEndpointWithResponseStreamRequest(_WeakReferenceable):
     """InvokeEndpointWithResponseStream's input (no target_model or enable_explanations members)."""
 
     endpoint_name: str
@@ -85,6 +94,7 @@ class InvokeEndpointWithResponseStreamRequest:
     inference_id: str | None = None
     inference_component_name: str | None = None
     session_id: str | None = None
+    prefix_aware_id: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -94,7 +104,7 @@ class InvokeEndpointWithResponseStreamRequest:
 
 
 @dataclass(eq=False, slots=True)
-class InvokeEndpointAsyncRequest:
+class InvokeEndpointAsyncRequest(_WeakReferenceable):
     """InvokeEndpointAsync's input: exactly one of ``input_location`` and ``body``."""
 
     endpoint_name: str
@@ -151,4 +161,7 @@ class PayloadPart:
 
 
 def _body_len(body: Body) -> int:
-    return len(body.encode()) if isinstance(body, str) else len(body)
+    try:
+        return len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body)
+    except (ValueError, TypeError):  # a released memoryview: repr must not fail
+        return -1

@@ -84,9 +84,16 @@ def body_bytes(value: object, field: str, limit: int | None) -> bytes:
     if isinstance(value, bytes):
         data = value
     elif isinstance(value, str):
-        data = value.encode()
+        try:
+            data = value.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate has no UTF-8 form
+            rule = f"is a str that cannot be encoded as UTF-8 ({exc.reason} at {exc.start})"
+            raise ParamValidationError(field, rule) from None
     elif isinstance(value, (bytearray, memoryview)):
-        data = bytes(value)
+        try:
+            data = bytes(value)
+        except (ValueError, TypeError) as exc:  # a released memoryview, an odd buffer format
+            raise ParamValidationError(field, f"cannot be read as bytes: {exc}") from None
     else:
         raise ParamValidationError(
             field, f"must be bytes, bytearray, memoryview or str, got {type(value).__name__}"

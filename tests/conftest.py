@@ -65,7 +65,8 @@ async def scripted_server() -> AsyncIterator[ScriptedServer]:
     server = ScriptedServer()
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    # Handlers still running at teardown (a hung model) are cancelled soon: no test waits on them.
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -35,6 +35,7 @@ from sagemaker_rt_aio import (
     InvokeEndpointAsyncResult,
     ParamValidationError,
     ResponseMetadata,
+    RetryPolicy,
     S3Error,
     SageMakerRuntimeClient,
 )
@@ -98,6 +99,9 @@ def make_client(
         s3_endpoint_url=s3_endpoint_url,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
+        # The default attempts, with waits short enough for a test (S3's SlowDown backs off
+        # from 0.5 s by default).
+        retry_policy=RetryPolicy(base_delay=0.001, throttle_base_delay=0.001, max_delay=0.01),
     )
 
 
@@ -504,11 +508,12 @@ async def test_not_found_keeps_polling_both_locations(scripted_server: ScriptedS
 
 
 async def test_polls_back_off(scripted_server: ScriptedServer) -> None:
-    """With poll_interval 0.2, a 1.5 s wait polls a handful of times, not dozens."""
+    """With poll_interval 0.05, a 0.75 s wait polls a handful of times, not the 15-30 a fixed
+    interval would make."""
     scripted_server.default = s3_script([404], [(200, b"")])
     async with make_client(s3_endpoint_url=scripted_server.url) as c:
         with pytest.raises(AsyncInferenceTimeout):
-            await c.wait_for_async_result(queued("bkt"), timeout=1.5, poll_interval=0.2)
+            await c.wait_for_async_result(queued("bkt"), timeout=0.75, poll_interval=0.05)
     assert 3 <= len(output_heads(scripted_server)) <= 12
 
 

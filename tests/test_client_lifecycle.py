@@ -215,7 +215,8 @@ def test_given_timeout_and_retry_policy_are_kept() -> None:
     timeout = aiohttp.ClientTimeout(total=5, sock_read=2)
     policy = RetryPolicy(max_attempts=7, base_delay=0.5)
     client = SageMakerRuntimeClient("us-east-1", timeout=timeout, retry_policy=policy, **KEYS)
-    assert client.timeout is timeout
+    # Given fields are kept; the ones left None take their defaults (sock_connect 10 s).
+    assert client.timeout == aiohttp.ClientTimeout(total=5, sock_read=2, sock_connect=10.0)
     assert client.retry_policy is policy
     assert client.retry_policy.max_attempts == 7
 

@@ -33,15 +33,17 @@ from sagemaker_rt_aio._eventstream import (
     Int32,
     Int64,
     Message,
+    encode_message,
+)
+from sagemaker_rt_aio._stream_events import (
     encode_error,
     encode_exception,
-    encode_message,
     encode_payload_part,
     message_to_part,
 )
 from sagemaker_rt_aio._types import PayloadPart
 
-# Section 5.4 of the protocol reference.
+# The reference vector: a PayloadPart carrying b'{"x":1}'.
 VECTOR = bytes.fromhex(
     "00000070000000598e47d6f60b3a6576656e742d7479706507000b5061796c6f616450617274"
     "0d3a636f6e74656e742d747970650700186170706c69636174696f6e2f6f637465742d73747265616d"

@@ -286,7 +286,19 @@ async def test_cold_start_longer_than_the_budget(scripted_server: ScriptedServer
 async def test_many_callers_ride_out_one_cold_start(scripted_server: ScriptedServer) -> None:
     """300 concurrent calls through a cold start, with the default retry quota (500 tokens, 5 a
     retry, i.e. 100 charged retries): cold-start retries are not charged, so all succeed."""
-    handler, _ = cold_start(0.3)
+    # The cold start lasts 450 requests, not a wall-clock time: on a loaded machine the callers
+    # might otherwise all arrive after it ended.
+    refused = 0
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        nonlocal refused
+        if refused < 450:
+            refused += 1
+            return await json_error(429, "ModelNotReadyException", "Model is loading")(
+                request, body
+            )
+        return web.Response(body=b"warm")
+
     scripted_server.script = [handler]
     policy = RetryPolicy(
         model_not_ready_base_delay=0.02,
@@ -434,7 +446,13 @@ async def test_refused_connections_not_retried_when_turned_off() -> None:
 
 
 async def test_retry_quota_stops_retries_once_drained(scripted_server: ScriptedServer) -> None:
-    policy = RetryPolicy(max_attempts=5, base_delay=0.001, quota_capacity=10, retry_cost=5)
+    policy = RetryPolicy(
+        max_attempts=5,
+        base_delay=0.001,
+        model_not_ready_base_delay=0.001,
+        quota_capacity=10,
+        retry_cost=5,
+    )
     received = scripted_server.received
 
     async def sent_by(call: Awaitable[Any], expect: type[BaseException] | None) -> int:

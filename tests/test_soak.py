@@ -55,7 +55,7 @@ from sagemaker_rt_aio import (
 )
 
 SEED = 20261127
-CALLS = 5000
+CALLS = 2000
 CONCURRENCY = 200
 MAX_CONNECTIONS = 64
 MAX_ATTEMPTS = 3

@@ -193,6 +193,7 @@ def test_the_min_length_members_are_the_models() -> None:
         ("sync", "target_model"),
         ("sync", "inference_id"),
         ("sync", "enable_explanations"),
+        ("sync", "prefix_aware_id"),
         ("async", "inference_id"),
         ("async", "input_location"),
         ("async", "s3_output_path_extension"),

@@ -8,12 +8,15 @@ them (protocol reference, table 3.4).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .. import _model
 from ._faults import FaultDecision
 from ._http import check_signature, new_request_id, precheck_signature, read_body
 from ._invocation import BodyTooLarge, Invocation
@@ -32,12 +35,14 @@ INVOKE_ENDPOINT = "InvokeEndpoint"
 INVOKE_ENDPOINT_ASYNC = "InvokeEndpointAsync"
 INVOKE_ENDPOINT_STREAM = "InvokeEndpointWithResponseStream"
 
-# Operation -> (request content-type header, request accept header).
-_CONTENT_HEADERS = {
-    INVOKE_ENDPOINT: ("Content-Type", "Accept"),
-    INVOKE_ENDPOINT_STREAM: ("Content-Type", "X-Amzn-SageMaker-Accept"),
-    INVOKE_ENDPOINT_ASYNC: ("X-Amzn-SageMaker-Content-Type", "X-Amzn-SageMaker-Accept"),
+# The operation's description in the client's model: its header names are read from there, so a
+# member added to the model reaches the emulator's Invocation without a second list.
+_OPERATIONS = {
+    INVOKE_ENDPOINT: _model.INVOKE_ENDPOINT,
+    INVOKE_ENDPOINT_STREAM: _model.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM,
+    INVOKE_ENDPOINT_ASYNC: _model.INVOKE_ENDPOINT_ASYNC,
 }
+_INVOCATION_FIELDS = frozenset(f.name for f in dataclasses.fields(Invocation))
 
 
 @dataclass
@@ -138,21 +143,20 @@ def build_invocation(
     request: web.Request, operation: str, name: str, body: bytes, request_id: str
 ) -> Invocation:
     headers = request.headers
-    content_type_header, accept_header = _CONTENT_HEADERS[operation]
+    fields: dict[str, Any] = {
+        member.attr: headers.get(member.header)
+        for member in _OPERATIONS[operation].members
+        if member.attr in _INVOCATION_FIELDS and not member.is_int
+    }
+    # The model's header; older clients sent the unhyphenated form.
+    fields["inference_id"] = fields.get("inference_id") or headers.get(
+        "X-Amzn-SageMaker-InferenceId"
+    )
+    fields.pop("input_location", None)  # set by the async path once the body is read from it
     return Invocation(
         endpoint_name=name,
         body=body,
-        content_type=headers.get(content_type_header),
-        accept=headers.get(accept_header),
-        custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
-        target_model=headers.get("X-Amzn-SageMaker-Target-Model"),
-        target_variant=headers.get("X-Amzn-SageMaker-Target-Variant"),
-        target_container_hostname=headers.get("X-Amzn-SageMaker-Target-Container-Hostname"),
-        inference_id=headers.get("X-Amzn-SageMaker-Inference-Id")
-        or headers.get("X-Amzn-SageMaker-InferenceId"),
-        enable_explanations=headers.get("X-Amzn-SageMaker-Enable-Explanations"),
-        inference_component_name=headers.get("X-Amzn-SageMaker-Inference-Component"),
-        session_id=headers.get("X-Amzn-SageMaker-Session-Id"),
+        **fields,
         headers=visible_headers(headers),
         operation=operation,
         request_id=request_id,

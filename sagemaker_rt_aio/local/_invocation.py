@@ -48,6 +48,7 @@ class Invocation:
     enable_explanations: str | None = None
     inference_component_name: str | None = None
     session_id: str | None = None
+    prefix_aware_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: ``InvokeEndpoint``, ``InvokeEndpointWithResponseStream`` or ``InvokeEndpointAsync``.
     operation: str = "InvokeEndpoint"

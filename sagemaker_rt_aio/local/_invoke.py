@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from .._eventstream import encode_exception, encode_payload_part
+from .._stream_events import encode_exception, encode_payload_part
 from ._frontend import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Call, accept_call, reset
 from ._invocation import (
     BodyTooLarge,

@@ -1,4 +1,4 @@
-"""Error answers in the SageMaker Runtime's rest-json format (protocol reference, section 4.2).
+"""Error answers in the SageMaker Runtime's rest-json format (as the service sends them).
 
 Every error carries ``x-amzn-ErrorType: <Code>:<namespace>``, ``x-amzn-RequestId`` and a JSON body
 with the message under both ``message`` (what botocore reads first) and ``Message`` (the modeled

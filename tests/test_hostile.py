@@ -1,0 +1,243 @@
+"""Fault injection: hostile loopback servers, written at the socket level, against the client.
+
+For each fault: the typed error, no request sent twice when the model may have run (retries are
+on, so a wrong retry decision would show as a second request), nothing left open (tasks,
+connections), and no secret reachable from the exception. The huge and endless bodies also bound
+the process's memory (resident set, from /proc/self/statm)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sagemaker_rt_aio import (
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ResponseTooLargeError,
+    RetryPolicy,
+    SageMakerRuntimeClient,
+    SageMakerRuntimeError,
+    TransportError,
+)
+from tests.test_core import assert_no_secret
+
+TOKEN = "HOSTILE-SESSION-TOKEN"
+SECRET = "hostile-secret-access-key"
+Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def client_tasks() -> set[asyncio.Task[Any]]:
+    """Running tasks, the hostile server's own handlers aside."""
+    return {t for t in asyncio.all_tasks() if "Hostile._handle" not in repr(t.get_coro())}
+
+
+def open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # an fd closed meanwhile
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Hostile:
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.requests = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self.behaviour(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        for writer in self._writers:  # a handler still trickling holds its socket
+            writer.transport.abort()
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def read_request(server: Hostile, reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    server.requests += 1
+
+
+def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseException]]]:
+    def reset_before_reading(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            server.requests += 1  # headers arrived: the request may be processed
+            writer.transport.abort()
+
+        return run
+
+    def reset_after_reading(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.transport.abort()
+
+        return run
+
+    def reset_mid_headers(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Ty")
+            await writer.drain()
+            writer.transport.abort()
+
+        return run
+
+    def reset_mid_body(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")
+            await writer.drain()
+            writer.transport.abort()
+
+        return run
+
+    def garbage_status(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"SMTP READY\r\n\r\n")
+            await writer.drain()
+
+        return run
+
+    def trickling_headers(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.5)  # past sock_read (0.3 s)
+
+        return run
+
+    def trickling_body(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(1000):
+                writer.write(b"a")
+                await writer.drain()
+                await asyncio.sleep(0.5)  # past sock_read (0.3 s)
+
+        return run
+
+    def huge_body(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n")
+            chunk = b"h" * 65536
+            while True:
+                writer.write(chunk)
+                await writer.drain()
+
+        return run
+
+    def endless_chunked(server: Hostile) -> Behaviour:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"10000\r\n" + b"e" * 65536 + b"\r\n"
+            while True:
+                writer.write(chunk)
+                await writer.drain()
+
+        return run
+
+    return {
+        "reset-before-reading": (reset_before_reading, ConnectionClosedError),
+        "reset-after-reading": (reset_after_reading, ConnectionClosedError),
+        "reset-mid-headers": (reset_mid_headers, ConnectionClosedError),
+        "reset-mid-body": (reset_mid_body, ConnectionClosedError),
+        "garbage-status-line": (garbage_status, TransportError),
+        "trickling-headers": (trickling_headers, ReadTimeoutError),
+        "trickling-body": (trickling_body, ReadTimeoutError),
+        "huge-body": (huge_body, ResponseTooLargeError),
+        "endless-chunked": (endless_chunked, ResponseTooLargeError),
+    }
+
+
+BEHAVIOURS = behaviours()
+
+
+@pytest.fixture
+async def client_factory() -> AsyncIterator[Callable[..., SageMakerRuntimeClient]]:
+    made: list[SageMakerRuntimeClient] = []
+
+    def make(url: str, **kwargs: Any) -> SageMakerRuntimeClient:
+        client = SageMakerRuntimeClient(
+            "us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="AKIDHOSTILE",
+            aws_secret_access_key=SECRET,
+            aws_session_token=TOKEN,
+            retry_policy=RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002),
+            timeout=aiohttp.ClientTimeout(total=10, sock_read=0.3),
+            **kwargs,
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.shutdown()
+
+
+@pytest.mark.parametrize("name", sorted(BEHAVIOURS))
+async def test_hostile_server(
+    name: str, client_factory: Callable[..., SageMakerRuntimeClient]
+) -> None:
+    make_behaviour, expected = BEHAVIOURS[name]
+    fds_before = open_sockets()
+    server = Hostile(lambda r, w: make_behaviour(server)(r, w))
+    await server.start()
+    tasks_before = client_tasks()
+    rss_before = rss_bytes()
+    try:
+        client = client_factory(server.url)
+        with pytest.raises(SageMakerRuntimeError) as caught:
+            await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+        assert isinstance(caught.value, expected), repr(caught.value)
+        # The model may have run every time: never sent twice.
+        assert server.requests == 1
+        assert_no_secret(caught.value, TOKEN, SECRET, "Signature=")
+        # Bounded memory: the client read at most its bound (6 MiB and change), not the flood.
+        assert rss_bytes() - rss_before < 64 * 1024 * 1024
+        # Nothing left open: no task left behind once the client is shut down.
+        await client.shutdown()
+        await asyncio.sleep(0)
+        assert client_tasks() <= tasks_before
+    finally:
+        await server.stop()
+    await asyncio.sleep(0)
+    assert open_sockets() <= fds_before  # no socket left open, the client's or the server's

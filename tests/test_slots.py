@@ -1,0 +1,96 @@
+"""The slot queue under random cancellation and release orders: no slot lost or duplicated, and a
+cancelled waiter always sees its own CancelledError."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sagemaker_rt_aio._slots import Slots
+
+# Each step: ("take", _) starts a caller; ("cancel", i) cancels caller i; ("release", i) makes
+# caller i give its slot back if it holds one; ("tick", _) lets the loop run.
+_STEPS = st.lists(
+    st.tuples(st.sampled_from(["take", "cancel", "release", "tick"]), st.integers(0, 30)),
+    max_size=60,
+)
+
+
+async def _scenario(limit: int, steps: list[tuple[str, int]]) -> None:
+    slots = Slots(limit)
+    holding: set[int] = set()
+    tasks: list[asyncio.Task[None]] = []
+    released: set[int] = set()
+
+    async def caller(i: int) -> None:
+        await slots.take()
+        assert i not in holding
+        holding.add(i)
+
+    for op, n in steps:
+        if op == "take":
+            tasks.append(asyncio.create_task(caller(len(tasks))))
+        elif op == "cancel" and tasks:
+            tasks[n % len(tasks)].cancel()
+        elif op == "release" and tasks:
+            i = n % len(tasks)
+            if i in holding:
+                holding.discard(i)
+                released.add(i)
+                slots.give_back()
+        else:
+            await asyncio.sleep(0)
+        assert len(holding) <= limit
+        assert slots.free + len(holding) <= limit
+
+    # Let everything settle, releasing what is held until every caller has finished.
+    for _ in range(len(tasks) * 3 + 5):
+        await asyncio.sleep(0)
+        for i in list(holding):
+            holding.discard(i)
+            slots.give_back()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        # Never a ValueError (or anything else) out of the queue: done, or the caller's own cancel.
+        assert result is None or isinstance(result, asyncio.CancelledError), repr(result)
+    for i in list(holding):
+        holding.discard(i)
+        slots.give_back()
+    assert slots.queued == 0
+    assert slots.free == limit  # no slot lost, none created
+
+
+@settings(max_examples=150, deadline=None)
+@given(limit=st.integers(1, 4), steps=_STEPS)
+def test_random_cancel_and_release_orders_keep_the_count(
+    limit: int, steps: list[tuple[str, int]]
+) -> None:
+    asyncio.run(_scenario(limit, steps))
+
+
+async def test_cancel_after_being_popped_raises_cancelled_not_valueerror() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    waiter = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    slots.give_back()  # pops the cancelled waiter before it runs its except block
+    results = await asyncio.gather(waiter, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert slots.free == 1
+
+
+async def test_wait_for_timeout_while_queued_is_the_callers_timeout() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    outcomes = []
+    for _ in range(50):
+        try:
+            await asyncio.wait_for(slots.take(), 0)
+        except BaseException as exc:
+            outcomes.append(type(exc))
+    assert set(outcomes) == {asyncio.TimeoutError}
+    slots.give_back()
+    assert slots.free == 1 and slots.queued == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._bidi import BidirectionalCall, BidirectionalStream
+from ._bidi_events import BidirectionalPart
 from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
@@ -16,8 +18,10 @@ from ._errors import (
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     LineTooLongError,
     ModelError,
@@ -33,6 +37,7 @@ from ._errors import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     SSLError,
     TextDecodeError,
     ThrottlingException,
@@ -58,6 +63,9 @@ __all__ = [
     "ENDPOINT_PREFIX",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
+    "BidirectionalCall",
+    "BidirectionalPart",
+    "BidirectionalStream",
     "CallNext",
     "CertificateVerificationError",
     "ClientClosedError",
@@ -70,8 +78,10 @@ __all__ = [
     "EventStreamError",
     "HttpRequest",
     "HttpResponse",
+    "InputValidationError",
     "InternalDependencyException",
     "InternalFailure",
+    "InternalServerError",
     "InternalStreamFailure",
     "InvokeEndpointAsyncRequest",
     "InvokeEndpointAsyncResult",
@@ -99,6 +109,7 @@ __all__ = [
     "SageMakerRuntimeError",
     "ServiceError",
     "ServiceUnavailable",
+    "ServiceUnavailableError",
     "StreamCall",
     "TextDecodeError",
     "ThrottlingException",

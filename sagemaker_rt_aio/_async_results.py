@@ -28,8 +28,7 @@ import logging
 import os
 import random
 import tempfile
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +132,7 @@ class AsyncResultWaiter:
         self, result: InvokeEndpointAsyncResult, *, timeout: float, poll_interval: float
     ) -> bytes:
         with self._pipeline.lifecycle.track(immediate=True):
-            deadline = _deadline(timeout)
+            deadline = _deadline(timeout, self._pipeline.lifecycle.clock)
             found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
             chunks = [chunk async for chunk in self._get(found, deadline)]
             return b"".join(chunks)
@@ -153,7 +152,7 @@ class AsyncResultWaiter:
         file, the last one's, and a failed or cancelled one leaves no temporary file behind.
         """
         with self._pipeline.lifecycle.track(immediate=True):
-            deadline = _deadline(timeout)
+            deadline = _deadline(timeout, self._pipeline.lifecycle.clock)
             found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
             target = Path(path)
             try:
@@ -178,7 +177,7 @@ class AsyncResultWaiter:
         self, result: InvokeEndpointAsyncResult, *, timeout: float, poll_interval: float
     ) -> AsyncIterator[bytes]:
         with self._pipeline.lifecycle.track(immediate=True):
-            deadline = _deadline(timeout)
+            deadline = _deadline(timeout, self._pipeline.lifecycle.clock)
             found = await self._poll(result, timeout=timeout, poll_interval=poll_interval)
         async for chunk in self._get(found, deadline):
             yield chunk
@@ -216,7 +215,7 @@ class AsyncResultWaiter:
         if not result.output_location:
             raise ParamValidationError("result", "has no output_location to wait for")
         lifecycle = self._pipeline.lifecycle
-        deadline = time.monotonic() + timeout
+        deadline = lifecycle.clock() + timeout
         targets = [(True, *parse_s3_uri(result.output_location, "output_location"))]
         if result.failure_location:
             targets.append((False, *parse_s3_uri(result.failure_location, "failure_location")))
@@ -258,7 +257,7 @@ class AsyncResultWaiter:
             else:
                 failed = 0
                 last_error = None
-            remaining = deadline - time.monotonic()
+            remaining = deadline - lifecycle.clock()
             if remaining <= 0:
                 timed_out = AsyncInferenceTimeout(timeout, output_location=result.output_location)
                 if last_error is not None:
@@ -350,7 +349,7 @@ class AsyncResultWaiter:
         )
 
 
-def _deadline(timeout: float) -> float:
+def _deadline(timeout: float, clock: Callable[[], float]) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ParamValidationError("timeout", "must be a positive number of seconds")
-    return time.monotonic() + timeout
+    return clock() + timeout

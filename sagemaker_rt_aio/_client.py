@@ -6,10 +6,11 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import functools
-import time
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +22,15 @@ import botocore.session
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
+from ._bidi import BidirectionalCall, BidiSettings, OpenBidiStreams
+from ._bidi_endpoints import resolve_bidirectional_url
+from ._bidi_network import BidiNetwork
+from ._bidi_request import BidiRequest
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
+    DEFAULT_BIDI_PING_INTERVAL,
+    DEFAULT_BIDI_PING_TIMEOUT,
+    DEFAULT_BIDI_RECEIVE_WINDOW,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -31,6 +39,7 @@ from ._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     MAX_ASYNC_INLINE_BODY_BYTES,
+    USER_AGENT,
 )
 from ._credentials import CredentialSource
 from ._endpoints import host_header
@@ -138,6 +147,15 @@ class SageMakerRuntimeClient:
       headers are kept (a ``User-Agent`` among them replaces the client's).
     - ``max_connections``: connections (and attempts in flight) at most, per client.
 
+    Bidirectional streams (HTTP/2, the ``bidi`` extra):
+
+    - ``bidirectional_endpoint_url``: where InvokeEndpointWithBidirectionalStream goes; else the
+      ``endpoint_url`` when one is set (custom or configured), else the region's HTTP/2 endpoint
+      (``https://runtime.sagemaker.{region}.{dnsSuffix}:8443``, FIPS and dual-stack alike).
+    - ``bidirectional_ssl_context``: the TLS context of those streams (its ALPN is set to ``h2``);
+      else one built from ``verify``/``ca_bundle``/``client_cert`` as above. ``proxies`` apply
+      too (HTTP CONNECT through an ``http://`` proxy).
+
     Calls:
 
     - ``timeout``: an ``aiohttp.ClientTimeout``; fields left ``None`` keep their defaults
@@ -191,6 +209,8 @@ class SageMakerRuntimeClient:
         retry_mode: str | None = None,
         max_attempts: int | None = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        bidirectional_endpoint_url: str | None = None,
+        bidirectional_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         check_client_arguments(
             region_name=region_name,
@@ -250,6 +270,26 @@ class SageMakerRuntimeClient:
             session_headers=http_session.headers if http_session is not None else None,
         )
         self._network = settings.network
+        self._bidi_url = resolve_bidirectional_url(
+            botocore_session,
+            region=region_arg,
+            base_url=self._base_url,
+            bidirectional_endpoint_url=bidirectional_endpoint_url,
+            use_fips=use_fips_endpoint,
+            use_dual_stack=use_dualstack_endpoint,
+            allow_http=allow_http,
+        )
+        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
+        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
+        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
+        self._bidi_network = BidiNetwork(
+            botocore_session,
+            self._network,
+            ssl_context=bidirectional_ssl_context,
+            verify=verify,
+            ca_bundle=ca_bundle,
+            client_cert=client_cert,
+        )
         self.rate_limiter = settings.rate_limiter
         if self.rate_limiter is not None:
             # Outermost, so that it paces every attempt and sees every answer.
@@ -267,7 +307,9 @@ class SageMakerRuntimeClient:
         self._owns_session = http_session is None
         self._metadata = MetadataCache(maxsize=metadata_cache_size, ttl=metadata_cache_ttl)
         self._lifecycle = Lifecycle()
+        self._bidi_streams = OpenBidiStreams()
         self._lifecycle.on_close(self._close_session)
+        self._lifecycle.on_close(functools.partial(self._bidi_streams.close_all, 0.0))
         self._pipeline = Pipeline(
             base_url=self._base_url,
             host=host_header(self._base_url),
@@ -329,6 +371,11 @@ class SageMakerRuntimeClient:
         return str(self._base_url)
 
     @property
+    def bidirectional_endpoint_url(self) -> str:
+        """Where InvokeEndpointWithBidirectionalStream goes (the service's HTTP/2 endpoint)."""
+        return str(self._bidi_url)
+
+    @property
     def timeout(self) -> aiohttp.ClientTimeout:
         return self._pipeline.timeout
 
@@ -381,7 +428,12 @@ class SageMakerRuntimeClient:
         """
         if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0:
             raise ParamValidationError("grace", "must be a non-negative number of seconds")
+        # Bidirectional streams: those still open for input are reset at once, the others get
+        # the grace alongside the calls (a hook of the lifecycle resets whatever remains, even if
+        # this call is cancelled).
+        closing_streams = asyncio.ensure_future(self._bidi_streams.close_all(float(grace)))
         await self._lifecycle.shutdown(float(grace))
+        await closing_streams
 
     close = shutdown
 
@@ -638,7 +690,7 @@ class SageMakerRuntimeClient:
         self._check_open()
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ParamValidationError("timeout", "must be a positive number of seconds")
-        deadline = time.monotonic() + timeout
+        deadline = self._lifecycle.clock() + timeout
         if request is None:
             request = InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
@@ -672,12 +724,12 @@ class SageMakerRuntimeClient:
             try:
                 queued = await self._pipeline.call(wire, _parse_async_result, deadline=deadline)
             except DeadlineExceededError as exc:
-                if time.monotonic() < deadline:
+                if self._lifecycle.clock() < deadline:
                     raise  # the client's own timeout.total, not this call's
                 error = AsyncInferenceTimeout(timeout)
                 error.__cause__ = exc
                 raise error from exc
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._lifecycle.clock()
             if remaining <= 0:
                 raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
             return await self._results.wait(queued, timeout=remaining, poll_interval=poll_interval)
@@ -764,6 +816,48 @@ class SageMakerRuntimeClient:
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
         self._metadata.put(request, stream.response_metadata)
+
+    # -- bidirectional streams (HTTP/2) -----------------------------------------------------
+
+    def invoke_endpoint_with_bidirectional_stream(
+        self,
+        *,
+        endpoint_name: str,
+        model_invocation_path: str | None = None,
+        model_query_string: str | None = None,
+        target_variant: str | None = None,
+    ) -> BidirectionalCall:
+        """Open a bidirectional stream (HTTP/2; needs the ``bidi`` extra)::
+
+            async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name=...) as s:
+                await s.send(b"..."); await s.end_input()
+                async for part in s: ...
+
+        Validation happens here; the connection is made when the block is entered.
+        """
+        self._check_open()
+        request = BidiRequest(
+            endpoint_name, model_invocation_path, model_query_string, target_variant
+        )
+        timeout = self._pipeline.timeout
+        settings = BidiSettings(
+            url=self._bidi_url,
+            region=self._region,
+            credentials=self._credentials,
+            retry_policy=self._pipeline.retry_policy,
+            ssl_context=self._bidi_network.ssl_context,
+            connect_timeout=timeout.sock_connect or timeout.connect,
+            read_timeout=timeout.sock_read,
+            receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
+            user_agent=self._bidi_user_agent,
+            sleep=self._pipeline.sleep_unless_closing,
+            proxy_for=self._bidi_network.proxy_for,
+            ping_interval=self._bidi_ping_interval,
+            ping_timeout=self._bidi_ping_timeout,
+        )
+        return BidirectionalCall(
+            request, settings, self._bidi_streams, lambda: self._lifecycle.closing
+        )
 
 
 __all__ = ["SageMakerRuntimeClient"]

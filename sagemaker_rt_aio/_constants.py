@@ -70,3 +70,12 @@ EVENTSTREAM_MAX_HEADERS_LENGTH = 128 * 1024
 EVENTSTREAM_MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 # iter_lines(): a line longer than this raises instead of growing the buffer without bound.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+# InvokeEndpointWithBidirectionalStream: the HTTP/2 receive window (stream and connection). A slow
+# consumer stops the server after this many unread bytes: it bounds what a stream buffers.
+DEFAULT_BIDI_RECEIVE_WINDOW = 1024 * 1024
+# ... and after this many seconds of silence on a bidirectional stream's connection, a PING checks
+# that the server is still there; nothing at all within the PING timeout ends the stream (a
+# vanished peer sends no FIN, and while the input is open no read timeout applies).
+DEFAULT_BIDI_PING_INTERVAL = 30.0
+DEFAULT_BIDI_PING_TIMEOUT = 20.0

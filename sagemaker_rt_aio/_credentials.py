@@ -37,6 +37,10 @@ from ._errors import (
 )
 from ._signing import FrozenCredentials
 
+# The wall clock botocore's expiry times are compared with: a module global, so tests can drive
+# it (monkeypatch) together with a botocore ``time_fetcher``.
+_wall_clock = time.time
+
 # How often a refreshable source is asked whether it needs a refresh (a cheap, I/O-free check).
 _CHECK_INTERVAL = 30.0
 
@@ -90,7 +94,7 @@ class CredentialSource:
 
     def current(self) -> FrozenCredentials | None:
         """The snapshot, if it needs no check: the every-call path, with no coroutine."""
-        if time.time() < self._check_at:
+        if _wall_clock() < self._check_at:
             return self._frozen
         return None
 
@@ -98,7 +102,7 @@ class CredentialSource:
         """Current credentials, loading or refreshing them if needed; waits no later than
         ``deadline`` (``time.monotonic()``)."""
         frozen = self._frozen
-        if frozen is not None and time.time() < self._check_at:
+        if frozen is not None and _wall_clock() < self._check_at:
             return frozen
         source = self._source
         if (
@@ -193,7 +197,7 @@ def _next_check(source: botocore.credentials.RefreshableCredentials) -> float:
     for long-lived credentials; for short-lived ones, a quarter of the time they have left (found
     with the public ``refresh_needed(refresh_in)``, which says whether less than ``refresh_in``
     seconds are left), so a refresh is never late by more than that."""
-    now = time.time()
+    now = _wall_clock()
     if not source.refresh_needed(CREDENTIAL_REFRESH_MARGIN):
         return now + _CHECK_INTERVAL
     left = 0.0

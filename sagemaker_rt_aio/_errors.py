@@ -265,9 +265,11 @@ class ModelError(ServiceError):
         original_status_code: int | None = None,
         original_message: str | None = None,
         log_stream_arn: str | None = None,
+        error_code: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.original_status_code = original_status_code
+        self.error_code = error_code  # the bidirectional operation's ModelError adds ErrorCode
         self.original_message = original_message
         self.log_stream_arn = log_stream_arn
         super().__init__(message, **kwargs)
@@ -275,6 +277,20 @@ class ModelError(ServiceError):
 
 class InternalDependencyException(ServiceError):
     pass
+
+
+# The HTTP/2 service's (InvokeEndpointWithBidirectionalStream's) own names for the same errors:
+# subclasses, so ``except ValidationError`` and friends catch both services' errors.
+class InputValidationError(ValidationError):
+    """400 from the bidirectional operation (its ``ValidationError``)."""
+
+
+class InternalServerError(InternalFailure):
+    """500 from the bidirectional operation."""
+
+
+class ServiceUnavailableError(ServiceUnavailable):
+    """503 from the bidirectional operation: nothing reached the model; retried before any input."""
 
 
 class ModelNotReadyException(ServiceError):
@@ -334,6 +350,9 @@ ERROR_CLASSES: dict[str, type[ServiceError]] = {
         ThrottlingException,
         ModelStreamError,
         InternalStreamFailure,
+        InputValidationError,
+        InternalServerError,
+        ServiceUnavailableError,
     )
 }
 
@@ -390,6 +409,7 @@ def parse_error_response(
             ),
             original_message=_first_str(doc, "OriginalMessage"),
             log_stream_arn=_first_str(doc, "LogStreamArn"),
+            error_code=_first_str(doc, "ErrorCode"),
             **common,
         )
     if cls is ModelStreamError:

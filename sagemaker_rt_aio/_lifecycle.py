@@ -35,6 +35,12 @@ class Abortable(Protocol):
 
 class Lifecycle:
     def __init__(self) -> None:
+        # Where the client waits (retry backoff, polls for async results), it asks the lifecycle,
+        # so tests can drive time instead of sleeping: ``sleep`` (None: a real timer that
+        # shutdown interrupts) and ``clock`` (the waits' deadlines). Private; never on a path
+        # that does not wait.
+        self.sleep: Callable[[float], Awaitable[object]] | None = None
+        self.clock: Callable[[], float] = time.monotonic
         self.closing = False
         self.closed = False
         self._closing_event = asyncio.Event()
@@ -118,6 +124,9 @@ class Lifecycle:
     async def sleep_unless_closing(self, seconds: float) -> bool:
         """Sleep between attempts or polls; True if the client began shutting down meanwhile."""
         if seconds <= 0:
+            return self.closing
+        if self.sleep is not None:
+            await self.sleep(seconds)
             return self.closing
         try:
             await asyncio.wait_for(self._closing_event.wait(), seconds)

@@ -205,7 +205,7 @@ class Pipeline:
             send = self._chain(target, stream=stream)
             url = wire.url if wire.url is not None else self._url(wire.path)
         total = self.timeout.total
-        started = time.monotonic()
+        started = lifecycle.clock()  # tests drive it; time.monotonic otherwise
         if total:
             deadline = started + total if deadline is None else min(deadline, started + total)
         attempt = 1
@@ -240,7 +240,7 @@ class Pipeline:
                         response.status, response.headers, response.body, attempt - 1
                     )
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                elapsed = time.monotonic() - started
+                elapsed = lifecycle.clock() - started
                 if not should_retry(
                     policy,
                     error,
@@ -253,7 +253,7 @@ class Pipeline:
                 wait = delay(
                     policy, error, attempt=attempt, retry_after=retry_after, rand=self._rand
                 )
-                if deadline is not None and time.monotonic() + wait >= deadline:
+                if deadline is not None and lifecycle.clock() + wait >= deadline:
                     raise error  # the next attempt could not finish in time anyway
                 cost = retry_cost(policy, error)
                 if cost:

@@ -132,12 +132,14 @@ def _remove_dot_segments(path: str) -> str:
 
 
 _last_stamp: tuple[int, str] = (-1, "")
+# The wall clock requests are dated by: a module global, so tests can drive it (monkeypatch).
+_wall_clock = time.time
 
 
 def amz_date(now: float | None = None) -> str:
     """``X-Amz-Date`` for ``now`` (default: the current time); formatted once per second."""
     global _last_stamp
-    second = int(time.time() if now is None else now)
+    second = int(_wall_clock() if now is None else now)
     if _last_stamp[0] != second:
         _last_stamp = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
     return _last_stamp[1]
@@ -196,3 +198,58 @@ def sign(
         f"{SIGV4_ALGORITHM} Credential={credentials.access_key}/{scope}, "
         f"SignedHeaders={signed_headers}, Signature={signature}"
     )
+
+
+# ------------------------------------------------------------------------------- event signing
+
+EVENT_ALGORITHM = "AWS4-HMAC-SHA256-PAYLOAD"
+#: The payload hash (``X-Amz-Content-SHA256``) of a request whose body is a signed event stream.
+STREAMING_EVENTS_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-EVENTS"
+# An encoded ``:date`` header is its name (length-prefixed), type 8 (timestamp) and int64 ms.
+_DATE_HEADER_PREFIX = b"\x05:date\x08"
+
+
+def encoded_date_header(time_ms: int) -> bytes:
+    """The ``:date`` event header (timestamp, milliseconds since the epoch), as encoded on the wire."""
+    return _DATE_HEADER_PREFIX + time_ms.to_bytes(8, "big", signed=True)
+
+
+def sign_event(
+    payload: bytes,
+    *,
+    prior_signature: str,
+    time_ms: int,
+    credentials: FrozenCredentials,
+    region: str,
+    service: str,
+) -> bytes:
+    """The 32-byte ``:chunk-signature`` of one event-stream envelope (a pure function).
+
+    ``payload`` is the envelope's payload (the encoded inner message, or ``b""`` for the final
+    envelope); ``prior_signature`` the hex signature it chains from (the request's ``Signature=``
+    for the first event, else the previous event's). The string to sign dates the event to the
+    second; its ``:date`` header (hashed here) carries the milliseconds. The key is the request's
+    signing key (cached per day by ``signing_hmac``).
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time_ms // 1000))
+    date = stamp[:8]
+    string_to_sign = "\n".join(
+        (
+            EVENT_ALGORITHM,
+            stamp,
+            f"{date}/{region}/{service}/aws4_request",
+            prior_signature,
+            sha256_hex(encoded_date_header(time_ms)),
+            sha256_hex(payload),
+        )
+    )
+    inner, outer = signing_hmac(credentials.secret_key, date, region, service)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(string_to_sign.encode())
+    outer.update(inner.digest())
+    return bytes(outer.digest())
+
+
+def request_signature(authorization: str) -> str:
+    """The hex ``Signature=`` of a SigV4 ``Authorization`` header: the seed of the event chain."""
+    return authorization.rsplit("Signature=", 1)[-1].strip()

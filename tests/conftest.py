@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -92,3 +95,54 @@ def json_error(status: int, code: str, message: str, **extra: object) -> Handler
         )
 
     return handler
+
+
+class FakeTime:
+    """Drives a client's waits (retry backoff, polls for async results) instead of sleeping.
+
+    Each wait the client asks for is recorded in ``sleeps`` and skipped; its clocks run ahead of
+    real time by what it slept (and what ``advance`` added), so deadlines, budgets and credential
+    expiry still pass, never before they would really have. ``on_sleep(n)`` runs at the n-th
+    wait: the world changing meanwhile.
+    """
+
+    def __init__(self, on_sleep: Callable[[int], Awaitable[None]] | None = None) -> None:
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+        self.offset = 0.0
+
+    @property
+    def slept(self) -> float:
+        return sum(self.sleeps)
+
+    def clock(self) -> float:
+        """The client's monotonic clock."""
+        return time.monotonic() + self.offset
+
+    def wall(self) -> float:
+        """The client's wall clock (signature dates, credential expiry)."""
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.offset += seconds
+        if self.on_sleep is not None:
+            await self.on_sleep(len(self.sleeps))
+        await asyncio.sleep(0)
+
+    def install(self, client: Any) -> Any:
+        """Drive ``client``'s waits (its private lifecycle's injection points)."""
+        lifecycle = client._lifecycle
+        lifecycle.sleep = self.sleep
+        lifecycle.clock = self.clock
+        return client
+
+    def patch_wall_clock(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Drive the wall clock that dates signatures and times credential refreshes."""
+        from sagemaker_rt_aio import _credentials, _signing
+
+        monkeypatch.setattr(_signing, "_wall_clock", self.wall)
+        monkeypatch.setattr(_credentials, "_wall_clock", self.wall)

@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from aiohttp import web
-from conftest import Received, ScriptedServer
+from conftest import FakeTime, Received, ScriptedServer
 from moto.server import ThreadedMotoServer
 
 from sagemaker_rt_aio import (
@@ -38,12 +38,14 @@ from sagemaker_rt_aio import (
     RetryPolicy,
     S3Error,
     SageMakerRuntimeClient,
+    SageMakerRuntimeError,
 )
 from sagemaker_rt_aio._constants import EMPTY_SHA256
 
 ACCESS_KEY = "AKIDTESTS3WAITER"
 SECRET_KEY = "test-secret-key"
 REGION = "us-east-1"
+BOUND = 30.0  # seconds: only a broken client waits this long
 FAST = 0.05  # poll_interval for tests: the first polls come quickly
 NOWHERE = "http://127.0.0.1:9"  # a SageMaker endpoint URL for tests that never call SageMaker
 
@@ -137,13 +139,18 @@ def put_later(s3: Any, delay: float, bucket: str, key: str, body: bytes) -> asyn
 async def test_output_appears_after_a_delay(
     client: SageMakerRuntimeClient, s3: Any, bucket: str
 ) -> None:
-    writer = put_later(s3, 0.5, bucket, "out/inf-1.out", b'{"prediction": 0.93}')
-    started = time.monotonic()
+    async def model_writes_during_the_third_wait(n: int) -> None:
+        if n == 3:
+            await asyncio.to_thread(
+                s3.put_object, Bucket=bucket, Key="out/inf-1.out", Body=b'{"prediction": 0.93}'
+            )
+
+    fake = FakeTime(model_writes_during_the_third_wait)
+    fake.install(client)
     body = await client.wait_for_async_result(queued(bucket), timeout=10, poll_interval=FAST)
-    elapsed = time.monotonic() - started
-    await writer
     assert body == b'{"prediction": 0.93}'
-    assert 0.45 <= elapsed < 2.0
+    assert len(fake.sleeps) == 3  # three polls found nothing, the fourth the output
+    assert FAST / 2 <= fake.sleeps[0] <= FAST  # the first poll interval, with jitter
 
 
 async def test_output_already_there_returns_at_once(
@@ -151,37 +158,47 @@ async def test_output_already_there_returns_at_once(
 ) -> None:
     key = "out/a b/\u00fcber+%~!.out"  # a key that must be encoded, and signed, as S3 expects
     s3.put_object(Bucket=bucket, Key=key, Body=b"ready")
-    started = time.monotonic()
+    fake = FakeTime()
+    fake.install(client)
     body = await client.wait_for_async_result(queued(bucket, key), timeout=10, poll_interval=5)
     assert body == b"ready"
-    assert time.monotonic() - started < 1.0
+    assert fake.sleeps == []  # found by the first poll, no wait
 
 
 async def test_failure_object_appears_instead(
     client: SageMakerRuntimeClient, s3: Any, bucket: str
 ) -> None:
     text = "Received server error (500) from primary with message \u201cboom\u201d."
-    writer = put_later(s3, 0.4, bucket, "fail/inf-1.out", text.encode())
-    started = time.monotonic()
+
+    async def model_fails_during_the_second_wait(n: int) -> None:
+        if n == 2:
+            await asyncio.to_thread(
+                s3.put_object, Bucket=bucket, Key="fail/inf-1.out", Body=text.encode()
+            )
+
+    fake = FakeTime(model_fails_during_the_second_wait)
+    fake.install(client)
     with pytest.raises(AsyncInferenceFailure) as info:
         await client.wait_for_async_result(queued(bucket), timeout=10, poll_interval=FAST)
-    await writer
     assert info.value.failure == text
     assert info.value.failure_location == f"s3://{bucket}/fail/inf-1.out"
     assert text in str(info.value)
-    assert time.monotonic() - started < 2.0
+    assert len(fake.sleeps) == 2  # found by the poll right after it appeared
 
 
 async def test_nothing_appears_times_out_on_time(
     client: SageMakerRuntimeClient, bucket: str
 ) -> None:
-    started = time.monotonic()
+    fake = FakeTime()
+    fake.install(client)
+    started = fake.clock()
     with pytest.raises(AsyncInferenceTimeout) as info:
-        await client.wait_for_async_result(queued(bucket), timeout=0.8, poll_interval=FAST)
-    elapsed = time.monotonic() - started
-    assert 0.75 <= elapsed < 1.5
+        await client.wait_for_async_result(queued(bucket), timeout=60, poll_interval=FAST)
+    assert fake.clock() - started >= 60  # it waited the whole timeout...
+    assert fake.slept <= 60  # ...and not one wait past it
+    assert len(fake.sleeps) >= 3
     assert isinstance(info.value, TimeoutError)
-    assert info.value.timeout == 0.8
+    assert info.value.timeout == 60
     assert info.value.output_location == f"s3://{bucket}/out/inf-1.out"
 
 
@@ -196,10 +213,15 @@ async def test_output_wins_over_a_failure_written_later(
 async def test_without_failure_location_only_the_output_is_polled(
     client: SageMakerRuntimeClient, s3: Any, bucket: str
 ) -> None:
-    writer = put_later(s3, 0.3, bucket, "out/inf-1.out", b"done")
+    async def model_writes_during_the_second_wait(n: int) -> None:
+        if n == 2:
+            await asyncio.to_thread(s3.put_object, Bucket=bucket, Key="out/inf-1.out", Body=b"done")
+
+    fake = FakeTime(model_writes_during_the_second_wait)
+    fake.install(client)
     result = queued(bucket, failure_key=None)
     assert await client.wait_for_async_result(result, timeout=5, poll_interval=FAST) == b"done"
-    await writer
+    assert len(fake.sleeps) == 2
 
 
 @pytest.mark.parametrize(
@@ -248,11 +270,11 @@ async def test_access_denied_on_head_raises_at_once(scripted_server: ScriptedSer
         )
 
     scripted_server.default = denied
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
-        started = time.monotonic()
+    fake = FakeTime()
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         with pytest.raises(S3Error) as info:
             await c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
-        assert time.monotonic() - started < 1.0
+    assert fake.sleeps == []  # raised by the first poll: not read as "not ready yet"
     error = info.value
     assert (error.code, error.status_code, error.request_id) == ("AccessDenied", 403, "HEAD-RID")
     assert [r.method for r in scripted_server.received] == ["HEAD"]  # no second poll
@@ -395,13 +417,13 @@ def iam_moto() -> Iterator[IamMoto]:
 async def test_moto_iam_denies_a_user_without_permission(iam_moto: IamMoto) -> None:
     access_key, secret_key = iam_moto.nobody
     result = queued(iam_moto.bucket, "out/ready.out", "fail/x.out")
-    async with make_client(
-        s3_endpoint_url=iam_moto.url, access_key=access_key, secret_key=secret_key
+    fake = FakeTime()
+    async with fake.install(
+        make_client(s3_endpoint_url=iam_moto.url, access_key=access_key, secret_key=secret_key)
     ) as c:
-        started = time.monotonic()
         with pytest.raises(S3Error) as info:
             await c.wait_for_async_result(result, timeout=30, poll_interval=FAST)
-        assert time.monotonic() - started < 2.0  # promptly, not after the timeout
+        assert fake.sleeps == []  # promptly: the first poll, not after the timeout
         assert info.value.status_code == 403
         assert info.value.code == "AccessDenied"
         # The upload path maps S3's XML error the same way.
@@ -414,8 +436,9 @@ async def test_moto_iam_denies_a_user_without_permission(iam_moto: IamMoto) -> N
 async def test_moto_iam_accepts_our_signatures(iam_moto: IamMoto) -> None:
     """moto re-signs each request with botocore's S3SigV4Auth: HEAD, GET and PUT must match."""
     access_key, secret_key = iam_moto.reader
-    async with make_client(
-        s3_endpoint_url=iam_moto.url, access_key=access_key, secret_key=secret_key
+    fake = FakeTime()
+    async with fake.install(
+        make_client(s3_endpoint_url=iam_moto.url, access_key=access_key, secret_key=secret_key)
     ) as c:
         ready = queued(iam_moto.bucket, "out/ready.out", "fail/ready.out")
         assert await c.wait_for_async_result(ready, timeout=10) == b"for readers only"
@@ -425,15 +448,18 @@ async def test_moto_iam_accepts_our_signatures(iam_moto: IamMoto) -> None:
         assert await c.upload_async_input(b'{"x": 1}', location) == location
         uploaded = queued(iam_moto.bucket, "in/run 1/input.json", None)
         assert await c.wait_for_async_result(uploaded, timeout=10) == b'{"x": 1}'
+        assert fake.sleeps == []  # each found by its first poll
         # Allowed to read, but nothing there yet: a 404, so the wait polls on until its timeout.
-        started = time.monotonic()
+        started = fake.clock()
         with pytest.raises(AsyncInferenceTimeout):
             await c.wait_for_async_result(
                 queued(iam_moto.bucket, "out/never.out", "fail/never.out"),
-                timeout=0.6,
+                timeout=60,
                 poll_interval=FAST,
             )
-        assert time.monotonic() - started < 1.5
+        assert fake.clock() - started >= 60
+        assert len(fake.sleeps) >= 2
+        assert fake.slept <= 60
 
 
 async def test_moto_iam_rejects_a_wrong_secret_at_once(iam_moto: IamMoto) -> None:
@@ -498,9 +524,11 @@ async def test_slowdown_and_500_keep_polling_then_succeed(
 
 async def test_not_found_keeps_polling_both_locations(scripted_server: ScriptedServer) -> None:
     scripted_server.default = s3_script([404, 404, 404, 404, 404, 200], [(200, b"late")])
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
+    fake = FakeTime()
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         body = await c.wait_for_async_result(queued("bkt"), timeout=20, poll_interval=FAST)
     assert body == b"late"
+    assert len(fake.sleeps) == 5  # a wait between polls
     heads = output_heads(scripted_server)
     failure_heads = [r for r in scripted_server.received if "/fail/" in r.raw_path]
     assert len(heads) == 6
@@ -508,13 +536,19 @@ async def test_not_found_keeps_polling_both_locations(scripted_server: ScriptedS
 
 
 async def test_polls_back_off(scripted_server: ScriptedServer) -> None:
-    """With poll_interval 0.05, a 0.75 s wait polls a handful of times, not the 15-30 a fixed
+    """With poll_interval 0.5, a 7.5 s wait polls a handful of times, not the 15-30 a fixed
     interval would make."""
     scripted_server.default = s3_script([404], [(200, b"")])
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
+    fake = FakeTime()
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         with pytest.raises(AsyncInferenceTimeout):
-            await c.wait_for_async_result(queued("bkt"), timeout=0.75, poll_interval=0.05)
+            await c.wait_for_async_result(queued("bkt"), timeout=7.5, poll_interval=0.5)
     assert 3 <= len(output_heads(scripted_server)) <= 12
+    assert len(output_heads(scripted_server)) == len(fake.sleeps) + 1
+    # Each wait is jittered within an interval that grows by half each time (the last one is
+    # cut short by the timeout).
+    for n, wait in enumerate(fake.sleeps[:-1]):
+        assert 0.5 * 1.5**n / 2 <= wait <= 0.5 * 1.5**n, fake.sleeps
 
 
 async def test_s3_requests_are_signed_for_s3(scripted_server: ScriptedServer) -> None:
@@ -554,7 +588,7 @@ async def test_a_hanging_s3_does_not_stretch_the_timeout(scripted_server: Script
     release = asyncio.Event()
 
     async def hang(request: web.Request, body: bytes) -> web.StreamResponse:
-        await asyncio.wait_for(release.wait(), 10)
+        await asyncio.wait_for(release.wait(), 2 * BOUND)
         return web.Response(status=404)
 
     scripted_server.default = hang
@@ -562,10 +596,15 @@ async def test_a_hanging_s3_does_not_stretch_the_timeout(scripted_server: Script
         async with make_client(s3_endpoint_url=scripted_server.url) as c:
             started = time.monotonic()
             with pytest.raises(AsyncInferenceTimeout):
-                await c.wait_for_async_result(queued("bkt"), timeout=0.8, poll_interval=FAST)
-            assert time.monotonic() - started < 1.5
+                # S3 hangs longer than BOUND: only the wait's own timeout can end this in time.
+                await asyncio.wait_for(
+                    c.wait_for_async_result(queued("bkt"), timeout=0.8, poll_interval=FAST),
+                    BOUND,
+                )
+            assert time.monotonic() - started >= 0.8
     finally:
         release.set()
+    assert len(scripted_server.received) == 1  # the one HEAD that hung; no retry past the end
 
 
 # -- cancellation and shutdown -----------------------------------------------------------------------
@@ -580,7 +619,8 @@ async def wait_for_requests(server: ScriptedServer, count: int, limit: float = 5
 
 async def test_cancelling_a_wait_stops_all_polling(scripted_server: ScriptedServer) -> None:
     scripted_server.default = s3_script([404], [(200, b"")])
-    async with make_client(s3_endpoint_url=scripted_server.url) as c:
+    fake = FakeTime()  # waits between polls take no time: a poll still running would show at once
+    async with fake.install(make_client(s3_endpoint_url=scripted_server.url)) as c:
         task = asyncio.create_task(
             c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
         )
@@ -588,30 +628,30 @@ async def test_cancelling_a_wait_stops_all_polling(scripted_server: ScriptedServ
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        seen = len(scripted_server.received)
-        await asyncio.sleep(0.6)  # many poll intervals
-        assert len(scripted_server.received) == seen
+        seen, waits = len(scripted_server.received), len(fake.sleeps)
+        await asyncio.sleep(0.2)  # time for many polls (each takes milliseconds)
+        assert len(fake.sleeps) == waits  # the loop ended
+        # At most the one HEAD on its way when the wait was cancelled arrives after it.
+        assert len(scripted_server.received) <= seen + 1
 
 
 async def test_cancelling_during_a_request_ends_at_once(scripted_server: ScriptedServer) -> None:
     release = asyncio.Event()
 
     async def hang(request: web.Request, body: bytes) -> web.StreamResponse:
-        await asyncio.wait_for(release.wait(), 10)
+        await asyncio.wait_for(release.wait(), 2 * BOUND)
         return web.Response(status=404)
 
     scripted_server.default = hang
     try:
         async with make_client(s3_endpoint_url=scripted_server.url) as c:
             task = asyncio.create_task(
-                c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
+                c.wait_for_async_result(queued("bkt"), timeout=3600, poll_interval=FAST)
             )
             await wait_for_requests(scripted_server, 1)
-            started = time.monotonic()
             task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert time.monotonic() - started < 0.5
+            with pytest.raises(asyncio.CancelledError):  # at once: S3 answers only after BOUND
+                await asyncio.wait_for(task, BOUND)
             release.set()
             await asyncio.sleep(0.3)
             assert len(scripted_server.received) == 1
@@ -622,15 +662,14 @@ async def test_cancelling_during_a_request_ends_at_once(scripted_server: Scripte
 async def test_shutdown_during_a_wait_raises_client_closed(
     client: SageMakerRuntimeClient, bucket: str
 ) -> None:
+    # Polls an hour apart: only shutdown waking the wait ends it within BOUND.
     task = asyncio.create_task(
-        client.wait_for_async_result(queued(bucket), timeout=30, poll_interval=0.5)
+        client.wait_for_async_result(queued(bucket), timeout=7200, poll_interval=3600)
     )
     await asyncio.sleep(0.3)
-    started = time.monotonic()
-    await client.shutdown()
+    await asyncio.wait_for(client.shutdown(), BOUND)
     with pytest.raises(ClientClosedError):
-        await asyncio.wait_for(task, 2)
-    assert time.monotonic() - started < 0.5
+        await asyncio.wait_for(task, BOUND)
 
 
 async def test_shutdown_during_an_s3_request_raises_client_closed(
@@ -639,21 +678,20 @@ async def test_shutdown_during_an_s3_request_raises_client_closed(
     release = asyncio.Event()
 
     async def hang(request: web.Request, body: bytes) -> web.StreamResponse:
-        await asyncio.wait_for(release.wait(), 10)
+        await asyncio.wait_for(release.wait(), 2 * BOUND)
         return web.Response(status=404)
 
     scripted_server.default = hang
     c = make_client(s3_endpoint_url=scripted_server.url)
     try:
         task = asyncio.create_task(
-            c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
+            c.wait_for_async_result(queued("bkt"), timeout=3600, poll_interval=FAST)
         )
         await wait_for_requests(scripted_server, 1)
-        started = time.monotonic()
-        await c.shutdown()
+        # S3 answers only after BOUND, and the default grace is 10 s: the wait ends at once.
+        await asyncio.wait_for(c.shutdown(grace=3600), BOUND)
         with pytest.raises(ClientClosedError):
-            await asyncio.wait_for(task, 2)
-        assert time.monotonic() - started < 0.5
+            await asyncio.wait_for(task, BOUND)
     finally:
         release.set()
         await c.shutdown()
@@ -746,6 +784,7 @@ async def test_download_leaves_no_file_when_the_wait_fails(
         s3.put_object(Bucket=bucket, Key="fail/inf-1.out", Body=b"model crashed")
     target = tmp_path / "result.bin"
     expected = AsyncInferenceFailure if outcome == "failure" else AsyncInferenceTimeout
+    FakeTime().install(client)
     with pytest.raises(expected):
         await client.download_async_result(
             queued(bucket), str(target), timeout=0.5, poll_interval=FAST
@@ -908,7 +947,7 @@ async def test_invoke_and_wait_end_to_end(
             timeout=10,
             poll_interval=FAST,
         )
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started >= 0.3  # the output appeared 0.3 s after the invoke
     assert body == b'result of {"x": 1}'
     (post,) = scripted_server.received
     assert post.method == "POST"
@@ -945,13 +984,18 @@ async def test_invoke_and_wait_timeout_covers_the_whole_call(
         )
 
     scripted_server.default = queued_only
-    async with make_client(s3_endpoint_url=moto_url, endpoint_url=scripted_server.url) as c:
-        started = time.monotonic()
+    fake = FakeTime()
+    async with fake.install(
+        make_client(s3_endpoint_url=moto_url, endpoint_url=scripted_server.url)
+    ) as c:
+        started = fake.clock()
         with pytest.raises(AsyncInferenceTimeout):
             await c.invoke_endpoint_async_and_wait(
-                endpoint_name="m", body=b"x", timeout=1.0, poll_interval=FAST
+                endpoint_name="m", body=b"x", timeout=10, poll_interval=FAST
             )
-        assert 0.95 <= time.monotonic() - started < 1.7
+        assert fake.clock() - started >= 10
+    assert fake.slept <= 10 - 0.3  # the invoke's time counted: the polls got only the rest
+    assert len(fake.sleeps) >= 2
 
 
 async def test_invoke_and_wait_uploads_a_large_body_first(
@@ -1028,7 +1072,7 @@ async def test_local_runtime_end_to_end() -> None:
                 endpoint_name="m", body=b"hello", timeout=5, poll_interval=FAST
             )
             assert out == b"model says: hello"
-            assert 0.25 <= time.monotonic() - started < 3.0
+            assert time.monotonic() - started >= 0.25  # async_delay held the output back
 
             with pytest.raises(AsyncInferenceFailure) as info:
                 await c.invoke_endpoint_async_and_wait(
@@ -1066,9 +1110,11 @@ async def test_invoke_and_wait_refuses_a_large_body_without_upload_location(
 async def test_invoke_and_wait_timeout_bounds_a_slow_upload(
     scripted_server: ScriptedServer,
 ) -> None:
+    release = asyncio.Event()
+
     async def slow(request: web.Request, body: bytes) -> web.StreamResponse:
         if request.method == "PUT":
-            await asyncio.sleep(2.0)  # S3 takes its time over the upload
+            await asyncio.wait_for(release.wait(), BOUND)  # S3 does not finish the upload
             return web.Response(status=200)
         return web.json_response(
             {"InferenceId": "i"},
@@ -1081,11 +1127,16 @@ async def test_invoke_and_wait_timeout_bounds_a_slow_upload(
         s3_endpoint_url=scripted_server.url, endpoint_url=scripted_server.url
     ) as c:
         started = time.monotonic()
-        with pytest.raises(TimeoutError):
-            await c.invoke_endpoint_async_and_wait(
-                endpoint_name="m",
-                body=b"x" * 200_000,
-                timeout=1.0,
-                upload_location="s3://bkt/in/big.bin",
+        with pytest.raises(SageMakerRuntimeError) as caught:
+            await asyncio.wait_for(  # BOUND: a hang fails the test instead
+                c.invoke_endpoint_async_and_wait(
+                    endpoint_name="m",
+                    body=b"x" * 200_000,
+                    timeout=0.3,
+                    upload_location="s3://bkt/in/big.bin",
+                ),
+                BOUND,
             )
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started >= 0.3
+        release.set()
+    assert isinstance(caught.value, TimeoutError)

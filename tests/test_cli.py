@@ -35,7 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY, SECRET_KEY = "AKIDCLITEST", "cli-test-secret"
 REGION = "us-east-1"
 STEP = 20.0  # seconds: the bound on any single wait of these tests
-COMMANDS = ("invoke", "invoke-stream", "invoke-async", "batch", "serve-local", "demo")
+COMMANDS = (
+    "invoke",
+    "invoke-stream",
+    "invoke-async",
+    "batch",
+    "serve-local",
+    "demo",
+    "invoke-bidi",
+)
 REQUEST_ID = re.compile(
     r"\[request id ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\]"
 )

@@ -270,7 +270,11 @@ async def test_metadata_for_async_requests(numbered_client: SageMakerRuntimeClie
     assert metadata is not None and metadata == result.response_metadata
 
 
-@pytest.mark.parametrize("unknown", [object(), "ep", 42, None], ids=lambda v: "object()" if type(v) is object else repr(v))
+@pytest.mark.parametrize(
+    "unknown",
+    [object(), "ep", 42, None],
+    ids=lambda v: "object()" if type(v) is object else repr(v),
+)
 async def test_metadata_for_unknown_objects_is_none(
     numbered_client: SageMakerRuntimeClient, unknown: object
 ) -> None:

@@ -19,7 +19,7 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
-from conftest import Received, ScriptedServer
+from conftest import FakeTime, Received, ScriptedServer
 
 from sagemaker_rt_aio import (
     InvokeEndpointAsyncRequest,
@@ -266,7 +266,21 @@ class Refresher:
             "expiry_time": _iso(self.lifetime),
         }
 
-    def credentials(self, *, expires_in: float, **timeouts: int) -> CountingCredentials:
+    def credentials(
+        self, *, expires_in: float, clock: FakeTime | None = None, **timeouts: int
+    ) -> CountingCredentials:
+        if clock is not None:  # botocore's own clock for these credentials, driven by the test
+            wall = clock.wall
+            return CountingCredentials(
+                access_key="AKIDINITIAL",
+                secret_key=f"{SECRET}-0",
+                token=f"{TOKEN}-0",
+                expiry_time=datetime.fromtimestamp(wall() + expires_in, timezone.utc),
+                refresh_using=self,
+                method="test-refresh",
+                time_fetcher=lambda: datetime.fromtimestamp(wall(), timezone.utc),
+                **timeouts,
+            )
         credentials = CountingCredentials.create_from_metadata(
             metadata={
                 "access_key": "AKIDINITIAL",
@@ -342,16 +356,20 @@ async def test_unexpired_refreshable_credentials_are_not_refreshed(
 
 
 async def test_expired_credentials_refresh_and_the_signing_key_changes(
-    scripted_server: ScriptedServer,
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # botocore refreshes these once less than 1 s is left; they start with 2 s.
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
     refresher = Refresher()
-    credentials = refresher.credentials(expires_in=2.0, advisory_timeout=1, mandatory_timeout=1)
+    credentials = refresher.credentials(
+        expires_in=2.0, clock=fake, advisory_timeout=1, mandatory_timeout=1
+    )
     async with make_client(scripted_server.url, credentials=credentials) as client:
         await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
         await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
         assert refresher.calls == 0
-        await asyncio.sleep(1.2)
+        fake.advance(1.2)
         await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
         await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
     assert refresher.calls == 1

@@ -22,8 +22,10 @@ from sagemaker_rt_aio import (
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
+    InputValidationError,
     InternalDependencyException,
     InternalFailure,
+    InternalServerError,
     InternalStreamFailure,
     ModelError,
     ModelNotReadyException,
@@ -40,6 +42,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeError,
     ServiceError,
     ServiceUnavailable,
+    ServiceUnavailableError,
     ThrottlingException,
     TransportError,
     ValidationError,
@@ -425,6 +428,10 @@ KNOWN: dict[str, type[ServiceError]] = {
     "ThrottlingException": ThrottlingException,
     "ModelStreamError": ModelStreamError,
     "InternalStreamFailure": InternalStreamFailure,
+    # The HTTP/2 service's names (InvokeEndpointWithBidirectionalStream).
+    "InputValidationError": InputValidationError,
+    "InternalServerError": InternalServerError,
+    "ServiceUnavailableError": ServiceUnavailableError,
 }
 
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import Handler, Received, ScriptedServer, json_error
+from conftest import FakeTime, Handler, Received, ScriptedServer, json_error
 
 from sagemaker_rt_aio import (
     CallNext,
@@ -267,17 +267,20 @@ async def test_cold_start_longer_than_the_budget(scripted_server: ScriptedServer
     scripted_server.script = [handler]
     policy = RetryPolicy(
         max_attempts=2,
-        model_not_ready_base_delay=0.01,
-        model_not_ready_max_delay=0.02,
-        model_not_ready_budget=0.25,
+        model_not_ready_base_delay=1.0,
+        model_not_ready_max_delay=2.0,
+        model_not_ready_budget=25.0,  # in fake seconds: the requests' real time is negligible
     )
-    started = time.monotonic()
-    async with make_client(scripted_server.url, retry_policy=policy) as client:
+    fake = FakeTime()
+    async with fake.install(make_client(scripted_server.url, retry_policy=policy)) as client:
+        started = fake.clock()
         with pytest.raises(ModelNotReadyException) as caught:
             await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-    elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 0.25 + 1.0
-    assert len(scripted_server.received) > policy.max_attempts
+        elapsed = fake.clock() - started
+    assert elapsed >= 25.0  # the budget was spent...
+    assert fake.slept < 25.0 + 2.0  # ...and no retry began after it (the waits asked for)
+    assert all(0 < wait <= 2.0 for wait in fake.sleeps)
+    assert len(scripted_server.received) == len(fake.sleeps) + 1 > policy.max_attempts
     assert caught.value.status_code == 429
     assert caught.value.response_metadata is not None
     assert caught.value.response_metadata.retry_attempts == len(scripted_server.received) - 1
@@ -374,7 +377,7 @@ async def test_read_timeout_is_not_resent(scripted_server: ScriptedServer) -> No
     assert isinstance(caught.value, TimeoutError)
     assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
     assert caught.value.request_sent
-    assert 0.2 <= elapsed < 0.2 + 2.0
+    assert elapsed >= 0.2  # it waited for sock_read; never resent (above)
     assert len(scripted_server.received) == 1
 
 
@@ -525,14 +528,15 @@ async def test_every_attempt_is_signed_after_the_middlewares(
 
 
 async def test_retry_after_is_honoured_and_the_retry_signed_anew(
-    scripted_server: ScriptedServer,
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scripted_server.script = [unavailable(**{"Retry-After": "1.1"}), ok()]
     policy = RetryPolicy(base_delay=0.001, max_delay=2.0)  # the cap on Retry-After
-    started = time.monotonic()
-    async with make_client(scripted_server.url, retry_policy=policy) as client:
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
+    async with fake.install(make_client(scripted_server.url, retry_policy=policy)) as client:
         result = await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-    assert time.monotonic() - started >= 1.1
+    assert fake.sleeps == [1.1]  # the wait asked for: what the server said
     assert result.response_metadata.retry_attempts == 1
     first, second = scripted_server.received
     assert amz_epoch(second) >= amz_epoch(first) + 1  # a fresh X-Amz-Date, not a replay
@@ -643,30 +647,38 @@ async def test_logging_middleware_logs_transport_failures(
 
 
 async def test_deadline_bounds_retries_with_retry_after(scripted_server: ScriptedServer) -> None:
-    scripted_server.script = [unavailable(**{"Retry-After": "0.2"})]
-    policy = RetryPolicy(max_attempts=100, base_delay=0.001, max_delay=1.0)
-    timeout = aiohttp.ClientTimeout(total=0.5, sock_read=5)
-    started = time.monotonic()
-    async with make_client(scripted_server.url, retry_policy=policy, timeout=timeout) as client:
-        with pytest.raises(ServiceUnavailable):
+    scripted_server.script = [unavailable(**{"Retry-After": "10"})]
+    policy = RetryPolicy(max_attempts=100, base_delay=0.001, max_delay=60.0)
+    timeout = aiohttp.ClientTimeout(total=25, sock_read=5)  # fake seconds, but for the requests
+    fake = FakeTime()
+    client = fake.install(make_client(scripted_server.url, retry_policy=policy, timeout=timeout))
+    async with client:
+        with pytest.raises(ServiceUnavailable) as caught:
             await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-    elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + 0.3
-    # Attempts at 0, 0.2, 0.4 s: a fourth at 0.6 s could not finish in time, so it is not made.
-    assert 2 <= len(scripted_server.received) <= 3
+    # Attempts at 0, 10, 20 s: a fourth at 30 s could not finish in time, so it is not made.
+    assert fake.sleeps == [10, 10]
+    assert len(scripted_server.received) == 3
+    assert caught.value.response_metadata is not None
+    assert caught.value.response_metadata.retry_attempts == 2
 
 
 async def test_deadline_bounds_retries_with_backoff(scripted_server: ScriptedServer) -> None:
     scripted_server.script = [unavailable()]
-    policy = RetryPolicy(max_attempts=1000, base_delay=0.02, max_delay=0.05)
-    timeout = aiohttp.ClientTimeout(total=0.5, sock_read=5)
-    started = time.monotonic()
-    async with make_client(scripted_server.url, retry_policy=policy, timeout=timeout) as client:
+    policy = RetryPolicy(max_attempts=1000, base_delay=2.0, max_delay=5.0)
+    timeout = aiohttp.ClientTimeout(total=50, sock_read=5)  # fake seconds, but for the requests
+    fake = FakeTime()
+    client = fake.install(make_client(scripted_server.url, retry_policy=policy, timeout=timeout))
+    async with client:
+        started = fake.clock()
         with pytest.raises((ServiceUnavailable, DeadlineExceededError)):
             await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-    elapsed = time.monotonic() - started
-    assert elapsed < 0.5 + 0.3
-    assert len(scripted_server.received) >= 5
+        elapsed = fake.clock() - started
+    # Backoff until the deadline was one wait away, and no wait that would end past it.
+    assert len(fake.sleeps) >= 5
+    assert all(0 <= wait <= 5.0 for wait in fake.sleeps)
+    assert elapsed >= 50 - 5.0
+    assert fake.slept < 50
+    assert len(scripted_server.received) == len(fake.sleeps) + 1
 
 
 async def test_deadline_on_a_slow_answer(scripted_server: ScriptedServer) -> None:
@@ -680,7 +692,8 @@ async def test_deadline_on_a_slow_answer(scripted_server: ScriptedServer) -> Non
         elapsed = time.monotonic() - started
         release.set()
     assert isinstance(caught.value, TimeoutError)
-    assert 0.45 <= elapsed < 0.5 + 0.5
+    assert caught.value.request_sent
+    assert elapsed >= 0.45  # it waited for the answer until the deadline
     assert len(scripted_server.received) == 1  # sent, maybe run: never re-sent
 
 
@@ -711,7 +724,7 @@ async def test_deadline_while_waiting_for_a_slot(scripted_server: ScriptedServer
             await first
     assert isinstance(caught.value, TimeoutError)
     assert not caught.value.request_sent
-    assert 0.4 <= elapsed < 0.5 + 0.5
+    assert elapsed >= 0.4  # it waited for a slot until the deadline
     assert b"2" not in [r.body for r in scripted_server.received]
 
 
@@ -825,29 +838,40 @@ async def test_max_connections_bounds_requests_in_flight_fifo(
         assert abs(int(call_id) - position) <= 1, served
 
 
-async def test_queued_call_is_signed_when_its_turn_comes(scripted_server: ScriptedServer) -> None:
+async def test_queued_call_is_signed_when_its_turn_comes(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
     first_done: list[float] = []
     first_arrived = asyncio.Event()
+    release_first = asyncio.Event()
 
     async def slow_first(request: web.Request, body: bytes) -> web.StreamResponse:
         if body == b"first":
             first_arrived.set()
-            await asyncio.sleep(1.2)
-            first_done.append(time.time())
+            await asyncio.wait_for(release_first.wait(), BOUND)
+            first_done.append(fake.wall())
         return web.Response(body=body)
 
     scripted_server.default = slow_first
     async with make_client(scripted_server.url, max_connections=1) as client:
         first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
         await asyncio.wait_for(first_arrived.wait(), BOUND)  # it holds the only slot
-        queued_at = time.time()
-        second = await client.invoke_endpoint(endpoint_name="ep", body=b"second")
+        queued_at = fake.wall()
+        second = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"second"))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the second call is queued for the slot now
+        assert not second.done()
+        fake.advance(5.0)  # the first call takes 5 s...
+        release_first.set()
         await first
-    assert second.body == b"second"
+        result = await asyncio.wait_for(second, BOUND)
+    assert result.body == b"second"
     received = {r.body: r for r in scripted_server.received}
-    # Signed after the first call finished (1.2 s after it was queued), not when it was queued.
+    # Signed after the first call finished (5 s after it was queued), not when it was queued.
     assert amz_epoch(received[b"second"]) >= int(first_done[0])
-    assert amz_epoch(received[b"second"]) > int(queued_at)
+    assert amz_epoch(received[b"second"]) >= int(queued_at) + 5
     verify_signature(received[b"second"], scripted_server.url)
 
 
@@ -952,7 +976,7 @@ async def test_shutdown_lets_calls_finish_within_grace_then_ends_the_rest(
     with pytest.raises(ClientClosedError):  # cancelled after the grace period: an error, not a
         await stuck  # CancelledError, in a caller that cancelled nothing
     assert not stuck.cancelled()
-    assert 0.5 <= elapsed < 0.5 + 1.0
+    assert elapsed >= 0.5  # the grace period was granted; the rest ended (above)
     with pytest.raises(ClientClosedError):
         await client.invoke_endpoint(endpoint_name="ep", body=b"after")
     stuck_release.set()
@@ -967,16 +991,15 @@ async def test_shutdown_wakes_a_call_waiting_to_retry(scripted_server: ScriptedS
         answered.set()
         return response
 
-    scripted_server.script = [unavailable(**{"Retry-After": "30"})]
-    policy = RetryPolicy(max_delay=60.0)
+    scripted_server.script = [unavailable(**{"Retry-After": "3600"})]
+    policy = RetryPolicy(max_delay=7200.0)
     client = make_client(scripted_server.url, retry_policy=policy, middlewares=[note])
     call = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"{}"))
-    await asyncio.wait_for(answered.wait(), BOUND)  # the call goes on to sleep for 30 s
-    started = time.monotonic()
-    await client.shutdown()  # default grace: 10 s, but the sleeping call ends at once
+    await asyncio.wait_for(answered.wait(), BOUND)  # the call goes on to sleep for an hour
+    # A grace of an hour too: only waking the sleeping call ends shutdown within BOUND.
+    await asyncio.wait_for(client.shutdown(grace=3600), BOUND)
     with pytest.raises(ClientClosedError):
-        await call
-    assert time.monotonic() - started < 1.0
+        await asyncio.wait_for(call, BOUND)
     assert len(scripted_server.received) == 1
 
 
@@ -989,10 +1012,8 @@ async def test_shutdown_from_inside_a_call_does_not_hang(scripted_server: Script
 
     client = make_client(scripted_server.url, middlewares=[stop])
     clients.append(client)
-    started = time.monotonic()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(client.invoke_endpoint(endpoint_name="ep", body=b"{}"), BOUND)
-    assert time.monotonic() - started < 1.0
     assert client.closed
     assert scripted_server.received == []
 

@@ -994,7 +994,8 @@ async def test_read_timeout_on_a_stall_between_parts(
     elapsed = time.monotonic() - started
     assert got == [b"one"]
     assert isinstance(error, TimeoutError)
-    assert 0.25 <= elapsed < 0.9
+    assert elapsed >= 0.25  # sock_read passed; that it ended the read before the stall did, the
+    # missing second part shows (it comes 1 s in)
     assert len(scripted_server.received) == 1  # a read timeout is never retried
 
 
@@ -1010,8 +1011,8 @@ async def test_read_timeout_before_the_first_byte(
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         async with call(client):
-            pytest.fail("the block must not be entered")
-    assert time.monotonic() - started < 0.9
+            pytest.fail("the block must not be entered")  # the headers came after 1 s
+    assert time.monotonic() - started >= 0.25
 
 
 # -- releasing the connection ---------------------------------------------------------------------

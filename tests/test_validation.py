@@ -380,7 +380,11 @@ async def test_int_ranges(
 # -- bodies -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [1, 1.5, {"a": 1}, ["x"], None, object()], ids=lambda v: "object()" if type(v) is object else repr(v))
+@pytest.mark.parametrize(
+    "body",
+    [1, 1.5, {"a": 1}, ["x"], None, object()],
+    ids=lambda v: "object()" if type(v) is object else repr(v),
+)
 async def test_sync_body_types(
     scripted_server: ScriptedServer, client: SageMakerRuntimeClient, body: object
 ) -> None:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from .._client import SageMakerRuntimeClient
 from .._errors import SageMakerRuntimeError, ServiceError
+from ._bidi import add_parser as add_bidi_parser
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=int, default=1000, help="calls in the batch step")
     demo.add_argument("--concurrency", type=positive_int, default=64)
     demo.set_defaults(run=cmd_demo)
+
+    add_bidi_parser(commands, make_client)
     return parser
 
 

@@ -20,6 +20,7 @@ The pytest fixture ``sagemaker_local_runtime`` lives in ``sagemaker_rt_aio.local
 
 from __future__ import annotations
 
+from ._bidi import BidirectionalInvocation
 from ._container import ContainerEndpoint
 from ._faults import (
     AsyncDelayFault,
@@ -42,6 +43,7 @@ from ._runtime import LocalRuntime
 __all__ = [
     "AsyncDelayFault",
     "AsyncFailureFault",
+    "BidirectionalInvocation",
     "BreakStreamFault",
     "ColdStartFault",
     "ConnectionResetFault",

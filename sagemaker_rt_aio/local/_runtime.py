@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
 from ._async_inference import invoke_endpoint_async
+from ._bidi import BidiEndpoint, BidiHandler, BidiListener, StreamFault
 from ._container import PING_INTERVAL, PING_TIMEOUT, ContainerBackend, ContainerEndpoint
 from ._faults import (
     S3_TARGET,
@@ -98,6 +100,7 @@ class LocalRuntime:
         session_ttl: float = 20 * 60.0,
         shutdown_timeout: float = 1.0,
         ssl_context: ssl.SSLContext | None = None,
+        bidirectional_window: int = 1024 * 1024,
     ) -> None:
         for path in (async_output_path, async_failure_path):
             validate_bucket(parse_prefix(path)[0])
@@ -130,6 +133,7 @@ class LocalRuntime:
         self._retired: list[ContainerBackend] = []
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
+        self._bidi = BidiListener(self._state, bidirectional_window)
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -166,6 +170,11 @@ class LocalRuntime:
             await runner.cleanup()
             raise
         self._runner = runner
+        try:
+            await self._bidi.start(self._host, self._ssl_context)
+        except BaseException:
+            await self.stop()
+            raise
         for backend in self._containers.values():
             backend.start_polling()
 
@@ -181,6 +190,7 @@ class LocalRuntime:
         backends = [*self._retired, *self._containers.values()]
         self._retired.clear()
         await asyncio.gather(*(backend.close() for backend in backends))
+        await self._bidi.stop()
         if runner is not None:
             await runner.cleanup()
         self._bound_port = None
@@ -308,6 +318,40 @@ class LocalRuntime:
         if backend is not None:
             backend.stop_polling()
             self._retired.append(backend)
+
+    def add_bidirectional_endpoint(
+        self, name: str, handler: BidiHandler, *, variant: str = "AllTraffic"
+    ) -> None:
+        """Serve ``handler`` for InvokeEndpointWithBidirectionalStream at :attr:`bidirectional_url`.
+
+        ``async def handler(invocation, inbound)`` is an async generator: ``inbound`` yields the
+        client's ``BidirectionalPart``s; it yields ``bytes``, ``str`` or ``BidirectionalPart``.
+        """
+        if not valid_endpoint_name(name):
+            raise ValueError(f"invalid endpoint name {name!r}")
+        self._bidi.front_end.endpoints[name] = BidiEndpoint(name, handler, variant)
+
+    def fail_bidirectional_stream_next(
+        self,
+        name: str,
+        n: int = 1,
+        *,
+        after_parts: int = 0,
+        error: str = "InternalStreamFailure",
+        message: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        """End the next ``n`` bidirectional streams of ``name`` with an exception event
+        (``InternalStreamFailure`` or ``ModelStreamError``) after ``after_parts`` answer parts."""
+        text = message if message is not None else f"{error}: injected by the local runtime"
+        fault = StreamFault(after_parts, error, text, error_code)
+        self._bidi.front_end.stream_faults.setdefault(name, deque()).extend([fault] * n)
+
+    @property
+    def bidirectional_url(self) -> str:
+        """The HTTP/2 listener of the bidirectional operation (h2c, or TLS with ``ssl_context``)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{self.scheme}://{host}:{self._bidi.port}"
 
     def remove_endpoint(self, name: str) -> None:
         """Stop serving ``name``; later calls get ValidationError. Raises ``KeyError`` if unknown."""

@@ -12,14 +12,19 @@ Against the embedded local runtime and its demo ``sentiment`` model (no AWS acco
 Against a real endpoint::
 
     ENDPOINT_NAME=my-endpoint AWS_REGION=us-east-1 python examples/fastapi_service.py
+
+With ``--otel`` (needs ``pip install 'sagemaker-rt-aio[otel]' opentelemetry-sdk``) the process gets
+OpenTelemetry SDK providers that print to the console: one span per SageMaker call, as it ends, and
+the client's metrics every 10 seconds and at exit. A real service would export with OTLP instead.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 from _common import (
@@ -73,14 +78,49 @@ def create_app(
     return app
 
 
+def console_telemetry(out: TextIO = sys.stdout) -> tuple[Any, Any]:
+    """OpenTelemetry SDK tracer and meter providers that print spans and metrics to ``out``."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        PeriodicExportingMetricReader,
+    )
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out)))
+    reader = PeriodicExportingMetricReader(
+        ConsoleMetricExporter(out=out), export_interval_millis=10_000
+    )
+    return tracer_provider, MeterProvider(metric_readers=[reader])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argument_parser("Forward POST /predict to a SageMaker endpoint.")
+    parser.add_argument(
+        "--otel", action="store_true", help="print OpenTelemetry spans and metrics to stdout"
+    )
     args = parser.parse_args(argv)
     endpoint_name, client_factory = pick_endpoint(
         args, "sentiment", sentiment, content_type="application/json"
     )
+    providers = None
+    if args.otel:
+        from opentelemetry import metrics, trace
+
+        # Global providers: the client, built later in the lifespan, uses them (so would any
+        # other instrumentation of the app, FastAPI's included).
+        providers = console_telemetry()
+        trace.set_tracer_provider(providers[0])
+        metrics.set_meter_provider(providers[1])
     app = create_app(endpoint_name=endpoint_name, client_factory=client_factory)
-    uvicorn.run(app, host=args.host, port=args.port)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port)
+    finally:
+        if providers is not None:
+            for provider in providers:
+                provider.shutdown()  # the last metrics are printed here
 
 
 if __name__ == "__main__":

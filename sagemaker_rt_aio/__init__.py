@@ -44,6 +44,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._logging import LOG_ENV_VAR, configure_logging_from_env
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
 from ._stream import ResponseStream, StreamCall
@@ -59,8 +60,11 @@ from ._types import (
 )
 from ._version import __version__
 
+configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr
+
 __all__ = [
     "ENDPOINT_PREFIX",
+    "LOG_ENV_VAR",
     "AsyncInferenceFailure",
     "AsyncInferenceTimeout",
     "BidirectionalCall",
@@ -116,4 +120,5 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "configure_logging_from_env",
 ]

@@ -7,14 +7,16 @@ Each operation validates and serializes its request (``_protocol``), hands it to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import aiohttp
 import botocore.credentials
@@ -50,8 +52,10 @@ from ._errors import (
     ParamValidationError,
 )
 from ._lifecycle import Lifecycle
+from ._logging import configure_logging_from_env
 from ._metadata_cache import MetadataCache
 from ._network import ClientCert, StrPath
+from ._observe import load_telemetry
 from ._options import check_client_arguments, effective_timeout
 from ._pipeline import Middleware, Pipeline
 from ._protocol import (
@@ -74,6 +78,10 @@ from ._types import (
     ResponseMetadata,
 )
 from ._validation import body_bytes
+
+if TYPE_CHECKING:  # the otel extra: needed only to type these two arguments
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -174,6 +182,12 @@ class SageMakerRuntimeClient:
       response metadata :meth:`get_cached_response_metadata` keeps, and for how long.
     - ``user_agent_extra``: appended to the User-Agent. ``sdk_ua_app_id`` (else
       ``AWS_SDK_UA_APP_ID`` or ``sdk_ua_app_id`` in the profile) adds ``app/<id>``.
+
+    Observability (README "Observability"):
+
+    - ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers for the client's spans and
+      metrics (the ``otel`` extra); else the global ones, even when set after the client was built.
+      ``SAGEMAKER_RT_AIO_LOG=debug`` turns the library's own debug log on, to stderr.
     """
 
     def __init__(
@@ -211,7 +225,10 @@ class SageMakerRuntimeClient:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         bidirectional_endpoint_url: str | None = None,
         bidirectional_ssl_context: ssl.SSLContext | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
+        configure_logging_from_env()
         check_client_arguments(
             region_name=region_name,
             endpoint_url=endpoint_url,
@@ -329,6 +346,17 @@ class SageMakerRuntimeClient:
         self._results = AsyncResultWaiter(
             pipeline=self._pipeline, region=region, s3_endpoint=settings.s3_endpoint
         )
+        pipeline = self._pipeline
+        self._telemetry = load_telemetry(
+            tracer_provider,
+            meter_provider,
+            region=region,
+            host=self._base_url.host or "",
+            port=self._base_url.port,
+            gauges=lambda: pipeline.gauges,
+        )
+        if self._telemetry is not None:
+            pipeline.observe = self._telemetry.observe
         self._parent: SageMakerRuntimeClient | None = None
 
     def with_options(
@@ -624,7 +652,8 @@ class SageMakerRuntimeClient:
         ``timeout`` seconds pass first, and ``S3Error`` when S3 refuses (403 and the like).
         """
         self._check_open()
-        return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
+        with self._waiting("WaitForAsyncResult", result):
+            return await self._results.wait(result, timeout=timeout, poll_interval=poll_interval)
 
     async def download_async_result(
         self,
@@ -637,9 +666,10 @@ class SageMakerRuntimeClient:
         """Like :meth:`wait_for_async_result`, but stream the output into the file at ``path``
         (written whole or not at all) and return its size in bytes."""
         self._check_open()
-        return await self._results.download(
-            result, path, timeout=timeout, poll_interval=poll_interval
-        )
+        with self._waiting("DownloadAsyncResult", result):
+            return await self._results.download(
+                result, path, timeout=timeout, poll_interval=poll_interval
+            )
 
     def iter_async_result(
         self,
@@ -650,7 +680,11 @@ class SageMakerRuntimeClient:
     ) -> AsyncIterator[bytes]:
         """Like :meth:`wait_for_async_result`, but yield the output in chunks as they arrive."""
         self._check_open()
-        return self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+        chunks = self._results.iterate(result, timeout=timeout, poll_interval=poll_interval)
+        if self._telemetry is None:
+            return chunks
+        location = getattr(result, "output_location", None)
+        return self._telemetry.waiting_iter("IterAsyncResult", location, chunks)
 
     async def upload_async_input(
         self, data: Body, location: str, *, content_type: str | None = None
@@ -732,7 +766,19 @@ class SageMakerRuntimeClient:
             remaining = deadline - self._lifecycle.clock()
             if remaining <= 0:
                 raise AsyncInferenceTimeout(timeout, output_location=queued.output_location)
-            return await self._results.wait(queued, timeout=remaining, poll_interval=poll_interval)
+            with self._waiting("WaitForAsyncResult", queued):
+                return await self._results.wait(
+                    queued, timeout=remaining, poll_interval=poll_interval
+                )
+
+    def _waiting(
+        self, operation: str, result: InvokeEndpointAsyncResult
+    ) -> AbstractContextManager[object]:
+        """A wait's telemetry span (its S3 requests nest in it), or nothing."""
+        if self._telemetry is None:
+            return contextlib.nullcontext()
+        # Odd input is the waiter's to reject (ParamValidationError), inside the span.
+        return self._telemetry.waiting(operation, getattr(result, "output_location", None))
 
     def _check_open(self) -> None:
         if self._lifecycle.closing:

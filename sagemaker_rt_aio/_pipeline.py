@@ -47,6 +47,7 @@ from ._errors import (
     parse_error_response,
 )
 from ._lifecycle import Lifecycle
+from ._observe import Observe
 from ._protocol import UNSIGNED_DEFAULT_HEADERS, WireRequest
 from ._retry import (
     RetryPolicy,
@@ -144,6 +145,7 @@ class Pipeline:
         self._middlewares = tuple(middlewares)
         self._urls: dict[str, URL] = {}
         self._rand = random.Random()
+        self.observe: Observe | None = None  # telemetry (_observe.py): None when nothing records
         self._build_chains()
 
     def _build_chains(self) -> None:
@@ -210,6 +212,8 @@ class Pipeline:
             deadline = started + total if deadline is None else min(deadline, started + total)
         attempt = 1
         last_cost = 0
+        observe = self.observe
+        obs = None if observe is None else observe(wire.operation.name, wire.endpoint_name, stream)
         try:
             while True:
                 request = HttpRequest(
@@ -235,11 +239,16 @@ class Pipeline:
                         # botocore's standard mode: a success earns a token back, or returns what
                         # its last charged retry took.
                         self._quota.release(last_cost or 1)
-                        return parse(response, attempt - 1)
+                        result = parse(response, attempt - 1)
+                        if obs is not None:
+                            obs.succeeded(response, result)
+                        return result
                     error = target.parse_error(
                         response.status, response.headers, response.body, attempt - 1
                     )
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if obs is not None:
+                    obs.attempt_failed(error)
                 elapsed = lifecycle.clock() - started
                 if not should_retry(
                     policy,
@@ -269,15 +278,23 @@ class Pipeline:
                     attempt,
                     wait,
                 )
+                if obs is not None:
+                    obs.retrying(error, wait)
                 if await lifecycle.sleep_unless_closing(wait):
                     raise ClientClosedError("the client shut down while the call waited to retry")
                 attempt += 1
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             closed = lifecycle.closed_error()
+            if obs is not None:
+                obs.failed(exc if closed is None else closed)
             if closed is None:
                 raise
             # We cancelled it in shutdown; the caller did not, so it gets an error instead.
             raise closed from None
+        except BaseException as exc:
+            if obs is not None:
+                obs.failed(exc)
+            raise
         finally:
             if task is not None:
                 inflight.discard(task)
@@ -317,6 +334,11 @@ class Pipeline:
         finally:
             if held:
                 slots.give_back()
+
+    @property
+    def gauges(self) -> tuple[int, int]:
+        """(attempts queued for a slot, retry-quota tokens left), for telemetry's gauges."""
+        return self._slots.queued, self._quota.available
 
     async def sleep_unless_closing(self, seconds: float) -> bool:
         return await self.lifecycle.sleep_unless_closing(seconds)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._lifecycle import Lifecycle
+    from ._observe import CallObserver
 
 
 class ResponseStream:
@@ -35,6 +36,10 @@ class ResponseStream:
     Use it inside ``async with client.invoke_endpoint_with_response_stream(...)``: leaving the
     block, early or through an exception, releases the connection.
     """
+
+    # The call's telemetry observer (_observe.CallObserver), set by it when one records: its span
+    # lasts until the stream is closed.
+    _observer: CallObserver | None = None
 
     def __init__(self, response: aiohttp.ClientResponse, metadata: ResponseMetadata) -> None:
         self._response = response
@@ -62,6 +67,7 @@ class ResponseStream:
         self._started = True
         request_id = self.response_metadata.request_id
         decoder = self._decoder
+        observer = self._observer
         while True:
             chunk = await read_chunk(self._response)
             if not chunk:
@@ -71,6 +77,8 @@ class ResponseStream:
             for message in decoder.feed(chunk):
                 part = message_to_part(message, request_id=request_id)
                 if part is not None:
+                    if observer is not None:
+                        observer.part()
                     yield part
             if decoder.error is not None:
                 raise decoder.error  # after the good messages that came before it
@@ -99,8 +107,10 @@ class ResponseStream:
         if buffer:
             yield _decode_line(buffer, max_line_bytes, encoding)
 
-    async def aclose(self) -> None:
+    async def aclose(self, exc: BaseException | None = None) -> None:
         """Release the connection: back to the pool if the body was read to its end."""
+        if self._observer is not None:
+            self._observer.stream_closed(self._finished, exc)
         if self._finished:
             self._response.release()
         else:
@@ -117,6 +127,8 @@ class ResponseStream:
             abort_response(self._response, error)
         else:
             self._response.close()
+        if self._observer is not None:
+            self._observer.stream_closed(self._finished, error)
 
 
 def _decode_line(raw: bytearray, limit: int, encoding: str) -> str:
@@ -165,5 +177,5 @@ class StreamCall:
     ) -> None:
         stream = self._stream
         if stream is not None:
-            await stream.aclose()
+            await stream.aclose(exc)
             self._lifecycle.discard_resource(stream)

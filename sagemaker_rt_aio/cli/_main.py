@@ -1,7 +1,9 @@
 """Argument parsing, the small commands, and the one place errors become a line and an exit code.
 
-Conventions follow the AWS CLI where they fit: ``--region``, ``--profile``, ``--endpoint-url``, and a
-body given as a string, ``file://path`` (text), ``fileb://path`` (bytes) or ``-`` (standard input).
+Conventions follow the AWS CLI where they fit: global options (``--region``, ``--profile``,
+``--endpoint-url``, ``--debug``...) before or after the command, a flag per request member, a body
+given as a string, ``file://path`` (text), ``fileb://path`` (bytes) or ``-`` (standard input), and
+the AWS CLI's exit codes (see ``_exit``).
 """
 
 from __future__ import annotations
@@ -10,60 +12,87 @@ import argparse
 import asyncio
 import importlib
 import os
-import re
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from .._client import SageMakerRuntimeClient
-from .._errors import SageMakerRuntimeError, ServiceError
+from .._types import (
+    InvokeEndpointAsyncRequest,
+    InvokeEndpointRequest,
+    InvokeEndpointWithResponseStreamRequest,
+)
 from ._bidi import add_parser as add_bidi_parser
+from ._exit import (
+    EPILOG,
+    EXIT_INTERRUPTED,
+    EXIT_ITEMS_FAILED,
+    EXIT_OTHER,
+    EXIT_USAGE,
+    CommandError,
+    UsageError,
+    describe_error,
+    exit_code_for,
+)
+from ._members import add_member_flags, member_values
+from ._options import add_global_options, client_options, debug_logging, seconds
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
-
-def read_body(spec: str) -> bytes:
+def read_body(spec: str, option: str = "--body") -> bytes:
     """The request body from ``--body``: ``-`` (stdin), ``fileb://``/``file://`` (a file) or text."""
     if spec == "-":
         return sys.stdin.buffer.read()
     for prefix in ("fileb://", "file://"):
         if spec.startswith(prefix):
-            return Path(spec[len(prefix) :]).expanduser().read_bytes()
-    return spec.encode()
+            try:
+                return Path(spec[len(prefix) :]).expanduser().read_bytes()
+            except OSError as error:
+                raise UsageError(f"{option}: cannot read {spec}: {error.strerror}") from None
+    # surrogateescape: an argument that was not valid UTF-8 goes out as the bytes it was given.
+    return spec.encode("utf-8", "surrogateescape")
 
 
 def _open_output(path: str) -> BinaryIO:
     return sys.stdout.buffer if path == "-" else Path(path).open("wb")
 
 
+def _check_output(path: str, option: str = "--output") -> None:
+    """Refuse an output that cannot be written before the (paid) call, not after it."""
+    if path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{option}: {path} is a directory")
+    if not target.parent.is_dir():
+        raise UsageError(f"{option}: no such directory: {target.parent}")
+
+
+def endpoint_of(args: argparse.Namespace) -> str:
+    """The endpoint, given as the positional argument or as ``--endpoint-name`` (AWS CLI style)."""
+    positional, option = args.endpoint, args.endpoint_name
+    if positional and option and positional != option:
+        raise UsageError(f"two endpoints given: {positional!r} and --endpoint-name {option!r}")
+    name: str | None = positional or option
+    if not name:
+        raise UsageError("an endpoint name is required (ENDPOINT or --endpoint-name)")
+    return name
+
+
 def make_client(args: argparse.Namespace, **extra: Any) -> SageMakerRuntimeClient:
-    return SageMakerRuntimeClient(
-        args.region,
-        profile_name=args.profile,
-        endpoint_url=args.endpoint_url,
-        s3_endpoint_url=getattr(args, "s3_endpoint_url", None),
-        allow_http=args.allow_http,
-        **extra,
-    )
+    return SageMakerRuntimeClient(args.region, **client_options(args), **extra)
 
 
 # -- commands -------------------------------------------------------------------------------
 
 
 async def cmd_invoke(args: argparse.Namespace) -> int:
+    endpoint, body = endpoint_of(args), read_body(args.body)
+    _check_output(args.output)
     async with make_client(args) as client:
         result = await client.invoke_endpoint(
-            endpoint_name=args.endpoint,
-            body=read_body(args.body),
-            content_type=args.content_type,
-            accept=args.accept,
-            custom_attributes=args.custom_attributes,
-            target_model=args.target_model,
-            target_variant=args.target_variant,
-            inference_component_name=args.inference_component,
+            endpoint_name=endpoint, body=body, **member_values(args)
         )
     out = _open_output(args.output)
     try:
@@ -78,17 +107,12 @@ async def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 async def cmd_invoke_stream(args: argparse.Namespace) -> int:
+    endpoint, body = endpoint_of(args), read_body(args.body)
     out = sys.stdout.buffer
     async with (
         make_client(args) as client,
         client.invoke_endpoint_with_response_stream(
-            endpoint_name=args.endpoint,
-            body=read_body(args.body),
-            content_type=args.content_type,
-            accept=args.accept,
-            custom_attributes=args.custom_attributes,
-            target_variant=args.target_variant,
-            inference_component_name=args.inference_component,
+            endpoint_name=endpoint, body=body, **member_values(args)
         ) as stream,
     ):
         if args.lines:
@@ -104,18 +128,13 @@ async def cmd_invoke_stream(args: argparse.Namespace) -> int:
 
 
 async def cmd_invoke_async(args: argparse.Namespace) -> int:
+    endpoint, fields = endpoint_of(args), member_values(args)
+    if (args.body is None) == ("input_location" not in fields):
+        raise UsageError("give exactly one of --body and --input-location")
+    if args.body is not None:
+        fields["body"] = read_body(args.body)
     async with make_client(args) as client:
-        fields: dict[str, Any] = {
-            "endpoint_name": args.endpoint,
-            "content_type": args.content_type,
-            "accept": args.accept,
-            "inference_id": args.inference_id,
-        }
-        if args.input_location:
-            fields["input_location"] = args.input_location
-        else:
-            fields["body"] = read_body(args.body)
-        result = await client.invoke_endpoint_async(**fields)
+        result = await client.invoke_endpoint_async(endpoint_name=endpoint, **fields)
         print(f"inference_id:     {result.inference_id}", file=sys.stderr)
         print(f"output_location:  {result.output_location}", file=sys.stderr)
         print(f"failure_location: {result.failure_location}", file=sys.stderr)
@@ -133,27 +152,46 @@ def _same_file(first: Path, second: Path) -> bool:
     return first.exists() and second.exists() and os.path.samefile(first, second)
 
 
-async def cmd_batch(args: argparse.Namespace) -> int:
-    from ._batch import run_batch
-
+def _batch_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     input_path, output_path = Path(args.input), Path(args.output)
+    if not input_path.is_file():
+        raise UsageError(f"--input: no such file: {args.input}")
     if _same_file(input_path, output_path):
         # A resumed run rewrites --output to keep only finished records: it would erase the input.
-        print("error: --output must not be the --input file", file=sys.stderr)
-        return EXIT_ERROR
+        raise UsageError("--output must not be the --input file")
+    _check_output(args.output)
+    return input_path, output_path
+
+
+async def cmd_batch(args: argparse.Namespace) -> int:
+    from ._batch import run_batch
+    from ._interrupt import TwoStepInterrupt
+
+    endpoint = endpoint_of(args)
+    input_path, output_path = _batch_paths(args)
+    fields = member_values(args)
+    content_type, accept = fields.pop("content_type", None), fields.pop("accept", None)
     async with make_client(args, max_connections=max(args.concurrency, 1)) as client:
-        summary = await run_batch(
-            client,
-            endpoint_name=args.endpoint,
-            input_path=input_path,
-            output_path=output_path,
-            concurrency=args.concurrency,
-            content_type=args.content_type,
-            accept=args.accept,
-            progress=not args.no_progress,
-        )
+        with TwoStepInterrupt() as interrupt:
+            summary = await run_batch(
+                client,
+                endpoint_name=endpoint,
+                input_path=input_path,
+                output_path=output_path,
+                concurrency=args.concurrency,
+                content_type=content_type,
+                accept=accept,
+                progress=not args.no_progress,
+                fields=fields,
+                retry_unknown=args.retry_unknown,
+                stop=interrupt.stop,
+                abort=interrupt.abort,
+            )
     print(summary.describe(), file=sys.stderr)
-    return 0 if summary.failed == 0 else EXIT_ERROR
+    if interrupt.interrupted:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_ITEMS_FAILED if summary.unanswered else 0
 
 
 async def cmd_serve_local(args: argparse.Namespace) -> int:
@@ -162,7 +200,13 @@ async def cmd_serve_local(args: argparse.Namespace) -> int:
     if (args.handler is None) == (args.container is None):
         raise SystemExit("error: serve-local takes either module:function or --container URL")
     handler = load_handler(args.handler) if args.handler is not None else None
-    async with LocalRuntime(host=args.host, port=args.port) as runtime:
+    runtime = LocalRuntime(host=args.host, port=args.port)
+    try:
+        await runtime.start()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CommandError(f"cannot serve on {args.host}:{args.port}: {reason}") from error
+    async with runtime:
         if handler is not None:
             runtime.add_endpoint(args.name, handler)
         else:
@@ -190,22 +234,43 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 def load_handler(spec: str) -> Any:
     """``module:attribute`` (or ``path/to/file.py:attribute``) to the handler object."""
     module_name, sep, attribute = spec.partition(":")
-    if not sep or not attribute:
-        raise SystemExit(f"error: handler must be module:function, got {spec!r}")
+    if not sep or not module_name or not attribute:
+        raise UsageError(f"handler must be module:function, got {spec!r}")
     if module_name.endswith(".py"):
         path = Path(module_name).resolve()
+        if not path.is_file():
+            raise UsageError(f"handler: no such file: {module_name}")
         sys.path.insert(0, str(path.parent))
         module_name = path.stem
     else:
         sys.path.insert(0, str(Path.cwd()))
-    module = importlib.import_module(module_name)
     try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise SystemExit(f"error: {module_name} has no attribute {attribute!r}") from None
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            # The handler's module is there; something it imports is not.
+            raise CommandError(f"handler: importing {module_name} failed: {error}") from error
+        raise UsageError(f"handler: no module named {module_name!r}") from None
+    except Exception as error:
+        raise CommandError(
+            f"handler: importing {module_name} failed: {type(error).__name__}: {error}"
+        ) from error
+    handler = getattr(module, attribute, None)
+    if handler is None:
+        raise UsageError(f"handler: {module_name} has no attribute {attribute!r}")
+    if not callable(handler):
+        raise UsageError(f"handler: {module_name}.{attribute} is not callable")
+    return handler
 
 
 # -- parsing --------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 252 (raised, printed by ``main``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (usage: {self.prog} --help)")
 
 
 def positive_int(text: str) -> int:
@@ -219,68 +284,105 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0-65535), got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sagemaker-rt-aio",
         description="Call Amazon SageMaker Runtime endpoints, or run them locally.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
-    parser.add_argument("--region", help="AWS region (default: from the environment or profile)")
-    parser.add_argument("--profile", help="a profile from ~/.aws/config")
-    parser.add_argument("--endpoint-url", help="send requests here instead of AWS")
-    parser.add_argument("--s3-endpoint-url", help="S3 endpoint for async results")
-    parser.add_argument(
-        "--allow-http", action="store_true", help="allow plain http:// to a non-loopback host"
-    )
+    add_global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_request(sub: argparse.ArgumentParser, *, body_required: bool = True) -> None:
-        sub.add_argument("endpoint", help="endpoint name")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
+        )
+        add_global_options(sub, top=False)
+        return sub
+
+    def with_endpoint(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("endpoint", nargs="?", help="endpoint name")
+        sub.add_argument("--endpoint-name", help="endpoint name (instead of ENDPOINT)")
+
+    def with_body(sub: argparse.ArgumentParser, *, required: bool = True) -> None:
         sub.add_argument(
             "--body",
-            required=body_required,
+            required=required,
             help="request body: text, file://PATH, fileb://PATH, or - for stdin",
         )
-        sub.add_argument("--content-type")
-        sub.add_argument("--accept")
 
-    invoke = commands.add_parser("invoke", help="InvokeEndpoint; write the answer")
-    with_request(invoke)
-    invoke.add_argument("--custom-attributes")
-    invoke.add_argument("--target-model")
-    invoke.add_argument("--target-variant")
-    invoke.add_argument("--inference-component")
+    invoke = command("invoke", "InvokeEndpoint; write the answer")
+    with_endpoint(invoke)
+    with_body(invoke)
     invoke.add_argument("--output", "-o", default="-", help="file for the answer (default stdout)")
+    add_member_flags(invoke, InvokeEndpointRequest)
     invoke.set_defaults(run=cmd_invoke)
 
-    stream = commands.add_parser("invoke-stream", help="stream the answer as it is generated")
-    with_request(stream)
-    stream.add_argument("--custom-attributes")
-    stream.add_argument("--target-variant")
-    stream.add_argument("--inference-component")
+    stream = command("invoke-stream", "stream the answer as it is generated")
+    with_endpoint(stream)
+    with_body(stream)
     stream.add_argument("--lines", action="store_true", help="print whole lines, not raw parts")
+    add_member_flags(stream, InvokeEndpointWithResponseStreamRequest)
     stream.set_defaults(run=cmd_invoke_stream)
 
-    asynchronous = commands.add_parser("invoke-async", help="InvokeEndpointAsync")
-    with_request(asynchronous, body_required=False)
-    asynchronous.add_argument("--input-location", help="s3:// URI of the input (instead of --body)")
-    asynchronous.add_argument("--inference-id")
+    asynchronous = command("invoke-async", "InvokeEndpointAsync")
+    with_endpoint(asynchronous)
+    with_body(asynchronous, required=False)
     asynchronous.add_argument("--wait", action="store_true", help="wait for and print the result")
-    asynchronous.add_argument("--timeout", type=float, default=900.0, help="seconds to --wait")
-    asynchronous.add_argument("--poll-interval", type=float, default=1.0)
+    asynchronous.add_argument(
+        "--timeout", type=positive_seconds, default=900.0, help="seconds to --wait"
+    )
+    asynchronous.add_argument("--poll-interval", type=positive_seconds, default=1.0)
+    add_member_flags(asynchronous, InvokeEndpointAsyncRequest)
     asynchronous.set_defaults(run=cmd_invoke_async)
 
-    batch = commands.add_parser("batch", help="one invocation per JSON line, resumable")
-    batch.add_argument("endpoint")
+    batch = command("batch", "one invocation per JSON line, resumable")
+    with_endpoint(batch)
     batch.add_argument("--input", required=True, help="JSON lines: one request body per line")
     batch.add_argument("--output", required=True, help="JSON lines of results (appended)")
     batch.add_argument("--concurrency", type=positive_int, default=16)
-    batch.add_argument("--content-type", default="application/json")
-    batch.add_argument("--accept")
     batch.add_argument("--no-progress", action="store_true")
-    batch.set_defaults(run=cmd_batch)
+    batch.add_argument(
+        "--retry-unknown",
+        action="store_true",
+        help="call again the lines of unknown outcome (the model may have run them already)",
+    )
+    add_member_flags(batch, InvokeEndpointRequest)
+    batch.set_defaults(run=cmd_batch, member_content_type="application/json")
 
-    serve = commands.add_parser(
-        "serve-local", help="serve module:handler (or a model container) on the local runtime"
+    serve = command(
+        "serve-local", "serve module:handler (or a model container) on the local runtime"
     )
     serve.add_argument("handler", nargs="?", help="module:function (or file.py:function)")
     serve.add_argument(
@@ -290,38 +392,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--name", default="local", help="endpoint name (default: local)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=port_number, default=8080)
     serve.set_defaults(run=cmd_serve_local)
 
-    demo = commands.add_parser("demo", help="a tour on the embedded local runtime (no AWS)")
-    demo.add_argument("--calls", type=int, default=1000, help="calls in the batch step")
+    demo = command("demo", "a tour on the embedded local runtime (no AWS)")
+    demo.add_argument(
+        "--calls", type=non_negative_int, default=1000, help="calls in the batch step"
+    )
     demo.add_argument("--concurrency", type=positive_int, default=64)
     demo.set_defaults(run=cmd_demo)
 
     add_bidi_parser(commands, make_client)
+    bidi = commands.choices["invoke-bidi"]
+    bidi.epilog, bidi.formatter_class = EPILOG, argparse.RawDescriptionHelpFormatter
+    add_global_options(bidi, top=False)
     return parser
 
 
-def describe_error(error: BaseException) -> str:
-    """One line for a person: what failed, and the request id to quote to AWS support."""
-    if isinstance(error, ServiceError):
-        text = f"{error.code} (HTTP {error.status_code}): {error.message or ''}".rstrip(": ")
-        if error.request_id:
-            text += f" [request id {error.request_id}]"
-    else:
-        text = f"{type(error).__name__}: {error}"
-    # One line, whatever the message holds (a model's error text may span several).
-    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command; returns the exit code. Errors are one line on stderr, never a traceback
+    (``--debug`` adds the traceback)."""
     try:
-        code: int = asyncio.run(args.run(args))
-        return code
+        return _main(argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (SageMakerRuntimeError, OSError) as error:
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
         print(f"error: {describe_error(error)}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE
+    except SystemExit as done:  # --help, --version
+        return done.code if isinstance(done.code, int) else 0
+    with debug_logging(args.debug):
+        try:
+            code: int = asyncio.run(args.run(args))
+            return code
+        except asyncio.CancelledError:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            _silence_stdout()
+            print("error: the output was closed early (broken pipe)", file=sys.stderr)
+            return EXIT_OTHER
+        except Exception as error:
+            if args.debug:
+                traceback.print_exc(file=sys.stderr)
+            print(f"error: {describe_error(error)}", file=sys.stderr)
+            return exit_code_for(error)
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; into a closed pipe that prints a second error.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

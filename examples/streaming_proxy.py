@@ -1,20 +1,22 @@
 """An aiohttp.web service that relays a model's tokens to the browser as server-sent events.
 
 ``POST /generate`` with a JSON body is forwarded to a streaming endpoint
-(InvokeEndpointWithResponseStream). The model answers JSON lines ``{"token": {"text": "..."}}``, as
-LLM containers do; each token goes out as one event the moment it arrives, then ``done``::
+(InvokeEndpointWithResponseStream). Whatever the container streams (server-sent events from TGI,
+vLLM or SGLang, JSON lines from LMI), ``stream.iter_text()`` decodes the generated text, and each
+text delta goes out as one event of our own the moment it arrives, then ``done``::
 
     data: Once
 
-    data: upon
+    data:  upon
     ...
     event: done
-    data: {"tokens": 48}
+    data: {"tokens": 48, "finish_reason": "eos_token"}
 
-Lines of another shape are passed through as they are. If the browser goes away, the stream to
-SageMaker is closed at once rather than read to its end for nobody.
+SSE in, SSE out: the container's own ``data:`` framing is decoded, never relayed inside ours. If the
+browser goes away, the stream to SageMaker is closed at once rather than read to its end for
+nobody.
 
-Against the embedded local runtime and its demo ``generate`` model (no AWS account needed)::
+Against the embedded local runtime and a canned TGI container (no AWS account needed)::
 
     python examples/streaming_proxy.py --local
     curl -N localhost:8080/generate -d '{"inputs": "tell me a story"}'
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from _common import (
     ClientFactory,
@@ -40,7 +43,7 @@ from _common import (
 from aiohttp import web
 
 from sagemaker_rt_aio import ResponseStream, SageMakerRuntimeClient, SageMakerRuntimeError
-from sagemaker_rt_aio.local.demo_models import generate as demo_generate
+from sagemaker_rt_aio.local.demo_models import STORY, CannedLLM
 
 CLIENT = web.AppKey("client", SageMakerRuntimeClient)
 ENDPOINT_NAME = web.AppKey("endpoint_name", str)
@@ -98,26 +101,21 @@ async def generate(request: web.Request) -> web.StreamResponse:
 
 
 async def relay(stream: ResponseStream, events: web.StreamResponse) -> None:
-    """One event per line of the model, each sent as soon as it arrives; then ``done``."""
+    """One event per text delta of the model, each sent as soon as it arrives; then ``done``."""
     tokens = 0
     try:
-        async for line in stream.iter_lines():
-            if line:  # blank lines carry nothing (some containers separate their records so)
-                await events.write(sse(token_text(line)))
-                tokens += 1
+        async for text in stream.iter_text():
+            await events.write(sse(text))
+            tokens += 1
     except SageMakerRuntimeError as error:
-        # The stream broke after it started (ModelStreamError...): say so in the stream itself.
+        # The stream broke after it started (ModelStreamError, a line that is not JSON...): say
+        # so in the stream itself. The text so far was sent already (error.partial_text has it).
         await events.write(sse(str(error), event="error"))
     else:
-        await events.write(sse(json.dumps({"tokens": tokens}), event="done"))
-
-
-def token_text(line: str) -> str:
-    """The text of a ``{"token": {"text": ...}}`` line; any other line passes through raw."""
-    try:
-        return str(json.loads(line)["token"]["text"])
-    except (ValueError, LookupError, TypeError):
-        return line
+        done: dict[str, Any] = {"tokens": tokens}
+        if stream.finish_reason is not None:
+            done["finish_reason"] = stream.finish_reason
+        await events.write(sse(json.dumps(done), event="done"))
 
 
 def sse(data: str, *, event: str | None = None) -> bytes:
@@ -136,8 +134,10 @@ def error_response(error: SageMakerRuntimeError) -> web.Response:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argument_parser("Relay a model's tokens as server-sent events.")
     args = parser.parse_args(argv)
+    # A canned TGI container: native token events over SSE, cut into parts anywhere.
+    storyteller = CannedLLM("tgi", STORY, delay=0.01, mean_part_bytes=48)
     endpoint_name, client_factory = pick_endpoint(
-        args, "storyteller", demo_generate, content_type="application/jsonlines"
+        args, "storyteller", storyteller, content_type=storyteller.content_type
     )
     app = create_app(endpoint_name=endpoint_name, client_factory=client_factory)
     web.run_app(app, host=args.host, port=args.port)

@@ -18,12 +18,14 @@ from ._errors import (
     DeadlineExceededError,
     EndpointConnectionError,
     EventStreamError,
+    EventTooLargeError,
     InputValidationError,
     InternalDependencyException,
     InternalFailure,
     InternalServerError,
     InternalStreamFailure,
     LineTooLongError,
+    LLMStreamError,
     ModelError,
     ModelNotReadyException,
     ModelStreamError,
@@ -39,14 +41,18 @@ from ._errors import (
     ServiceUnavailable,
     ServiceUnavailableError,
     SSLError,
+    StreamDecodeError,
     TextDecodeError,
     ThrottlingException,
     TransportError,
     ValidationError,
 )
+from ._llm_text import JsonDecoder, TextDecoder, TokenUsage
 from ._logging import LOG_ENV_VAR, configure_logging_from_env
+from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
+from ._sse import ServerSentEvent, SSEDecoder
 from ._stream import ResponseStream, StreamCall
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
@@ -72,6 +78,8 @@ __all__ = [
     "BidirectionalStream",
     "CallNext",
     "CertificateVerificationError",
+    "ChatCompletionsResult",
+    "ChatCompletionsStream",
     "ClientClosedError",
     "ConnectTimeoutError",
     "ConnectionClosedError",
@@ -80,6 +88,7 @@ __all__ = [
     "DeadlineExceededError",
     "EndpointConnectionError",
     "EventStreamError",
+    "EventTooLargeError",
     "HttpRequest",
     "HttpResponse",
     "InputValidationError",
@@ -92,6 +101,8 @@ __all__ = [
     "InvokeEndpointRequest",
     "InvokeEndpointResult",
     "InvokeEndpointWithResponseStreamRequest",
+    "JsonDecoder",
+    "LLMStreamError",
     "LineTooLongError",
     "Middleware",
     "ModelError",
@@ -108,15 +119,20 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "S3Error",
+    "SSEDecoder",
     "SSLError",
     "SageMakerRuntimeClient",
     "SageMakerRuntimeError",
+    "ServerSentEvent",
     "ServiceError",
     "ServiceUnavailable",
     "ServiceUnavailableError",
     "StreamCall",
+    "StreamDecodeError",
     "TextDecodeError",
+    "TextDecoder",
     "ThrottlingException",
+    "TokenUsage",
     "TransportError",
     "ValidationError",
     "__version__",

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import aiohttp
 import botocore.credentials
@@ -24,12 +24,14 @@ import botocore.session
 
 from . import _model as m
 from ._async_results import AsyncResultWaiter
+from ._bearer import BearerTokens, check_expires_in
 from ._bidi import BidirectionalCall, BidiSettings, OpenBidiStreams
 from ._bidi_endpoints import resolve_bidirectional_url
 from ._bidi_network import BidiNetwork
 from ._bidi_request import BidiRequest
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
+    BEARER_TOKEN_MAX_EXPIRES,
     DEFAULT_BIDI_PING_INTERVAL,
     DEFAULT_BIDI_PING_TIMEOUT,
     DEFAULT_BIDI_RECEIVE_WINDOW,
@@ -41,6 +43,8 @@ from ._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SHUTDOWN_GRACE,
     MAX_ASYNC_INLINE_BODY_BYTES,
+    ROUTE_TOKEN_EXPIRES,
+    SIGNING_NAME,
     USER_AGENT,
 )
 from ._credentials import CredentialSource
@@ -56,8 +60,15 @@ from ._logging import configure_logging_from_env
 from ._metadata_cache import MetadataCache
 from ._network import ClientCert, StrPath
 from ._observe import load_telemetry
+from ._openai_route import (
+    ChatCompletionsResult,
+    base_url,
+    chat_request,
+    open_chat_stream,
+    parse_chat_result,
+)
 from ._options import check_client_arguments, effective_timeout
-from ._pipeline import Middleware, Pipeline
+from ._pipeline import Middleware, Pipeline, Target
 from ._protocol import (
     coerce_request,
     parse_invoke_endpoint,
@@ -67,7 +78,7 @@ from ._protocol import (
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
 from ._stream import ResponseStream, StreamCall
-from ._transport import HttpResponse
+from ._transport import HttpRequest, HttpResponse
 from ._types import (
     Body,
     InvokeEndpointAsyncRequest,
@@ -343,6 +354,12 @@ class SageMakerRuntimeClient:
             unsigned_headers=settings.unsigned_headers,
             route_for=self._network.route,
         )
+        # The OpenAI-compatible route: the endpoint's host, a bearer token instead of SigV4.
+        self._bearer_tokens = BearerTokens(region, self._credentials.get)
+        self._openai_target = Target(
+            "openai", SIGNING_NAME, region, self._pipeline.sagemaker.host,
+            authorize=self._bearer_auth,
+        )  # fmt: skip
         self._results = AsyncResultWaiter(
             pipeline=self._pipeline, region=region, s3_endpoint=settings.s3_endpoint
         )
@@ -862,6 +879,68 @@ class SageMakerRuntimeClient:
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
         self._metadata.put(request, stream.response_metadata)
+
+    # -- the OpenAI-compatible route (_openai_route) ------------------------------------------
+
+    def openai_base_url(self, endpoint_name: str) -> str:
+        """``{endpoint_url}/endpoints/{name}/openai/v1``: the ``base_url`` for OpenAI clients."""
+        return base_url(self.endpoint_url, endpoint_name)
+
+    async def generate_bearer_token(self, *, expires_in: int = BEARER_TOKEN_MAX_EXPIRES) -> str:
+        """A ``sagemaker-api-key-...`` bearer token for this client's region, valid for
+        ``expires_in`` seconds (at most 43,200), made as the SageMaker Python SDK makes it.
+
+        A token minted moments ago for the same lifetime and credentials is handed out again
+        (it keeps at least 90% of its lifetime). Treat it as a secret: it acts as the credentials.
+        """
+        self._check_open()
+        return await self._bearer_tokens.get(check_expires_in(expires_in))
+
+    async def _bearer_auth(self, request: HttpRequest) -> None:
+        token = await self._bearer_tokens.get(ROUTE_TOKEN_EXPIRES, deadline=request.deadline)
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    async def chat_completions(
+        self,
+        *,
+        endpoint_name: str,
+        body: Mapping[str, Any] | Body,
+        inference_component_name: str | None = None,
+    ) -> ChatCompletionsResult:
+        """POST ``body`` (a dict, sent as JSON, or bytes) to the endpoint's OpenAI-compatible
+        ``chat/completions`` with a bearer token; the container's answer comes back as it is."""
+        self._check_open()
+        wire = chat_request(
+            endpoint_name,
+            body,
+            stream=False,
+            inference_component_name=inference_component_name,
+            max_body_bytes=self._max_body_bytes,
+        )
+        return await self._pipeline.call(wire, parse_chat_result, target=self._openai_target)
+
+    def chat_completions_stream(
+        self,
+        *,
+        endpoint_name: str,
+        body: Mapping[str, Any] | Body,
+        inference_component_name: str | None = None,
+    ) -> StreamCall:
+        """``async with client.chat_completions_stream(...) as stream: async for text in
+        stream.iter_text(): ...``. A dict body gets ``"stream": true``. The stream also has
+        ``iter_events()``, ``iter_json()`` and ``iter_lines()``."""
+        self._check_open()
+        wire = chat_request(
+            endpoint_name,
+            body,
+            stream=True,
+            inference_component_name=inference_component_name,
+            max_body_bytes=self._max_body_bytes,
+        )
+        start = functools.partial(
+            self._pipeline.call, wire, open_chat_stream, stream=True, target=self._openai_target
+        )
+        return StreamCall(start, self._lifecycle)
 
     # -- bidirectional streams (HTTP/2) -----------------------------------------------------
 

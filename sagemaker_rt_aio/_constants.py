@@ -71,6 +71,27 @@ EVENTSTREAM_MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 # iter_lines(): a line longer than this raises instead of growing the buffer without bound.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
+# iter_events()/iter_json()/iter_text(): one server-sent event's data may not grow past this (a
+# stream that never sends the blank line ending an event would otherwise grow the buffer forever).
+DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
+# iter_text(): the text kept for ``partial_text`` on an error; past it, only the start is kept.
+DEFAULT_MAX_PARTIAL_TEXT = 4 * 1024 * 1024
+
+# Bearer tokens for the OpenAI-compatible route, as the SageMaker Python SDK makes them
+# (sagemaker-core, sagemaker/core/token_generator/token_generator.py).
+BEARER_TOKEN_HOST = "sagemaker.amazonaws.com"
+BEARER_TOKEN_ACTION = "CallWithBearerToken"
+BEARER_TOKEN_PREFIX = "sagemaker-api-key-"
+BEARER_TOKEN_VERSION = "&Version=1"
+BEARER_TOKEN_MAX_EXPIRES = 43200  # 12 hours: the service's limit and the SDK's default
+# A cached token is handed out again only while it keeps at least this share of its lifetime.
+BEARER_TOKEN_REUSE_SHARE = 0.9
+# Tokens the client mints for its own route calls: short-lived, so one that leaks is soon useless.
+ROUTE_TOKEN_EXPIRES = 900
+# The OpenAI-compatible route, under /endpoints/{name}.
+OPENAI_ROUTE_PREFIX = "/openai/v1"
+CHAT_COMPLETIONS_PATH = "/openai/v1/chat/completions"
+
 # InvokeEndpointWithBidirectionalStream: the HTTP/2 receive window (stream and connection). A slow
 # consumer stops the server after this many unread bytes: it bounds what a stream buffers.
 DEFAULT_BIDI_RECEIVE_WINDOW = 1024 * 1024

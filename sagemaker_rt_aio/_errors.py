@@ -53,6 +53,10 @@ from ._types import ResponseMetadata
 class SageMakerRuntimeError(Exception):
     """Base of every error this library raises."""
 
+    #: Set on the error that ends ``stream.iter_text()`` midway (a ``ModelStreamError``, a dropped
+    #: connection...): the text decoded before it, so that a caller can keep or show it.
+    partial_text: str | None = None
+
     def __reduce__(self) -> Any:
         # Pickle (multiprocessing, concurrent.futures) without calling __init__ again: most
         # subclasses take other arguments than the message text kept in ``args``.
@@ -216,6 +220,29 @@ class LineTooLongError(SageMakerRuntimeError, ValueError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"a line of the response stream is longer than {limit} bytes")
+
+
+class StreamDecodeError(SageMakerRuntimeError, ValueError):
+    """A response stream's bytes are not in the format being decoded (an event's data that is
+    not JSON, a JSON line that does not parse)."""
+
+
+class LLMStreamError(SageMakerRuntimeError):
+    """The model's stream itself reported an error (TGI's ``{"error": ..., "error_type": ...}``,
+    an OpenAI-style ``{"error": {...}}`` or ``{"object": "error"}`` event): ``iter_text()`` raises
+    it, with ``payload`` (the event's JSON) and the text so far in ``partial_text``."""
+
+    def __init__(self, message: str, payload: object) -> None:
+        self.payload = payload
+        super().__init__(message)
+
+
+class EventTooLargeError(StreamDecodeError):
+    """A server-sent event's data grew past ``max_event_bytes`` before the event ended."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"a server-sent event of the response stream is longer than {limit} bytes")
 
 
 class ServiceError(SageMakerRuntimeError):

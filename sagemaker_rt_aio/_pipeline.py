@@ -100,6 +100,8 @@ class Target:
     idempotent: bool = False
     retry_statuses: frozenset[int] = frozenset()
     parse_error: ParseError = field(default=_parse_sagemaker_error, compare=False)
+    # Authorizes each attempt instead of SigV4 (the OpenAI route's bearer token); None: SigV4.
+    authorize: Callable[[HttpRequest], Awaitable[None]] | None = field(default=None, compare=False)
 
 
 class Pipeline:
@@ -360,20 +362,25 @@ class Pipeline:
     ) -> HttpResponse:
         """The innermost layer: sign this attempt now, then send it."""
         session = self._get_session()
-        credentials = self._credentials.current() or await self._credentials.get(request.deadline)
         headers = request.headers
         url = request.url
-        sign(
-            method=request.method,
-            host=target.host if target.host is not None else host_header(url),
-            path=url.raw_path,
-            headers=headers,
-            payload_hash=request.payload_hash(),
-            credentials=credentials,
-            region=target.region,
-            service=target.signing_name,
-            double_encode_path=target.double_encode_path,
-        )
+        if target.authorize is not None:
+            await target.authorize(request)  # the OpenAI route's bearer token instead of SigV4
+        else:
+            credentials = self._credentials.current() or await self._credentials.get(
+                request.deadline
+            )
+            sign(
+                method=request.method,
+                host=target.host if target.host is not None else host_header(url),
+                path=url.raw_path,
+                headers=headers,
+                payload_hash=request.payload_hash(),
+                credentials=credentials,
+                region=target.region,
+                service=target.signing_name,
+                double_encode_path=target.double_encode_path,
+            )
         self._add_unsigned(headers, self._unsigned_headers)  # a middleware's User-Agent stays
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -388,17 +395,13 @@ class Pipeline:
         route_for = self._route_for
         route = self._route if target is self.sagemaker or not route_for else route_for(url)
         if request.deadline is None:
-            return await send(
-                session, request, timeout, stream=stream, max_body=limit, route=route
-            )
+            return await send(session, request, timeout, stream=stream, max_body=limit, route=route)
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
             timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
             )
-            return await send(
-                session, request, timeout, stream=False, max_body=limit, route=route
-            )
+            return await send(session, request, timeout, stream=False, max_body=limit, route=route)
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read

@@ -20,6 +20,7 @@ from ._model import (
     RESPONSE_STREAM_CONTENT_TYPE,
 )
 from ._stream_events import message_to_part
+from ._stream_text import TextStreamMixin
 from ._transport import abort_response, read_chunk
 from ._types import PayloadPart, ResponseMetadata
 
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
     from ._observe import CallObserver
 
 
-class ResponseStream:
-    """An open response stream. Iterate it once, with ``async for`` or :meth:`iter_lines`.
+class ResponseStream(TextStreamMixin):
+    """An open response stream. Iterate it once, with ``async for``, :meth:`iter_lines`, or the
+    LLM helpers ``iter_events()``, ``iter_json()``, ``iter_text()``.
 
     Use it inside ``async with client.invoke_endpoint_with_response_stream(...)``: leaving the
     block, early or through an exception, releases the connection.

@@ -296,7 +296,10 @@ def redacted(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         lname = name.lower()
         if lname == "authorization":
-            out[name] = value.split(" Signature=")[0] + " Signature=<redacted>"
+            if value[:7].lower() == "bearer ":
+                out[name] = value[:7] + "<redacted>"
+            else:
+                out[name] = value.split(" Signature=")[0] + " Signature=<redacted>"
         elif lname in _SENSITIVE_HEADERS:
             out[name] = "<redacted>"
         else:

@@ -979,6 +979,14 @@ async def test_invoke_stream_lines(runtime: LocalRuntime) -> None:
     )
 
 
+async def test_invoke_stream_text(runtime: LocalRuntime) -> None:
+    tgi = demo.CannedLLM("tgi", seed=2)
+    runtime.add_endpoint("tgi", tgi)
+    ran = await run_cli(*at(runtime), "invoke-stream", "tgi", "--body", "{}", "--text")
+    assert ran.code == 0, ran.err
+    assert ran.stdout == tgi.text.encode() + b"\n"  # decoded from TGI's SSE token events
+
+
 # -- invoke-async -------------------------------------------------------------------------------
 
 

@@ -71,7 +71,7 @@ async def broken_stream(invocation: Invocation) -> AsyncIterator[bytes]:
 
 async def breaks_mid_stream(invocation: Invocation) -> AsyncIterator[bytes]:
     yield b'{"token": {"text": "Once "}}\n'
-    yield b"a line that is not JSON\n"
+    yield b'{"token": {"text": "upon"}}\n'
     raise RuntimeError("out of memory")
 
 
@@ -392,16 +392,32 @@ async def test_streaming_proxy_reports_model_errors(factory: ClientFactory) -> N
         response = await http.post("/generate", json={"inputs": "x"})
         assert response.status == 502
         assert "the model broke before its first token" in (await response.json())["message"]
-    # A model that fails mid-stream: the events so far, then an error event. A line that is not
-    # a JSON token passes through as it is.
+    # A model that fails mid-stream: the events so far, then an error event.
     async with aiohttp_app(proxy, "breaks-mid-stream", factory) as http:
         response = await http.post("/generate", json={"inputs": "x"})
         assert response.status == 200
         events = [event async for event in read_events(response)]
-    assert events[:2] == [("message", "Once "), ("message", "a line that is not JSON")]
+    assert events[:2] == [("message", "Once "), ("message", "upon")]
     assert events[2][0] == "error"
     assert "out of memory" in events[2][1]
     assert len(events) == 3
+
+
+@pytest.mark.parametrize("fmt", demo.FORMATS)
+async def test_streaming_proxy_decodes_every_container_format(
+    runtime: LocalRuntime, factory: ClientFactory, fmt: str
+) -> None:
+    # SSE in (TGI, OpenAI-style) or JSON lines in (LMI): plain text events out, never the
+    # container's own framing inside ours ("data: data: ...").
+    llm = demo.CannedLLM(fmt, seed=5)
+    runtime.add_endpoint(f"llm-{fmt}", llm, content_type=llm.content_type)
+    async with aiohttp_app(example("streaming_proxy"), f"llm-{fmt}", factory) as http:
+        response = await http.post("/generate", json={"inputs": "x"})
+        events = [event async for event in read_events(response)]
+    tokens = [data for name, data in events if name == "message"]
+    assert "".join(tokens).replace("\r", "\n") == llm.text.replace("\r\n", "\n")
+    assert not any(token.startswith(("data:", "{")) for token in tokens)
+    assert events[-1][0] == "done"
 
 
 def test_sse_keeps_line_breaks_inside_a_token() -> None:
@@ -426,4 +442,24 @@ def test_async_inference_local(capsys: pytest.CaptureFixture[str]) -> None:
 def test_async_inference_reports_errors(capsys: pytest.CaptureFixture[str]) -> None:
     # The tests' environment has no AWS region: one line on stderr and exit code 1.
     assert example("async_inference").main(["--endpoint-name", "my-endpoint"]) == 1
+    assert capsys.readouterr().err.startswith("error: No region")
+
+
+# -- examples/openai_sdk.py -----------------------------------------------------------------------
+
+
+def test_openai_sdk_example_local(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The openai SDK with our bearer token, against a local runtime that verifies it.
+    monkeypatch.setattr(example("openai_sdk"), "LOCAL_DELAY", 0)
+    assert example("openai_sdk").main(["--local"]) == 0
+    out = capsys.readouterr().out
+    assert f"openai, whole: {demo.LLM_TEXT!r}" in out
+    assert out.count("Streaming tokens, café-style") == 3  # whole, openai stream, our stream
+    assert "finish_reason=stop usage=TokenUsage(prompt_tokens=7" in out
+
+
+def test_openai_sdk_example_reports_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert example("openai_sdk").main(["--endpoint-name", "my-llm"]) == 1  # no region here
     assert capsys.readouterr().err.startswith("error: No region")

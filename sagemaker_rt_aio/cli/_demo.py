@@ -19,7 +19,14 @@ import botocore.credentials
 from .._client import SageMakerRuntimeClient
 from .._retry import RetryPolicy
 from ..local import LocalRuntime
-from ..local.demo_models import NEGATIVE_WORDS, POSITIVE_WORDS, generate, sentiment, summarize
+from ..local.demo_models import (
+    NEGATIVE_WORDS,
+    POSITIVE_WORDS,
+    STORY,
+    CannedLLM,
+    sentiment,
+    summarize,
+)
 from ._batch import run_batch
 
 
@@ -34,7 +41,9 @@ async def run_demo(*, calls: int = 1000, concurrency: int = 64) -> int:
     _say("(real HTTP on 127.0.0.1, every request SigV4-signed and verified; no AWS account)")
     async with LocalRuntime(credentials=secret) as runtime:
         runtime.add_endpoint("sentiment", sentiment, content_type="application/json")
-        runtime.add_endpoint("storyteller", generate, content_type="application/jsonlines")
+        # A canned TGI container: its native token events over server-sent events.
+        storyteller = CannedLLM("tgi", STORY, delay=0.012, mean_part_bytes=64)
+        runtime.add_endpoint("storyteller", storyteller, content_type=storyteller.content_type)
         runtime.add_endpoint("summarizer", summarize, content_type="application/json")
         async with SageMakerRuntimeClient(
             region_name=runtime.region,
@@ -82,8 +91,7 @@ async def _token_stream(client: SageMakerRuntimeClient) -> None:
         endpoint_name="storyteller", body=json.dumps({"inputs": "tell me a story"})
     ) as stream:
         column = 3
-        async for line in stream.iter_lines():
-            token = json.loads(line)["token"]["text"]
+        async for token in stream.iter_text():  # decoded from TGI's SSE token events
             first = first or time.monotonic() - begun
             tokens += 1
             if column + len(token) > 96:
@@ -95,7 +103,7 @@ async def _token_stream(client: SageMakerRuntimeClient) -> None:
     elapsed = time.monotonic() - begun
     _say(
         f"\n   {tokens} tokens in {elapsed:.2f} s, first after {(first or 0) * 1000:.0f} ms "
-        f"({stream.content_type})\n"
+        f"({stream.content_type}, TGI token events; finish reason {stream.finish_reason})\n"
     )
 
 

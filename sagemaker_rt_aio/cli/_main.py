@@ -115,7 +115,12 @@ async def cmd_invoke_stream(args: argparse.Namespace) -> int:
             endpoint_name=endpoint, body=body, **member_values(args)
         ) as stream,
     ):
-        if args.lines:
+        if args.text:  # the generated text, whatever the container's format (stream.iter_text)
+            async for text in stream.iter_text():
+                out.write(text.encode())
+                out.flush()
+            out.write(b"\n")
+        elif args.lines:
             async for line in stream.iter_lines():
                 out.write(line.encode() + b"\n")
                 out.flush()
@@ -352,7 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     stream = command("invoke-stream", "stream the answer as it is generated")
     with_endpoint(stream)
     with_body(stream)
-    stream.add_argument("--lines", action="store_true", help="print whole lines, not raw parts")
+    stream_view = stream.add_mutually_exclusive_group()
+    stream_view.add_argument(
+        "--lines", action="store_true", help="print whole lines, not raw parts"
+    )
+    stream_view.add_argument(
+        "--text",
+        action="store_true",
+        help="print the generated text (OpenAI chunks, TGI tokens, LMI JSON lines, decoded)",
+    )
     add_member_flags(stream, InvokeEndpointWithResponseStreamRequest)
     stream.set_defaults(run=cmd_invoke_stream)
 

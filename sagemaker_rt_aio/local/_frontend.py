@@ -17,6 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import _model
+from .._openai_route import CHAT_COMPLETIONS as CHAT_COMPLETIONS_OPERATION
 from ._faults import FaultDecision
 from ._http import check_signature, new_request_id, precheck_signature, read_body
 from ._invocation import BodyTooLarge, Invocation
@@ -34,6 +35,7 @@ STATE_KEY = web.AppKey("sagemaker_rt_aio_local_state", RuntimeState)
 INVOKE_ENDPOINT = "InvokeEndpoint"
 INVOKE_ENDPOINT_ASYNC = "InvokeEndpointAsync"
 INVOKE_ENDPOINT_STREAM = "InvokeEndpointWithResponseStream"
+CHAT_COMPLETIONS = "ChatCompletions"  # the OpenAI-compatible route
 
 # The operation's description in the client's model: its header names are read from there, so a
 # member added to the model reaches the emulator's Invocation without a second list.
@@ -41,6 +43,7 @@ _OPERATIONS = {
     INVOKE_ENDPOINT: _model.INVOKE_ENDPOINT,
     INVOKE_ENDPOINT_STREAM: _model.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM,
     INVOKE_ENDPOINT_ASYNC: _model.INVOKE_ENDPOINT_ASYNC,
+    CHAT_COMPLETIONS: CHAT_COMPLETIONS_OPERATION,
 }
 _INVOCATION_FIELDS = frozenset(f.name for f in dataclasses.fields(Invocation))
 
@@ -62,8 +65,16 @@ class Call:
         return self.invocation.request_id
 
 
-async def accept_call(request: web.Request, operation: str) -> Call | web.StreamResponse:
-    """The :class:`Call`, or the response that ends the request here (an error, a reset)."""
+Authenticate = Callable[[web.Request, bytes, str], "web.Response | None"]
+
+
+async def accept_call(
+    request: web.Request, operation: str, authenticate: Authenticate | None = None
+) -> Call | web.StreamResponse:
+    """The :class:`Call`, or the response that ends the request here (an error, a reset).
+
+    ``authenticate(request, body, request_id)`` replaces the SigV4 check (the OpenAI route's
+    bearer tokens): it returns the refusal, or None."""
     state = request.app[STATE_KEY]
     request_id = new_request_id()
     name = request.match_info["name"]
@@ -78,9 +89,14 @@ async def accept_call(request: web.Request, operation: str) -> Call | web.Stream
             f"must have length less than or equal to {exc.limit}",
             request_id,
         )
-    failure = check_signature(state.verifier(), request, body, "sagemaker")
-    if failure is not None:
-        return auth_error(failure, request_id)
+    if authenticate is not None:
+        refusal = authenticate(request, body, request_id)
+        if refusal is not None:
+            return refusal
+    else:
+        failure = check_signature(state.verifier(), request, body, "sagemaker")
+        if failure is not None:
+            return auth_error(failure, request_id)
     if not valid_endpoint_name(name):
         return validation_error(
             f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy "

@@ -58,6 +58,9 @@ class Invocation:
     new_session_id: str | None = None
     #: InvokeEndpointAsync: the ``InputLocation`` the body was read from, if any.
     input_location: str | None = None
+    #: The path the container is called on: ``/invocations`` for the classic operations,
+    #: ``/openai/v1/chat/completions`` for the OpenAI-compatible route.
+    path: str = "/invocations"
 
     def json(self) -> Any:
         """The body decoded as JSON."""

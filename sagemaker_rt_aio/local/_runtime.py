@@ -32,6 +32,8 @@ from ._faults import (
 from ._frontend import STATE_KEY, add_routes, unknown_operation
 from ._invocation import Handler, Invocation
 from ._invoke import invoke_endpoint, invoke_endpoint_with_response_stream
+from ._openai_route import ROUTE as OPENAI_ROUTE
+from ._openai_route import chat_completions
 from ._s3 import (
     DEFAULT_MAX_STORE_BYTES,
     ObjectStore,
@@ -147,6 +149,7 @@ class LocalRuntime:
             invoke_async=invoke_endpoint_async,
             invoke_stream=invoke_endpoint_with_response_stream,
         )
+        app.router.add_post(OPENAI_ROUTE, chat_completions)  # the OpenAI-compatible route
         S3FrontEnd(
             self._state.store, self._state.verifier, config.max_object_bytes, self._state.faults
         ).add_routes(app.router)

@@ -4,7 +4,10 @@ Each is a local-runtime handler (see ``LocalRuntime.add_endpoint``):
 
 - ``sentiment``: JSON ``{"inputs": text}`` in, ``{"label": ..., "score": ...}`` out (a lexicon);
 - ``generate``: streams ``STORY`` as JSON lines ``{"token": {"text": ...}}``, as LLM containers do;
-- ``summarize``: a slow model for async inference, ``{"words": n, "summary": ...}`` out.
+- ``summarize``: a slow model for async inference, ``{"words": n, "summary": ...}`` out;
+- ``CannedLLM(fmt)`` and ``llm_handlers()``: LLM containers' streaming formats (OpenAI chat and
+  completion chunks, TGI tokens, LMI JSON lines in both shapes), several events per part and
+  parts cut anywhere (seeded), for testing stream parsers; see ``_llm_formats``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,29 @@ import re
 from collections.abc import AsyncIterator
 
 from ._invocation import Invocation
+from ._llm_formats import (
+    CONTENT_TYPES,
+    FORMATS,
+    LLM_TEXT,
+    CannedLLM,
+    render,
+    split_anywhere,
+    tokenize,
+)
+
+__all__ = [
+    "CONTENT_TYPES",
+    "FORMATS",
+    "LLM_TEXT",
+    "CannedLLM",
+    "generate",
+    "llm_handlers",
+    "render",
+    "sentiment",
+    "split_anywhere",
+    "summarize",
+    "tokenize",
+]
 
 POSITIVE_WORDS = {"love", "great", "fast", "good", "excellent", "happy", "pleasant", "like", "best"}
 NEGATIVE_WORDS = {"hate", "slow", "bad", "awful", "terrible", "sad", "broken", "worst", "leak"}
@@ -47,3 +73,9 @@ async def summarize(invocation: Invocation) -> str:
     await asyncio.sleep(0.3)
     text = str(invocation.json().get("inputs", ""))
     return json.dumps({"words": len(text.split()), "summary": text[:40] + "..."})
+
+
+def llm_handlers(*, seed: int = 0, text: str = LLM_TEXT) -> dict[str, CannedLLM]:
+    """One canned LLM per streaming format, keyed by format name (``"openai-chat"``, ``"tgi"``...):
+    ``for name, handler in llm_handlers().items(): runtime.add_endpoint(name, handler)``."""
+    return {fmt: CannedLLM(fmt, text, seed=seed + i) for i, fmt in enumerate(FORMATS)}

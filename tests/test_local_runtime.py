@@ -603,16 +603,18 @@ async def test_faults_are_counted_per_call_under_concurrency(runtime: LocalRunti
     assert runtime.call_count("echo") == 8
 
 
-async def test_cold_start(runtime: LocalRuntime, make_client: Any) -> None:
-    runtime.add_endpoint("mme", echo)
-    runtime.cold_start("mme", 0.5)
-    client = make_client(runtime)
-    with pytest.raises(client.exceptions.ModelNotReadyException) as excinfo:
-        await asyncio.to_thread(client.invoke_endpoint, EndpointName="mme", Body=b"x")
-    assert error_of(excinfo)["ResponseMetadata"]["HTTPStatusCode"] == 429
-    await asyncio.sleep(0.6)
-    result = await asyncio.to_thread(client.invoke_endpoint, EndpointName="mme", Body=b"x")
-    assert result["Body"].read() == b"x"
+async def test_cold_start(make_client: Any) -> None:
+    now = [100.0]  # the runtime's clock: the cold start ends when the test says so
+    async with LocalRuntime(clock=lambda: now[0]) as runtime:
+        runtime.add_endpoint("mme", echo)
+        runtime.cold_start("mme", 0.5)
+        client = make_client(runtime)
+        with pytest.raises(client.exceptions.ModelNotReadyException) as excinfo:
+            await asyncio.to_thread(client.invoke_endpoint, EndpointName="mme", Body=b"x")
+        assert error_of(excinfo)["ResponseMetadata"]["HTTPStatusCode"] == 429
+        now[0] += 0.5
+        result = await asyncio.to_thread(client.invoke_endpoint, EndpointName="mme", Body=b"x")
+        assert result["Body"].read() == b"x"
 
 
 async def test_reset_connection_next(runtime: LocalRuntime, make_client: Any) -> None:
@@ -627,17 +629,21 @@ async def test_reset_connection_next(runtime: LocalRuntime, make_client: Any) ->
     assert runtime.call_count("echo") == 2
 
 
-async def test_latency(runtime: LocalRuntime, make_client: Any) -> None:
-    runtime.add_endpoint("echo", echo)
-    runtime.set_latency("echo", 0.3)
-    client = make_client(runtime)
-    started = time.monotonic()
-    await asyncio.to_thread(client.invoke_endpoint, EndpointName="echo", Body=b"x")
-    assert time.monotonic() - started >= 0.3
-    runtime.clear_faults()
-    started = time.monotonic()
-    await asyncio.to_thread(client.invoke_endpoint, EndpointName="echo", Body=b"x")
-    assert time.monotonic() - started < 0.3
+async def test_latency(make_client: Any) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the runtime's sleep: no real time passes
+        slept.append(seconds)
+
+    async with LocalRuntime(sleep=sleep) as runtime:
+        runtime.add_endpoint("echo", echo)
+        runtime.set_latency("echo", 0.3)
+        client = make_client(runtime)
+        await asyncio.to_thread(client.invoke_endpoint, EndpointName="echo", Body=b"x")
+        assert slept == [0.3]
+        runtime.clear_faults()
+        await asyncio.to_thread(client.invoke_endpoint, EndpointName="echo", Body=b"x")
+        assert slept == [0.3]
 
 
 # ------------------------------------------------------------------------------------ signatures

@@ -202,7 +202,9 @@ async def cmd_batch(args: argparse.Namespace) -> int:
 async def cmd_serve_local(args: argparse.Namespace) -> int:
     from ..local import LocalRuntime
 
-    handler = load_handler(args.handler)
+    if (args.handler is None) == (args.container is None):
+        raise SystemExit("error: serve-local takes either module:function or --container URL")
+    handler = load_handler(args.handler) if args.handler is not None else None
     runtime = LocalRuntime(host=args.host, port=args.port)
     try:
         await runtime.start()
@@ -210,7 +212,14 @@ async def cmd_serve_local(args: argparse.Namespace) -> int:
         reason = error.strerror or str(error)
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {reason}") from error
     async with runtime:
-        runtime.add_endpoint(args.name, handler)
+        if handler is not None:
+            runtime.add_endpoint(args.name, handler)
+        else:
+            try:
+                runtime.add_container_endpoint(args.name, args.container)
+            except ValueError as exc:
+                raise SystemExit(f"error: {exc}") from None
+            print(f"forwarding to the container at {args.container}", file=sys.stderr)
         print(f"serving endpoint {args.name!r} at {runtime.url} (Ctrl-C to stop)", file=sys.stderr)
         print(
             f"try: sagemaker-rt-aio --region {runtime.region} --endpoint-url {runtime.url} "
@@ -385,15 +394,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_member_flags(batch, InvokeEndpointRequest)
     batch.set_defaults(run=cmd_batch, member_content_type="application/json")
 
-    serve = command("serve-local", "serve module:handler on the local runtime")
-    serve.add_argument("handler", help="module:function (or file.py:function)")
+    serve = command(
+        "serve-local", "serve module:handler (or a model container) on the local runtime"
+    )
+    serve.add_argument("handler", nargs="?", help="module:function (or file.py:function)")
+    serve.add_argument(
+        "--container",
+        metavar="URL",
+        help="forward to a model server speaking SageMaker's container contract at URL",
+    )
     serve.add_argument("--name", default="local", help="endpoint name (default: local)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=port_number, default=8080)
     serve.set_defaults(run=cmd_serve_local)
 
     demo = command("demo", "a tour on the embedded local runtime (no AWS)")
-    demo.add_argument("--calls", type=non_negative_int, default=1000, help="calls in the batch step")
+    demo.add_argument(
+        "--calls", type=non_negative_int, default=1000, help="calls in the batch step"
+    )
     demo.add_argument("--concurrency", type=positive_int, default=64)
     demo.set_defaults(run=cmd_demo)
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from ._faults import AsyncPlan
 from ._frontend import INVOKE_ENDPOINT_ASYNC, Call, accept_call
 from ._invocation import Invocation, ModelOutput, call_handler, within
 from ._s3 import parse_s3_location, s3_uri
@@ -77,6 +78,7 @@ async def invoke_endpoint_async(request: web.Request) -> web.StreamResponse:
     failure = (fail_bucket, join_key(fail_prefix, extension, f"{inference_id}-error.out"))
 
     job = _Job(state, call.endpoint, invocation, output, failure, timeout, call.errors)
+    job.plan = call.faults.async_job
     task = asyncio.get_running_loop().create_task(job.run(), name=f"async-inference-{inference_id}")
     state.tasks.add(task)
     task.add_done_callback(state.tasks.discard)
@@ -111,6 +113,7 @@ class _Job:
         self.failure = failure
         self.timeout = timeout
         self.errors = errors
+        self.plan = AsyncPlan()
 
     async def run(self) -> None:
         try:
@@ -134,11 +137,15 @@ class _Job:
                 )
                 return
             invocation = replace(invocation, body=stored.data)
+        if self.plan.failure is not None:  # an injected failure: the model is not called
+            await self._delay()
+            store.put(*self.failure, self.plan.failure.encode(), content_type="text/plain")
+            return
         self.state.invocation_log.append(invocation)
 
         async def produce() -> tuple[ModelOutput, bytes]:
             output = await call_handler(self.endpoint.handler, invocation)
-            return output, await output.read_all()
+            return output, await output.read_all(self.state.config.max_object_bytes)
 
         failure_text: str | None = None
         try:
@@ -153,5 +160,6 @@ class _Job:
             store.put(*self.output, body, content_type=content_type)
 
     async def _delay(self) -> None:
-        if self.state.config.async_delay > 0:
-            await asyncio.sleep(self.state.config.async_delay)
+        delay = self.state.config.async_delay + self.plan.delay
+        if delay > 0:
+            await self.state.faults.sleep(delay)

@@ -49,6 +49,8 @@ from ._service_errors import (
 from ._sigv4_verify import SignatureVerifier
 from ._state import RuntimeState, valid_endpoint_name
 
+# The caller's credentials never reach a handler (h2 header names are lower case).
+_HIDDEN = frozenset({"authorization", "x-amz-security-token"})
 OPERATION = "InvokeEndpointWithBidirectionalStream"
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations-bidirectional-stream$")
 
@@ -125,7 +127,7 @@ class BidiFrontEnd:
             return
         if decision.error is not None:
             injected = decision.error
-            await _error(stream, injected.status, injected.code, injected.message, request_id,
+            await _error(stream, injected.http_status, injected.code, injected.text, request_id,
                          fields=injected.fields)  # fmt: skip
             return
         endpoint = self.endpoints.get(name)
@@ -138,7 +140,9 @@ class BidiFrontEnd:
             endpoint_name=name,
             body=b"",
             target_variant=headers.get("x-amzn-sagemaker-target-variant"),
-            headers=CIMultiDict({k: v for k, v in headers.items() if not k.startswith(":")}),
+            headers=CIMultiDict(
+                {k: v for k, v in headers.items() if not k.startswith(":") and k not in _HIDDEN}
+            ),
             operation=OPERATION,
             request_id=request_id,
             model_invocation_path=headers.get("x-amzn-sagemaker-model-invocation-path"),

@@ -8,17 +8,18 @@ them (protocol reference, table 3.4).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import _model
 from .._openai_route import CHAT_COMPLETIONS as CHAT_COMPLETIONS_OPERATION
-from ._http import check_signature, new_request_id, read_body
+from ._faults import FaultDecision
+from ._http import check_signature, new_request_id, precheck_signature, read_body
 from ._invocation import BodyTooLarge, Invocation
 from ._service_errors import (
     ModelErrorContext,
@@ -56,6 +57,8 @@ class Call:
     endpoint: Endpoint
     invocation: Invocation
     errors: ModelErrorContext
+    #: What the injected faults do to this call at its later stages (stream, async job).
+    faults: FaultDecision = field(default_factory=FaultDecision)
 
     @property
     def request_id(self) -> str:
@@ -75,6 +78,10 @@ async def accept_call(
     state = request.app[STATE_KEY]
     request_id = new_request_id()
     name = request.match_info["name"]
+    # SigV4 routes refuse a bad signature before buffering the body (a bearer route checks after).
+    failure = None if authenticate else precheck_signature(state.verifier(), request, "sagemaker")
+    if failure is not None:
+        return auth_error(failure, request_id)
     try:
         body = await read_body(request, state.config.max_body_bytes)
     except BodyTooLarge as exc:
@@ -100,17 +107,22 @@ async def accept_call(
         )
 
     state.call_counts[name] += 1
-    decision = state.faults.decide(name)  # synchronous: calls take faults in arrival order
+    # Synchronous: calls take their faults in arrival order.
+    decision = state.faults.decide(
+        name,
+        stream=operation == INVOKE_ENDPOINT_STREAM,
+        async_job=operation == INVOKE_ENDPOINT_ASYNC,
+    )
     if decision.latency:
-        await asyncio.sleep(decision.latency)
+        await state.faults.sleep(decision.latency)
     if decision.reset_connection:
-        return _reset(request)
+        return reset(request)
     if decision.error is not None:
         injected = decision.error
         return error_response(
-            injected.status,
+            injected.http_status,
             injected.code,
-            injected.message,
+            injected.text,
             request_id,
             fields=injected.fields,
             headers=retry_after_headers(injected.retry_after),
@@ -119,6 +131,12 @@ async def accept_call(
     if endpoint is None:
         return validation_error(
             f"Endpoint {name} of account {state.config.account_id} not found.", request_id
+        )
+    if endpoint.in_service is not None and not await endpoint.in_service():
+        return validation_error(
+            f"Endpoint {name} of account {state.config.account_id} is not in service: its "
+            "container has not answered the health check (GET /ping) yet.",
+            request_id,
         )
     if decision.cold_start_remaining is not None:
         return error_response(
@@ -134,6 +152,7 @@ async def accept_call(
         endpoint=endpoint,
         invocation=build_invocation(request, operation, name, body, request_id),
         errors=ModelErrorContext(state.config.region, state.config.account_id, name),
+        faults=decision,
     )
 
 
@@ -155,13 +174,22 @@ def build_invocation(
         endpoint_name=name,
         body=body,
         **fields,
-        headers=headers.copy(),
+        headers=visible_headers(headers),
         operation=operation,
         request_id=request_id,
     )
 
 
-def _reset(request: web.Request) -> web.Response:
+# The caller's credentials stop at the front door, as in the service: models never see them.
+_HIDDEN_HEADERS = frozenset({"authorization", "x-amz-security-token"})
+
+
+def visible_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The request headers without the caller's signature, bearer token or session token."""
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS)
+
+
+def reset(request: web.Request) -> web.Response:
     """Drop the connection without answering (the request has been read in full)."""
     transport = request.transport
     if transport is not None:

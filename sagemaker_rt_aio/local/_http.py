@@ -65,3 +65,13 @@ def check_signature(
         service=service,
         get_all=lambda name: list(headers.getall(name, [])),
     )
+
+
+def precheck_signature(
+    verifier: SignatureVerifier | None, request: web.Request, service: str
+) -> AuthFailure | None:
+    """The header-only part of the signature check, made before any of the body is buffered, so
+    that an unauthenticated client cannot make the runtime hold a large body in memory."""
+    if verifier is None:
+        return None
+    return verifier.precheck(headers=request.headers, service=service)

@@ -32,7 +32,8 @@ class Invocation:
 
     ``content_type`` and ``accept`` are taken from wherever the operation carries them (the standard
     headers for InvokeEndpoint, ``X-Amzn-SageMaker-*`` headers for the other operations).
-    ``headers`` holds every raw request header (case-insensitive lookup).
+    ``headers`` holds the raw request headers (case-insensitive lookup) except the caller's
+    ``Authorization`` and ``X-Amz-Security-Token``, which never reach a model.
     """
 
     endpoint_name: str

@@ -13,13 +13,13 @@ the stream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from aiohttp import web
 
 from .._stream_events import encode_exception, encode_payload_part
-from ._frontend import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Call, accept_call
+from ._frontend import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Call, accept_call, reset
 from ._invocation import (
     BodyTooLarge,
     ModelOutput,
@@ -34,6 +34,7 @@ from ._service_errors import STREAM_TIMEOUT_TEXT, describe_failure, validation_e
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 NEW_SESSION = "NEW_SESSION"
+NEW_SESSION_HEADER = "X-Amzn-SageMaker-New-Session-Id"
 
 
 async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
@@ -46,7 +47,7 @@ async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
     if session_id == NEW_SESSION:
         new_id, expires = state.new_session(invocation.endpoint_name)
         invocation = replace(invocation, new_session_id=new_id)
-        headers["X-Amzn-SageMaker-New-Session-Id"] = f"{new_id}; Expires={expires}"
+        headers[NEW_SESSION_HEADER] = f"{new_id}; Expires={expires}"
     elif session_id is not None and not state.session_valid(session_id, invocation.endpoint_name):
         return _unknown_session(session_id, request_id)
     state.invocation_log.append(invocation)
@@ -64,6 +65,10 @@ async def invoke_endpoint(request: web.Request) -> web.StreamResponse:
     except Exception as exc:  # the model failed or timed out
         return call.errors.failure(request_id, exc)
 
+    chosen = output.headers.get(NEW_SESSION_HEADER)  # a container that names its sessions
+    if invocation.new_session_id is not None and chosen:
+        state.rename_session(invocation.new_session_id, chosen.split(";")[0].strip())
+        invocation = replace(invocation, new_session_id=chosen.split(";")[0].strip())
     if output.close_session and session_id is not None:
         closed = invocation.new_session_id or session_id
         state.close_session(closed)
@@ -108,30 +113,36 @@ async def invoke_endpoint_with_response_stream(request: web.Request) -> web.Stre
         response.headers["X-Amzn-SageMaker-Content-Type"] = (
             output.content_type or call.endpoint.content_type or DEFAULT_CONTENT_TYPE
         )
+        plan = call.faults.stream
+        sent = 0
         try:
             await response.prepare(request)
+            if plan.first_part_delay:
+                await state.faults.sleep(plan.first_part_delay)
             while chunk is not None:
+                if plan.stall_after == sent:
+                    try:  # an injected stall counts against the model timeout like a slow model
+                        await within(
+                            _stall(state.faults.sleep, plan.stall_seconds), deadline - loop.time()
+                        )
+                    except ModelTimeout:
+                        await response.write(_timeout_event())
+                        break
+                if plan.break_after == sent:
+                    if plan.break_how == "reset":
+                        reset(request)
+                        return response
+                    await response.write(_broken_event("injected fault: the stream broke"))
+                    break
                 await response.write(encode_payload_part(chunk))
+                sent += 1
                 try:
                     chunk = await within(next_chunk(stream), deadline - loop.time())
                 except ModelTimeout:
-                    await response.write(
-                        encode_exception(
-                            "ModelStreamError",
-                            STREAM_TIMEOUT_TEXT,
-                            error_code="ModelInvocationTimeExceeded",
-                        )
-                    )
+                    await response.write(_timeout_event())
                     break
                 except Exception as exc:
-                    _, text = describe_failure(exc)
-                    await response.write(
-                        encode_exception(
-                            "ModelStreamError",
-                            f"Model primary closed the stream with an error: {text}",
-                            error_code="StreamBroken",
-                        )
-                    )
+                    await response.write(_broken_event(describe_failure(exc)[1]))
                     break
             await response.write_eof()
         except ConnectionError:
@@ -139,6 +150,27 @@ async def invoke_endpoint_with_response_stream(request: web.Request) -> web.Stre
         return response
     finally:
         await aclose(stream)
+
+
+def _timeout_event() -> bytes:
+    return encode_exception(
+        "ModelStreamError", STREAM_TIMEOUT_TEXT, error_code="ModelInvocationTimeExceeded"
+    )
+
+
+def _broken_event(text: str) -> bytes:
+    return encode_exception(
+        "ModelStreamError",
+        f"Model primary closed the stream with an error: {text}",
+        error_code="StreamBroken",
+    )
+
+
+async def _stall(sleep: Callable[[float], Awaitable[None]], seconds: float | None) -> None:
+    if seconds is None:
+        await asyncio.Event().wait()  # until the model timeout
+    else:
+        await sleep(seconds)
 
 
 def _common_headers(call: Call, output: ModelOutput) -> dict[str, str]:

@@ -20,7 +20,8 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from . import _sigv4_verify as sigv4
-from ._http import check_signature, new_request_id, read_body
+from ._faults import FaultInjector
+from ._http import check_signature, new_request_id, precheck_signature, read_body
 from ._invocation import BodyTooLarge
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -49,12 +50,33 @@ def validate_bucket(bucket: str) -> None:
         raise ValueError(f"invalid bucket name {bucket!r}")
 
 
-class ObjectStore:
-    """Objects by ``(bucket, key)``. Not persistent; buckets exist implicitly."""
+class StoreFull(Exception):
+    """Storing the object would take the store past its ``max_total_bytes``."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+
+#: Default bound of all stored objects together (the runtime is often reachable without
+#: credentials: whoever can connect can store, so memory is bounded).
+DEFAULT_MAX_STORE_BYTES = 512 * 1024 * 1024
+
+
+class ObjectStore:
+    """Objects by ``(bucket, key)``. Not persistent; buckets exist implicitly; at most
+    ``max_total_bytes`` of object data in all."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_total_bytes: int = DEFAULT_MAX_STORE_BYTES,
+    ) -> None:
         self._objects: dict[tuple[str, str], StoredObject] = {}
         self._clock = clock
+        self.max_total_bytes = max_total_bytes
+        self._total = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self._total
 
     def put(
         self,
@@ -69,6 +91,13 @@ class ObjectStore:
         validate_bucket(bucket)
         if not key:
             raise ValueError("an object key must not be empty")
+        previous = self._objects.get((bucket, key))
+        total = self._total - (len(previous.data) if previous else 0) + len(data)
+        if total > self.max_total_bytes:
+            raise StoreFull(
+                f"storing {len(data)} bytes at {bucket}/{key} would pass the store's limit of "
+                f"{self.max_total_bytes} bytes"
+            )
         stored = StoredObject(
             data=bytes(data),
             content_type=content_type or DEFAULT_CONTENT_TYPE,
@@ -78,13 +107,18 @@ class ObjectStore:
             checksums=dict(checksums or {}),
         )
         self._objects[(bucket, key)] = stored
+        self._total = total
         return stored
 
     def get(self, bucket: str, key: str) -> StoredObject | None:
         return self._objects.get((bucket, key))
 
     def delete(self, bucket: str, key: str) -> bool:
-        return self._objects.pop((bucket, key), None) is not None
+        previous = self._objects.pop((bucket, key), None)
+        if previous is None:
+            return False
+        self._total -= len(previous.data)
+        return True
 
     def list_keys(self) -> list[tuple[str, str]]:
         return sorted(self._objects)
@@ -151,6 +185,15 @@ def s3_error(
     )
 
 
+_S3_FAULT_MESSAGES = {
+    "NoSuchKey": "The specified key does not exist.",
+    "SlowDown": "Please reduce your request rate.",
+    "AccessDenied": "Access Denied",
+    "InternalError": "We encountered an internal error. Please try again.",
+    "ServiceUnavailable": "Service is unable to handle request.",
+}
+
+
 class S3FrontEnd:
     """aiohttp handlers for ``/{bucket}/{key}``."""
 
@@ -159,7 +202,9 @@ class S3FrontEnd:
         store: ObjectStore,
         verifier: Callable[[], sigv4.SignatureVerifier | None],
         max_object_bytes: int,
+        faults: FaultInjector | None = None,
     ) -> None:
+        self._faults = faults
         self._store = store
         self._verifier = verifier
         self._max_object_bytes = max_object_bytes
@@ -174,6 +219,10 @@ class S3FrontEnd:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         request_id = new_request_id()
         bucket, key = request.match_info["bucket"], request.match_info["key"]
+        failure = precheck_signature(self._verifier(), request, "s3")
+        if failure is not None:
+            status, code = _AUTH_ERRORS[failure.kind]
+            return s3_error(request, status, code, failure.message, request_id)
         try:
             body = await read_body(request, self._max_object_bytes)
         except BodyTooLarge as exc:
@@ -197,6 +246,16 @@ class S3FrontEnd:
                 "The specified bucket is not valid.",
                 request_id,
                 extra={"BucketName": bucket},
+            )
+        fault = self._faults.s3_fault(request.method, bucket, key) if self._faults else None
+        if fault is not None:
+            return s3_error(
+                request,
+                fault.status,
+                fault.code,
+                fault.message or _S3_FAULT_MESSAGES[fault.code],
+                request_id,
+                extra={"Key": key} if fault.code == "NoSuchKey" else None,
             )
         if request.method == "PUT":
             return self._put(request, bucket, key, body, request_id)
@@ -254,14 +313,17 @@ class S3FrontEnd:
             for name, value in request.headers.items()
             if name.lower().startswith("x-amz-checksum-") and name.lower() != "x-amz-checksum-mode"
         }
-        stored = self._store.put(
-            bucket,
-            key,
-            body,
-            content_type=request.headers.get("Content-Type"),
-            metadata=metadata,
-            checksums=checksums,
-        )
+        try:
+            stored = self._store.put(
+                bucket,
+                key,
+                body,
+                content_type=request.headers.get("Content-Type"),
+                metadata=metadata,
+                checksums=checksums,
+            )
+        except StoreFull as exc:  # local only: S3 has no such limit
+            return s3_error(request, 507, "LocalStoreFull", str(exc), request_id)
         return web.Response(
             status=200,
             headers={

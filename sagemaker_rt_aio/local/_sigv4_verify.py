@@ -87,6 +87,44 @@ class SignatureVerifier:
         ``headers`` must look names up case-insensitively; ``get_all(name)`` returns every value of
         a header in the order received. ``raw_path`` includes the query string, undecoded.
         """
+        checked = self._check_headers(headers, service)
+        if isinstance(checked, AuthFailure):
+            return checked
+        names, signature, creds, amz_date = checked
+        if service == "s3":
+            content_sha = headers.get("x-amz-content-sha256")
+            if content_sha is None:
+                return AuthFailure(
+                    CONTENT_SHA_MISSING,
+                    "Missing required header for this request: x-amz-content-sha256",
+                )
+            if content_sha not in _UNVERIFIABLE_PAYLOADS and not hmac.compare_digest(
+                content_sha.lower().encode(), hashlib.sha256(body).hexdigest().encode()
+            ):
+                return AuthFailure(
+                    CONTENT_SHA_MISMATCH,
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                )
+
+        expected = self._signature(method, raw_path, names, get_all, body, service, creds, amz_date)
+        if expected is None or not hmac.compare_digest(expected.encode(), signature.encode()):
+            return AuthFailure(
+                MISMATCH,
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method. Consult the service "
+                "documentation for details.",
+            )
+        return None
+
+    def precheck(self, *, headers: Mapping[str, str], service: str) -> AuthFailure | None:
+        """What can be checked before the body is read (everything but the signature itself):
+        a request failing here is refused without buffering its body."""
+        checked = self._check_headers(headers, service)
+        return checked if isinstance(checked, AuthFailure) else None
+
+    def _check_headers(
+        self, headers: Mapping[str, str], service: str
+    ) -> AuthFailure | tuple[list[str], str, Any, str]:
         authorization = headers.get("Authorization")
         if not authorization:
             return AuthFailure(MISSING, "Missing Authentication Token")
@@ -154,30 +192,7 @@ class SignatureVerifier:
         if token_failure is not None:
             return token_failure
 
-        if service == "s3":
-            content_sha = headers.get("x-amz-content-sha256")
-            if content_sha is None:
-                return AuthFailure(
-                    CONTENT_SHA_MISSING,
-                    "Missing required header for this request: x-amz-content-sha256",
-                )
-            if content_sha not in _UNVERIFIABLE_PAYLOADS and not hmac.compare_digest(
-                content_sha.lower().encode(), hashlib.sha256(body).hexdigest().encode()
-            ):
-                return AuthFailure(
-                    CONTENT_SHA_MISMATCH,
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                )
-
-        expected = self._signature(method, raw_path, names, get_all, body, service, creds, amz_date)
-        if expected is None or not hmac.compare_digest(expected.encode(), signature.encode()):
-            return AuthFailure(
-                MISMATCH,
-                "The request signature we calculated does not match the signature you provided. "
-                "Check your AWS Secret Access Key and signing method. Consult the service "
-                "documentation for details.",
-            )
-        return None
+        return names, signature, creds, amz_date
 
     def _check_skew(self, amz_date: str, signed_at: float) -> AuthFailure | None:
         now = self._clock()

@@ -7,8 +7,8 @@ import datetime
 import re
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import botocore.credentials  # type: ignore[import-untyped,unused-ignore]
@@ -22,6 +22,13 @@ from ._sigv4_verify import SignatureVerifier
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 ENDPOINT_NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 ENDPOINT_NAME_MAX = 63
+
+
+def call_log(max_calls: int) -> deque[Invocation]:
+    """The record of what handlers received, keeping the last ``max_calls``."""
+    if max_calls < 0:
+        raise ValueError("max_recorded_calls must be >= 0")
+    return deque(maxlen=max_calls)
 
 
 def valid_endpoint_name(name: str) -> bool:
@@ -38,6 +45,8 @@ class Endpoint:
     #: ``s3://bucket/prefix`` for async outputs and failures (None: the runtime's defaults).
     output_path: str | None = None
     failure_path: str | None = None
+    #: Container endpoints: true once the model server is healthy (may check it now).
+    in_service: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
@@ -63,7 +72,8 @@ class RuntimeState:
     store: ObjectStore = field(default_factory=ObjectStore)
     #: session id -> (endpoint name, expiry as a wall-clock timestamp)
     sessions: dict[str, tuple[str, float]] = field(default_factory=dict)
-    invocation_log: list[Invocation] = field(default_factory=list)
+    #: What handlers received, oldest first; bounded (the runtime's ``max_recorded_calls``).
+    invocation_log: deque[Invocation] = field(default_factory=lambda: deque(maxlen=10_000))
     call_counts: Counter[str] = field(default_factory=Counter)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     clock: Callable[[], float] = time.time
@@ -97,6 +107,12 @@ class RuntimeState:
             del self.sessions[session_id]
             return False
         return owner == endpoint_name
+
+    def rename_session(self, old_id: str, new_id: str) -> None:
+        """A container chose its own id for the session the runtime opened (same expiry)."""
+        entry = self.sessions.pop(old_id, None)
+        if entry is not None:
+            self.sessions[new_id] = entry
 
     def close_session(self, session_id: str) -> bool:
         return self.sessions.pop(session_id, None) is not None

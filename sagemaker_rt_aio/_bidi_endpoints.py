@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from yarl import URL
 
-from ._config import _config_variable
+from ._config import config_variable
 from ._endpoints import check_custom_url, partition_of, service_url, split_fips_region
 
 if TYPE_CHECKING:  # botocore is imported when a session is first used (_botocore_session)
@@ -54,9 +54,9 @@ def resolve_bidirectional_url(
         )
     plain, fips_region = split_fips_region(region)
     if use_fips is None:
-        use_fips = bool(_config_variable(session, "use_fips_endpoint"))
+        use_fips = bool(config_variable(session, "use_fips_endpoint"))
     if use_dual_stack is None:
-        use_dual_stack = bool(_config_variable(session, "use_dualstack_endpoint"))
+        use_dual_stack = bool(config_variable(session, "use_dualstack_endpoint"))
     fips = fips_region or use_fips
     if base_url != URL(service_url(plain, fips=fips, dual_stack=use_dual_stack)):
         return base_url

@@ -30,7 +30,7 @@ def resolve_region(region_name: str | None, session: botocore.session.Session) -
     later version does)."""
     if region_name:
         return region_name
-    configured = _config_variable(session, "region")
+    configured = config_variable(session, "region")
     if configured:
         return str(configured)
     raise NoRegionError()
@@ -47,7 +47,7 @@ def resolve_endpoint(
 ) -> tuple[str, URL]:
     """(signing region, base URL) for the client."""
     region, fips_region = split_fips_region(region)
-    custom = endpoint_url or _configured_endpoint_url(session)
+    custom = endpoint_url or configured_endpoint_url(session, "sagemaker-runtime")
     if custom:
         # An explicit request for FIPS or dual-stack cannot be honoured by a custom URL; the same
         # flags set in the environment or profile are ignored for it, so that a test can point a
@@ -58,9 +58,9 @@ def resolve_endpoint(
             )
         return region, check_custom_url(custom, field="endpoint_url", allow_http=allow_http)
     if use_fips is None:
-        use_fips = bool(_config_variable(session, "use_fips_endpoint"))
+        use_fips = bool(config_variable(session, "use_fips_endpoint"))
     if use_dual_stack is None:
-        use_dual_stack = bool(_config_variable(session, "use_dualstack_endpoint"))
+        use_dual_stack = bool(config_variable(session, "use_dualstack_endpoint"))
     return region, URL(service_url(region, fips=fips_region or use_fips, dual_stack=use_dual_stack))
 
 
@@ -74,10 +74,11 @@ def check_profile(session: botocore.session.Session) -> None:
         raise ParamValidationError("profile_name", str(exc)) from None
 
 
-def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
+def configured_endpoint_url(session: botocore.session.Session, client_name: str) -> str | None:
+    """The endpoint URL the environment or config file sets for ``client_name``, as botocore reads it."""
     if isinstance(session, LazySession) and session.unconfigured():
         return None  # no environment variable or config file could name one
-    if _config_variable(session, "ignore_configured_endpoint_urls"):
+    if config_variable(session, "ignore_configured_endpoint_urls"):
         return None
     import botocore.configprovider
     import botocore.exceptions
@@ -86,18 +87,13 @@ def _configured_endpoint_url(session: botocore.session.Session) -> str | None:
         provider = botocore.configprovider.ConfiguredEndpointProvider(
             full_config=session.full_config,
             scoped_config=session.get_scoped_config(),
-            client_name="sagemaker-runtime",
+            client_name=client_name,
             environ=os.environ,
         )
         url = provider.provide()
     except botocore.exceptions.ProfileNotFound as exc:
         raise ParamValidationError("profile_name", str(exc)) from None
     return str(url) if url else None
-
-
-def config_variable(session: botocore.session.Session, name: str) -> object:
-    """A botocore configuration variable (instance variable, environment, profile, default)."""
-    return _config_variable(session, name)
 
 
 def is_configured(session: botocore.session.Session, name: str, env_var: str) -> bool:
@@ -116,7 +112,8 @@ def is_configured(session: botocore.session.Session, name: str, env_var: str) ->
         raise ParamValidationError("profile_name", str(exc)) from None
 
 
-def _config_variable(session: botocore.session.Session, name: str) -> object:
+def config_variable(session: botocore.session.Session, name: str) -> object:
+    """A botocore configuration variable (instance variable, environment, profile, default)."""
     known, default = unconfigured_default(session, name)
     if known:  # nothing configures it: botocore's default, without importing botocore
         return default

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._botocore_session import LazySession
-from ._config import config_variable, is_configured
+from ._config import config_variable, configured_endpoint_url, is_configured
 from ._endpoints import check_custom_url, split_fips_region
 from ._errors import ParamValidationError
 from ._network import ClientCert, Network, StrPath, build_ssl_context, check_keepalive_supported
@@ -113,7 +112,7 @@ def resolve_s3_endpoint(
     style = str(s3_config.get("addressing_style") or "auto")
     if style not in ADDRESSING_STYLES:
         style = "auto"  # botocore ignores an unknown style the same way
-    custom = endpoint_url or _configured_s3_url(session)
+    custom = endpoint_url or configured_endpoint_url(session, "s3")
     if custom:
         field = "s3_endpoint_url" if endpoint_url else "AWS_ENDPOINT_URL_S3"
         url = check_custom_url(custom, field=field, allow_http=allow_http)
@@ -137,27 +136,6 @@ def resolve_s3_endpoint(
         us_east_1_regional=regional,
     )
     return S3Endpoint(url, addressing_style=style)
-
-
-def _configured_s3_url(session: botocore.session.Session) -> str | None:
-    if isinstance(session, LazySession) and session.unconfigured():
-        return None  # no environment variable or config file could name one
-    if config_variable(session, "ignore_configured_endpoint_urls"):
-        return None
-    import botocore.configprovider
-    import botocore.exceptions
-
-    try:
-        provider = botocore.configprovider.ConfiguredEndpointProvider(
-            full_config=session.full_config,
-            scoped_config=session.get_scoped_config(),
-            client_name="s3",
-            environ=os.environ,
-        )
-        url = provider.provide()
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ParamValidationError("profile_name", str(exc)) from None
-    return str(url) if url else None
 
 
 @dataclass(frozen=True)

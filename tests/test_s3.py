@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
@@ -129,14 +128,13 @@ def test_parse_s3_uri_rejects(uri: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.timeout(30)  # catastrophic backtracking on these hosts would run for ages, not seconds
 def test_parse_s3_uri_hostile_host_is_quick() -> None:
     """The host pattern must not backtrack catastrophically on a long, almost-matching host."""
     for host in ("x.s3-" + "a-" * 5000 + "!", "x.s3" + ".a" * 5000 + "!", "a.s3." * 2000):
-        started = time.monotonic()
         with pytest.raises(ParamValidationError):
             parse_s3_uri(f"https://{host}/")
         parse_s3_uri(f"https://{host}/bkt/key")  # read as path style
-        assert time.monotonic() - started < 0.1
 
 
 # -- object_url --------------------------------------------------------------------------------

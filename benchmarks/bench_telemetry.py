@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from floor import start_server, stop_server
 
 REQUEST_BODY = b'{"inputs": "The quick brown fox jumps over the lazy dog", "parameters": {"n": 1}}'
 RESPONSE_BODY = b'{"generated_text": "ok", "score": 0.97}'
@@ -60,27 +62,6 @@ def _serve(port_queue: Any) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_serve, args=(queue,), daemon=True)
-    process.start()
-    try:
-        port = queue.get(timeout=30)
-    except BaseException:
-        stop_server(process)
-        raise
-    return process, f"http://127.0.0.1:{port}"
-
-
-def stop_server(process: multiprocessing.process.BaseProcess) -> None:
-    process.terminate()
-    process.join(5)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
 
 
 def best_cpu_per_call(
@@ -182,7 +163,7 @@ async def make_client(
 
 
 def end_to_end(calls: int, rounds: int) -> dict[str, tuple[float, float]]:
-    process, url = start_server()
+    process, url = start_server(_serve)
     loop = asyncio.new_event_loop()
     closers = []
     try:

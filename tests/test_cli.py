@@ -126,7 +126,10 @@ class _ThisThread(io.TextIOBase):
         self.mine, self.other, self.owner = mine, other, threading.get_ident()
 
     def _target(self) -> Any:
-        return self.mine if threading.get_ident() == self.owner else self.other
+        # Once closed, the CLI's run is over: anything still holding this stream (a log handler,
+        # a pooled thread that once was the CLI's) writes to the stream it replaced.
+        mine = not self.closed and threading.get_ident() == self.owner
+        return self.mine if mine else self.other
 
     def write(self, text: str) -> int:
         written: int = self._target().write(text)
@@ -155,13 +158,17 @@ def _run_main(args: tuple[str, ...], stdin: bytes) -> Ran:
         io.TextIOWrapper(err, write_through=True),
     )
     saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = (
-        _ThisThread(mine, other) for mine, other in zip(streams, saved, strict=True)
-    )
+    shared = [_ThisThread(mine, other) for mine, other in zip(streams, saved, strict=True)]
+    sys.stdin, sys.stdout, sys.stderr = shared
     try:
         code = main(list(args))
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
+        # Closed now, while the wrappers underneath are attached: otherwise the garbage collector
+        # closes (and so flushes) them later, through a wrapper that has been detached.
+        for stream in shared:
+            stream.flush()
+            stream.close()
         for stream in streams:
             stream.flush()
             stream.detach()  # closing the wrapper would close the buffer

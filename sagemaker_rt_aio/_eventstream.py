@@ -293,6 +293,54 @@ def _parse_block(block: bytes) -> _HeaderEntry:
     return entry
 
 
+# The header block of the last event of each wanted ``:event-type`` decoded (every PayloadPart
+# of every stream carries the same one): messages with it take ``_decode_known``'s tight loop.
+# Shared by every decoder, so that a stream's first part takes it too; one entry per event type
+# a decoder is built for (the client's code chooses those, never the data).
+_event_blocks: dict[str, bytes] = {}
+
+
+def _decode_known(
+    data: bytes, pos: int, out: list[Any], block: bytes, event_class: type, field: str
+) -> int:
+    """Append the run of complete messages at ``data[pos:]`` that carry the header ``block``,
+    as ``event_class`` instances; return where the first other message (or the rest) starts.
+
+    The fast path of a token stream: per message one unpack, a compare of the header block,
+    the CRC (it covers the prelude and its CRC too) and the payload. Anything else, including a
+    bad CRC, is left to the general loop, which names the error.
+    """
+    block_end = _PRELUDE_LENGTH + len(block)
+    lowest = block_end + 4  # the lengths a message with this block may give
+    highest = lowest + EVENTSTREAM_MAX_PAYLOAD_LENGTH
+    limit = len(data) - 4
+    unpack = _LENGTHS.unpack_from
+    crc_unpack = _U32.unpack_from
+    append = out.append
+    in_dict = event_class.__dictoffset__ != 0  # its fields live in a __dict__ (PayloadPart's do)
+    try:
+        while True:
+            total, headers_length = unpack(data, pos)  # struct.error: under 8 bytes left
+            crc_at = pos + total - 4
+            if (
+                headers_length != block_end - _PRELUDE_LENGTH
+                or not lowest <= total <= highest
+                or crc_at > limit
+                or data[pos + _PRELUDE_LENGTH : pos + block_end] != block
+                or crc32(data[pos:crc_at]) != crc_unpack(data, crc_at)[0]
+            ):
+                return pos
+            part = _new(event_class)  # without a Python-level __init__ frame
+            if in_dict:  # half the cost of object.__setattr__'s slot wrapper
+                part.__dict__[field] = data[pos + block_end : crc_at]
+            else:
+                _set(part, field, data[pos + block_end : crc_at])
+            append(part)
+            pos = crc_at + 4
+    except struct.error:
+        return pos
+
+
 def _decode_messages(
     data: bytes, pos: int, out: list[Any], event: EventForm | None = None
 ) -> int:
@@ -300,19 +348,26 @@ def _decode_messages(
 
     With ``event`` = (type, class, field), an event of that ``:event-type`` is appended as an
     instance of ``class`` with its payload in ``field`` rather than as a ``Message`` (a stream's
-    every-event path: one object per event, not three).
+    every-event path: one object per event, not three). Runs of the event's usual header block
+    go through ``_decode_known``.
 
-    This is the hot loop: it reads straight from ``data`` by offset and copies only the message
-    (for its CRC), its header block and its payload.
+    It reads straight from ``data`` by offset and copies only the message (for its CRC), its
+    header block and its payload.
     """
     end = len(data)
     cache_get = _header_cache.get
     event_type: str | None = None
     event_class: type = object
     event_field = ""
+    known = b""
     if event is not None:
         event_type, event_class, event_field = event
-    while end - pos >= _PRELUDE_LENGTH:
+        known = _event_blocks.get(event_type, b"")
+    while True:
+        if known:
+            pos = _decode_known(data, pos, out, known, event_class, event_field)
+        if end - pos < _PRELUDE_LENGTH:
+            break
         total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
         if (
             total < _MIN_MESSAGE_LENGTH
@@ -338,9 +393,11 @@ def _decode_messages(
         block = data[pos + _PRELUDE_LENGTH : headers_end]
         entry = cache_get(block) or _parse_block(block)
         if event_type is not None and entry[1] == event_type:
-            part: object = _new(event_class)  # without a Python-level __init__ frame
+            part: object = _new(event_class)
             _set(part, event_field, data[headers_end:crc_at])
             out.append(part)
+            if block != known and len(block) <= _HEADER_CACHE_MAX_BLOCK:
+                known = _event_blocks[event_type] = block  # the next ones take the fast path
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end

@@ -104,3 +104,48 @@ def test_cached_headers_are_not_shared_with_callers() -> None:
     first.headers["mutated"] = True
     second = EventStreamDecoder().feed(frame)[0]
     assert "mutated" not in second.headers
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.lists(st.binary(max_size=120), min_size=1, max_size=6))
+def test_known_header_block_fast_path_catches_any_flipped_byte(
+    data: st.DataObject, payloads: list[bytes]
+) -> None:
+    # Runs of PayloadParts with the usual header block skip the header parsing (_decode_known):
+    # a changed byte anywhere, the header block included, must still be a CRC mismatch, and the
+    # parts before it must still come out.
+    EventStreamDecoder(event=PART).feed_events(encode_payload_part(b"warm"))  # the block is known
+    frames = [encode_payload_part(p) for p in payloads]
+    stream = bytearray(b"".join(frames))
+    index = data.draw(st.integers(0, len(stream) - 1))
+    stream[index] ^= data.draw(st.integers(1, 255))
+    damaged = next(i for i, end in enumerate(_ends(frames)) if index < end)
+    decoder = EventStreamDecoder(event=PART)
+    try:
+        items = decoder.feed_events(bytes(stream))
+    except EventStreamError as exc:
+        assert "CRC mismatch" in str(exc) and damaged == 0
+    else:
+        assert items == [PayloadPart(p) for p in payloads[:damaged]]
+        assert decoder.error is not None and "CRC mismatch" in str(decoder.error)
+
+
+def _ends(frames: list[bytes]) -> list[int]:
+    ends, total = [], 0
+    for frame in frames:
+        total += len(frame)
+        ends.append(total)
+    return ends
+
+
+def test_fast_path_and_general_path_agree_when_header_blocks_alternate() -> None:
+    other = encode_message({":message-type": "event", ":event-type": "Other"}, b"x")
+    extra = encode_message(
+        {":message-type": "event", ":event-type": "PayloadPart", "extra": 1}, b"e"
+    )
+    stream = [encode_payload_part(b"a"), other, encode_payload_part(b"b"), extra]
+    stream += [encode_payload_part(b"c"), encode_payload_part(b"d")]
+    blob = b"".join(stream)
+    for cut in range(len(blob) + 1):
+        chunks = [blob[:cut], blob[cut:]]
+        assert _via_feed_events(chunks) == _via_feed(chunks)

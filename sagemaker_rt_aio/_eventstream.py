@@ -330,7 +330,7 @@ def _decode_known(
                 or crc32(data[pos:crc_at]) != crc_unpack(data, crc_at)[0]
             ):
                 return pos
-            part = _new(event_class)  # without a Python-level __init__ frame
+            part: Any = _new(event_class)  # without a Python-level __init__ frame
             if in_dict:  # half the cost of object.__setattr__'s slot wrapper
                 part.__dict__[field] = data[pos + block_end : crc_at]
             else:

@@ -294,51 +294,12 @@ def _parse_block(block: bytes) -> _HeaderEntry:
 
 
 # The header block of the last event of each wanted ``:event-type`` decoded (every PayloadPart
-# of every stream carries the same one): messages with it take ``_decode_known``'s tight loop.
-# Shared by every decoder, so that a stream's first part takes it too; one entry per event type
-# a decoder is built for (the client's code chooses those, never the data).
-_event_blocks: dict[str, bytes] = {}
-
-
-def _decode_known(
-    data: bytes, pos: int, out: list[Any], block: bytes, event_class: type, field: str
-) -> int:
-    """Append the run of complete messages at ``data[pos:]`` that carry the header ``block``,
-    as ``event_class`` instances; return where the first other message (or the rest) starts.
-
-    The fast path of a token stream: per message one unpack, a compare of the header block,
-    the CRC (it covers the prelude and its CRC too) and the payload. Anything else, including a
-    bad CRC, is left to the general loop, which names the error.
-    """
-    block_end = _PRELUDE_LENGTH + len(block)
-    lowest = block_end + 4  # the lengths a message with this block may give
-    highest = lowest + EVENTSTREAM_MAX_PAYLOAD_LENGTH
-    limit = len(data) - 4
-    unpack = _LENGTHS.unpack_from
-    crc_unpack = _U32.unpack_from
-    append = out.append
-    in_dict = event_class.__dictoffset__ != 0  # its fields live in a __dict__ (PayloadPart's do)
-    try:
-        while True:
-            total, headers_length = unpack(data, pos)  # struct.error: under 8 bytes left
-            crc_at = pos + total - 4
-            if (
-                headers_length != block_end - _PRELUDE_LENGTH
-                or not lowest <= total <= highest
-                or crc_at > limit
-                or data[pos + _PRELUDE_LENGTH : pos + block_end] != block
-                or crc32(data[pos:crc_at]) != crc_unpack(data, crc_at)[0]
-            ):
-                return pos
-            part: Any = _new(event_class)  # without a Python-level __init__ frame
-            if in_dict:  # half the cost of object.__setattr__'s slot wrapper
-                part.__dict__[field] = data[pos + block_end : crc_at]
-            else:
-                _set(part, field, data[pos + block_end : crc_at])
-            append(part)
-            pos = crc_at + 4
-    except struct.error:
-        return pos
+# of every stream carries the same one), with its length and the message lengths it allows:
+# messages with it skip the header slice, hash and cache lookup. Shared by every decoder, so
+# that a stream's first part is as cheap; one entry per event type a decoder is built for (the
+# client's code chooses those, never the data).
+_event_blocks: dict[str, tuple[bytes, int, int, int]] = {}
+_NO_BLOCK = (b"", -1, 0, -1)  # no header block is -1 bytes long
 
 
 def _decode_messages(
@@ -348,27 +309,47 @@ def _decode_messages(
 
     With ``event`` = (type, class, field), an event of that ``:event-type`` is appended as an
     instance of ``class`` with its payload in ``field`` rather than as a ``Message`` (a stream's
-    every-event path: one object per event, not three). Runs of the event's usual header block
-    go through ``_decode_known``.
+    every-event path: one object per event, not three); with ``class`` ``bytes``, as its payload
+    alone.
 
-    It reads straight from ``data`` by offset and copies only the message (for its CRC), its
-    header block and its payload.
+    This is the hot loop: it reads straight from ``data`` by offset and copies only the message
+    (for its CRC) and its payload, and the header block too unless it is the known one.
     """
     end = len(data)
-    cache_get = _header_cache.get
     event_type: str | None = None
     event_class: type = object
     event_field = ""
-    known = b""
+    known, known_length, lowest, highest = _NO_BLOCK
     if event is not None:
         event_type, event_class, event_field = event
-        known = _event_blocks.get(event_type, b"")
-    while True:
-        if known:
-            pos = _decode_known(data, pos, out, known, event_class, event_field)
-        if end - pos < _PRELUDE_LENGTH:
-            break
-        total, headers_length, prelude_crc = _PRELUDE.unpack_from(data, pos)
+        known, known_length, lowest, highest = _event_blocks.get(event_type, _NO_BLOCK)
+    as_bytes = event_class is bytes
+    in_dict = event_class.__dictoffset__ != 0  # its fields live in a __dict__ (PayloadPart's do)
+    limit = end - 4
+    while end - pos >= _PRELUDE_LENGTH:
+        total, headers_length = _LENGTHS.unpack_from(data, pos)
+        crc_at = pos + total - 4
+        if (
+            headers_length == known_length
+            and lowest <= total <= highest
+            and crc_at <= limit
+            and data[pos + _PRELUDE_LENGTH : pos + _PRELUDE_LENGTH + known_length] == known
+            and crc32(data[pos:crc_at]) == _U32.unpack_from(data, crc_at)[0]
+        ):
+            # The known event, whole and sound (its CRC covers the prelude and its CRC too).
+            # Anything else, a bad CRC included, is left to the general path below.
+            if as_bytes:
+                out.append(data[lowest - 4 + pos : crc_at])
+            else:
+                part: Any = _new(event_class)  # without a Python-level __init__ frame
+                if in_dict:  # half the cost of object.__setattr__'s slot wrapper
+                    part.__dict__[event_field] = data[lowest - 4 + pos : crc_at]
+                else:
+                    _set(part, event_field, data[lowest - 4 + pos : crc_at])
+                out.append(part)
+            pos = crc_at + 4
+            continue
+        prelude_crc = _U32.unpack_from(data, pos + 8)[0]
         if (
             total < _MIN_MESSAGE_LENGTH
             or headers_length > EVENTSTREAM_MAX_HEADERS_LENGTH
@@ -382,7 +363,6 @@ def _decode_messages(
             if crc32(data[pos : pos + 8]) != prelude_crc:
                 _check_prelude(data, pos)
             break
-        crc_at = message_end - 4
         # The message CRC covers the prelude and its CRC too, so when it matches, the prelude is
         # good (checked apart only to name the error). A slice rather than a memoryview: for the
         # small messages of a token stream, copying a few hundred bytes costs less than a view.
@@ -391,13 +371,20 @@ def _decode_messages(
             raise EventStreamError("event stream message CRC mismatch (corrupt stream)")
         headers_end = pos + _PRELUDE_LENGTH + headers_length
         block = data[pos + _PRELUDE_LENGTH : headers_end]
-        entry = cache_get(block) or _parse_block(block)
+        entry = _header_cache.get(block) or _parse_block(block)
         if event_type is not None and entry[1] == event_type:
-            part: object = _new(event_class)
-            _set(part, event_field, data[headers_end:crc_at])
-            out.append(part)
+            if as_bytes:
+                out.append(data[headers_end:crc_at])
+            else:
+                part = _new(event_class)
+                _set(part, event_field, data[headers_end:crc_at])
+                out.append(part)
             if block != known and len(block) <= _HEADER_CACHE_MAX_BLOCK:
-                known = _event_blocks[event_type] = block  # the next ones take the fast path
+                # The next messages with this block take the fast path above.
+                known, known_length = block, headers_length
+                lowest = _MIN_MESSAGE_LENGTH + headers_length
+                highest = lowest + EVENTSTREAM_MAX_PAYLOAD_LENGTH
+                _event_blocks[event_type] = (known, known_length, lowest, highest)
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end
@@ -417,7 +404,7 @@ class EventStreamDecoder:
     def __init__(self, *, event: EventForm | None = None) -> None:
         """``event`` = (``:event-type``, class, field): :meth:`feed_events` hands out events of
         that type as instances of the class, the payload in the field (set as on a frozen
-        dataclass, without calling ``__init__``)."""
+        dataclass, without calling ``__init__``); with the class ``bytes``, as the payload."""
         self._event = event
         # The start of one incomplete message, never a whole one.
         self._buffer = bytearray()

@@ -24,6 +24,7 @@ from ._errors import ParamValidationError
 from ._protocol import WireRequest
 from ._signing import payload_sha256
 from ._stream import ResponseStream
+from ._stream_text import TextStreamMixin
 from ._transport import HttpResponse, read_chunk
 from ._types import PayloadPart, ResponseMetadata
 from ._validation import body_bytes, check_endpoint_name, header_value
@@ -128,6 +129,9 @@ class ChatCompletionsStream(ResponseStream):
             f"<ChatCompletionsStream content_type={self.content_type!r} "
             f"request_id={self.response_metadata.request_id!r}>"
         )
+
+    # Its parts are the body's chunks (no event stream to decode): the mixin's reading of them.
+    _text_input = TextStreamMixin._text_input
 
     async def _parts(self) -> AsyncIterator[PayloadPart]:
         if self._started:

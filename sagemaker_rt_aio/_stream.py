@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 _PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
+_PAYLOAD_BYTES = ("PayloadPart", bytes, "")  # decoded to the payload alone (_text_input)
 
 
 class ResponseStream(TextStreamMixin):
@@ -114,6 +115,66 @@ class ResponseStream(TextStreamMixin):
                 if observer is not None:
                     observer.part()
                 yield part
+            if decoder.error is not None:
+                raise decoder.error  # after the good messages that came before it
+
+    async def _text_input(self) -> AsyncIterator[bytes]:
+        """The payloads each chunk of the body completes, joined: what the LLM helpers decode
+        (their decoders take bytes cut anywhere), without a step or a PayloadPart per part.
+
+        Parts before an error message, or before a corrupt message, come out before the error
+        is raised, as through ``async for``.
+        """
+        if self._started:
+            raise RuntimeError("a response stream can be iterated only once")
+        self._started = True
+        request_id = self.response_metadata.request_id
+        decoder = self._decoder = EventStreamDecoder(event=_PAYLOAD_BYTES)
+        response = self._response
+        watch = self._watch
+        observer = self._observer
+        readany = response.content.readany if read_chunk is _READ_CHUNK else None
+        while True:
+            failure = None
+            try:
+                chunk = await readany() if readany is not None else await read_chunk(response)
+            except Exception as exc:
+                failure = transport_failure(exc)
+                if failure is exc:
+                    raise
+            if failure is not None:
+                raise failure  # outside the handler: only translate_error's __cause__ is reachable
+            if not chunk:
+                self._unwatch()
+                decoder.close()  # raises if the body stopped inside a message
+                self._finished = True
+                return
+            if watch is not None:
+                watch.consumed += len(chunk)
+            payloads = decoder.feed_events(chunk)
+            try:
+                joined = b"".join(payloads)  # nearly always: payloads only
+            except TypeError:  # an error message, or an event of another type, among them
+                held: list[bytes] = []
+                for item in payloads:
+                    if item.__class__ is not bytes:
+                        if held:  # the text before an error message comes out first
+                            yield b"".join(held)
+                            held = []
+                        part = message_to_part(item, request_id=request_id)
+                        if part is None:
+                            continue
+                        item = part.bytes
+                    if observer is not None:
+                        observer.part()
+                    held.append(item)
+                joined = b"".join(held)
+            else:
+                if observer is not None:
+                    for _ in payloads:
+                        observer.part()
+            if joined:
+                yield joined
             if decoder.error is not None:
                 raise decoder.error  # after the good messages that came before it
 

@@ -38,6 +38,12 @@ class TextStreamMixin:
     def __aiter__(self) -> AsyncIterator[Any]:  # pragma: no cover - provided by the stream
         raise NotImplementedError
 
+    async def _text_input(self) -> AsyncIterator[bytes]:
+        """The bytes the decoders below read, in pieces of any size: each part's, unless the
+        stream hands out several at once (the event-stream response does, per chunk)."""
+        async for part in self:
+            yield part.bytes
+
     @property
     def text(self) -> str:
         """The text ``iter_text()`` has produced so far (up to ``DEFAULT_MAX_PARTIAL_TEXT``)."""
@@ -56,8 +62,8 @@ class TextStreamMixin:
         ``dispatch_incomplete``.
         """
         decoder = SSEDecoder(max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes)
-        async for part in self:
-            for event in decoder.feed(part.bytes):
+        async for chunk in self._text_input():
+            for event in decoder.feed(chunk):
                 yield event
         for event in decoder.close(dispatch_incomplete=dispatch_incomplete):
             yield event
@@ -76,8 +82,8 @@ class TextStreamMixin:
         )
         # Telemetry only: a text decoder notes the finish reason and usage the values report.
         notes = TextDecoder() if self._observer is not None else None
-        async for part in self:
-            for value in decoder.feed(part.bytes):
+        async for chunk in self._text_input():
+            for value in decoder.feed(chunk):
                 if notes is not None:
                     _note(notes, value)
                 yield value
@@ -107,8 +113,7 @@ class TextStreamMixin:
         feed = decoder.feed
         received = 0  # bytes: the text kept for partial_text is never longer
         try:
-            async for part in self:
-                chunk = part.bytes
+            async for chunk in self._text_input():
                 texts = feed(chunk)
                 if texts:
                     if received < DEFAULT_MAX_PARTIAL_TEXT:

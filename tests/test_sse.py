@@ -216,3 +216,57 @@ def test_any_stream_split_anywhere(
         expected.append(ServerSentEvent("\n".join(data), kind or "message", last_id, retry))
     stream = b"".join(line + ending for line in lines)
     assert decode(stream, [c for c in cuts if c < len(stream)]) == expected
+
+
+# -- the data-only fast path (whole "data:" events split without the line loop) -----------------
+
+_pieces = st.sampled_from(
+    [
+        *(b"data: ", b"data:", b"data:  ", b"event: x\n", b"id: 7\n", b": c\n", b"\n", b"\r"),
+        *(b"\r\n", b'{"t": 1}', b"tok", b"\xc3\xa9", b"\xff", b"data", b" ", b"data: x\n\n"),
+    ]
+)
+
+
+def _data_events(decoder: SSEDecoder, chunks: list[bytes]) -> list[str]:
+    out = [value for chunk in chunks for value in decoder.feed_data(chunk)]
+    return out + decoder.close_data()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_pieces, max_size=6).map(b"".join), min_size=1, max_size=60),
+    st.lists(st.integers(0, 600), max_size=3),
+)
+def test_data_only_fast_path_equals_the_line_loop(events: list[bytes], cuts: list[int]) -> None:
+    from sagemaker_rt_aio import _sse
+
+    # Mostly well-formed streams (so that the fast path runs), with odd events mixed in.
+    stream = b"".join(e if e.startswith(b"data") else b"data: " + e + b"\n\n" for e in events)
+    points = sorted({min(c, len(stream)) for c in cuts})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    threshold = _sse._MANY_EVENTS
+    try:
+        _sse._MANY_EVENTS = 8  # the fast path wherever it applies (the examples are small)
+        fast = _data_events(SSEDecoder(), chunks)
+        _sse._MANY_EVENTS = 1 << 60  # the line loop only
+        assert _data_events(SSEDecoder(), chunks) == fast
+    finally:
+        _sse._MANY_EVENTS = threshold
+
+
+@pytest.mark.parametrize("space", [b" ", b""])
+def test_data_only_fast_path_splits_a_chunk_of_many_events(space: bytes) -> None:
+    values = [f'{{"token": {i}, "text": "é"}}' for i in range(100)]
+    stream = b"".join(b"data:" + space + v.encode() + b"\n\n" for v in values)
+    decoder = SSEDecoder()
+    assert decoder.feed_data(stream + b"data: {\"ta") == values
+    assert decoder.feed_data(b"il\": 1}\n\n") == ['{"tail": 1}']
+
+
+def test_data_only_fast_path_keeps_the_limits() -> None:
+    line = b"data: " + b"x" * 2000 + b"\n\n"
+    with pytest.raises(LineTooLongError):
+        SSEDecoder(max_line_bytes=1500).feed_data(line)
+    with pytest.raises(EventTooLargeError):
+        SSEDecoder(max_event_bytes=1500).feed_data(line)

@@ -261,21 +261,17 @@ def _data_only(head: bytes) -> list[str] | None:
     with LF endings, all with a space after the colon or none without (else None: the general
     loop decodes it). ``head`` ends with a blank line.
 
-    Why the counts prove that shape: with no CR, as many LFs as twice the (non-overlapping)
-    LF pairs means every run of LFs has an even length; one "LF LF data:" fewer than pairs, the
-    last pair ending ``head``, means every run is a single pair followed by the next event's
-    "data:". So the events are "data:" + a value without line breaks, each.
+    Why the counts prove that shape: ``head`` starts with "data:" and ends with LF LF, has no
+    CR, and has two LFs per "LF LF data:" separator plus the two at its end, so no LF lies
+    outside those: the events are "data:" + a value without line breaks, each.
     """
-    events = head.count(b"\n\n")
-    if b"\r" in head or head.count(b"\n") != 2 * events:
-        return None
     if head[:6] == b"data: ":
         separator, start = b"\n\ndata: ", 6
     elif head[:5] == b"data:" and b"\n\ndata: " not in head:
         separator, start = b"\n\ndata:", 5
     else:
         return None
-    if head.count(separator) != events - 1:
+    if b"\r" in head or head.count(b"\n") != 2 * head.count(separator) + 2:
         return None
     # A line break never falls inside a UTF-8 sequence: decoding all at once equals line by line.
     return head[start:-2].decode("utf-8", "replace").split(separator.decode())

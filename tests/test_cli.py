@@ -385,6 +385,7 @@ def usage_table(tmp: Path) -> list[tuple[list[str], int, str]]:
         (["batch", "double", "--input", f"{tmp}/none", "--output", "o"], 252, "--input"),
         ([*batch, "--concurrency", "0"], 252, "at least 1"),
         ([*batch, "--output", str(tmp / "in.jsonl")], 252, "must not be the --input file"),
+        ([*batch, "--output", "-"], 252, "a batch needs a file"),
         (["demo", "--concurrency", "many"], 252, "invalid int value: 'many'"),
         (["demo", "--calls", "-1"], 252, "must be 0 or more"),
         (["serve-local", "nocolon"], 252, "module:function"),

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, overload
 import aiohttp
 
 from . import _model as m
-from ._bearer import BearerTokens, check_expires_in
 from ._bidi_endpoints import resolve_bidirectional_url
 from ._bidi_network import BidiNetwork
 from ._botocore_session import lazy_session
@@ -86,6 +85,7 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
     from opentelemetry.trace import TracerProvider
 
     from ._async_results import AsyncResultWaiter
+    from ._bearer import BearerTokens
     from ._bidi import BidirectionalCall
     from ._openai_route import ChatCompletionsResult
     from ._stream import ResponseStream, StreamCall
@@ -357,8 +357,9 @@ class SageMakerRuntimeClient:
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
         self._results_waiter: AsyncResultWaiter | None = None
-        # The OpenAI-compatible route: the endpoint's host, a bearer token instead of SigV4.
-        self._bearer_tokens = BearerTokens(region, self._credentials.get)
+        # The OpenAI-compatible route: the endpoint's host, a bearer token instead of SigV4. The
+        # token cache is made on first use (``_bearer``), shared by the client and its views.
+        self._bearer_tokens: BearerTokens | None = None
         self._openai_target = Target(
             "openai", SIGNING_NAME, region, self._pipeline.sagemaker.host,
             authorize=self._bearer_auth,
@@ -910,11 +911,22 @@ class SageMakerRuntimeClient:
         A token minted moments ago for the same lifetime and credentials is handed out again
         (it keeps at least 90% of its lifetime). Treat it as a secret: it acts as the credentials.
         """
+        from ._bearer import check_expires_in
+
         self._check_open()
-        return await self._bearer_tokens.get(check_expires_in(expires_in))
+        return await self._bearer().get(check_expires_in(expires_in))
+
+    def _bearer(self) -> BearerTokens:
+        owner = self._parent or self
+        tokens = owner._bearer_tokens
+        if tokens is None:
+            from ._bearer import BearerTokens
+
+            tokens = owner._bearer_tokens = BearerTokens(owner._region, owner._credentials.get)
+        return tokens
 
     async def _bearer_auth(self, request: HttpRequest) -> None:
-        token = await self._bearer_tokens.get(ROUTE_TOKEN_EXPIRES, deadline=request.deadline)
+        token = await self._bearer().get(ROUTE_TOKEN_EXPIRES, deadline=request.deadline)
         request.headers["Authorization"] = f"Bearer {token}"
 
     async def chat_completions(

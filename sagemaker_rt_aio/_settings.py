@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._config import config_variable, configured_endpoint_url, is_configured
 from ._endpoints import check_custom_url, split_fips_region
@@ -139,8 +138,7 @@ def resolve_s3_endpoint(
     return S3Endpoint(url, addressing_style=style)
 
 
-@dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.3 ms on import
     """What a client takes from this module, resolved once at construction."""
 
     network: Network

@@ -126,11 +126,13 @@ def test_aws_ca_bundle_alone_needs_no_botocore_and_loads_once(tmp_path: Path) ->
 
 # Modules that a client with static keys and an endpoint_url never needs: each is imported when its
 # feature is first used (bidirectional streams, HTTP/2, response streams and their decoders, the
-# OpenAI route, async results, adaptive retries), or by the CLI and the emulator.
+# OpenAI route and its bearer tokens, async results, adaptive retries), or by the CLI and the
+# emulator.
 LAZY_MODULES = (
     "botocore",
     "h2",
     "sagemaker_rt_aio._async_results",
+    "sagemaker_rt_aio._bearer",
     "sagemaker_rt_aio._bidi",
     "sagemaker_rt_aio._bidi_events",
     "sagemaker_rt_aio._bidi_request",

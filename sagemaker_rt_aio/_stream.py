@@ -63,7 +63,6 @@ class ResponseStream(TextStreamMixin):
         self.content_type = headers.get(RESPONSE_STREAM_CONTENT_TYPE)
         self.invoked_production_variant = headers.get(RESPONSE_INVOKED_VARIANT)
         self.custom_attributes = headers.get(RESPONSE_CUSTOM_ATTRIBUTES)
-        self._decoder = EventStreamDecoder(event=_PAYLOAD_PART)
         self._started = False
         self._finished = False
 
@@ -81,7 +80,7 @@ class ResponseStream(TextStreamMixin):
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True
         request_id = self.response_metadata.request_id
-        decoder = self._decoder
+        decoder = EventStreamDecoder(event=_PAYLOAD_PART)  # made on use: the text helpers use their own
         response = self._response
         watch = self._watch
         observer = self._observer
@@ -129,7 +128,7 @@ class ResponseStream(TextStreamMixin):
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True
         request_id = self.response_metadata.request_id
-        decoder = self._decoder = EventStreamDecoder(event=_PAYLOAD_BYTES)
+        decoder = EventStreamDecoder(event=_PAYLOAD_BYTES)
         response = self._response
         watch = self._watch
         observer = self._observer

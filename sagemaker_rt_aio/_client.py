@@ -358,6 +358,8 @@ class SageMakerRuntimeClient:
             route=self._network.route(self._base_url),
             unsigned_headers=settings.unsigned_headers,
             route_for=self._network.route,
+            # Only the connector of a session the client owns tells the watchdog connections.
+            watch_calls=http_session is None,
         )
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
@@ -510,7 +512,9 @@ class SageMakerRuntimeClient:
             if owner._lifecycle.closed:
                 raise ClientClosedError()
             session = aiohttp.ClientSession(
-                connector=owner._network.connector(limit=owner._max_connections),
+                connector=owner._network.connector(
+                    limit=owner._max_connections, watchdog=owner._pipeline.watchdog
+                ),
                 auto_decompress=False,
                 timeout=owner._pipeline.timeout,
             )

@@ -126,6 +126,7 @@ class Pipeline:
         route: Mapping[str, Any] = DIRECT,
         unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
         route_for: Callable[[URL], Mapping[str, Any]] | None = None,
+        watch_calls: bool = False,
     ) -> None:
         self._base_url = base_url
         self._base_path = base_url.raw_path.rstrip("/")
@@ -146,8 +147,10 @@ class Pipeline:
         self.lifecycle = lifecycle
         self._quota = RetryQuota(retry_policy.quota_capacity)
         self._slots = Slots(max_connections)
-        # sock_read of the calls that are not streams (see _watchdog); shared with derived views.
+        # sock_read of started streams and, when the session's connector reports connections to
+        # it (watch_calls), of the other calls (see _watchdog); shared with derived views.
         self._watchdog = ReadWatchdog()
+        self._watch_calls = watch_calls
         lifecycle.on_close(self._close_watchdog)
         self._middlewares = tuple(middlewares)
         # No middleware: SageMaker calls that are not streams take call()'s flat path.
@@ -175,6 +178,10 @@ class Pipeline:
         view._rand = random.Random()
         view._build_chains()
         return view
+
+    @property
+    def watchdog(self) -> ReadWatchdog:
+        return self._watchdog
 
     @property
     def closing(self) -> bool:
@@ -272,6 +279,7 @@ class Pipeline:
                                 max_body=self.max_response_bytes,
                                 route=self._route,
                                 watchdog=self._watchdog,
+                                watch_call=self._watch_calls,
                             )
                         finally:
                             slots.give_back()
@@ -483,6 +491,7 @@ class Pipeline:
                 max_body=limit,
                 route=route,
                 watchdog=self._watchdog,
+                watch_call=self._watch_calls,
             )
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
@@ -497,6 +506,7 @@ class Pipeline:
                 max_body=limit,
                 route=route,
                 watchdog=self._watchdog,
+                watch_call=self._watch_calls,
             )
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(

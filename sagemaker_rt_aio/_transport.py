@@ -244,7 +244,7 @@ async def exchange(
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
         watch = watchdog.watch(timeout.sock_read, sending=True)
-        timeout = _without_sock_read(timeout)
+        timeout = _stripped[1] if _stripped[0] is timeout else _without_sock_read(timeout)
     try:
         response = await session.request(
             method,
@@ -293,12 +293,16 @@ async def exchange(
         error = translate_error(exc)
     finally:
         if watch is not None:
-            watch.close()
+            watchdog.unwatch(watch)  # type: ignore[union-attr]  # set with the watch
     # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
     raise error
 
 
-_stripped: tuple[aiohttp.ClientTimeout | None, aiohttp.ClientTimeout | None] = (None, None)
+# (a timeout, it without sock_read); an object no client passes, to start with.
+_stripped: tuple[aiohttp.ClientTimeout, aiohttp.ClientTimeout] = (
+    aiohttp.ClientTimeout(),
+    aiohttp.ClientTimeout(),
+)
 
 
 def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
@@ -306,7 +310,7 @@ def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     (a client passes the same object on every call)."""
     global _stripped
     if _stripped[0] is timeout:
-        return _stripped[1]  # type: ignore[return-value]
+        return _stripped[1]
     stripped = aiohttp.ClientTimeout(
         total=timeout.total,
         connect=timeout.connect,
@@ -328,9 +332,8 @@ class WatchedConnector(aiohttp.TCPConnector):
     async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
         connection = await super().connect(req, traces, timeout)
         protocol = connection.protocol
-        transport = connection.transport
-        if protocol is not None and transport is not None:
-            self.watchdog.connected(transport, _answer_timed_out, protocol)
+        if protocol is not None and protocol.transport is not None:
+            self.watchdog.connected(protocol.transport, _answer_timed_out, protocol)
         return connection
 
 

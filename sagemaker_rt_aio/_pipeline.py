@@ -213,7 +213,6 @@ class Pipeline:
             task = None  # registered by an outer entry point (a wait, invoke-and-wait)
         else:
             inflight.add(task)
-            lifecycle.idle.clear()
         policy = self.retry_policy
         if target is None:
             target = self.sagemaker
@@ -365,8 +364,8 @@ class Pipeline:
                 inflight.discard(task)
                 if lifecycle.aborted:
                     lifecycle.aborted.discard(task)
-                if not inflight:
-                    lifecycle.idle.set()
+                if not inflight and lifecycle.closing:
+                    lifecycle.idle.set()  # kept only while shutdown may wait for it
 
     async def _attempt(
         self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from multidict import CIMultiDictProxy
@@ -83,11 +84,24 @@ def serialize_fields(
 ) -> WireRequest:
     """:func:`serialize` for a keyword call, without a request object: ``values`` are the header
     members' values in ``operation.members`` order."""
-    name = check_endpoint_name(endpoint_name)
-    headers: dict[str, str] = {}
-    for member, value in zip(operation.members, values, strict=True):
-        if value is not None:
-            headers[member.header] = header_value(member, value)
+    key = shape = None
+    if operation.name in _STRING_MEMBERS_ONLY:  # 60 == 60.0: an int member could pass a float
+        try:
+            key = (operation.name, endpoint_name, *values)
+            shape = _shapes.get(key)
+        except TypeError:  # an unhashable value: the checks below say what is wrong with it
+            key = None
+    if shape is None:
+        name = check_endpoint_name(endpoint_name)
+        headers: dict[str, str] = {}
+        for member, value in zip(operation.members, values, strict=True):
+            if value is not None:
+                headers[member.header] = header_value(member, value)
+        shape = (name, f"/endpoints/{name}{operation.path_suffix}", MappingProxyType(headers))
+        if key is not None:
+            if len(_shapes) >= _SHAPE_CACHE_SIZE:
+                _shapes.clear()
+            _shapes[key] = shape
     if raw_body is None:
         if operation.body_required:
             raise ParamValidationError("body", "is required")
@@ -99,10 +113,20 @@ def serialize_fields(
             else min(operation.body_max, max_body_bytes)
         )
         body = body_bytes(raw_body, "body", limit)
-    return WireRequest(
-        operation, name, f"/endpoints/{name}{operation.path_suffix}", headers, body,
-        payload_sha256(body),
-    )  # fmt: skip
+    return WireRequest(operation, shape[0], shape[1], shape[2], body, payload_sha256(body))
+
+
+# Requests laid out before, by (operation name, endpoint name, header values): a service calls the
+# same few endpoints with the same few header values, and each key's values (strings) have passed
+# the checks, as _validation remembers single values. The headers are read-only: the signer
+# copies them.
+_SHAPE_CACHE_SIZE = 256
+_STRING_MEMBERS_ONLY = frozenset(
+    operation.name
+    for operation in (m.INVOKE_ENDPOINT, m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM)
+    if not any(member.is_int for member in operation.members)
+)
+_shapes: dict[tuple[object, ...], tuple[str, str, Mapping[str, str]]] = {}
 
 
 def _check_async_input(request: AnyRequest, *, has_body: bool) -> None:

@@ -104,7 +104,7 @@ class ReadWatchdog:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._watches: dict[Watch, None] = {}  # an ordered set
-        # Calls whose request is about to be sent, by task, until their connection is known.
+        # Calls watched while ``sending``, by task, for the connector to tell them connections.
         self._sending: dict[asyncio.Task[object], Watch] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._tick = 0.0
@@ -137,7 +137,9 @@ class ReadWatchdog:
         ``on_expire(subject)`` ends it if it then waits too long for its answer."""
         if self._sending:
             task = asyncio.current_task()
-            watch = self._sending.pop(task, None) if task is not None else None
+            # Kept until the call ends: aiohttp may send an idempotent request again on a new
+            # connection (the old one closed under it), and the watch must follow.
+            watch = self._sending.get(task) if task is not None else None
             if watch is not None:
                 watch.transport = transport
                 watch.on_expire = on_expire
@@ -159,8 +161,8 @@ class ReadWatchdog:
         # would cost each call the very timer operations the watchdog exists to save. A tick
         # that finds nothing to watch does not re-arm.
         self._watches.pop(watch, None)
-        if watch.transport is _CONNECTING:  # never connected: no connector took it
-            self._sending.pop(watch.task, None)
+        if watch.transport is not None and self._sending.get(watch.task) is watch:
+            del self._sending[watch.task]
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""

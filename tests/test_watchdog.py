@@ -113,6 +113,9 @@ async def test_only_the_task_that_sends_is_told_its_connection() -> None:
     assert watch.transport is not transport
     watchdog.connected(transport, print, "mine")
     assert watch.transport is transport and watch.subject == "mine"
+    again = Transport()  # aiohttp sent an idempotent request again on a new connection
+    watchdog.connected(again, print, "new")
+    assert watch.transport is again and watch.subject == "new"
     watchdog.unwatch(watch)
     assert len(watchdog) == 0 and not watchdog._sending
     never = watchdog.watch(70.0, sending=True)  # failed before connecting: forgotten as well

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._bidi import BidirectionalCall, BidirectionalStream
-from ._bidi_events import BidirectionalPart
+from typing import TYPE_CHECKING, Any
+
 from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
 from ._errors import (
@@ -47,13 +47,9 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
-from ._llm_text import JsonDecoder, TextDecoder, TokenUsage
 from ._logging import LOG_ENV_VAR, configure_logging_from_env
-from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
-from ._sse import ServerSentEvent, SSEDecoder
-from ._stream import ResponseStream, StreamCall
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
     InvokeEndpointAsyncRequest,
@@ -66,7 +62,50 @@ from ._types import (
 )
 from ._version import __version__
 
+if TYPE_CHECKING:  # loaded on first use (``__getattr__`` below); here for type checkers and IDEs
+    from ._bidi import BidirectionalCall, BidirectionalStream
+    from ._bidi_events import BidirectionalPart
+    from ._llm_text import JsonDecoder, TextDecoder, TokenUsage
+    from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
+    from ._sse import ServerSentEvent, SSEDecoder
+    from ._stream import ResponseStream, StreamCall
+
+# Public names whose modules most clients never need (bidirectional streams and HTTP/2, response
+# streams and their text decoders, the OpenAI-compatible route), imported on first access
+# (PEP 562) so that ``import sagemaker_rt_aio`` stays cheap: name -> module.
+_LAZY = {
+    "BidirectionalCall": "._bidi",
+    "BidirectionalStream": "._bidi",
+    "BidirectionalPart": "._bidi_events",
+    "JsonDecoder": "._llm_text",
+    "TextDecoder": "._llm_text",
+    "TokenUsage": "._llm_text",
+    "ChatCompletionsResult": "._openai_route",
+    "ChatCompletionsStream": "._openai_route",
+    "ServerSentEvent": "._sse",
+    "SSEDecoder": "._sse",
+    "ResponseStream": "._stream",
+    "StreamCall": "._stream",
+}
+
 configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would otherwise accept any name
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(module, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "ENDPOINT_PREFIX",

@@ -47,6 +47,7 @@ from ._errors import (
 )
 from ._eventstream import EventStreamDecoder
 from ._h2 import H2Exchange, StreamRefused
+from ._lifecycle import OpenBidiStreams
 from ._retry import RetryPolicy, delay, parse_retry_after, should_retry
 from ._signing import STREAMING_EVENTS_PAYLOAD, request_signature, sign
 from ._types import ResponseMetadata
@@ -87,26 +88,6 @@ class BidiSettings:
     sleep: Callable[[float], Awaitable[bool]] = _sleep
     #: Telemetry (``_observe``): None when nothing records.
     observe: Observe | None = None
-
-
-class OpenBidiStreams:
-    """A client's open bidirectional streams, for its shutdown."""
-
-    def __init__(self) -> None:
-        self.streams: set[BidirectionalStream] = set()
-
-    async def close_all(self, grace: float) -> None:
-        """Streams whose input has ended get ``grace`` seconds to finish; the rest (still
-        waiting for input that will never come) are reset at once."""
-        pending = [stream for stream in self.streams if stream.input_ended]
-        if pending and grace > 0:
-            waiters = [asyncio.ensure_future(stream._done.wait()) for stream in pending]
-            _, still = await asyncio.wait(waiters, timeout=grace)
-            for waiter in still:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-        streams = list(self.streams)
-        await asyncio.gather(*(stream._shutdown() for stream in streams), return_exceptions=True)
 
 
 class BidirectionalStream:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from yarl import URL
 
 from ._config import config_variable
-from ._h2 import client_ssl_context
 from ._network import ClientCert, Network, StrPath, build_ssl_context
 
 if TYPE_CHECKING:  # botocore is imported when a session is first used (_botocore_session)
@@ -60,6 +59,8 @@ class BidiNetwork:
                 setting.set_alpn_protocols(["h2"])  # a new object: aiohttp has its own
                 self._context = setting
             else:
+                from ._h2 import client_ssl_context  # HTTP/2 support: on the first stream
+
                 self._context = client_ssl_context(setting)
         return self._context
 

@@ -21,11 +21,8 @@ from typing import TYPE_CHECKING, Any, overload
 import aiohttp
 
 from . import _model as m
-from ._bearer import BearerTokens, check_expires_in
-from ._bidi import BidirectionalCall, BidiSettings, OpenBidiStreams
 from ._bidi_endpoints import resolve_bidirectional_url
 from ._bidi_network import BidiNetwork
-from ._bidi_request import BidiRequest
 from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
@@ -53,18 +50,11 @@ from ._errors import (
     DeadlineExceededError,
     ParamValidationError,
 )
-from ._lifecycle import Lifecycle
+from ._lifecycle import Lifecycle, OpenBidiStreams
 from ._logging import configure_logging_from_env
 from ._metadata_cache import MetadataCache
 from ._network import ClientCert, StrPath
 from ._observe import load_telemetry
-from ._openai_route import (
-    ChatCompletionsResult,
-    base_url,
-    chat_request,
-    open_chat_stream,
-    parse_chat_result,
-)
 from ._options import check_client_arguments, effective_timeout
 from ._pipeline import Middleware, Pipeline, Target
 from ._protocol import (
@@ -76,7 +66,6 @@ from ._protocol import (
 )
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
-from ._stream import ResponseStream, StreamCall
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
     Body,
@@ -96,6 +85,10 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
     from opentelemetry.trace import TracerProvider
 
     from ._async_results import AsyncResultWaiter
+    from ._bearer import BearerTokens
+    from ._bidi import BidirectionalCall
+    from ._openai_route import ChatCompletionsResult
+    from ._stream import ResponseStream, StreamCall
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -116,6 +109,8 @@ def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointA
 
 
 def _open_stream(response: HttpResponse, retries: int) -> ResponseStream:
+    from ._stream import ResponseStream  # loaded with the first stream (see below)
+
     assert response.stream is not None
     return ResponseStream(
         response.stream,
@@ -364,8 +359,9 @@ class SageMakerRuntimeClient:
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
         self._results_waiter: AsyncResultWaiter | None = None
-        # The OpenAI-compatible route: the endpoint's host, a bearer token instead of SigV4.
-        self._bearer_tokens = BearerTokens(region, self._credentials.get)
+        # The OpenAI-compatible route: the endpoint's host, a bearer token instead of SigV4. The
+        # token cache is made on first use (``_bearer``), shared by the client and its views.
+        self._bearer_tokens: BearerTokens | None = None
         self._openai_target = Target(
             "openai", SIGNING_NAME, region, self._pipeline.sagemaker.host,
             authorize=self._bearer_auth,
@@ -864,6 +860,10 @@ class SageMakerRuntimeClient:
         as stream: async for part in stream: ...``. Validation happens here, before anything is
         sent; the request goes out when the block is entered. Retries apply only until the stream
         starts."""
+        # Response streams (the event-stream decoder and the text decoders) are imported on the
+        # first stream, not with the package; afterwards this import is a dictionary lookup.
+        from ._stream import StreamCall
+
         self._check_open()
         if request is None:
             # The keyword path, as invoke_endpoint's: no request object.
@@ -904,6 +904,8 @@ class SageMakerRuntimeClient:
 
     def openai_base_url(self, endpoint_name: str) -> str:
         """``{endpoint_url}/endpoints/{name}/openai/v1``: the ``base_url`` for OpenAI clients."""
+        from ._openai_route import base_url  # imported on first use, as in the methods below
+
         return base_url(self.endpoint_url, endpoint_name)
 
     async def generate_bearer_token(self, *, expires_in: int = BEARER_TOKEN_MAX_EXPIRES) -> str:
@@ -913,11 +915,22 @@ class SageMakerRuntimeClient:
         A token minted moments ago for the same lifetime and credentials is handed out again
         (it keeps at least 90% of its lifetime). Treat it as a secret: it acts as the credentials.
         """
+        from ._bearer import check_expires_in
+
         self._check_open()
-        return await self._bearer_tokens.get(check_expires_in(expires_in))
+        return await self._bearer().get(check_expires_in(expires_in))
+
+    def _bearer(self) -> BearerTokens:
+        owner = self._parent or self
+        tokens = owner._bearer_tokens
+        if tokens is None:
+            from ._bearer import BearerTokens
+
+            tokens = owner._bearer_tokens = BearerTokens(owner._region, owner._credentials.get)
+        return tokens
 
     async def _bearer_auth(self, request: HttpRequest) -> None:
-        token = await self._bearer_tokens.get(ROUTE_TOKEN_EXPIRES, deadline=request.deadline)
+        token = await self._bearer().get(ROUTE_TOKEN_EXPIRES, deadline=request.deadline)
         request.headers["Authorization"] = f"Bearer {token}"
 
     async def chat_completions(
@@ -929,6 +942,8 @@ class SageMakerRuntimeClient:
     ) -> ChatCompletionsResult:
         """POST ``body`` (a dict, sent as JSON, or bytes) to the endpoint's OpenAI-compatible
         ``chat/completions`` with a bearer token; the container's answer comes back as it is."""
+        from ._openai_route import chat_request, parse_chat_result
+
         self._check_open()
         wire = chat_request(
             endpoint_name,
@@ -949,6 +964,9 @@ class SageMakerRuntimeClient:
         """``async with client.chat_completions_stream(...) as stream: async for text in
         stream.iter_text(): ...``. A dict body gets ``"stream": true``. The stream also has
         ``iter_events()``, ``iter_json()`` and ``iter_lines()``."""
+        from ._openai_route import chat_request, open_chat_stream
+        from ._stream import StreamCall
+
         self._check_open()
         wire = chat_request(
             endpoint_name,
@@ -980,6 +998,11 @@ class SageMakerRuntimeClient:
 
         Validation happens here; the connection is made when the block is entered.
         """
+        # HTTP/2 and the event signer are imported on the first bidirectional call, not with the
+        # package: most clients never make one.
+        from ._bidi import BidirectionalCall, BidiSettings
+        from ._bidi_request import BidiRequest
+
         self._check_open()
         request = BidiRequest(
             endpoint_name, model_invocation_path, model_query_string, target_variant

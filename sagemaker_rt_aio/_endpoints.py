@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from yarl import URL
 
 from ._errors import ParamValidationError
 
 
-@dataclass(frozen=True)
-class Partition:
+class Partition(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.3 ms to create on import
     name: str
     region_regex: re.Pattern[str]
     dns_suffix: str

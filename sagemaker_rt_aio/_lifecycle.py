@@ -24,9 +24,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import ClientClosedError
+
+if TYPE_CHECKING:
+    from ._bidi import BidirectionalStream
 
 
 class Abortable(Protocol):
@@ -222,3 +225,24 @@ class _Tracked:
                     raise error from None
         finally:
             lifecycle.leave(task)
+
+
+class OpenBidiStreams:
+    """A client's open bidirectional streams, for its shutdown. Here rather than in ``_bidi``
+    (which it serves) so that a client can hold one without importing HTTP/2 support."""
+
+    def __init__(self) -> None:
+        self.streams: set[BidirectionalStream] = set()
+
+    async def close_all(self, grace: float) -> None:
+        """Streams whose input has ended get ``grace`` seconds to finish; the rest (still
+        waiting for input that will never come) are reset at once."""
+        pending = [stream for stream in self.streams if stream.input_ended]
+        if pending and grace > 0:
+            waiters = [asyncio.ensure_future(stream._done.wait()) for stream in pending]
+            _, still = await asyncio.wait(waiters, timeout=grace)
+            for waiter in still:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        streams = list(self.streams)
+        await asyncio.gather(*(stream._shutdown() for stream in streams), return_exceptions=True)

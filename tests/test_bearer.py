@@ -17,7 +17,7 @@ from botocore.awsrequest import AWSRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sagemaker_rt_aio import ParamValidationError, SageMakerRuntimeClient
+from sagemaker_rt_aio import ParamValidationError, RetryPolicy, SageMakerRuntimeClient
 from sagemaker_rt_aio._bearer import BearerTokens, make_bearer_token
 from sagemaker_rt_aio._signing import FrozenCredentials
 from sagemaker_rt_aio.local._bearer_verify import (
@@ -106,6 +106,19 @@ async def test_client_token_has_the_format_and_region() -> None:
     assert "%2Feu-west-3%2Fsagemaker%2Faws4_request" in url
     assert "X-Amz-Expires=600&" in url and url.endswith("&Version=1")
     assert "X-Amz-Security-Token" not in url
+
+
+async def test_a_view_and_its_client_share_one_token_cache() -> None:
+    # The cache is made on first use (not with the client): whichever asks first, both use it.
+    async with SageMakerRuntimeClient(
+        region_name="us-east-1", aws_access_key_id="AKIDX", aws_secret_access_key="sec"
+    ) as client:
+        view = client.with_options(retry_policy=RetryPolicy(max_attempts=1))
+        assert client._bearer_tokens is None
+        first = await view.generate_bearer_token(expires_in=600)
+        assert client._bearer_tokens is not None
+        assert view._bearer() is client._bearer() is client.with_options()._bearer()
+        assert await client.generate_bearer_token(expires_in=600) == first
 
 
 @pytest.mark.parametrize("bad", [0, -1, 43201, 1.5, "60", True, None])

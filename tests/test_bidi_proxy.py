@@ -3,21 +3,15 @@ and ALPN ``h2`` inside the tunnel; and the tunnel's refusals as connection error
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import botocore.credentials
 import pytest
 import trustme
+from real_proxy import USER, Proxy, running_proxy
 from yarl import URL
 
 from sagemaker_rt_aio import (
@@ -29,41 +23,11 @@ from sagemaker_rt_aio import (
 from sagemaker_rt_aio._h2_proxy import connect_request, connect_status, proxy_headers
 from sagemaker_rt_aio.local import LocalRuntime
 
-USER, PASSWORD = "tunnel", "p@ss:word"
-
 
 @pytest.fixture(scope="module")
-def proxy_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    directory = tmp_path_factory.mktemp("proxy")
-    port_file = directory / "port"
-    process = subprocess.Popen(  # its own process group: proxy.py forks an acceptor
-        [
-            sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0",
-            "--port-file", str(port_file), "--num-workers", "1", "--num-acceptors", "1",
-            "--threaded", "--basic-auth", f"{USER}:{PASSWORD}",
-            "--log-file", str(directory / "proxy.log"),
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        yield _wait_for(process, port_file)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _wait_for(process: subprocess.Popen[bytes], port_file: Path) -> int:
-    give_up = time.monotonic() + 20
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            raise RuntimeError("proxy.py exited at start")
-        with contextlib.suppress(OSError, ValueError):
-            port = int(port_file.read_text())
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return port
-        time.sleep(0.05)
-    raise RuntimeError("proxy.py did not start")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with running_proxy(tmp_path_factory.mktemp("proxy")) as running:
+        yield running
 
 
 async def echo(invocation: Any, inbound: AsyncIterator[BidirectionalPart]) -> Any:
@@ -97,12 +61,11 @@ def _client(runtime: LocalRuntime, context: ssl.SSLContext, proxy: str) -> SageM
 
 
 async def test_stream_through_a_connect_proxy(
-    proxy_port: int, tls_runtime: tuple[LocalRuntime, ssl.SSLContext]
+    proxy: Proxy, tls_runtime: tuple[LocalRuntime, ssl.SSLContext]
 ) -> None:
     runtime, context = tls_runtime
-    proxy = f"http://{USER}:{PASSWORD.replace('@', '%40')}@127.0.0.1:{proxy_port}"
     async with (
-        _client(runtime, context, proxy) as client,
+        _client(runtime, context, proxy.url) as client,
         client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as stream,
     ):
         answers = stream.__aiter__()
@@ -114,10 +77,10 @@ async def test_stream_through_a_connect_proxy(
 
 
 async def test_proxy_refusing_the_tunnel(
-    proxy_port: int, tls_runtime: tuple[LocalRuntime, ssl.SSLContext]
+    proxy: Proxy, tls_runtime: tuple[LocalRuntime, ssl.SSLContext]
 ) -> None:
     runtime, context = tls_runtime
-    wrong = f"http://{USER}:not-the-password@127.0.0.1:{proxy_port}"
+    wrong = f"http://{USER}:not-the-password@127.0.0.1:{proxy.port}"
     async with _client(runtime, context, wrong) as client:
         with pytest.raises(EndpointConnectionError) as caught:
             async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo"):

@@ -385,6 +385,7 @@ def usage_table(tmp: Path) -> list[tuple[list[str], int, str]]:
         (["batch", "double", "--input", f"{tmp}/none", "--output", "o"], 252, "--input"),
         ([*batch, "--concurrency", "0"], 252, "at least 1"),
         ([*batch, "--output", str(tmp / "in.jsonl")], 252, "must not be the --input file"),
+        ([*batch, "--output", "-"], 252, "a batch needs a file"),
         (["demo", "--concurrency", "many"], 252, "invalid int value: 'many'"),
         (["demo", "--calls", "-1"], 252, "must be 0 or more"),
         (["serve-local", "nocolon"], 252, "module:function"),
@@ -1505,19 +1506,23 @@ def free_port() -> int:
         return port
 
 
-async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + STEP
+SERVING = re.compile(r"serving endpoint '[^']*' at http://127\.0\.0\.1:(\d+) ")
+
+
+async def serving_port(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """The port serve-local bound (it was given ``--port 0``) and what it printed up to then.
+
+    Read from its own announcement rather than picked beforehand: a port probed free here could be
+    taken by another test before the child binds it."""
+    assert process.stderr is not None
+    printed = ""
     while True:
-        assert process.returncode is None, "serve-local exited early"
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on port {port}"
-            await asyncio.sleep(0.05)
-        else:
-            writer.close()
-            await writer.wait_closed()
-            return
+        line = await asyncio.wait_for(process.stderr.readline(), STEP)
+        assert line, f"serve-local exited before serving: {printed}"
+        printed += line.decode()
+        match = SERVING.search(printed)
+        if match:
+            return int(match.group(1)), printed
 
 
 def test_load_handler_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1542,9 +1547,8 @@ async def test_serve_local_runs_a_users_handler(tmp_path: Path, form: str) -> No
         if form == "module"
         else f"{tmp_path / 'cli_test_handlers.py'}:handler"
     )
-    port = free_port()
     process = await asyncio.create_subprocess_exec(
-        *cli_argv("serve-local", spec, "--name", "m", "--port", str(port)),
+        *cli_argv("serve-local", spec, "--name", "m", "--port", "0"),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -1553,7 +1557,7 @@ async def test_serve_local_runs_a_users_handler(tmp_path: Path, form: str) -> No
         preexec_fn=default_sigint,
     )
     try:
-        await wait_listening(port, process)
+        port, announced = await serving_port(process)
         async with SageMakerRuntimeClient(
             REGION,
             endpoint_url=f"http://127.0.0.1:{port}",
@@ -1572,7 +1576,7 @@ async def test_serve_local_runs_a_users_handler(tmp_path: Path, form: str) -> No
         if process.returncode is None:
             process.kill()
             await process.wait()
-    err = stderr.decode()
+    err = announced + stderr.decode()
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert f"serving endpoint 'm' at http://127.0.0.1:{port}" in err

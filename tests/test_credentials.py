@@ -330,8 +330,9 @@ async def test_concurrent_calls_refresh_once_without_blocking_the_loop(
     finally:
         ticking.cancel()
     assert elapsed >= 0.2
-    # The 0.2 s refresh ran in a worker thread: the loop kept ticking (about 20 ticks) meanwhile.
-    assert during >= 8, f"only {during} ticks in {elapsed:.3f} s"
+    # The 0.2 s refresh ran in a worker thread: the loop kept ticking meanwhile (about 20 ticks on
+    # a quiet machine; a blocked loop gives at most one, and a loaded machine still gives several).
+    assert during >= 3, f"only {during} ticks in {elapsed:.3f} s"
     assert refresher.threads[0] != threading.get_ident()
     keys = {signed(r).access_key for r in scripted_server.received}
     assert keys == {"AKIDREFRESHED1"}

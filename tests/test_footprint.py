@@ -122,3 +122,119 @@ def test_aws_ca_bundle_alone_needs_no_botocore_and_loads_once(tmp_path: Path) ->
         """
     )
     assert out == "True False False"
+
+
+# Modules that a client with static keys and an endpoint_url never needs: each is imported when its
+# feature is first used (bidirectional streams, HTTP/2, response streams and their decoders, the
+# OpenAI route and its bearer tokens, async results, adaptive retries), or by the CLI and the
+# emulator.
+LAZY_MODULES = (
+    "botocore",
+    "h2",
+    "sagemaker_rt_aio._async_results",
+    "sagemaker_rt_aio._bearer",
+    "sagemaker_rt_aio._bidi",
+    "sagemaker_rt_aio._bidi_events",
+    "sagemaker_rt_aio._bidi_request",
+    "sagemaker_rt_aio._eventstream",
+    "sagemaker_rt_aio._h2",
+    "sagemaker_rt_aio._llm_text",
+    "sagemaker_rt_aio._openai_route",
+    "sagemaker_rt_aio._ratelimit",
+    "sagemaker_rt_aio._s3",
+    "sagemaker_rt_aio._sse",
+    "sagemaker_rt_aio._stream",
+    "sagemaker_rt_aio._stream_text",
+    "sagemaker_rt_aio.cli",
+    "sagemaker_rt_aio.local",
+)
+# Telemetry (when opentelemetry-api is installed) is set up by the client's constructor, not on import.
+TELEMETRY_MODULES = ("opentelemetry", "sagemaker_rt_aio._telemetry")
+
+
+def test_import_and_a_static_client_load_no_rarely_used_module() -> None:
+    out = _run(
+        f"""
+        import sys
+        import sagemaker_rt_aio
+        def loaded(names):
+            return sorted(m for m in sys.modules if any(m == n or m.startswith(n + ".") for n in names))
+        lazy = {LAZY_MODULES!r}
+        print(loaded(lazy + {TELEMETRY_MODULES!r}))
+        client = sagemaker_rt_aio.SageMakerRuntimeClient(
+            "us-east-1", endpoint_url="http://127.0.0.1:9", allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        )
+        print(loaded(lazy))
+        """
+    )
+    assert out.splitlines() == ["[]", "[]"]
+
+
+def test_rarely_used_modules_load_when_their_feature_is_first_used() -> None:
+    out = _run(
+        """
+        import sys
+        import sagemaker_rt_aio
+        client = sagemaker_rt_aio.SageMakerRuntimeClient(
+            "us-east-1", endpoint_url="http://127.0.0.1:9", allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        )
+        loaded = lambda name: "sagemaker_rt_aio." + name in sys.modules
+        client.invoke_endpoint_with_response_stream(endpoint_name="e", body=b"{}")
+        print(loaded("_stream"), loaded("_bidi"), loaded("_openai_route"))
+        client.invoke_endpoint_with_bidirectional_stream(endpoint_name="e")
+        print(loaded("_bidi"), loaded("_h2"), loaded("_openai_route"))
+        client.openai_base_url("e")
+        print(loaded("_openai_route"))
+        """
+    )
+    assert out.splitlines() == ["True False False", "True True False", "True"]
+
+
+def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
+    # The lazily loaded names (PEP 562 __getattr__) included: `import *`, dir() and attribute
+    # access all see them, and each is the object its module defines.
+    out = _run(
+        """
+        import importlib
+        import sagemaker_rt_aio
+        names = set(sagemaker_rt_aio.__all__)
+        star = {}
+        exec("from sagemaker_rt_aio import *", star)
+        print(sorted(names - set(star)), sorted(names - set(dir(sagemaker_rt_aio))))
+        for name, module in sagemaker_rt_aio._LAZY.items():
+            assert name in names, name
+            value = getattr(importlib.import_module(module, "sagemaker_rt_aio"), name)
+            assert getattr(sagemaker_rt_aio, name) is value, name
+        try:
+            sagemaker_rt_aio.NoSuchName
+        except AttributeError as e:
+            print(e)
+        """
+    )
+    assert out.splitlines() == [
+        "[] []",
+        "module 'sagemaker_rt_aio' has no attribute 'NoSuchName'",
+    ]
+
+
+def test_lazy_names_are_thread_safe_on_first_access() -> None:
+    out = _run(
+        """
+        import threading
+        import sagemaker_rt_aio
+        names = sorted(sagemaker_rt_aio._LAZY)
+        seen, start = [], threading.Barrier(8)
+        def resolve():
+            start.wait()
+            seen.append(tuple(getattr(sagemaker_rt_aio, name) for name in names))
+        threads = [threading.Thread(target=resolve) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(len(seen), len(set(seen)))
+        """
+    )
+    assert out == "8 1"

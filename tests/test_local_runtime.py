@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -350,14 +349,14 @@ async def test_stream_error_codes_on_the_wire() -> None:
         runtime.add_endpoint("slow", slow)
         results = {}
         for name in ("broken", "slow"):
-            started = time.monotonic()
+            # "slow" would yield b"never" after 30 s: its last event being the timeout shows that
+            # the 0.3 s model timeout ended it, with no wall-clock bound a loaded machine can break.
             status, headers, body = await raw_post(
                 runtime, f"/endpoints/{name}/invocations-response-stream"
             )
             assert status == 200
             assert headers["Content-Type"] == "application/vnd.amazon.eventstream"
             results[name] = decode_events(body)
-            assert time.monotonic() - started < 5
     for name, code in (("broken", "StreamBroken"), ("slow", "ModelInvocationTimeExceeded")):
         first, last = results[name]
         assert first.headers[":event-type"] == "PayloadPart"
@@ -476,11 +475,9 @@ async def test_model_timeout(make_client: Any) -> None:
         runtime.add_endpoint("slow", model)
         runtime.add_endpoint("own-timeout", raises_timeout_error)
         client = make_client(runtime)
-        started = time.monotonic()
         with pytest.raises(client.exceptions.ModelError) as excinfo:
             await asyncio.to_thread(client.invoke_endpoint, EndpointName="slow", Body=b"x")
-        assert time.monotonic() - started < 5
-        assert cancelled.is_set()
+        assert cancelled.is_set()  # the 30 s model was cut off by the 0.3 s timeout
         error = error_of(excinfo)
         assert error["OriginalStatusCode"] == 0
         assert (
@@ -815,9 +812,8 @@ async def test_stop_cancels_background_work(make_client: Any) -> None:
         assert result["ResponseMetadata"]["HTTPStatusCode"] == 202
         await asyncio.wait_for(entered.wait(), 5)
     finally:
-        started = time.monotonic()
-        await runtime.stop()
-    assert time.monotonic() - started < 5
+        # Bounded far below the model's 3,600 s: stop() cancels it rather than waiting it out.
+        await asyncio.wait_for(runtime.stop(), 60)
     assert cancelled.is_set()
 
 

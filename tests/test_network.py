@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import ssl
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +27,7 @@ import botocore.config
 import botocore.utils
 import pytest
 import trustme
+from real_proxy import USER, Proxy, running_proxy
 from yarl import URL
 
 from sagemaker_rt_aio import (
@@ -49,7 +48,6 @@ from sagemaker_rt_aio.local import Invocation, LocalRuntime
 pytestmark = pytest.mark.timeout(60)
 
 KEYS = {"aws_access_key_id": "AKIDNETWORK", "aws_secret_access_key": "network-secret"}
-PROXY_USER, PROXY_PASSWORD = "corp", "s3cr@t-proxy"  # "@" must be %-encoded in the URL
 PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
 
@@ -98,68 +96,10 @@ async def tls_runtime(pki: Pki) -> AsyncIterator[LocalRuntime]:
         yield runtime
 
 
-@dataclass
-class Proxy:
-    url: str  # with credentials
-    port: int
-    log: Path
-
-    def tunnels_to(self, port: int) -> int:
-        return self.log.read_text().count(f"CONNECT 127.0.0.1:{port} ")
-
-
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    directory = tmp_path_factory.mktemp("proxy")
-    port_file, log = directory / "port", directory / "proxy.log"
-    process = subprocess.Popen(  # its own process group: proxy.py forks an acceptor
-        [
-            sys.executable,
-            "-m",
-            "proxy",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--num-workers",
-            "1",
-            "--num-acceptors",
-            "1",
-            "--threaded",
-            "--basic-auth",
-            f"{PROXY_USER}:{PROXY_PASSWORD}",
-            "--log-file",
-            str(log),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        port = _wait_for_proxy(process, port_file)
-        url = f"http://{PROXY_USER}:{PROXY_PASSWORD.replace('@', '%40')}@127.0.0.1:{port}"
-        yield Proxy(url, port, log)
-    finally:
-        # The whole group (proxy.py and the acceptor it forked); it holds nothing worth a graceful
-        # stop, and SIGTERM takes it a second.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _wait_for_proxy(process: subprocess.Popen[bytes], port_file: Path) -> int:
-    give_up = time.monotonic() + 20
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            raise RuntimeError("proxy.py exited at start")
-        with contextlib.suppress(OSError, ValueError):
-            port = int(port_file.read_text())
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return port
-        time.sleep(0.05)
-    raise RuntimeError("proxy.py did not start")
+    with running_proxy(tmp_path_factory.mktemp("proxy")) as running:
+        yield running
 
 
 async def _wait_for_log(proxy: Proxy, port: int, count: int) -> int:
@@ -427,7 +367,7 @@ async def test_wrong_proxy_credentials_never_leak(
         response: HttpResponse = await call_next(request)
         return response
 
-    wrong = f"http://{PROXY_USER}:hunter2-wrong@127.0.0.1:{proxy.port}"
+    wrong = f"http://{USER}:hunter2-wrong@127.0.0.1:{proxy.port}"
     async with client_for(
         tls_runtime, ca_bundle=pki.ca_path, proxies={"https": wrong}, middlewares=[count]
     ) as c:

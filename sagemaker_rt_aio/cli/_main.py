@@ -161,6 +161,9 @@ def _batch_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     input_path, output_path = Path(args.input), Path(args.output)
     if not input_path.is_file():
         raise UsageError(f"--input: no such file: {args.input}")
+    if args.output == "-":
+        # Not standard output: a batch reads its --output back to resume, so it must be a file.
+        raise UsageError("--output: a batch needs a file (it is read back to resume), not -")
     if _same_file(input_path, output_path):
         # A resumed run rewrites --output to keep only finished records: it would erase the input.
         raise UsageError("--output must not be the --input file")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import re
 import ssl
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,15 +35,18 @@ from .._signing import (
 )
 from .._stream_events import encode_exception
 from ._bidi_inbound import BadEvent, Inbound
+from ._faults import Sleep, StreamPlan, stall
 from ._h2_server import H2Server, ServerStream, StreamGone
 from ._http import new_request_id
-from ._invocation import Invocation
+from ._invocation import Invocation, ModelTimeout, within
 from ._service_errors import (
     _AUTH_ERRORS,
     CORAL_SERVICE_NAMESPACE,
     SAGEMAKER_NAMESPACE,
     ModelErrorContext,
     describe_failure,
+    injected_break_event,
+    timeout_event,
 )
 from ._sigv4_verify import SignatureVerifier
 from ._state import RuntimeState, valid_endpoint_name
@@ -72,26 +74,12 @@ class BidiEndpoint:
     variant: str = "AllTraffic"
 
 
-@dataclass(frozen=True)
-class StreamFault:
-    """An exception event the runtime sends instead of the handler's next part, ending the stream."""
-
-    after_parts: int
-    error: str
-    message: str
-    error_code: str | None = None
-
-    def encode(self) -> bytes:
-        return encode_exception(self.error, self.message, error_code=self.error_code)
-
-
 class BidiFrontEnd:
     """Routes and runs bidirectional calls for a ``LocalRuntime``."""
 
     def __init__(self, state: RuntimeState) -> None:
         self.state = state
         self.endpoints: dict[str, BidiEndpoint] = {}
-        self.stream_faults: dict[str, deque[StreamFault]] = {}
 
     async def serve(self, stream: ServerStream) -> None:
         request_id = new_request_id()
@@ -121,7 +109,11 @@ class BidiFrontEnd:
                          request_id)  # fmt: skip
             return
         state.call_counts[name] += 1
-        decision = state.faults.decide(name)
+        # The faults every operation takes (one mechanism, see _faults): before the model, then
+        # the stream's own.
+        decision = state.faults.decide(name, stream=True)
+        if decision.latency:
+            await state.faults.sleep(decision.latency)
         if decision.reset_connection:
             stream.reset()
             return
@@ -134,6 +126,12 @@ class BidiFrontEnd:
         if endpoint is None:
             await _error(stream, 400, "InputValidationError",
                          f"Endpoint {name} of account {state.config.account_id} not found.",
+                         request_id)  # fmt: skip
+            return
+        if decision.cold_start_remaining is not None:
+            await _error(stream, 429, "ModelNotReadyException",
+                         f"Model for endpoint {name} is not ready yet (loading, about "
+                         f"{decision.cold_start_remaining:.1f} s left). Retry the request later.",
                          request_id)  # fmt: skip
             return
         invocation = BidirectionalInvocation(
@@ -150,11 +148,19 @@ class BidiFrontEnd:
         )
         state.invocation_log.append(invocation)
         inbound = Inbound(stream, credentials, seed, state.config.region)
-        failures = self.stream_faults.get(name)
-        fault = failures.popleft() if failures else None
         await _run(stream, endpoint, invocation, inbound, request_id,
                    ModelErrorContext(state.config.region, state.config.account_id, name),
-                   fault)  # fmt: skip
+                   _Faults(decision.stream, state.faults.sleep,
+                           state.config.model_timeout))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Faults:
+    """A stream's injected faults, and what they wait with."""
+
+    plan: StreamPlan
+    sleep: Sleep
+    model_timeout: float
 
 
 async def _run(
@@ -164,16 +170,41 @@ async def _run(
     inbound: Inbound,
     request_id: str,
     errors: ModelErrorContext,
-    fault: StreamFault | None,
+    faults: _Faults,
 ) -> None:
     generator = endpoint.handler(invocation, inbound)
+    plan = faults.plan
     started = False
     sent = 0
-    try:
-        if fault is not None and fault.after_parts == 0:
+
+    async def start() -> None:
+        nonlocal started
+        if not started:
             started = True
             await stream.respond(200, _ok_headers(endpoint, request_id))
-            await stream.send_data(fault.encode(), end=True)
+
+    async def injected_end() -> bool:
+        """Stall or break the stream once ``sent`` parts are out (at once, not at the handler's
+        next yield: a bidirectional handler may wait for input the client holds back)."""
+        if plan.stall_after == sent:
+            try:
+                await within(stall(faults.sleep, plan.stall_seconds), faults.model_timeout)
+            except ModelTimeout:
+                await start()
+                await stream.send_data(timeout_event(), end=True)
+                return True
+        broken = plan.broken
+        if broken is not None and broken.after_parts == sent:
+            await start()
+            if broken.how == "reset":
+                stream.reset()
+            else:
+                await stream.send_data(injected_break_event(broken), end=True)
+            return True
+        return False
+
+    try:
+        if await injected_end():
             return
         while True:
             try:
@@ -183,12 +214,12 @@ async def _run(
             if inbound.error is not None:
                 raise inbound.error
             if not started:
-                started = True
-                await stream.respond(200, _ok_headers(endpoint, request_id))
+                await start()
+                if plan.first_part_delay:
+                    await faults.sleep(plan.first_part_delay)
             await stream.send_data(encode_part(_to_part(item)))
             sent += 1
-            if fault is not None and sent >= fault.after_parts:
-                await stream.send_data(fault.encode(), end=True)
+            if await injected_end():
                 return
         if inbound.error is not None:
             raise inbound.error

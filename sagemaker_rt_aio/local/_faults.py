@@ -6,8 +6,8 @@ at one stage:
 
 * before the model (every operation): :class:`ServiceErrorFault`, :class:`ConnectionResetFault`,
   :class:`ColdStartFault`, :class:`LatencyFault`;
-* during a response stream (InvokeEndpointWithResponseStream): :class:`BreakStreamFault`,
-  :class:`SlowFirstPartFault`, :class:`StallStreamFault`;
+* during a stream (InvokeEndpointWithResponseStream, InvokeEndpointWithBidirectionalStream):
+  :class:`BreakStreamFault`, :class:`SlowFirstPartFault`, :class:`StallStreamFault`;
 * on an async job (InvokeEndpointAsync): :class:`AsyncFailureFault`, :class:`AsyncDelayFault`;
 * on the S3 interface: :class:`S3ErrorFault`.
 
@@ -63,6 +63,8 @@ _SERVICE_ERROR_STATUS: Mapping[str, int] = {
 }
 #: How a broken stream ends: an exception event, or the connection dropped without one.
 StreamBreak = Literal["StreamBroken", "reset"]
+#: The exception events that end a stream.
+StreamErrorType = Literal["ModelStreamError", "InternalStreamFailure"]
 S3Method = Literal["GET", "HEAD", "PUT", "DELETE"]
 
 
@@ -115,12 +117,21 @@ class LatencyFault:
 
 @dataclass(frozen=True, kw_only=True)
 class BreakStreamFault:
-    """End a response stream after ``after_parts`` parts: with a ``ModelStreamError``
-    (``StreamBroken``) event, or (``how="reset"``) by dropping the connection. A stream with no
-    more than ``after_parts`` parts ends normally."""
+    """End a response or bidirectional stream after ``after_parts`` parts: with an exception
+    event (by default ``ModelStreamError`` with ``ErrorCode`` ``StreamBroken``), or
+    (``how="reset"``) by dropping the connection (the HTTP/2 stream, for a bidirectional one). A
+    stream with no more than ``after_parts`` parts ends normally.
+
+    ``error`` is the event's exception type (``ModelStreamError`` or ``InternalStreamFailure``),
+    ``error_code`` its ``ErrorCode`` (None: none) and ``message`` its text (None: the service's
+    text for a model that broke its stream).
+    """
 
     after_parts: int = 0
     how: StreamBreak = "StreamBroken"
+    error: StreamErrorType | str = "ModelStreamError"
+    error_code: str | None = "StreamBroken"
+    message: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,8 +193,8 @@ _ASYNC_FAULTS = (AsyncFailureFault, AsyncDelayFault)
 
 @dataclass(frozen=True)
 class StreamPlan:
-    break_after: int | None = None
-    break_how: StreamBreak = "StreamBroken"
+    #: The break this stream took (its ``after_parts`` counts the parts sent before it).
+    broken: BreakStreamFault | None = None
     first_part_delay: float = 0.0
     stall_after: int | None = None
     #: None: stall until the model timeout.
@@ -207,6 +218,15 @@ class FaultDecision:
     latency: float = 0.0
     stream: StreamPlan = field(default_factory=StreamPlan)
     async_job: AsyncPlan = field(default_factory=AsyncPlan)
+
+
+async def stall(sleep: Sleep, seconds: float | None) -> None:
+    """An injected stall: ``seconds`` of the runtime's ``sleep``, or (None) until the model-timeout
+    bound the caller puts around it ends it."""
+    if seconds is None:
+        await asyncio.Event().wait()
+    else:
+        await sleep(seconds)
 
 
 # Arming ---------------------------------------------------------------------------------------
@@ -342,8 +362,7 @@ class FaultInjector:
                 continue
             item.take()
             if isinstance(fault, BreakStreamFault):
-                plan.setdefault("break_after", fault.after_parts)
-                plan.setdefault("break_how", fault.how)
+                plan.setdefault("broken", fault)
             elif isinstance(fault, SlowFirstPartFault):
                 plan["first_part_delay"] = plan.get("first_part_delay", 0.0) + fault.seconds
             elif "stall_after" not in plan:

@@ -13,12 +13,13 @@ the stream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from aiohttp import web
 
-from .._stream_events import encode_exception, encode_payload_part
+from .._stream_events import encode_payload_part
+from ._faults import stall
 from ._frontend import INVOKE_ENDPOINT, INVOKE_ENDPOINT_STREAM, Call, accept_call, reset
 from ._invocation import (
     BodyTooLarge,
@@ -29,7 +30,13 @@ from ._invocation import (
     next_chunk,
     within,
 )
-from ._service_errors import STREAM_TIMEOUT_TEXT, describe_failure, validation_error
+from ._service_errors import (
+    describe_failure,
+    injected_break_event,
+    stream_broken_event,
+    timeout_event,
+    validation_error,
+)
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
@@ -123,26 +130,26 @@ async def invoke_endpoint_with_response_stream(request: web.Request) -> web.Stre
                 if plan.stall_after == sent:
                     try:  # an injected stall counts against the model timeout like a slow model
                         await within(
-                            _stall(state.faults.sleep, plan.stall_seconds), deadline - loop.time()
+                            stall(state.faults.sleep, plan.stall_seconds), deadline - loop.time()
                         )
                     except ModelTimeout:
-                        await response.write(_timeout_event())
+                        await response.write(timeout_event())
                         break
-                if plan.break_after == sent:
-                    if plan.break_how == "reset":
+                if plan.broken is not None and plan.broken.after_parts == sent:
+                    if plan.broken.how == "reset":
                         reset(request)
                         return response
-                    await response.write(_broken_event("injected fault: the stream broke"))
+                    await response.write(injected_break_event(plan.broken))
                     break
                 await response.write(encode_payload_part(chunk))
                 sent += 1
                 try:
                     chunk = await within(next_chunk(stream), deadline - loop.time())
                 except ModelTimeout:
-                    await response.write(_timeout_event())
+                    await response.write(timeout_event())
                     break
                 except Exception as exc:
-                    await response.write(_broken_event(describe_failure(exc)[1]))
+                    await response.write(stream_broken_event(describe_failure(exc)[1]))
                     break
             await response.write_eof()
         except ConnectionError:
@@ -150,27 +157,6 @@ async def invoke_endpoint_with_response_stream(request: web.Request) -> web.Stre
         return response
     finally:
         await aclose(stream)
-
-
-def _timeout_event() -> bytes:
-    return encode_exception(
-        "ModelStreamError", STREAM_TIMEOUT_TEXT, error_code="ModelInvocationTimeExceeded"
-    )
-
-
-def _broken_event(text: str) -> bytes:
-    return encode_exception(
-        "ModelStreamError",
-        f"Model primary closed the stream with an error: {text}",
-        error_code="StreamBroken",
-    )
-
-
-async def _stall(sleep: Callable[[float], Awaitable[None]], seconds: float | None) -> None:
-    if seconds is None:
-        await asyncio.Event().wait()  # until the model timeout
-    else:
-        await sleep(seconds)
 
 
 def _common_headers(call: Call, output: ModelOutput) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -14,10 +13,11 @@ from aiohttp import web
 
 from .._constants import DEFAULT_MAX_BODY_BYTES, MAX_ASYNC_INLINE_BODY_BYTES
 from ._async_inference import invoke_endpoint_async
-from ._bidi import BidiEndpoint, BidiHandler, BidiListener, StreamFault
+from ._bidi import BidiEndpoint, BidiHandler, BidiListener
 from ._container import PING_INTERVAL, PING_TIMEOUT, ContainerBackend, ContainerEndpoint
 from ._faults import (
     S3_TARGET,
+    BreakStreamFault,
     Clock,
     ColdStartFault,
     ConnectionResetFault,
@@ -345,10 +345,15 @@ class LocalRuntime:
         error_code: str | None = None,
     ) -> None:
         """End the next ``n`` bidirectional streams of ``name`` with an exception event
-        (``InternalStreamFailure`` or ``ModelStreamError``) after ``after_parts`` answer parts."""
+        (``InternalStreamFailure`` or ``ModelStreamError``) after ``after_parts`` answer parts.
+
+        A shortcut for ``add_fault(name, BreakStreamFault(...), times=n)``: like every stream
+        fault, it is taken by the next ``n`` streams of ``name``, of either streaming operation."""
         text = message if message is not None else f"{error}: injected by the local runtime"
-        fault = StreamFault(after_parts, error, text, error_code)
-        self._bidi.front_end.stream_faults.setdefault(name, deque()).extend([fault] * n)
+        fault = BreakStreamFault(
+            after_parts=after_parts, error=error, message=text, error_code=error_code
+        )
+        self._state.faults.arm(name, fault, times=n)
 
     @property
     def bidirectional_url(self) -> str:
@@ -406,7 +411,7 @@ class LocalRuntime:
 
         A fault acts at its stage: before the model (:class:`ServiceErrorFault`,
         :class:`ConnectionResetFault`, :class:`ColdStartFault`, :class:`LatencyFault`), during
-        a response stream (:class:`BreakStreamFault`, :class:`SlowFirstPartFault`,
+        a response or bidirectional stream (:class:`BreakStreamFault`, :class:`SlowFirstPartFault`,
         :class:`StallStreamFault`) or on an async job (:class:`AsyncFailureFault`,
         :class:`AsyncDelayFault`); ``times`` counts the calls of that stage only.
         """

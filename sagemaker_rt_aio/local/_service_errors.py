@@ -15,7 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .._stream_events import encode_exception
 from . import _sigv4_verify as sigv4
+from ._faults import BreakStreamFault
 from ._invocation import ContainerError, ModelTimeout
 
 SAGEMAKER_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.sagemaker/"
@@ -29,6 +31,34 @@ MODEL_TIMEOUT_TEXT = (
 STREAM_TIMEOUT_TEXT = (
     "Your model primary did not complete sending the inference response in the allotted time."
 )
+
+
+# Exception events that end a stream (both streaming operations) -------------------------------
+
+
+def timeout_event() -> bytes:
+    """The stream took longer than the model timeout."""
+    return encode_exception(
+        "ModelStreamError", STREAM_TIMEOUT_TEXT, error_code="ModelInvocationTimeExceeded"
+    )
+
+
+def stream_broken_event(text: str) -> bytes:
+    """The model failed after its first part."""
+    return encode_exception(
+        "ModelStreamError",
+        f"Model primary closed the stream with an error: {text}",
+        error_code="StreamBroken",
+    )
+
+
+def injected_break_event(fault: BreakStreamFault) -> bytes:
+    """What a :class:`BreakStreamFault` ends a stream with: by default the event of a model that
+    broke its stream."""
+    message = fault.message
+    if message is None:
+        message = "Model primary closed the stream with an error: injected fault: the stream broke"
+    return encode_exception(fault.error, message, error_code=fault.error_code)
 
 
 def describe_failure(exc: Exception) -> tuple[int, str]:

@@ -279,6 +279,7 @@ class Pipeline:
                                 route=self._route,
                                 watchdog=self._watchdog,
                                 watch_call=self._watch_calls,
+                                task=task,
                             )
                         finally:
                             slots.give_back()

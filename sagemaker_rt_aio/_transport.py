@@ -220,6 +220,7 @@ async def exchange(
     route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
     watch_call: bool = False,
+    task: asyncio.Task[Any] | None = None,
 ) -> HttpResponse:
     """``send`` without the ``HttpRequest``: the pipeline's flat path takes this one directly.
 
@@ -227,7 +228,8 @@ async def exchange(
     ``watchdog``, ``sock_read`` is kept by it rather than by aiohttp's timer re-armed on every read
     (see ``_watchdog``): for a started stream from its headers on, and with ``watch_call`` (the
     session's connector is a :class:`WatchedConnector` of the same watchdog) for a call that is not
-    a stream from the start. Otherwise aiohttp's own timer applies.
+    a stream from the start (``task``: the running task, if the caller has it at hand). Otherwise
+    aiohttp's own timer applies.
 
     A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
     a chunked body is cut off at the bound (``ResponseTooLargeError``), and the connection is
@@ -243,7 +245,7 @@ async def exchange(
         # aiohttp's timer would be armed once the request is written and re-armed on every read:
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
-        watch = watchdog.watch(timeout.sock_read, sending=True)
+        watch = watchdog.watch(timeout.sock_read, sending=True, task=task)
         timeout = _stripped[1] if _stripped[0] is timeout else _without_sock_read(timeout)
     try:
         response = await session.request(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 _TICKS_PER_LIMIT = 16
@@ -49,6 +50,11 @@ class _Connecting:
 
 
 _CONNECTING = _Connecting()
+
+# The call watched while ``sending`` that the running task is making: a context variable, so
+# that the connector, which runs in that task, finds it without a lookup by task. (aiohttp's
+# body-writer task, started during the call, inherits it but never connects.)
+_SENDING: ContextVar[Watch | None] = ContextVar("sagemaker_rt_aio_sending", default=None)
 
 
 class Watch:
@@ -104,26 +110,27 @@ class ReadWatchdog:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._watches: dict[Watch, None] = {}  # an ordered set
-        # Calls watched while ``sending``, by task, for the connector to tell them connections.
-        self._sending: dict[asyncio.Task[object], Watch] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._tick = 0.0
 
     def __len__(self) -> int:
         return len(self._watches)
 
-    def watch(self, idle: float, *, sending: bool = False) -> Watch:
-        """Watch the current task until :meth:`unwatch`; it may be cancelled after ``idle`` s
-        without progress (``watch.expired`` is then True). ``sending``: the task is about to send
-        its request, and its idle time counts only once the request is written (see
-        :meth:`connected`)."""
-        task = asyncio.current_task()
-        assert task is not None
+    def watch(
+        self, idle: float, *, sending: bool = False, task: asyncio.Task[Any] | None = None
+    ) -> Watch:
+        """Watch the current task (``task``, if the caller has it at hand) until
+        :meth:`unwatch`; it may be cancelled after ``idle`` s without progress (``watch.expired``
+        is then True). ``sending``: the task is about to send its request, and its idle time
+        counts only once the request is written (see :meth:`connected`)."""
+        if task is None:
+            task = asyncio.current_task()
+            assert task is not None
         watch = Watch(self, task, idle, self._clock())
         self._watches[watch] = None
         if sending:
             watch.transport = _CONNECTING
-            self._sending[task] = watch
+            _SENDING.set(watch)
         tick = idle / _TICKS_PER_LIMIT
         if self._handle is None or tick < self._tick:
             self._arm(task.get_loop(), tick)
@@ -135,15 +142,13 @@ class ReadWatchdog:
         """The current task's connection is made (the client's connector calls this): if it is a
         call watched while ``sending``, its request goes out through ``transport``, and
         ``on_expire(subject)`` ends it if it then waits too long for its answer."""
-        if self._sending:
-            task = asyncio.current_task()
-            # Kept until the call ends: aiohttp may send an idempotent request again on a new
-            # connection (the old one closed under it), and the watch must follow.
-            watch = self._sending.get(task) if task is not None else None
-            if watch is not None:
-                watch.transport = transport
-                watch.on_expire = on_expire
-                watch.subject = subject
+        # Kept until the call ends: aiohttp may send an idempotent request again on a new
+        # connection (the old one closed under it), and the watch must follow.
+        watch = _SENDING.get()
+        if watch is not None and watch.owner is self:
+            watch.transport = transport
+            watch.on_expire = on_expire
+            watch.subject = subject
 
     def hand_over(
         self, watch: Watch, reader: _Reader, on_expire: Callable[[Any], None], subject: object
@@ -161,8 +166,8 @@ class ReadWatchdog:
         # would cost each call the very timer operations the watchdog exists to save. A tick
         # that finds nothing to watch does not re-arm.
         self._watches.pop(watch, None)
-        if watch.transport is not None and self._sending.get(watch.task) is watch:
-            del self._sending[watch.task]
+        if watch.transport is not None and _SENDING.get() is watch:
+            _SENDING.set(None)
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""

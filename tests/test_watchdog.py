@@ -12,7 +12,7 @@ from aiohttp import web
 from conftest import ScriptedServer
 
 from sagemaker_rt_aio import ReadTimeoutError, SageMakerRuntimeClient
-from sagemaker_rt_aio._watchdog import ReadWatchdog
+from sagemaker_rt_aio._watchdog import _SENDING, ReadWatchdog
 
 
 class Clock:
@@ -104,12 +104,18 @@ async def test_only_the_task_that_sends_is_told_its_connection() -> None:
     watchdog = ReadWatchdog(clock=Clock())
     transport = Transport()
     watchdog.connected(transport, print, None)  # a task with no watch (a stream, S3): nothing
-    watch = watchdog.watch(70.0, sending=True)
+    go = asyncio.Event()
 
-    async def other() -> None:
+    async def other() -> None:  # another task, started before the call
+        await go.wait()
         watchdog.connected(transport, print, None)
 
-    await asyncio.ensure_future(other())
+    elsewhere = asyncio.ensure_future(other())
+    watch = watchdog.watch(70.0, sending=True)
+    go.set()
+    await elsewhere
+    assert watch.transport is not transport
+    ReadWatchdog(clock=Clock()).connected(transport, print, None)  # another client's connector
     assert watch.transport is not transport
     watchdog.connected(transport, print, "mine")
     assert watch.transport is transport and watch.subject == "mine"
@@ -117,10 +123,12 @@ async def test_only_the_task_that_sends_is_told_its_connection() -> None:
     watchdog.connected(again, print, "new")
     assert watch.transport is again and watch.subject == "new"
     watchdog.unwatch(watch)
-    assert len(watchdog) == 0 and not watchdog._sending
+    assert len(watchdog) == 0 and _SENDING.get() is None
+    watchdog.connected(Transport(), print, "late")  # after the call: nothing to tell
+    assert watch.transport is again
     never = watchdog.watch(70.0, sending=True)  # failed before connecting: forgotten as well
     watchdog.unwatch(never)
-    assert not watchdog._sending
+    assert _SENDING.get() is None
 
 
 async def test_progress_resets_the_idle_limit() -> None:
@@ -342,7 +350,7 @@ async def test_an_answer_that_never_starts_raises_read_timeout(
             release.set()
             assert (await client.invoke_endpoint(endpoint_name="ep", body=b"{}")).body == b"fine"
             watchdog = client._pipeline._watchdog
-            assert len(watchdog) == 0 and not watchdog._sending
+            assert len(watchdog) == 0 and _SENDING.get() is None
     finally:
         if session is not None:
             await session.close()

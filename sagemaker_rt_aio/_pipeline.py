@@ -217,7 +217,7 @@ class Pipeline:
         if target is None:
             target = self.sagemaker
             send = self._send_stream if stream else self._send
-            url = self._url(wire.path)
+            url = self._urls.get(wire.path) or self._url(wire.path)
         else:
             send = self._chain(target, stream=stream)
             url = wire.url if wire.url is not None else self._url(wire.path)
@@ -303,7 +303,9 @@ class Pipeline:
                     if 200 <= response.status < 300:
                         # botocore's standard mode: a success earns a token back, or returns what
                         # its last charged retry took.
-                        self._quota.release(last_cost or 1)
+                        quota = self._quota
+                        if quota.available < quota.capacity:  # a full quota stays full
+                            quota.release(last_cost or 1)
                         result = parse(response, attempt - 1)
                         if obs is not None:
                             obs.succeeded(response, result)

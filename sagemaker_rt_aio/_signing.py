@@ -63,7 +63,11 @@ def sha256_hex(data: bytes) -> str:
 
 
 def payload_sha256(body: bytes) -> str:
-    return sha256_hex(body) if body else EMPTY_SHA256
+    if not body:
+        return EMPTY_SHA256
+    digest = _SHA256.copy()  # sha256_hex, inlined: every call hashes its body
+    digest.update(body)
+    return digest.hexdigest()
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:

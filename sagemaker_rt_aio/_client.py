@@ -568,7 +568,8 @@ class SageMakerRuntimeClient:
         prefix_aware_id: str | None = None,
     ) -> InvokeEndpointResult:
         """Run the model behind ``endpoint_name`` on ``body`` and return its answer."""
-        self._check_open()
+        if self._lifecycle.closing:  # _check_open(), inlined: every call's path
+            raise ClientClosedError()
         if request is None:
             # The keyword path: no request object, the values in the model's member order
             # (tests/test_hot_path_budget.py checks that order against this signature).

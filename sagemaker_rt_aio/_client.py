@@ -353,6 +353,8 @@ class SageMakerRuntimeClient:
             route=self._network.route(self._base_url),
             unsigned_headers=settings.unsigned_headers,
             route_for=self._network.route,
+            # Only the connector of a session the client owns tells the watchdog connections.
+            watch_calls=http_session is None,
         )
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
@@ -506,7 +508,9 @@ class SageMakerRuntimeClient:
             if owner._lifecycle.closed:
                 raise ClientClosedError()
             session = aiohttp.ClientSession(
-                connector=owner._network.connector(limit=owner._max_connections),
+                connector=owner._network.connector(
+                    limit=owner._max_connections, watchdog=owner._pipeline.watchdog
+                ),
                 auto_decompress=False,
                 timeout=owner._pipeline.timeout,
             )
@@ -564,7 +568,8 @@ class SageMakerRuntimeClient:
         prefix_aware_id: str | None = None,
     ) -> InvokeEndpointResult:
         """Run the model behind ``endpoint_name`` on ``body`` and return its answer."""
-        self._check_open()
+        if self._lifecycle.closing:  # _check_open(), inlined: every call's path
+            raise ClientClosedError()
         if request is None:
             # The keyword path: no request object, the values in the model's member order
             # (tests/test_hot_path_budget.py checks that order against this signature).

@@ -50,6 +50,8 @@ class Lifecycle:
         self.inflight: set[asyncio.Task[Any]] = set()
         self._immediate: set[asyncio.Task[Any]] = set()  # ended at once by shutdown
         self.aborted: set[asyncio.Task[Any]] = set()
+        # Set when no call is in flight. Only shutdown waits for it, so calls keep it only once
+        # the client is closing (shutdown sets it right first): a call costs no Event work.
         self.idle = asyncio.Event()
         self.idle.set()
         self._resources: set[Abortable] = set()
@@ -73,7 +75,6 @@ class Lifecycle:
         self.inflight.add(task)
         if immediate:
             self._immediate.add(task)
-        self.idle.clear()
         return task
 
     def leave(self, task: asyncio.Task[Any] | None) -> None:
@@ -82,7 +83,7 @@ class Lifecycle:
         self.inflight.discard(task)
         self._immediate.discard(task)
         self.aborted.discard(task)
-        if not self.inflight:
+        if not self.inflight and self.closing:
             self.idle.set()
 
     def closed_error(self, task: asyncio.Task[Any] | None = None) -> ClientClosedError | None:
@@ -140,7 +141,11 @@ class Lifecycle:
     # -- shutdown ---------------------------------------------------------------------------
 
     async def shutdown(self, grace: float) -> None:
-        self.closing = True
+        self.closing = True  # from now on, the last call to leave sets idle
+        if self.inflight:
+            self.idle.clear()
+        else:
+            self.idle.set()
         self._closing_event.set()
         current = asyncio.current_task()
         if current in self.inflight:

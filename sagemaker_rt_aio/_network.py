@@ -35,7 +35,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._errors import ParamValidationError
-from ._transport import DIRECT
+from ._transport import DIRECT, WatchedConnector
+from ._watchdog import ReadWatchdog
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
 ClientCert: TypeAlias = "StrPath | tuple[StrPath, StrPath]"
@@ -206,12 +207,13 @@ class Network:
             kwargs["ssl"] = self.ssl
         return MappingProxyType(kwargs) if kwargs else DIRECT
 
-    def connector(self, *, limit: int) -> aiohttp.TCPConnector:
-        """The connector of a session the client owns."""
+    def connector(self, *, limit: int, watchdog: ReadWatchdog) -> aiohttp.TCPConnector:
+        """The connector of a session the client owns; it tells ``watchdog`` each call's
+        connection (see ``_watchdog``)."""
         kwargs: dict[str, Any] = {"limit": limit, "ttl_dns_cache": 60}
         if self.tcp_keepalive:
             kwargs["socket_factory"] = _keepalive_socket
-        return aiohttp.TCPConnector(**kwargs)
+        return WatchedConnector(watchdog=watchdog, **kwargs)
 
 
 def check_keepalive_supported() -> None:

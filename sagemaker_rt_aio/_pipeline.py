@@ -126,6 +126,7 @@ class Pipeline:
         route: Mapping[str, Any] = DIRECT,
         unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
         route_for: Callable[[URL], Mapping[str, Any]] | None = None,
+        watch_calls: bool = False,
     ) -> None:
         self._base_url = base_url
         self._base_path = base_url.raw_path.rstrip("/")
@@ -146,8 +147,10 @@ class Pipeline:
         self.lifecycle = lifecycle
         self._quota = RetryQuota(retry_policy.quota_capacity)
         self._slots = Slots(max_connections)
-        # sock_read of the calls that are not streams (see _watchdog); shared with derived views.
+        # sock_read of started streams and, when the session's connector reports connections to
+        # it (watch_calls), of the other calls (see _watchdog); shared with derived views.
         self._watchdog = ReadWatchdog()
+        self._watch_calls = watch_calls
         lifecycle.on_close(self._close_watchdog)
         self._middlewares = tuple(middlewares)
         # No middleware: SageMaker calls that are not streams take call()'s flat path.
@@ -175,6 +178,10 @@ class Pipeline:
         view._rand = random.Random()
         view._build_chains()
         return view
+
+    @property
+    def watchdog(self) -> ReadWatchdog:
+        return self._watchdog
 
     @property
     def closing(self) -> bool:
@@ -206,12 +213,11 @@ class Pipeline:
             task = None  # registered by an outer entry point (a wait, invoke-and-wait)
         else:
             inflight.add(task)
-            lifecycle.idle.clear()
         policy = self.retry_policy
         if target is None:
             target = self.sagemaker
             send = self._send_stream if stream else self._send
-            url = self._url(wire.path)
+            url = self._urls.get(wire.path) or self._url(wire.path)
         else:
             send = self._chain(target, stream=stream)
             url = wire.url if wire.url is not None else self._url(wire.path)
@@ -272,6 +278,8 @@ class Pipeline:
                                 max_body=self.max_response_bytes,
                                 route=self._route,
                                 watchdog=self._watchdog,
+                                watch_call=self._watch_calls,
+                                task=task,
                             )
                         finally:
                             slots.give_back()
@@ -295,7 +303,9 @@ class Pipeline:
                     if 200 <= response.status < 300:
                         # botocore's standard mode: a success earns a token back, or returns what
                         # its last charged retry took.
-                        self._quota.release(last_cost or 1)
+                        quota = self._quota
+                        if quota.available < quota.capacity:  # a full quota stays full
+                            quota.release(last_cost or 1)
                         result = parse(response, attempt - 1)
                         if obs is not None:
                             obs.succeeded(response, result)
@@ -357,8 +367,8 @@ class Pipeline:
                 inflight.discard(task)
                 if lifecycle.aborted:
                     lifecycle.aborted.discard(task)
-                if not inflight:
-                    lifecycle.idle.set()
+                if not inflight and lifecycle.closing:
+                    lifecycle.idle.set()  # kept only while shutdown may wait for it
 
     async def _attempt(
         self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool
@@ -483,6 +493,7 @@ class Pipeline:
                 max_body=limit,
                 route=route,
                 watchdog=self._watchdog,
+                watch_call=self._watch_calls,
             )
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
@@ -497,6 +508,7 @@ class Pipeline:
                 max_body=limit,
                 route=route,
                 watchdog=self._watchdog,
+                watch_call=self._watch_calls,
             )
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(

@@ -63,7 +63,11 @@ def sha256_hex(data: bytes) -> str:
 
 
 def payload_sha256(body: bytes) -> str:
-    return sha256_hex(body) if body else EMPTY_SHA256
+    if not body:
+        return EMPTY_SHA256
+    digest = _SHA256.copy()  # sha256_hex, inlined: every call hashes its body
+    digest.update(body)
+    return digest.hexdigest()
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
@@ -155,6 +159,7 @@ class _Template:
         "access_key",
         "auth_prefix",
         "canonical",
+        "date_at",
         "day",
         "names",
         "scope",
@@ -163,9 +168,12 @@ class _Template:
         "states",
     )  # fmt: skip
 
-    def __init__(self, names: list[str], canonical: str, signed: str) -> None:
-        self.names = names  # the headers' own names, in the canonical (sorted, lower-case) order
-        self.canonical = canonical
+    def __init__(self, names: list[str], date_at: int, canonical: str, signed: str) -> None:
+        # The headers' own names, in the canonical (sorted, lower-case) order, but X-Amz-Date's:
+        # its value is ours, never folded, and goes in at ``date_at`` (-1: a caller set one).
+        self.names = names
+        self.date_at = date_at
+        self.canonical = canonical  # a %-format: its holes are the values, then the payload hash
         self.signed = signed
         self.day = self.access_key = self.secret = self.scope = self.auth_prefix = ""
         self.states: tuple[Any, Any] = (None, None)
@@ -179,7 +187,7 @@ def _make_template(
     method: str, host: str, path: str, query: str, double_encode: bool, names: list[str]
 ) -> _Template:
     def literal(text: str) -> str:
-        return text.replace("{", "{{").replace("}", "}}")
+        return text.replace("%", "%%")  # a path's percent-encoding
 
     canonical: dict[str, str | None] = {"host": host}  # None: a hole for that header's value
     own: dict[str, str] = {}
@@ -192,13 +200,18 @@ def _make_template(
     order = sorted(canonical)
     signed = ";".join(order)
     lines = "".join(
-        f"{lname}:{literal(host) if canonical[lname] is not None else '{}'}\n" for lname in order
+        f"{literal(lname)}:{literal(host) if canonical[lname] is not None else '%s'}\n"
+        for lname in order
     )
     text = (
         f"{literal(method)}\n{literal(canonical_uri(path, double_encode))}\n{literal(query)}\n"
-        f"{lines}\n{signed}\n{{}}"
+        f"{lines}\n{literal(signed)}\n%s"
     )
-    return _Template([own[lname] for lname in order if lname in own], text, signed)
+    holes = [lname for lname in order if lname in own]
+    if own.get("x-amz-date") != "X-Amz-Date":  # a caller's own date header, in its own case
+        return _Template([own[lname] for lname in holes], -1, text, signed)
+    date_at = holes.index("x-amz-date")
+    return _Template([own[lname] for lname in holes if lname != "x-amz-date"], date_at, text, signed)
 
 
 def _fold(value: str) -> str:
@@ -286,9 +299,11 @@ def sign_headers(
         template.day = day
         template.access_key = credentials.access_key
         template.secret = credentials.secret_key
-    canonical_request = template.canonical.format(
-        *[_fold(headers[name]) for name in template.names], payload_hash
-    )
+    values = [_fold(headers[name]) for name in template.names]
+    if template.date_at >= 0:
+        values.insert(template.date_at, stamp)
+    values.append(payload_hash)
+    canonical_request = template.canonical % tuple(values)
     string_to_sign = (
         f"{SIGV4_ALGORITHM}\n{stamp}\n{template.scope}\n{sha256_hex(canonical_request.encode())}"
     )

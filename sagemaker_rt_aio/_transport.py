@@ -8,7 +8,6 @@ what the retry layer needs to know.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -189,6 +188,7 @@ async def send(
     max_body: int | None = None,
     route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
+    watch_call: bool = False,
 ) -> HttpResponse:
     """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx).
     See :func:`exchange`."""
@@ -203,6 +203,7 @@ async def send(
         max_body=max_body,
         route=route,
         watchdog=watchdog,
+        watch_call=watch_call,
     )
 
 
@@ -218,12 +219,16 @@ async def exchange(
     max_body: int | None = None,
     route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
+    watch_call: bool = False,
+    task: asyncio.Task[Any] | None = None,
 ) -> HttpResponse:
     """``send`` without the ``HttpRequest``: the pipeline's flat path takes this one directly.
 
     ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host. With a
-    ``watchdog``, a started stream has its ``sock_read`` kept by it rather than by aiohttp's timer
-    re-armed on every read (see ``_watchdog``); until its headers, and for every other call,
+    ``watchdog``, ``sock_read`` is kept by it rather than by aiohttp's timer re-armed on every read
+    (see ``_watchdog``): for a started stream from its headers on, and with ``watch_call`` (the
+    session's connector is a :class:`WatchedConnector` of the same watchdog) for a call that is not
+    a stream from the start (``task``: the running task, if the caller has it at hand). Otherwise
     aiohttp's own timer applies.
 
     A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
@@ -235,6 +240,13 @@ async def exchange(
         # aiohttp sends proxy_headers only on a CONNECT; a plain-http request through the proxy
         # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
         headers = {**headers, **route["proxy_headers"]}
+    watch = None
+    if watch_call and not stream and timeout.sock_read and watchdog is not None:
+        # aiohttp's timer would be armed once the request is written and re-armed on every read:
+        # the watch starts now and counts idle time only once the connector has told it the
+        # connection and the request has left its buffer.
+        watch = watchdog.watch(timeout.sock_read, sending=True, task=task)
+        timeout = _stripped[1] if _stripped[0] is timeout else _without_sock_read(timeout)
     try:
         response = await session.request(
             method,
@@ -253,11 +265,16 @@ async def exchange(
                     # From the first byte on, the client's watchdog keeps sock_read for the
                     # stream: aiohttp's timer would be re-armed on every read, that is per event.
                     kept = watchdog.watch(timeout.sock_read)
-                    watchdog.hand_over(
-                        kept, response.content, functools.partial(_read_timed_out, response)
-                    )
+                    watchdog.hand_over(kept, response.content, _read_timed_out, response)
                     return HttpResponse(response.status, response.headers, b"", response, kept)
                 return HttpResponse(response.status, response.headers, b"", response)
+            if watch is not None:
+                if watch.expired:  # it expired as the headers came in: aiohttp's timer's error
+                    raise aiohttp.ServerTimeoutError("Timeout on reading data from socket")
+                # From the headers on, body bytes are the progress, and an expiry ends the body.
+                watch.reader = response.content
+                watch.on_expire = _read_timed_out
+                watch.subject = response
             length = response.content_length
             if max_body is None or method == "HEAD":
                 answer = await response.read()
@@ -276,8 +293,57 @@ async def exchange(
         if not _is_transport_failure(exc) or isinstance(exc, ResponseTooLargeError):
             raise
         error = translate_error(exc)
+    finally:
+        if watch is not None:
+            watchdog.unwatch(watch)  # type: ignore[union-attr]  # set with the watch
     # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
     raise error
+
+
+# (a timeout, it without sock_read); an object no client passes, to start with.
+_stripped: tuple[aiohttp.ClientTimeout, aiohttp.ClientTimeout] = (
+    aiohttp.ClientTimeout(),
+    aiohttp.ClientTimeout(),
+)
+
+
+def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    """``timeout`` for aiohttp when the watchdog keeps ``sock_read``; the last one is remembered
+    (a client passes the same object on every call)."""
+    global _stripped
+    if _stripped[0] is timeout:
+        return _stripped[1]
+    stripped = aiohttp.ClientTimeout(
+        total=timeout.total,
+        connect=timeout.connect,
+        sock_connect=timeout.sock_connect,
+        ceil_threshold=timeout.ceil_threshold,
+    )
+    _stripped = (timeout, stripped)
+    return stripped
+
+
+class WatchedConnector(aiohttp.TCPConnector):
+    """The connector of a session the client owns: tells the client's read watchdog which
+    connection a call's request goes out on (see ``_watchdog``)."""
+
+    def __init__(self, *, watchdog: ReadWatchdog, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.watchdog = watchdog
+
+    async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        connection = await super().connect(req, traces, timeout)
+        protocol = connection.protocol
+        if protocol is not None and protocol.transport is not None:
+            self.watchdog.connected(protocol.transport, _answer_timed_out, protocol)
+        return connection
+
+
+def _answer_timed_out(protocol: Any) -> None:
+    """The watchdog found a call that waited ``sock_read`` for its response headers: what
+    aiohttp's own timer does then (the response handler's ``set_exception``), so the call raises
+    aiohttp's error (translated to ``ReadTimeoutError``)."""
+    protocol.set_exception(aiohttp.ServerTimeoutError("Timeout on reading data from socket"))
 
 
 def _stop_read_timer(response: aiohttp.ClientResponse) -> bool:

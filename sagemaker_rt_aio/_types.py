@@ -10,7 +10,7 @@ from __future__ import annotations
 import json as _json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 Body = bytes | bytearray | memoryview | str
 
@@ -34,18 +34,61 @@ class ResponseMetadata:
         ``", "``, as botocore hands them out (urllib3 folds repeats). The request id is
         ``x-amzn-RequestId`` (S3's ``x-amz-request-id`` failing that).
         """
-        folded = {name.lower(): value for name, value in headers.items()}
-        if len(folded) != len(headers):  # a repeated name: fold its values (rare, so slower)
-            folded = {}
-            for name, value in headers.items():
-                key = name.lower()
-                folded[key] = f"{folded[key]}, {value}" if key in folded else value
+        folded = _folded(headers)
         return cls(
             folded.get("x-amzn-requestid") or folded.get("x-amz-request-id"),
             status,
             folded,
             retry_attempts,
         )
+
+    if not TYPE_CHECKING:  # mypy would take any attribute name for valid
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for a name not in __dict__: request_id and http_headers of metadata
+            # made by lazy_metadata, until one of them is first read.
+            state = self.__dict__
+            if name in _LAZY_FIELDS and "_raw_headers" in state:
+                folded = state["http_headers"] = _folded(state.pop("_raw_headers"))
+                state["request_id"] = folded.get("x-amzn-requestid") or folded.get(
+                    "x-amz-request-id"
+                )
+                return state[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.http_headers  # noqa: B018  # folded first: aiohttp's headers do not pickle
+        return self.__dict__
+
+
+_LAZY_FIELDS = frozenset({"request_id", "http_headers"})
+_new = object.__new__
+
+
+def lazy_metadata(
+    status: int, headers: Mapping[str, str], retry_attempts: int = 0
+) -> ResponseMetadata:
+    """``ResponseMetadata.from_http`` for every successful call's path: ``request_id`` and
+    ``http_headers`` are folded from ``headers`` (an immutable mapping, such as aiohttp's) only
+    when one of them is first read. Equality, repr, copies and pickles read them as any field."""
+    metadata: ResponseMetadata = _new(ResponseMetadata)
+    # Fields straight into __dict__: the frozen dataclass's __init__ sets each through
+    # object.__setattr__, which costs more than the rest of a call's parsing.
+    state = metadata.__dict__
+    state["http_status_code"] = status
+    state["retry_attempts"] = retry_attempts
+    state["_raw_headers"] = headers
+    return metadata
+
+
+def _folded(headers: Mapping[str, str]) -> dict[str, str]:
+    folded = {name.lower(): value for name, value in headers.items()}
+    if len(folded) != len(headers):  # a repeated name: fold its values (rare, so slower)
+        folded = {}
+        for name, value in headers.items():
+            key = name.lower()
+            folded[key] = f"{folded[key]}, {value}" if key in folded else value
+    return folded
 
 
 class _WeakReferenceable:

@@ -1,19 +1,25 @@
 """One coarse read watchdog per client, instead of aiohttp's ``sock_read`` timer re-armed per read.
 
-aiohttp enforces ``sock_read`` by cancelling and re-creating a timer on every ``data_received``:
-for a response stream, that is a timer per event. Once a stream's headers are in, the client
-stops that timer and watches the stream here instead: one timer per client, running while
-something is watched (and one tick after). Every tick (a sixteenth of the shortest ``sock_read``
-watched) the watchdog looks at how many body bytes each watch's reader has received and ends one
-that received nothing for ``sock_read`` seconds (``on_expire``; a watch without one has its task
-cancelled, for callers that turn that into ``ReadTimeoutError``). Until the headers, and for calls
-that are not streams, aiohttp's own timer applies: only it knows when a request has been written.
+aiohttp enforces ``sock_read`` by arming a timer once a request is written and cancelling and
+re-creating it on every ``data_received``: for a small call that is two timer handles pushed on
+the loop's heap and two cancelled (about a twelfth of the client's CPU per call), for a response
+stream a timer per event. The client's calls and streams are watched here instead: one timer per
+client, running while something is watched (and one tick after). Every tick (a sixteenth of the
+shortest ``sock_read`` watched) the watchdog looks at each watch's progress and ends one that made
+none for ``sock_read`` seconds (``on_expire``; a watch without one has its task cancelled, for
+callers that turn that into ``ReadTimeoutError``).
+
+Progress, as aiohttp's timer sees it: until the request is written, none is needed (aiohttp's
+timer starts only then). A call's watch is told its connection's transport by the client's
+connector (``connected``), and its idle time counts only from a tick that finds nothing of the
+request left in that transport's buffer; before the connection, none counts (``sock_connect``
+bounds that). From the headers on, body bytes received are the progress, and for a stream, bytes
+received but not yet consumed by its reader (then the reader, not the server, is waiting).
 
 Semantics: the same idle limit as ``sock_read``, detected up to two ticks late (70 s becomes at
-most 78.75 s): past the limit a call is suspect, and ended only if still so at the next tick, which
-leaves a loop starved of CPU one tick to run the I/O that was waiting. Before the headers arrive,
-the limit counts from when the call started, with one more tick of grace (aiohttp's timer starts
-only once the request is written).
+most 78.75 s; before the headers, one more tick for noticing the request written): past the
+limit a watch is suspect, and ended only if still so at the next tick, which leaves a loop starved
+of CPU one tick to run the I/O that was waiting.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
+from contextvars import ContextVar
+from typing import Any, Protocol
 
 _TICKS_PER_LIMIT = 16
 
@@ -30,8 +37,30 @@ class _Reader(Protocol):
     total_bytes: int
 
 
+class _Transport(Protocol):
+    def get_write_buffer_size(self) -> int: ...
+
+
+class _Connecting:
+    """A call's transport until its connection is made: never done writing."""
+
+    @staticmethod
+    def get_write_buffer_size() -> int:
+        return 1
+
+
+_CONNECTING = _Connecting()
+
+# The call watched while ``sending`` that the running task is making: a context variable, so
+# that the connector, which runs in that task, finds it without a lookup by task. (aiohttp's
+# body-writer task, started during the call, inherits it but never connects.)
+_SENDING: ContextVar[Watch | None] = ContextVar("sagemaker_rt_aio_sending", default=None)
+
+
 class Watch:
-    """One call being watched. ``reader`` is set once the response headers are in.
+    """One call being watched. ``reader`` is set once the response headers are in; ``transport``,
+    for a call watched from before its request is written, is the connection's (see
+    :meth:`ReadWatchdog.connected`).
 
     A started response stream is watched on its own (:meth:`ReadWatchdog.hand_over`): an idle
     stream is ended by ``on_expire`` (not by cancelling a task: whoever reads it may), and bytes
@@ -48,8 +77,10 @@ class Watch:
         "reader",
         "seen",
         "since",
+        "subject",
         "suspect",
         "task",
+        "transport",
     )
 
     def __init__(
@@ -63,8 +94,12 @@ class Watch:
         self.seen = -1
         self.expired = False
         self.suspect = False  # past the limit at the last tick: ended if still so at the next
-        self.on_expire: Callable[[], None] | None = None
+        # Ends the watched call: called with ``subject`` (the connection's protocol, then the
+        # response) when the watch expires.
+        self.on_expire: Callable[[Any], None] | None = None
+        self.subject: Any = None
         self.consumed = -1  # a stream's bytes read by its consumer; -1 while not a stream
+        self.transport: _Transport | None = None  # None: idle time counts from the start
 
     def close(self) -> None:
         """Stop watching (a stream read to its end or closed)."""
@@ -81,23 +116,49 @@ class ReadWatchdog:
     def __len__(self) -> int:
         return len(self._watches)
 
-    def watch(self, idle: float) -> Watch:
-        """Watch the current task until :meth:`unwatch`; it may be cancelled after ``idle`` s
-        without progress (``watch.expired`` is then True)."""
-        task = asyncio.current_task()
-        assert task is not None
+    def watch(
+        self, idle: float, *, sending: bool = False, task: asyncio.Task[Any] | None = None
+    ) -> Watch:
+        """Watch the current task (``task``, if the caller has it at hand) until
+        :meth:`unwatch`; it may be cancelled after ``idle`` s without progress (``watch.expired``
+        is then True). ``sending``: the task is about to send its request, and its idle time
+        counts only once the request is written (see :meth:`connected`)."""
+        if task is None:
+            task = asyncio.current_task()
+            assert task is not None
         watch = Watch(self, task, idle, self._clock())
         self._watches[watch] = None
+        if sending:
+            watch.transport = _CONNECTING
+            _SENDING.set(watch)
         tick = idle / _TICKS_PER_LIMIT
         if self._handle is None or tick < self._tick:
             self._arm(task.get_loop(), tick)
         return watch
 
-    def hand_over(self, watch: Watch, reader: _Reader, on_expire: Callable[[], None]) -> None:
+    def connected(
+        self, transport: _Transport, on_expire: Callable[[Any], None], subject: object
+    ) -> None:
+        """The current task's connection is made (the client's connector calls this): if it is a
+        call watched while ``sending``, its request goes out through ``transport``, and
+        ``on_expire(subject)`` ends it if it then waits too long for its answer."""
+        # Kept until the call ends: aiohttp may send an idempotent request again on a new
+        # connection (the old one closed under it), and the watch must follow.
+        watch = _SENDING.get()
+        if watch is not None and watch.owner is self:
+            watch.transport = transport
+            watch.on_expire = on_expire
+            watch.subject = subject
+
+    def hand_over(
+        self, watch: Watch, reader: _Reader, on_expire: Callable[[Any], None], subject: object
+    ) -> None:
         """Keep watching a call's ``watch`` after its stream started: from now on its reader's
-        bytes are the progress, and ``on_expire`` ends it if none come for the idle limit."""
+        bytes are the progress, and ``on_expire(subject)`` ends it if none come for the idle
+        limit."""
         watch.reader = reader
         watch.on_expire = on_expire
+        watch.subject = subject
         watch.consumed = 0
 
     def unwatch(self, watch: Watch) -> None:
@@ -105,6 +166,8 @@ class ReadWatchdog:
         # would cost each call the very timer operations the watchdog exists to save. A tick
         # that finds nothing to watch does not re-arm.
         self._watches.pop(watch, None)
+        if watch.transport is not None and _SENDING.get() is watch:
+            _SENDING.set(None)
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""
@@ -126,19 +189,20 @@ class ReadWatchdog:
         for watch in list(self._watches):
             reader = watch.reader
             received = reader.total_bytes if reader is not None else -1
-            if received != watch.seen or 0 <= watch.consumed < received:
+            transport = watch.transport
+            if received < 0 and transport is not None and transport.get_write_buffer_size():
+                # Still connecting or writing; the tick that first finds the request written
+                # (seen -2, received -1) starts the clock.
+                received = -2
+            if received != watch.seen or received == -2 or 0 <= watch.consumed < received:
+                # New bytes, bytes its reader has yet to take, or a request being written.
                 watch.seen = received
                 watch.since = now
                 watch.suspect = False
-            elif (
-                now - watch.since >= watch.idle + (watch.idle / _TICKS_PER_LIMIT if received < 0 else 0)
-                and not watch.expired
-            ):
-                # Before the headers, one tick of grace: the watch started before the request was
-                # even sent, where aiohttp's own timer starts once it is. And the verdict is given
-                # at the next tick only: a loop that was starved of CPU gets one tick to run the
-                # I/O and the task steps that were waiting (aiohttp's timer, run after the I/O of
-                # its loop iteration, is immune to that too).
+            elif now - watch.since >= watch.idle and not watch.expired:
+                # The verdict is given at the next tick only: a loop that was starved of CPU gets
+                # one tick to run the I/O and the task steps that were waiting (aiohttp's timer,
+                # run after the I/O of its loop iteration, is immune to that too).
                 if watch.suspect:
                     watch.expired = True
                     self._expire(watch)
@@ -155,4 +219,4 @@ class ReadWatchdog:
             watch.task.cancel()
         else:
             del self._watches[watch]
-            watch.on_expire()
+            watch.on_expire(watch.subject)

@@ -694,3 +694,29 @@ async def test_client_still_works_after_validation_errors(
     scripted_server.script = [answer]
     result = await client.invoke_endpoint(endpoint_name="ep", body=json.dumps({"x": 1}))
     assert result.json() == {"ok": True}
+
+
+def test_a_laid_out_request_shape_is_reused_but_never_skips_a_check() -> None:
+    from sagemaker_rt_aio._protocol import serialize_fields
+
+    def lay_out(endpoint: object, content_type: object, body: object = b"{}") -> Any:
+        values = (content_type,) + (None,) * (len(m.INVOKE_ENDPOINT.members) - 1)
+        return serialize_fields(
+            m.INVOKE_ENDPOINT, endpoint, body, values, max_body_bytes=DEFAULT_MAX_BODY_BYTES
+        )
+
+    first = lay_out("ep-shape", "application/json")
+    again = lay_out("ep-shape", "application/json", b"other")
+    assert again.headers is first.headers  # the same shape, laid out once...
+    assert again.body == b"other" and again.payload_hash != first.payload_hash
+    with pytest.raises(TypeError):
+        first.headers["Content-Type"] = "text/plain"  # type: ignore[index]  # ...and read-only
+    # Values that have not passed are checked every time, whatever was laid out before.
+    with pytest.raises(ParamValidationError):
+        lay_out("ep-shape", "application/json\r\nX-Evil: 1")
+    with pytest.raises(ParamValidationError):
+        lay_out("ep-shape", ["application/json"])  # unhashable: no shape to look up
+    with pytest.raises(ParamValidationError):
+        lay_out("ep shape", "application/json")
+    with pytest.raises(ParamValidationError):
+        lay_out("ep-shape", "application/json", body=None)  # the body is checked per call

@@ -12,7 +12,7 @@ from aiohttp import web
 from conftest import ScriptedServer
 
 from sagemaker_rt_aio import ReadTimeoutError, SageMakerRuntimeClient
-from sagemaker_rt_aio._watchdog import ReadWatchdog
+from sagemaker_rt_aio._watchdog import _SENDING, ReadWatchdog
 
 
 class Clock:
@@ -47,11 +47,7 @@ async def test_a_call_without_progress_is_cancelled_after_the_idle_limit() -> No
     task = asyncio.ensure_future(_watched(watchdog, 70.0, started))
     await started.wait()
     tick = 70.0 / 16
-    clock.now += 70.0
-    watchdog.check()
-    await asyncio.sleep(0)
-    assert not task.done()  # before the headers, one tick of grace
-    clock.now += tick - 0.05
+    clock.now += 70.0 - 0.05
     watchdog.check()
     await asyncio.sleep(0)
     assert not task.done()
@@ -63,6 +59,76 @@ async def test_a_call_without_progress_is_cancelled_after_the_idle_limit() -> No
     watchdog.check()
     assert await task == "expired"
     assert len(watchdog) == 0
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.buffered = 0
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+async def test_idle_time_counts_only_once_the_request_is_written() -> None:
+    clock = Clock()
+    watchdog = ReadWatchdog(clock=clock)
+    expired: list[object] = []
+    watch = watchdog.watch(70.0, sending=True)
+    for _ in range(10):  # 600 s connecting: sock_connect's business, not sock_read's
+        clock.now += 60.0
+        watchdog.check()
+    transport = Transport()
+    transport.buffered = 5_000_000
+    watchdog.connected(transport, expired.append, "protocol")
+    for _ in range(10):  # 600 s writing a large body to a slow server
+        clock.now += 60.0
+        transport.buffered -= 100
+        watchdog.check()
+    assert not expired and not watch.expired
+    transport.buffered = 0  # written: from the next tick on, waiting for the answer is idleness
+    clock.now += 1.0
+    watchdog.check()
+    clock.now += 70.0 - 0.05
+    watchdog.check()
+    assert not expired
+    clock.now += 0.05
+    watchdog.check()
+    assert not expired  # suspect
+    clock.now += 70.0 / 16
+    watchdog.check()
+    assert expired == ["protocol"] and watch.expired  # ended through the connection's protocol
+    assert len(watchdog) == 0
+
+
+async def test_only_the_task_that_sends_is_told_its_connection() -> None:
+    watchdog = ReadWatchdog(clock=Clock())
+    transport = Transport()
+    watchdog.connected(transport, print, None)  # a task with no watch (a stream, S3): nothing
+    go = asyncio.Event()
+
+    async def other() -> None:  # another task, started before the call
+        await go.wait()
+        watchdog.connected(transport, print, None)
+
+    elsewhere = asyncio.ensure_future(other())
+    watch = watchdog.watch(70.0, sending=True)
+    go.set()
+    await elsewhere
+    assert watch.transport is not transport
+    ReadWatchdog(clock=Clock()).connected(transport, print, None)  # another client's connector
+    assert watch.transport is not transport
+    watchdog.connected(transport, print, "mine")
+    assert watch.transport is transport and watch.subject == "mine"
+    again = Transport()  # aiohttp sent an idempotent request again on a new connection
+    watchdog.connected(again, print, "new")
+    assert watch.transport is again and watch.subject == "new"
+    watchdog.unwatch(watch)
+    assert len(watchdog) == 0 and _SENDING.get() is None
+    watchdog.connected(Transport(), print, "late")  # after the call: nothing to tell
+    assert watch.transport is again
+    never = watchdog.watch(70.0, sending=True)  # failed before connecting: forgotten as well
+    watchdog.unwatch(never)
+    assert _SENDING.get() is None
 
 
 async def test_progress_resets_the_idle_limit() -> None:
@@ -247,3 +313,44 @@ async def test_a_stream_left_early_is_unwatched(scripted_server: ScriptedServer)
             async for _part in stream:
                 break
         assert len(client._pipeline._watchdog) == 0
+
+
+@pytest.mark.parametrize("own_session", [True, False], ids=["client-session", "users-session"])
+async def test_an_answer_that_never_starts_raises_read_timeout(
+    scripted_server: ScriptedServer, own_session: bool
+) -> None:
+    release = asyncio.Event()
+
+    async def silent(request: web.Request, body: bytes) -> web.StreamResponse:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        return web.Response(body=b"late")
+
+    async def fine(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(body=b"fine")
+
+    scripted_server.script = [silent, fine]
+    timeout = aiohttp.ClientTimeout(sock_read=0.2)
+    session = None if own_session else aiohttp.ClientSession(timeout=timeout)
+    try:
+        async with SageMakerRuntimeClient(
+            "us-east-1",
+            endpoint_url=scripted_server.url,
+            allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            timeout=timeout,
+            http_session=session,
+        ) as client:
+            with pytest.raises(ReadTimeoutError) as caught:
+                await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+            # The same error as aiohttp's own timer (which a session of the caller's keeps), and
+            # not retried (the model may have run): the second answer is left for the next call.
+            assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
+            release.set()
+            assert (await client.invoke_endpoint(endpoint_name="ep", body=b"{}")).body == b"fine"
+            watchdog = client._pipeline._watchdog
+            assert len(watchdog) == 0 and _SENDING.get() is None
+    finally:
+        if session is not None:
+            await session.close()

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
 import aiohttp
+from multidict import CIMultiDictProxy
 
 from . import _model as m
 from ._bidi_endpoints import resolve_bidirectional_url
@@ -75,6 +76,7 @@ from ._types import (
     InvokeEndpointResult,
     InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
+    lazy_metadata,
 )
 from ._validation import body_bytes
 
@@ -112,11 +114,14 @@ def _open_stream(response: HttpResponse, retries: int) -> ResponseStream:
     from ._stream import ResponseStream  # loaded with the first stream (see below)
 
     assert response.stream is not None
-    return ResponseStream(
-        response.stream,
-        ResponseMetadata.from_http(response.status, response.headers, retries),
-        watch=response.watch,
+    headers = response.headers
+    # aiohttp's headers (immutable): the metadata is folded only if read, as parse_invoke_endpoint's.
+    metadata = (
+        lazy_metadata(response.status, headers, retries)
+        if type(headers) is CIMultiDictProxy
+        else ResponseMetadata.from_http(response.status, headers, retries)
     )
+    return ResponseStream(response.stream, metadata, watch=response.watch)
 
 
 class SageMakerRuntimeClient:

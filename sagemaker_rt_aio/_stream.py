@@ -79,7 +79,6 @@ class ResponseStream(TextStreamMixin):
         if self._started:
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True
-        request_id = self.response_metadata.request_id
         decoder = EventStreamDecoder(event=_PAYLOAD_PART)  # made on use: the text helpers use their own
         response = self._response
         watch = self._watch
@@ -107,7 +106,7 @@ class ResponseStream(TextStreamMixin):
                 part: PayloadPart | None = (
                     item  # nearly every event: a PayloadPart already, no further work
                     if item.__class__ is PayloadPart
-                    else message_to_part(item, request_id=request_id)
+                    else message_to_part(item, request_id=self.response_metadata.request_id)
                 )
                 if part is None:
                     continue
@@ -127,7 +126,6 @@ class ResponseStream(TextStreamMixin):
         if self._started:
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True
-        request_id = self.response_metadata.request_id
         decoder = EventStreamDecoder(event=_PAYLOAD_BYTES)
         response = self._response
         watch = self._watch
@@ -160,7 +158,7 @@ class ResponseStream(TextStreamMixin):
                         if held:  # the text before an error message comes out first
                             yield b"".join(held)
                             held = []
-                        part = message_to_part(item, request_id=request_id)
+                        part = message_to_part(item, request_id=self.response_metadata.request_id)
                         if part is None:
                             continue
                         item = part.bytes

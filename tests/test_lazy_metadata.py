@@ -93,3 +93,87 @@ def test_lazy_metadata_is_frozen_and_names_unknown_attributes() -> None:
     with pytest.raises(AttributeError, match="'ResponseMetadata' object has no attribute 'nope'"):
         metadata.nope  # type: ignore[attr-defined]  # noqa: B018
     assert type(metadata) is ResponseMetadata
+
+
+# -- response streams: the same lazy metadata, from the headers their response came with ---------
+
+
+class _Content:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = iter(chunks)
+
+    async def readany(self) -> bytes:
+        return next(self._chunks, b"")
+
+
+class _Response:
+    def __init__(self, headers: Any, chunks: list[bytes]) -> None:
+        self.headers = headers
+        self.content = _Content(chunks)
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _open(headers: Any, *chunks: bytes) -> Any:
+    from sagemaker_rt_aio._client import _open_stream
+    from sagemaker_rt_aio._transport import HttpResponse
+
+    response = _Response(headers, list(chunks))
+    return _open_stream(HttpResponse(200, headers, b"", response), 2)  # type: ignore[arg-type]
+
+
+STREAM_LOOKS: dict[str, Callable[[Any], Any]] = {
+    "request_id": lambda metadata: metadata.request_id,
+    "http_headers": lambda metadata: metadata.http_headers,
+    "equal": lambda metadata: metadata,
+    "repr": repr,
+    "asdict": dataclasses.asdict,
+    "pickle": lambda metadata: pickle.loads(pickle.dumps(metadata)),
+    "deepcopy": copy.deepcopy,
+    "replace": lambda metadata: dataclasses.replace(metadata, retry_attempts=5),
+}
+
+
+@pytest.mark.parametrize("repeated", [False, True], ids=["plain", "repeated-names"])
+@pytest.mark.parametrize("look", sorted(STREAM_LOOKS))
+async def test_a_streams_lazy_metadata_is_the_eager_one(look: str, repeated: bool) -> None:
+    from sagemaker_rt_aio._stream_events import encode_payload_part
+
+    headers = _headers(repeated)
+    stream = _open(headers, encode_payload_part(b"a"), encode_payload_part(b"b"))
+    assert [part.bytes async for part in stream] == [b"a", b"b"]
+    await stream.aclose()
+    # Neither opening nor reading the stream folded the headers.
+    assert "_raw_headers" in stream.response_metadata.__dict__
+    expected = ResponseMetadata.from_http(200, headers, 2)
+    assert STREAM_LOOKS[look](stream.response_metadata) == STREAM_LOOKS[look](expected)
+    assert repr(stream) == f"<ResponseStream content_type=None request_id={expected.request_id!r}>"
+
+
+@pytest.mark.parametrize("helper", ["parts", "iter_text"])
+async def test_an_error_in_a_lazy_stream_carries_the_request_id(helper: str) -> None:
+    from sagemaker_rt_aio._errors import ModelStreamError
+    from sagemaker_rt_aio._stream_events import encode_exception, encode_payload_part
+
+    token = b'data: {"token": {"text": "x", "special": false}}\n\n'
+    body = encode_payload_part(token) + encode_exception("ModelStreamError", "boom")
+    stream = _open(_headers(repeated=False), body)
+    with pytest.raises(ModelStreamError) as raised:
+        if helper == "parts":
+            async for _ in stream:
+                pass
+        else:
+            async for _ in stream.iter_text():
+                pass
+    assert raised.value.request_id == "rid-1"
+
+
+def test_a_stream_over_other_headers_folds_them_at_once() -> None:
+    headers = {"X-Amzn-RequestId": "rid-9", "Content-Type": "application/vnd.amazon.eventstream"}
+    metadata = _open(headers).response_metadata
+    assert "_raw_headers" not in metadata.__dict__
+    assert metadata == ResponseMetadata.from_http(200, headers, 2)

@@ -153,7 +153,7 @@ class Pipeline:
         self._watch_calls = watch_calls
         lifecycle.on_close(self._close_watchdog)
         self._middlewares = tuple(middlewares)
-        # No middleware: SageMaker calls that are not streams take call()'s flat path.
+        # No middleware: SageMaker calls take call()'s flat path (streams without a deadline).
         self._direct = not self._middlewares
         self._urls: dict[str, URL] = {}
         self._rand = random.Random()
@@ -221,12 +221,13 @@ class Pipeline:
         else:
             send = self._chain(target, stream=stream)
             url = wire.url if wire.url is not None else self._url(wire.path)
-        direct = self._direct and not stream and target is self.sagemaker
         slots = self._slots
         total = self.timeout.total
         started = lifecycle.clock()  # tests drive it; time.monotonic otherwise
         if total:
             deadline = started + total if deadline is None else min(deadline, started + total)
+        # A stream takes the flat path too unless a deadline bounds its start (_sign_and_send).
+        direct = self._direct and target is self.sagemaker and (not stream or deadline is None)
         attempt = 1
         last_cost = 0
         observe = self.observe
@@ -244,6 +245,7 @@ class Pipeline:
                             )
                         if not slots.try_take():
                             await self._wait_for_slot(deadline)
+                        held = True
                         try:
                             if lifecycle.closing:
                                 raise ClientClosedError()
@@ -275,14 +277,22 @@ class Pipeline:
                                 wire.body,
                                 headers,
                                 self.timeout if deadline is None else self._timeout_for(deadline),
+                                stream=stream,
                                 max_body=self.max_response_bytes,
                                 route=self._route,
                                 watchdog=self._watchdog,
                                 watch_call=self._watch_calls,
                                 task=task,
                             )
+                            if stream and response.stream is not None:
+                                # A started stream keeps its slot until its connection is
+                                # released (read to its end or closed), as in _attempt.
+                                held = not on_connection_released(
+                                    response.stream, slots.give_back
+                                )
                         finally:
-                            slots.give_back()
+                            if held:
+                                slots.give_back()
                     else:
                         request = HttpRequest(
                             wire.operation.name,

@@ -12,14 +12,13 @@ import copy
 import dataclasses
 import functools
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
 import aiohttp
-from multidict import CIMultiDictProxy
 
 from . import _model as m
 from ._bidi_endpoints import resolve_bidirectional_url
@@ -76,7 +75,6 @@ from ._types import (
     InvokeEndpointResult,
     InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
-    lazy_metadata,
 )
 from ._validation import body_bytes
 
@@ -110,18 +108,18 @@ def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointA
     return parse_invoke_endpoint_async(response.status, response.headers, response.body, retries)
 
 
-def _open_stream(response: HttpResponse, retries: int) -> ResponseStream:
-    from ._stream import ResponseStream  # loaded with the first stream (see below)
+# Response streams (the event-stream decoder and the text decoders) are imported with the first
+# stream, not with the package, and then kept here: an import statement run on every stream costs
+# microseconds (a relative one resolves its package each time).
+_stream_api: tuple[type[StreamCall], Callable[[HttpResponse, int], ResponseStream]] | None = None
 
-    assert response.stream is not None
-    headers = response.headers
-    # aiohttp's headers (immutable): the metadata is folded only if read, as parse_invoke_endpoint's.
-    metadata = (
-        lazy_metadata(response.status, headers, retries)
-        if type(headers) is CIMultiDictProxy
-        else ResponseMetadata.from_http(response.status, headers, retries)
-    )
-    return ResponseStream(response.stream, metadata, watch=response.watch)
+
+def _load_streams() -> tuple[type[StreamCall], Callable[[HttpResponse, int], ResponseStream]]:
+    global _stream_api
+    from ._stream import StreamCall, open_stream
+
+    _stream_api = (StreamCall, open_stream)
+    return _stream_api
 
 
 class SageMakerRuntimeClient:
@@ -866,10 +864,7 @@ class SageMakerRuntimeClient:
         as stream: async for part in stream: ...``. Validation happens here, before anything is
         sent; the request goes out when the block is entered. Retries apply only until the stream
         starts."""
-        # Response streams (the event-stream decoder and the text decoders) are imported on the
-        # first stream, not with the package; afterwards this import is a dictionary lookup.
-        from ._stream import StreamCall
-
+        stream_call, open_stream = _stream_api or _load_streams()
         self._check_open()
         if request is None:
             # The keyword path, as invoke_endpoint's: no request object.
@@ -884,8 +879,8 @@ class SageMakerRuntimeClient:
                 ),
                 max_body_bytes=self._max_body_bytes,
             )  # fmt: skip
-            return StreamCall(
-                functools.partial(self._pipeline.call, wire, _open_stream, stream=True),
+            return stream_call(
+                functools.partial(self._pipeline.call, wire, open_stream, stream=True),
                 self._lifecycle,
             )
         else:
@@ -898,10 +893,10 @@ class SageMakerRuntimeClient:
         wire = serialize(
             m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM, request, max_body_bytes=self._max_body_bytes
         )
-        start = functools.partial(self._pipeline.call, wire, _open_stream, stream=True)
+        start = functools.partial(self._pipeline.call, wire, open_stream, stream=True)
         if cache_key is None:
-            return StreamCall(start, self._lifecycle)
-        return StreamCall(start, self._lifecycle, functools.partial(self._remember, cache_key))
+            return stream_call(start, self._lifecycle)
+        return stream_call(start, self._lifecycle, functools.partial(self._remember, cache_key))
 
     def _remember(self, request: object, stream: ResponseStream) -> None:
         self._metadata.put(request, stream.response_metadata)

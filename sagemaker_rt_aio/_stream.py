@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from multidict import CIMultiDictProxy
+
 from ._constants import DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, TextDecodeError
 from ._eventstream import EventStreamDecoder
@@ -21,8 +23,8 @@ from ._model import (
 )
 from ._stream_events import message_to_part
 from ._stream_text import TextStreamMixin
-from ._transport import abort_response, read_chunk, transport_failure
-from ._types import PayloadPart, ResponseMetadata
+from ._transport import HttpResponse, abort_response, read_chunk, transport_failure
+from ._types import PayloadPart, ResponseMetadata, lazy_metadata
 
 if TYPE_CHECKING:
     import aiohttp
@@ -34,6 +36,19 @@ if TYPE_CHECKING:
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 _PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
 _PAYLOAD_BYTES = ("PayloadPart", bytes, "")  # decoded to the payload alone (_text_input)
+
+
+def open_stream(response: HttpResponse, retries: int) -> ResponseStream:
+    """The ``ResponseStream`` of a started stream (the pipeline's ``parse`` for streams)."""
+    assert response.stream is not None
+    headers = response.headers
+    # aiohttp's headers (immutable): the metadata is folded only if read, as parse_invoke_endpoint's.
+    metadata = (
+        lazy_metadata(response.status, headers, retries)
+        if type(headers) is CIMultiDictProxy
+        else ResponseMetadata.from_http(response.status, headers, retries)
+    )
+    return ResponseStream(response.stream, metadata, watch=response.watch)
 
 
 class ResponseStream(TextStreamMixin):

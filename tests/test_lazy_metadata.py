@@ -119,11 +119,11 @@ class _Response:
 
 
 def _open(headers: Any, *chunks: bytes) -> Any:
-    from sagemaker_rt_aio._client import _open_stream
+    from sagemaker_rt_aio._stream import open_stream
     from sagemaker_rt_aio._transport import HttpResponse
 
     response = _Response(headers, list(chunks))
-    return _open_stream(HttpResponse(200, headers, b"", response), 2)  # type: ignore[arg-type]
+    return open_stream(HttpResponse(200, headers, b"", response), 2)  # type: ignore[arg-type]
 
 
 STREAM_LOOKS: dict[str, Callable[[Any], Any]] = {

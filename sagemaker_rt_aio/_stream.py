@@ -111,7 +111,8 @@ class ResponseStream(TextStreamMixin):
             if failure is not None:
                 raise failure  # outside the handler: only translate_error's __cause__ is reachable
             if not chunk:
-                self._unwatch()
+                if watch is not None:  # none when the body came whole with the headers
+                    self._unwatch()
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True
                 return
@@ -157,7 +158,8 @@ class ResponseStream(TextStreamMixin):
             if failure is not None:
                 raise failure  # outside the handler: only translate_error's __cause__ is reachable
             if not chunk:
-                self._unwatch()
+                if watch is not None:  # none when the body came whole with the headers
+                    self._unwatch()
                 decoder.close()  # raises if the body stopped inside a message
                 self._finished = True
                 return
@@ -221,7 +223,8 @@ class ResponseStream(TextStreamMixin):
 
     async def aclose(self, exc: BaseException | None = None) -> None:
         """Release the connection: back to the pool if the body was read to its end."""
-        self._unwatch()
+        if self._watch is not None:  # nearly always already ended with the body
+            self._unwatch()
         if self._observer is not None:
             self._observer.stream_closed(self._finished, exc)
         if self._finished:

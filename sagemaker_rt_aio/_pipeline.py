@@ -245,7 +245,6 @@ class Pipeline:
                             )
                         if not slots.try_take():
                             await self._wait_for_slot(deadline)
-                        held = True
                         try:
                             if lifecycle.closing:
                                 raise ClientClosedError()
@@ -284,15 +283,17 @@ class Pipeline:
                                 watch_call=self._watch_calls,
                                 task=task,
                             )
-                            if stream and response.stream is not None:
-                                # A started stream keeps its slot until its connection is
-                                # released (read to its end or closed), as in _attempt.
-                                held = not on_connection_released(
-                                    response.stream, slots.give_back
-                                )
-                        finally:
-                            if held:
-                                slots.give_back()
+                        except BaseException:
+                            slots.give_back()
+                            raise
+                        # A started stream keeps its slot until its connection is released (read
+                        # to its end or closed), as in _attempt.
+                        if not (
+                            stream
+                            and response.stream is not None
+                            and on_connection_released(response.stream, slots.give_back)
+                        ):
+                            slots.give_back()
                     else:
                         request = HttpRequest(
                             wire.operation.name,

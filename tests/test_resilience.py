@@ -772,6 +772,34 @@ async def test_an_open_stream_holds_its_slot() -> None:
     assert result.body == b"after"
 
 
+async def test_an_open_stream_on_the_flat_path_holds_its_slot() -> None:
+    """Without middlewares or a deadline a stream takes call()'s flat path: its slot is still held
+    until its connection is released, and a queued call goes once it is."""
+    release = asyncio.Event()
+    async with (
+        serve(event_stream_server(release)) as (url, _),
+        make_client(url, max_connections=1) as client,
+    ):
+        slots = client._pipeline._slots
+        async with client.invoke_endpoint_with_response_stream(endpoint_name="ep", body=b"{}"):
+            assert slots.free == 0
+            queued = asyncio.ensure_future(
+                client.invoke_endpoint(endpoint_name="ep", body=b"{}", custom_attributes="after")
+            )
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not queued.done() and slots.queued == 1
+        release.set()
+        assert (await queued).body == b"after"
+        # Read to its end, a stream gives its slot back too.
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name="ep", body=b"{}"
+        ) as stream:
+            assert [part async for part in stream] == []
+            assert slots.free == 1
+    assert slots.free == 1
+
+
 async def test_a_call_queued_behind_a_stream_goes_when_the_stream_ends() -> None:
     release = asyncio.Event()
     async with (

@@ -91,15 +91,11 @@ class ResponseStream(TextStreamMixin):
         return self._parts()
 
     async def _parts(self) -> AsyncIterator[PayloadPart]:
-        if self._started:
-            raise RuntimeError("a response stream can be iterated only once")
-        self._started = True
+        readany = self._begin()
         decoder = EventStreamDecoder(event=_PAYLOAD_PART)  # made on use: the text helpers use their own
         response = self._response
         watch = self._watch
         observer = self._observer
-        # aiohttp's read without a coroutine of ours around it: one less per chunk.
-        readany = response.content.readany if read_chunk is _READ_CHUNK else None
         while True:
             failure = None
             try:
@@ -111,10 +107,7 @@ class ResponseStream(TextStreamMixin):
             if failure is not None:
                 raise failure  # outside the handler: only translate_error's __cause__ is reachable
             if not chunk:
-                if watch is not None:  # none when the body came whole with the headers
-                    self._unwatch()
-                decoder.close()  # raises if the body stopped inside a message
-                self._finished = True
+                self._end(decoder)
                 return
             if watch is not None:
                 watch.consumed += len(chunk)
@@ -139,14 +132,11 @@ class ResponseStream(TextStreamMixin):
         Parts before an error message, or before a corrupt message, come out before the error
         is raised, as through ``async for``.
         """
-        if self._started:
-            raise RuntimeError("a response stream can be iterated only once")
-        self._started = True
+        readany = self._begin()
         decoder = EventStreamDecoder(event=_PAYLOAD_BYTES)
         response = self._response
         watch = self._watch
         observer = self._observer
-        readany = response.content.readany if read_chunk is _READ_CHUNK else None
         while True:
             failure = None
             try:
@@ -158,10 +148,7 @@ class ResponseStream(TextStreamMixin):
             if failure is not None:
                 raise failure  # outside the handler: only translate_error's __cause__ is reachable
             if not chunk:
-                if watch is not None:  # none when the body came whole with the headers
-                    self._unwatch()
-                decoder.close()  # raises if the body stopped inside a message
-                self._finished = True
+                self._end(decoder)
                 return
             if watch is not None:
                 watch.consumed += len(chunk)
@@ -215,6 +202,22 @@ class ResponseStream(TextStreamMixin):
                 raise LineTooLongError(max_line_bytes)
         if buffer:
             yield _decode_line(buffer, max_line_bytes, encoding)
+
+    def _begin(self) -> Callable[[], Awaitable[bytes]] | None:
+        """Start the one iteration a stream allows (``_parts`` or ``_text_input``). Returns
+        aiohttp's own read, for the loop to await without a coroutine of ours around it (one less
+        per chunk), unless a test has put another ``read_chunk`` in its place."""
+        if self._started:
+            raise RuntimeError("a response stream can be iterated only once")
+        self._started = True
+        return self._response.content.readany if read_chunk is _READ_CHUNK else None
+
+    def _end(self, decoder: EventStreamDecoder) -> None:
+        """The body ended: stop watching it, and check that it did not stop inside a message."""
+        if self._watch is not None:  # none when the body came whole with the headers
+            self._unwatch()
+        decoder.close()  # raises if the body stopped inside a message
+        self._finished = True
 
     def _unwatch(self) -> None:
         watch, self._watch = self._watch, None

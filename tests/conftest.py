@@ -146,3 +146,20 @@ class FakeTime:
 
         monkeypatch.setattr(_signing, "_wall_clock", self.wall)
         monkeypatch.setattr(_credentials, "_wall_clock", self.wall)
+
+
+class RuntimeClock:
+    """A local runtime's clock and sleep (``LocalRuntime(clock=..., sleep=...)``) that move only
+    when a fault sleeps: latency, cold starts, slow parts and delays take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)

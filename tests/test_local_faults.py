@@ -1,6 +1,6 @@
 """Every kind of fault of the local runtime, through its public API, seen by this library's client.
 
-Faults that wait do so through the runtime's injected ``clock``/``sleep`` (:class:`FakeTime`), so
+Faults that wait do so through the runtime's injected ``clock``/``sleep`` (:class:`RuntimeClock`), so
 latency, cold starts, slow parts and delays take no real time here.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import botocore.credentials
 import pytest
+from conftest import RuntimeClock
 
 from sagemaker_rt_aio import (
     AsyncInferenceFailure,
@@ -45,22 +46,6 @@ from sagemaker_rt_aio.local import (
 pytestmark = pytest.mark.timeout(60)
 
 
-class FakeTime:
-    """A clock that moves only when a fault sleeps (or the test advances it)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 async def echo(invocation: Invocation) -> bytes:
     return invocation.body
 
@@ -71,12 +56,12 @@ async def five_parts(invocation: Invocation) -> AsyncIterator[bytes]:
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> RuntimeClock:
+    return RuntimeClock()
 
 
 @pytest.fixture
-async def runtime(fake_time: FakeTime) -> AsyncIterator[LocalRuntime]:
+async def runtime(fake_time: RuntimeClock) -> AsyncIterator[LocalRuntime]:
     async with LocalRuntime(clock=fake_time.clock, sleep=fake_time.sleep) as rt:
         rt.add_endpoint("echo", echo)
         rt.add_endpoint("gen", five_parts)
@@ -125,7 +110,7 @@ async def test_service_error_for_n_calls(runtime: LocalRuntime, client: Any) -> 
 
 
 async def test_service_error_for_a_while(
-    runtime: LocalRuntime, client: Any, fake_time: FakeTime
+    runtime: LocalRuntime, client: Any, fake_time: RuntimeClock
 ) -> None:
     runtime.add_fault(
         "echo", ServiceErrorFault(code="InternalFailure", message="down", retry_after=2), seconds=5
@@ -152,7 +137,7 @@ async def test_fail_next_shortcut_takes_keyword_only_codes(
 
 
 async def test_cold_start_uses_the_runtime_clock(
-    runtime: LocalRuntime, client: Any, fake_time: FakeTime
+    runtime: LocalRuntime, client: Any, fake_time: RuntimeClock
 ) -> None:
     runtime.cold_start("echo", 30)
     with pytest.raises(ModelNotReadyException) as caught:
@@ -171,7 +156,7 @@ async def test_cold_start_uses_the_runtime_clock(
 
 
 async def test_latency_sleeps_on_the_injected_clock(
-    runtime: LocalRuntime, client: Any, fake_time: FakeTime
+    runtime: LocalRuntime, client: Any, fake_time: RuntimeClock
 ) -> None:
     runtime.set_latency("echo", 3)
     assert await invoke(client) == b"hello"
@@ -196,7 +181,7 @@ async def test_connection_reset(runtime: LocalRuntime, client: Any) -> None:
 
 
 async def test_reset_comes_before_errors_and_latency_adds(
-    runtime: LocalRuntime, client: Any, fake_time: FakeTime
+    runtime: LocalRuntime, client: Any, fake_time: RuntimeClock
 ) -> None:
     runtime.add_fault("echo", ServiceErrorFault(code="ServiceUnavailable"), times=1)
     runtime.add_fault("echo", ConnectionResetFault(), times=1)
@@ -235,7 +220,7 @@ async def test_break_stream_by_reset(runtime: LocalRuntime, client: Any) -> None
     assert got in ([], [b"part0;"])
 
 
-async def test_slow_first_part(runtime: LocalRuntime, client: Any, fake_time: FakeTime) -> None:
+async def test_slow_first_part(runtime: LocalRuntime, client: Any, fake_time: RuntimeClock) -> None:
     runtime.add_fault("gen", SlowFirstPartFault(seconds=4), times=1)
     got: list[bytes] = []
     await stream(client, got)
@@ -243,7 +228,7 @@ async def test_slow_first_part(runtime: LocalRuntime, client: Any, fake_time: Fa
     assert fake_time.slept == [4]
 
 
-async def test_stall_for_seconds(runtime: LocalRuntime, client: Any, fake_time: FakeTime) -> None:
+async def test_stall_for_seconds(runtime: LocalRuntime, client: Any, fake_time: RuntimeClock) -> None:
     runtime.add_fault("gen", StallStreamFault(after_parts=3, seconds=9), times=1)
     got: list[bytes] = []
     await stream(client, got)
@@ -251,7 +236,7 @@ async def test_stall_for_seconds(runtime: LocalRuntime, client: Any, fake_time: 
     assert fake_time.slept == [9]
 
 
-async def test_stall_until_the_model_timeout(fake_time: FakeTime) -> None:
+async def test_stall_until_the_model_timeout(fake_time: RuntimeClock) -> None:
     async with LocalRuntime(model_timeout=0.1, clock=fake_time.clock, sleep=fake_time.sleep) as rt:
         rt.add_endpoint("gen", five_parts)
         rt.add_fault("gen", StallStreamFault(after_parts=1))
@@ -273,7 +258,7 @@ async def test_stall_until_the_model_timeout(fake_time: FakeTime) -> None:
 
 
 async def test_async_failure_and_delay(
-    runtime: LocalRuntime, client: Any, fake_time: FakeTime
+    runtime: LocalRuntime, client: Any, fake_time: RuntimeClock
 ) -> None:
     runtime.add_fault("echo", AsyncFailureFault(message="the GPU fell over"), times=1)
     runtime.add_fault("echo", AsyncDelayFault(seconds=7), times=2)
@@ -315,7 +300,7 @@ async def test_s3_errors(runtime: LocalRuntime, code: Any, status: int) -> None:
     assert await s3_get(runtime, "/bucket/key") == (200, "data")
 
 
-async def test_s3_not_found_for_a_while(runtime: LocalRuntime, fake_time: FakeTime) -> None:
+async def test_s3_not_found_for_a_while(runtime: LocalRuntime, fake_time: RuntimeClock) -> None:
     runtime.put_object("bucket", "out/1.out", b"result")
     runtime.add_s3_fault(
         S3ErrorFault(code="NoSuchKey", methods=frozenset({"GET", "HEAD"})),

@@ -253,6 +253,13 @@ class H2Exchange:
                 self._conn.send_data(self.stream_id, bytes(chunk), end_stream=last)
             except self._h2.exceptions.StreamClosedError:
                 self._check_sendable()
+                if self._remote_ended and self.status == 200:
+                    # A model may end its answer (with an exception event, say) while input is
+                    # still coming: the answer, read from the stream, says how it ended.
+                    raise ConnectionClosedError(
+                        "the model ended its answer before this input was sent; "
+                        "read the stream for how it ended"
+                    ) from None
                 raise ConnectionClosedError("the server closed the stream") from None
             except self._h2.exceptions.ProtocolError as exc:
                 self._check()

@@ -16,6 +16,7 @@ from conftest import RuntimeClock
 
 from sagemaker_rt_aio import (
     BidirectionalPart,
+    ConnectionClosedError,
     InternalStreamFailure,
     ModelNotReadyException,
     ModelStreamError,
@@ -213,3 +214,27 @@ async def test_a_client_giving_up_on_a_stalled_stream_leaves_nothing_behind() ->
         # Leaving the runtime cancels the stalled stream rather than waiting out the hour (the
         # test's own timeout bounds it); no task of the runtime's is left.
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_input_after_the_model_ended_its_answer(
+    runtime: LocalRuntime, client: SageMakerRuntimeClient
+) -> None:
+    """The model ends its answer at once (an exception event) while the client still sends: a
+    send the server no longer takes says so, and the stream still tells how the answer ended."""
+    fault = BreakStreamFault(after_parts=0, error="InternalStreamFailure", message="gone")
+    runtime.add_fault("echo", fault, times=1)
+    async with client.invoke_endpoint_with_bidirectional_stream(endpoint_name="echo") as stream:
+        answers = stream.__aiter__()
+        with pytest.raises(InternalStreamFailure) as caught:
+            await answers.__anext__()
+        assert caught.value.message == "gone"
+        refused: ConnectionClosedError | None = None
+        for _ in range(50):  # the server's reset of the stream may take a few sends to arrive
+            try:
+                await stream.send(b"late")
+            except ConnectionClosedError as error:
+                refused = error
+                break
+            await asyncio.sleep(0.01)
+    assert refused is not None
+    assert "the model ended its answer" in str(refused)

@@ -155,18 +155,7 @@ class _Template:
     and the payload hash; and, per day and key, the scope, the Authorization prefix and the HMAC
     states. Only the date, the hashes and the values are formatted per call."""
 
-    __slots__ = (
-        "access_key",
-        "auth_prefix",
-        "canonical",
-        "date_at",
-        "day",
-        "names",
-        "scope",
-        "secret",
-        "signed",
-        "states",
-    )  # fmt: skip
+    __slots__ = ("canonical", "date_at", "keyed", "names", "signed")
 
     def __init__(self, names: list[str], date_at: int, canonical: str, signed: str) -> None:
         # The headers' own names, in the canonical (sorted, lower-case) order, but X-Amz-Date's:
@@ -175,9 +164,14 @@ class _Template:
         self.date_at = date_at
         self.canonical = canonical  # a %-format: its holes are the values, then the payload hash
         self.signed = signed
-        self.day = self.access_key = self.secret = self.scope = self.auth_prefix = ""
-        self.states: tuple[Any, Any] = (None, None)
+        # (day, access key, secret key, scope, Authorization prefix, HMAC states) of the last
+        # signature: one tuple, read once and replaced whole, so that clients with other keys
+        # signing the same shape on other threads never mix their halves.
+        self.keyed: _Keyed = _NO_KEY
 
+
+_Keyed = tuple[str, str, str, str, str, tuple[Any, Any]]
+_NO_KEY: _Keyed = ("", "", "", "", "", (None, None))
 
 _TEMPLATE_CACHE_SIZE = 256
 _templates: dict[tuple[Any, ...], _Template] = {}
@@ -284,32 +278,31 @@ def sign_headers(
             method, host, path, query, double_encode_path, list(headers)
         )
     day = stamp[:8]
+    keyed = template.keyed
     if (
-        template.day != day
-        or template.access_key != credentials.access_key
-        or template.secret != credentials.secret_key
+        keyed[0] != day
+        or keyed[1] != credentials.access_key
+        or keyed[2] != credentials.secret_key
     ):
         scope = f"{day}/{region}/{service}/aws4_request"
-        template.states = signing_hmac(credentials.secret_key, day, region, service)
-        template.auth_prefix = (
+        keyed = template.keyed = (
+            day,
+            credentials.access_key,
+            credentials.secret_key,
+            scope,
             f"{SIGV4_ALGORITHM} Credential={credentials.access_key}/{scope}, "
-            f"SignedHeaders={template.signed}, Signature="
+            f"SignedHeaders={template.signed}, Signature=",
+            signing_hmac(credentials.secret_key, day, region, service),
         )
-        template.scope = scope
-        template.day = day
-        template.access_key = credentials.access_key
-        template.secret = credentials.secret_key
     values = [_fold(headers[name]) for name in template.names]
     if template.date_at >= 0:
         values.insert(template.date_at, stamp)
     values.append(payload_hash)
     canonical_request = template.canonical % tuple(values)
     string_to_sign = (
-        f"{SIGV4_ALGORITHM}\n{stamp}\n{template.scope}\n{sha256_hex(canonical_request.encode())}"
+        f"{SIGV4_ALGORITHM}\n{stamp}\n{keyed[3]}\n{sha256_hex(canonical_request.encode())}"
     )
-    headers["Authorization"] = template.auth_prefix + _signature(
-        template.states, string_to_sign.encode()
-    )
+    headers["Authorization"] = keyed[4] + _signature(keyed[5], string_to_sign.encode())
 
 
 def _query_encode(value: str) -> str:

@@ -30,11 +30,13 @@ from yarl import URL
 from sagemaker_rt_aio import RetryPolicy, SageMakerRuntimeClient, ServiceError
 from sagemaker_rt_aio._endpoints import host_header
 from sagemaker_rt_aio._signing import (
+    EMPTY_SHA256,
     UNSIGNED_HEADERS,
     FrozenCredentials,
     canonical_uri,
     payload_sha256,
     sign,
+    sign_headers,
     signing_hmac,
 )
 
@@ -659,3 +661,47 @@ async def test_wrong_region_is_refused(
             await client.invoke_endpoint(endpoint_name="ep", body=b"x")
     assert caught.value.status_code == 403
     assert checker.refusals == ["scope eu-west-1/sagemaker"]
+
+
+def test_clients_with_other_keys_sign_one_request_shape_from_many_threads() -> None:
+    """The signer's per-shape template remembers the last key's signing state; clients with other
+    keys, on other threads (each with its own event loop), sign the same shape at once and must
+    each get their own signature, never a mix of the two keys'."""
+    import sys
+    import threading
+
+    keys = [FrozenCredentials(f"AKIDTHREAD{i}", f"thread-secret-{i}") for i in range(2)]
+
+    def authorization(credentials: FrozenCredentials, day_offset: int) -> str:
+        headers = {"Content-Type": "application/json"}
+        stamp = f"202612{2 + day_offset:02d}T083000Z"
+        sign_headers(
+            "POST", "runtime.sagemaker.us-east-1.amazonaws.com", "/endpoints/threads/invocations",
+            headers, EMPTY_SHA256, credentials, "us-east-1", "sagemaker", "", stamp,
+        )  # fmt: skip
+        return headers["Authorization"]
+
+    # The oracle: each key's signatures on their own, one thread, for two days.
+    expected = {(i, d): authorization(keys[i], d) for i in range(2) for d in range(2)}
+    assert len(set(expected.values())) == 4
+    wrong: list[tuple[int, int, str]] = []
+
+    def work(i: int) -> None:
+        for n in range(3000):
+            d = n % 2  # another day now and then: the state is recomputed, not only read
+            got = authorization(keys[i], d)
+            if got != expected[i, d]:
+                wrong.append((i, d, got))
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(previous)
+    assert not any(thread.is_alive() for thread in threads)
+    assert wrong == []

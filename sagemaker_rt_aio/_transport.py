@@ -246,7 +246,8 @@ async def exchange(
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
         watch = watchdog.watch(timeout.sock_read, sending=True, task=task)
-        timeout = _stripped[1] if _stripped[0] is timeout else _without_sock_read(timeout)
+        cached = _stripped  # read once: another thread's client may replace it meanwhile
+        timeout = cached[1] if cached[0] is timeout else _without_sock_read(timeout)
     try:
         response = await session.request(
             method,
@@ -311,8 +312,9 @@ def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     """``timeout`` for aiohttp when the watchdog keeps ``sock_read``; the last one is remembered
     (a client passes the same object on every call)."""
     global _stripped
-    if _stripped[0] is timeout:
-        return _stripped[1]
+    cached = _stripped  # read once: another thread's client may replace it meanwhile
+    if cached[0] is timeout:
+        return cached[1]
     stripped = aiohttp.ClientTimeout(
         total=timeout.total,
         connect=timeout.connect,

@@ -48,12 +48,19 @@ class ResponseMetadata:
             # Only reached for a name not in __dict__: request_id and http_headers of metadata
             # made by lazy_metadata, until one of them is first read.
             state = self.__dict__
-            if name in _LAZY_FIELDS and "_raw_headers" in state:
-                folded = state["http_headers"] = _folded(state.pop("_raw_headers"))
-                state["request_id"] = folded.get("x-amzn-requestid") or folded.get(
-                    "x-amz-request-id"
-                )
-                return state[name]
+            if name in _LAZY_FIELDS:
+                raw = state.get("_raw_headers")
+                if raw is not None:
+                    # Both fields set before the raw headers go: a reader on another thread
+                    # finds either the raw headers (and folds them too) or both fields.
+                    folded = _folded(raw)
+                    state["request_id"] = folded.get("x-amzn-requestid") or folded.get(
+                        "x-amz-request-id"
+                    )
+                    state["http_headers"] = folded
+                    state.pop("_raw_headers", None)
+                if name in state:
+                    return state[name]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __getstate__(self) -> dict[str, Any]:

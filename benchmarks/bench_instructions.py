@@ -8,7 +8,8 @@ so a change to the hot path can be judged with them. For each client, a child pr
 in its own process and is not counted): once with ``--calls`` calls after a warm-up, once with twice
 as many. The difference of the two totals, divided by the extra calls, is the cost of one call with
 start-up, imports and warm-up cancelled out. Concurrency 1, asyncio. Streams: the same with whole
-200-event streams, per event.
+200-event streams, per event; ``first ...``: whole one-event streams, per stream (``--calls`` of
+them), the cost of a stream besides its events.
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``).
 """
@@ -31,6 +32,7 @@ if str(BENCH_DIR) not in sys.path:
 
 from floor import (  # noqa: E402
     CALL_CLIENTS,
+    FIRST_ENDPOINT,
     STREAM_CLIENTS,
     STREAM_EVENTS,
     quiet_environment,
@@ -41,6 +43,9 @@ from floor import (  # noqa: E402
 CLIENTS = {
     **{name: ("call", name) for name in CALL_CLIENTS},
     **{f"stream {name}": ("stream", name) for name in STREAM_CLIENTS},
+    # One-event streams: what a stream costs besides its events (the call, the stream's set-up,
+    # its first part and its end), to set against a call's.
+    **{f"first {name}": ("first", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
 }
 DEFAULT_CLIENTS = "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text"
 WARMUP = 30
@@ -50,8 +55,12 @@ def child(kind: str, name: str, url: str, count: int) -> None:
     """Run in the measured process: warm up, then ``count`` calls (or streams)."""
     quiet_environment()
     loop = asyncio.new_event_loop()
-    factory = CALL_CLIENTS[name] if kind == "call" else STREAM_CLIENTS[name]
-    made = loop.run_until_complete(factory(url, 1))
+    if kind == "call":
+        made = loop.run_until_complete(CALL_CLIENTS[name](url, 1))
+    elif kind == "first":
+        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
+    else:
+        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1))
     if made is None:
         sys.exit(3)  # not installed / not available
     call, close = made
@@ -60,7 +69,7 @@ def child(kind: str, name: str, url: str, count: int) -> None:
         for _ in range(n):
             await call()
 
-    loop.run_until_complete(many(WARMUP if kind == "call" else 3))
+    loop.run_until_complete(many(3 if kind == "stream" else WARMUP))
     loop.run_until_complete(many(count))
     loop.run_until_complete(close())
     loop.close()
@@ -117,7 +126,7 @@ def main() -> None:
     try:
         for label in args.clients.split(","):
             kind, name = CLIENTS[label]
-            count = args.calls if kind == "call" else args.streams
+            count = args.streams if kind == "stream" else args.calls
             short = instructions(kind, name, url, count)
             if short is None:
                 print(f"{label}: not available, skipped", file=sys.stderr)
@@ -125,14 +134,16 @@ def main() -> None:
             long = instructions(kind, name, url, 2 * count)
             assert long is not None
             per = (long - short) / count
-            unit = "call" if kind == "call" else "event"
+            unit = {"call": "call", "stream": "event", "first": "one-event stream"}[kind]
             if kind == "stream":
                 per /= STREAM_EVENTS
             rows.append((label, per, unit))
             print(f"{label}: {per:,.0f} instructions per {unit}", file=sys.stderr)
     finally:
         stop_server(process)
-    base = {unit: per for label, per, unit in rows if label in ("raw", "stream raw")}
+    base = {
+        unit: per for label, per, unit in rows if label in ("raw", "stream raw", "first raw")
+    }
     print("| client | instructions | per | vs raw |")
     print("|---|---:|---|---:|")
     for label, per, unit in rows:
@@ -147,7 +158,7 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]]) -> None:
     from chart import bar_panel, svg
 
     panels = []
-    for index, unit in enumerate(("call", "event")):
+    for unit in ("call", "event", "one-event stream"):
         chosen = [(label, per) for label, per, u in rows if u == unit]
         if not chosen:
             continue
@@ -158,7 +169,7 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]]) -> None:
                 {label: [per / 1000] for label, per in chosen},
                 f"k instructions per {unit}",
                 x=0,
-                y=index * 340,
+                y=len(panels) * 340,
                 width=900,
                 height=330,
                 cap=2.0 * chosen[0][1] / 1000,  # aiobotocore's bar would flatten the others

@@ -44,6 +44,7 @@ REGION = "us-east-1"
 SERVICE = "sagemaker"
 ENDPOINT = "bench-endpoint"
 STREAM_EVENTS = 200
+FIRST_ENDPOINT = "first"  # answers one-event streams
 REQUEST_ID = "00000000-0000-0000-0000-000000000000"
 
 Call = Callable[..., Awaitable[Any]]  # call(endpoint=ENDPOINT)
@@ -90,7 +91,9 @@ def _serve(port_queue: Any) -> None:
 
     async def stream(request: web.Request) -> web.StreamResponse:
         await request.read()
-        count = int(request.query.get("events", STREAM_EVENTS))
+        # The endpoint "first": one-event streams (bench_instructions' cost of a stream's start).
+        name = request.match_info.get("name")
+        count = 1 if name == FIRST_ENDPOINT else int(request.query.get("events", STREAM_EVENTS))
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/vnd.amazon.eventstream",
@@ -343,10 +346,12 @@ CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None
 StreamRead = Callable[[], Awaitable[tuple[int, float]]]
 
 
-async def make_stream_raw(url: str, concurrency: int) -> tuple[StreamRead, Close]:
+async def make_stream_raw(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close]:
     """Reading the same bytes with aiohttp alone: the floor. Counts chunks, not events."""
     session = _session(concurrency)
-    target = f"{url}/endpoints/{ENDPOINT}/invocations-response-stream"
+    target = f"{url}/endpoints/{endpoint}/invocations-response-stream"
     headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
 
     async def read() -> tuple[int, float]:
@@ -365,7 +370,9 @@ async def make_stream_raw(url: str, concurrency: int) -> tuple[StreamRead, Close
     return read, session.close
 
 
-async def _ours_stream(url: str, concurrency: int, mode: str) -> tuple[StreamRead, Close] | None:
+async def _ours_stream(
+    url: str, concurrency: int, mode: str, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
     client = _ours_client(url, concurrency)
     await client.__aenter__()
 
@@ -374,7 +381,7 @@ async def _ours_stream(url: str, concurrency: int, mode: str) -> tuple[StreamRea
         first = 0.0
         count = 0
         async with client.invoke_endpoint_with_response_stream(
-            endpoint_name=ENDPOINT, body=REQUEST_BODY, content_type=CONTENT_TYPE
+            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
         ) as stream:
             parts = stream if mode == "parts" else stream.iter_text()
             async for _part in parts:
@@ -395,12 +402,16 @@ def _stream_class() -> type:
     return ResponseStream
 
 
-async def make_stream_ours(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
-    return await _ours_stream(url, concurrency, "parts")
+async def make_stream_ours(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
+    return await _ours_stream(url, concurrency, "parts", endpoint)
 
 
-async def make_stream_ours_text(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
-    return await _ours_stream(url, concurrency, "text")
+async def make_stream_ours_text(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
+    return await _ours_stream(url, concurrency, "text", endpoint)
 
 
 async def make_stream_aiobotocore(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
@@ -439,7 +450,7 @@ async def make_stream_aiobotocore(url: str, concurrency: int) -> tuple[StreamRea
     return read, close
 
 
-STREAM_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[StreamRead, Close] | None]]] = {
+STREAM_CLIENTS: dict[str, Callable[..., Awaitable[tuple[StreamRead, Close] | None]]] = {
     "raw": make_stream_raw,
     "ours": make_stream_ours,
     "ours iter_text": make_stream_ours_text,

@@ -226,10 +226,10 @@ async def exchange(
 
     ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host. With a
     ``watchdog``, ``sock_read`` is kept by it rather than by aiohttp's timer re-armed on every read
-    (see ``_watchdog``): for a started stream from its headers on, and with ``watch_call`` (the
-    session's connector is a :class:`WatchedConnector` of the same watchdog) for a call that is not
-    a stream from the start (``task``: the running task, if the caller has it at hand). Otherwise
-    aiohttp's own timer applies.
+    (see ``_watchdog``): with ``watch_call`` (the session's connector is a :class:`WatchedConnector`
+    of the same watchdog) for every call from the start (``task``: the running task, if the caller
+    has it at hand), a started stream's watch carrying on from its headers; without, for a started
+    stream from its headers on, aiohttp's own timer applying until then and to other calls.
 
     A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
     a chunked body is cut off at the bound (``ResponseTooLargeError``), and the connection is
@@ -241,7 +241,7 @@ async def exchange(
         # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
         headers = {**headers, **route["proxy_headers"]}
     watch = None
-    if watch_call and not stream and timeout.sock_read and watchdog is not None:
+    if watch_call and timeout.sock_read and watchdog is not None:
         # aiohttp's timer would be armed once the request is written and re-armed on every read:
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
@@ -262,6 +262,14 @@ async def exchange(
         )
         try:
             if stream and 200 <= response.status < 300:
+                if watch is not None:
+                    if watch.expired:  # as for a call below
+                        raise aiohttp.ServerTimeoutError("Timeout on reading data from socket")
+                    # The call's watch keeps sock_read for the stream from its headers on: no
+                    # aiohttp timer was armed for it (two, armed and cancelled, otherwise).
+                    kept, watch = watch, None  # not unwatched below
+                    kept.owner.hand_over(kept, response.content, _read_timed_out, response)
+                    return HttpResponse(response.status, response.headers, b"", response, kept)
                 if watchdog is not None and timeout.sock_read and _stop_read_timer(response):
                     # From the first byte on, the client's watchdog keeps sock_read for the
                     # stream: aiohttp's timer would be re-armed on every read, that is per event.

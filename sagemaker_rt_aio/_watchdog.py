@@ -155,7 +155,9 @@ class ReadWatchdog:
     ) -> None:
         """Keep watching a call's ``watch`` after its stream started: from now on its reader's
         bytes are the progress, and ``on_expire(subject)`` ends it if none come for the idle
-        limit."""
+        limit. A call watched while ``sending`` stops being the one its task is sending."""
+        if watch.transport is not None and _SENDING.get() is watch:
+            _SENDING.set(None)  # a later connection of the task's must not take this watch
         watch.reader = reader
         watch.on_expire = on_expire
         watch.subject = subject

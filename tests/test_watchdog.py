@@ -354,3 +354,61 @@ async def test_an_answer_that_never_starts_raises_read_timeout(
     finally:
         if session is not None:
             await session.close()
+
+
+@pytest.mark.parametrize("own_session", [True, False], ids=["client-session", "users-session"])
+async def test_a_stream_that_never_starts_raises_read_timeout(
+    scripted_server: ScriptedServer, own_session: bool
+) -> None:
+    """With the client's session a stream is watched from its request on, as a call is (aiohttp's
+    timer is never armed for it); with the caller's, aiohttp's timer keeps sock_read until the
+    headers. Either way, the same error."""
+    release = asyncio.Event()
+
+    async def silent(request: web.Request, body: bytes) -> web.StreamResponse:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        return web.Response(body=b"late")
+
+    async def fine(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
+        await response.prepare(request)
+        await response.write(_stream_part(b"p0"))
+        await asyncio.sleep(0.05)
+        await response.write(_stream_part(b"p1"))
+        await response.write_eof()
+        return response
+
+    scripted_server.script = [silent, fine]
+    timeout = aiohttp.ClientTimeout(sock_read=0.2)
+    session = None if own_session else aiohttp.ClientSession(timeout=timeout)
+    try:
+        async with SageMakerRuntimeClient(
+            "us-east-1",
+            endpoint_url=scripted_server.url,
+            allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            timeout=timeout,
+            http_session=session,
+        ) as client:
+            with pytest.raises(ReadTimeoutError) as caught:
+                async with client.invoke_endpoint_with_response_stream(
+                    endpoint_name="ep", body=b"{}"
+                ):
+                    pytest.fail("the block must not be entered")
+            assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
+            release.set()
+            watchdog = client._pipeline._watchdog
+            async with client.invoke_endpoint_with_response_stream(
+                endpoint_name="ep", body=b"{}"
+            ) as stream:
+                # Watched from its headers on either way; no longer the watch of a request being
+                # sent, which a later connection of this task would take over.
+                assert len(watchdog) == 1 and _SENDING.get() is None
+                got = [part.bytes async for part in stream]
+            assert got == [b"p0", b"p1"]
+            assert len(watchdog) == 0 and _SENDING.get() is None
+    finally:
+        if session is not None:
+            await session.close()

@@ -301,32 +301,49 @@ def _parse_block(block: bytes) -> _HeaderEntry:
 _event_blocks: dict[str, tuple[bytes, int, int, int]] = {}
 _NO_BLOCK = (b"", -1, 0, -1)  # no header block is -1 bytes long
 
+# An EventForm as _decode_messages uses it: (type, class, field, class is bytes, the class's
+# fields live in a __dict__), worked out once per decoder rather than once per chunk.
+_Plan: TypeAlias = tuple[str, type, str, bool, bool]
 
-def _decode_messages(
-    data: bytes, pos: int, out: list[Any], event: EventForm | None = None
-) -> int:
+
+def _plan(event: EventForm | None) -> _Plan | None:
+    if event is None:
+        return None
+    event_type, event_class, event_field = event
+    return (
+        event_type,
+        event_class,
+        event_field,
+        event_class is bytes,
+        event_class.__dictoffset__ != 0,  # PayloadPart's fields are in its __dict__
+    )
+
+
+def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None = None) -> int:
     """Append every complete message of ``data[pos:]`` to ``out``; return where the rest starts.
 
-    With ``event`` = (type, class, field), an event of that ``:event-type`` is appended as an
-    instance of ``class`` with its payload in ``field`` rather than as a ``Message`` (a stream's
-    every-event path: one object per event, not three); with ``class`` ``bytes``, as its payload
-    alone.
+    With ``plan`` (from an EventForm (type, class, field)), an event of that ``:event-type`` is
+    appended as an instance of ``class`` with its payload in ``field`` rather than as a
+    ``Message`` (a stream's every-event path: one object per event, not three); with ``class``
+    ``bytes``, as its payload alone.
 
     This is the hot loop: it reads straight from ``data`` by offset and copies only the message
-    (for its CRC) and its payload, and the header block too unless it is the known one.
+    (for its CRC) and its payload, and the header block too unless it is the known one. A token
+    stream's chunk holds one event, so what is done once per call counts as much as the loop.
     """
-    end = len(data)
-    event_type: str | None = None
-    event_class: type = object
-    event_field = ""
-    known, known_length, lowest, highest = _NO_BLOCK
-    if event is not None:
-        event_type, event_class, event_field = event
+    if plan is None:
+        event_type: str | None = None
+        event_class: type = object
+        event_field = ""
+        as_bytes = in_dict = False
+        known, known_length, lowest, highest = _NO_BLOCK
+    else:
+        event_type, event_class, event_field, as_bytes, in_dict = plan
         known, known_length, lowest, highest = _event_blocks.get(event_type, _NO_BLOCK)
-    as_bytes = event_class is bytes
-    in_dict = event_class.__dictoffset__ != 0  # its fields live in a __dict__ (PayloadPart's do)
+    end = len(data)
     limit = end - 4
-    while end - pos >= _PRELUDE_LENGTH:
+    last = end - _PRELUDE_LENGTH  # the last position a prelude can start at
+    while pos <= last:
         total, headers_length = _LENGTHS.unpack_from(data, pos)
         crc_at = pos + total - 4
         if (
@@ -405,7 +422,7 @@ class EventStreamDecoder:
         """``event`` = (``:event-type``, class, field): :meth:`feed_events` hands out events of
         that type as instances of the class, the payload in the field (set as on a frozen
         dataclass, without calling ``__init__``); with the class ``bytes``, as the payload."""
-        self._event = event
+        self._event = _plan(event)
         # The start of one incomplete message, never a whole one.
         self._buffer = bytearray()
         # How many bytes _buffer must hold before we can make progress: the prelude length while
@@ -452,7 +469,7 @@ class EventStreamDecoder:
         return out
 
     def _feed_checked(
-        self, data: bytes | bytearray | memoryview, out: list[Any], event: EventForm | None
+        self, data: bytes | bytearray | memoryview, out: list[Any], event: _Plan | None
     ) -> None:
         if self._error is not None:
             raise EventStreamError(f"event stream decoder already failed: {self._error}")
@@ -478,7 +495,7 @@ class EventStreamDecoder:
             )
             raise self._error
 
-    def _feed(self, data: bytes, messages: list[Any], event: EventForm | None) -> None:
+    def _feed(self, data: bytes, messages: list[Any], event: _Plan | None) -> None:
         start = 0
         buffer = self._buffer
         if buffer:

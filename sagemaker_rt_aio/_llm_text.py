@@ -160,7 +160,7 @@ class JsonDecoder:
     def _feed_lines(self, chunk: bytes) -> list[str]:
         held = self._lines
         if held:
-            if b"\n" not in chunk:
+            if chunk.find(b"\n") < 0:  # not "in", which first tries b"\n" as an int (see _sse)
                 # Still no line end: grow the unfinished line in place, not copied per chunk.
                 if len(held) + len(chunk) > self._max_line:
                     raise LineTooLongError(self._max_line)
@@ -216,7 +216,7 @@ def parse(text: str) -> Any:
 class TextDecoder:
     """Bytes in, generated text deltas out; ``finish_reason`` and ``usage`` once reported."""
 
-    __slots__ = ("_json", "_plain", "finish_reason", "usage")
+    __slots__ = ("_json", "_plain", "_sse", "finish_reason", "usage")
 
     def __init__(
         self,
@@ -231,16 +231,24 @@ class TextDecoder:
         self.finish_reason: str | None = None
         self.usage: TokenUsage | None = None
         self._plain: codecs.IncrementalDecoder | None = None
+        # The SSE decoder once the bytes are known to be server-sent events: what every chunk
+        # of a token stream goes to, without the framing's dispatch (JsonDecoder.raw).
+        self._sse: SSEDecoder | None = None
 
     def feed(self, chunk: bytes) -> list[str]:
+        sse = self._sse
+        if sse is not None:
+            return self._texts(sse.feed_data(chunk))
         json_decoder = self._json
-        if json_decoder.framing is None:
+        if json_decoder._framing is None:
             detected = json_decoder.detect(chunk)
             if detected is None:
                 return []
             chunk = detected
-            if json_decoder.framing == PLAIN:
+            if json_decoder._framing == PLAIN:
                 self._plain = codecs.getincrementaldecoder("utf-8-sig")("replace")
+            elif json_decoder._framing == SSE:
+                self._sse = json_decoder._sse
         if self._plain is not None:  # text as it is, characters split between chunks kept whole
             text = self._plain.decode(chunk)
             return [text] if text else []

@@ -122,8 +122,8 @@ class ResponseStream(TextStreamMixin):
                 if observer is not None:
                     observer.part()
                 yield part
-            if decoder.error is not None:
-                raise decoder.error  # after the good messages that came before it
+            if decoder._error is not None:  # not the property: a call per chunk
+                raise decoder._error  # after the good messages that came before it
 
     async def _text_input(self) -> AsyncIterator[bytes]:
         """The payloads each chunk of the body completes, joined: what the LLM helpers decode
@@ -176,8 +176,8 @@ class ResponseStream(TextStreamMixin):
                         observer.part()
             if joined:
                 yield joined
-            if decoder.error is not None:
-                raise decoder.error  # after the good messages that came before it
+            if decoder._error is not None:  # not the property: a call per chunk
+                raise decoder._error  # after the good messages that came before it
 
     async def iter_lines(
         self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, encoding: str = "utf-8"

@@ -270,3 +270,62 @@ def test_data_only_fast_path_keeps_the_limits() -> None:
         SSEDecoder(max_line_bytes=1500).feed_data(line)
     with pytest.raises(EventTooLargeError):
         SSEDecoder(max_event_bytes=1500).feed_data(line)
+
+
+# -- the one-event fast path (a chunk that is one whole "data:" event) ----------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_pieces, max_size=6).map(b"".join), min_size=1, max_size=40),
+    st.lists(st.integers(0, 400), max_size=4),
+    st.booleans(),
+)
+def test_one_event_fast_path_equals_the_line_loop(
+    events: list[bytes], cuts: list[int], bom: bool
+) -> None:
+    # Each event its own chunk (the token stream's case), with odd events, a byte order mark and
+    # chunks cut elsewhere mixed in; feed() never takes the fast path, feed_data() does.
+    stream_events = [e if e.startswith(b"data") else b"data: " + e + b"\n\n" for e in events]
+    if bom:
+        stream_events[0] = b"\xef\xbb\xbf" + stream_events[0]
+    chunks = []
+    for event in stream_events:
+        points = sorted({min(c, len(event)) for c in cuts if c % 3 == 0})
+        chunks += [event[a:b] for a, b in zip([0, *points], [*points, len(event)], strict=True)]
+    chunks = [chunk for chunk in chunks if chunk]
+    fast = SSEDecoder()
+    loop = SSEDecoder()
+    got = [value for chunk in chunks for value in fast.feed_data(chunk)] + fast.close_data()
+    expected = [event.data for chunk in chunks for event in loop.feed(chunk)]
+    expected += [event.data for event in loop.close(dispatch_incomplete=True)]
+    assert got == expected
+
+
+def test_one_event_fast_path_keeps_the_limits_to_the_byte() -> None:
+    decoder = SSEDecoder(max_line_bytes=20, max_event_bytes=10)
+    decoder.feed_data(b"data: first\n\n")  # the stream's first chunk goes through the loop
+    assert decoder.feed_data(b"data: " + b"x" * 9 + b"\n\n") == ["x" * 9]  # 9 + its LF: 10
+    with pytest.raises(EventTooLargeError):
+        decoder.feed_data(b"data: " + b"x" * 10 + b"\n\n")
+    decoder = SSEDecoder(max_line_bytes=20)
+    decoder.feed_data(b"data: first\n\n")
+    assert decoder.feed_data(b"data:" + b"y" * 15 + b"\n\n") == ["y" * 15]  # a 20-byte line
+    with pytest.raises(LineTooLongError):
+        decoder.feed_data(b"data:" + b"y" * 16 + b"\n\n")
+
+
+def test_one_event_fast_path_ends_the_event_an_earlier_chunk_named() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"event: delta\nid: 4\n") == []
+    assert decoder.feed_data(b"data: {\"a\": 1}\n\n") == ['{"a": 1}']
+    assert decoder.feed_data(b"data:{\"b\": 2}\n\n") == ['{"b": 2}']
+    assert decoder.last_event_id == "4"
+
+
+def test_one_event_fast_path_joins_the_data_lines_before_it() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"data: a\n") == []
+    assert decoder.feed_data(b"data: b\n\n") == ["a\nb"]
+    assert decoder.feed_data(b"data: c\r") == []  # a CR last: a LF first in the next chunk
+    assert decoder.feed_data(b"\ndata: d\n\n") == ["c\nd"]

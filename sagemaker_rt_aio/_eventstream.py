@@ -52,6 +52,7 @@ __all__ = [
     "encode_headers",
     "encode_message",
     "frame",
+    "split_first",
 ]
 
 logger = logging.getLogger("sagemaker_rt_aio")
@@ -406,6 +407,22 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end
     return pos
+
+
+def split_first(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` cut after its first message, if it holds that whole and more; else ``(data, b"")``.
+
+    For a stream's first chunk: it holds every event that came with or right after the
+    response headers, hundreds at times, and decoding them all before handing out the first
+    would put the first part that much later than a raw read's first bytes. The cut follows the
+    prelude's length unchecked: the decoder checks each piece as it would the whole, and
+    reports the same errors in the same order.
+    """
+    if len(data) > _PRELUDE_LENGTH:
+        total = _U32.unpack_from(data)[0]
+        if _MIN_MESSAGE_LENGTH <= total < len(data):
+            return data[:total], data[total:]
+    return data, b""
 
 
 class EventStreamDecoder:

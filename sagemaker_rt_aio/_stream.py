@@ -15,7 +15,7 @@ from multidict import CIMultiDictProxy
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, TextDecodeError
-from ._eventstream import EventStreamDecoder
+from ._eventstream import EventStreamDecoder, split_first
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
     RESPONSE_INVOKED_VARIANT,
@@ -96,21 +96,29 @@ class ResponseStream(TextStreamMixin):
         response = self._response
         watch = self._watch
         observer = self._observer
+        first = True
+        rest = b""
         while True:
-            failure = None
-            try:
-                chunk = await readany() if readany is not None else await read_chunk(response)
-            except Exception as exc:
-                failure = transport_failure(exc)
-                if failure is exc:
-                    raise
-            if failure is not None:
-                raise failure  # outside the handler: only translate_error's __cause__ is reachable
-            if not chunk:
-                self._end(decoder)
-                return
-            if watch is not None:
-                watch.consumed += len(chunk)
+            if rest:
+                chunk, rest = rest, b""
+            else:
+                failure = None
+                try:
+                    chunk = await readany() if readany is not None else await read_chunk(response)
+                except Exception as exc:
+                    failure = transport_failure(exc)
+                    if failure is exc:
+                        raise
+                if failure is not None:
+                    raise failure  # outside the handler: only translate_error's __cause__ shows
+                if not chunk:
+                    self._end(decoder)
+                    return
+                if watch is not None:
+                    watch.consumed += len(chunk)
+                if first:  # its first part before the others are decoded: see split_first
+                    first = False
+                    chunk, rest = split_first(chunk)
             for item in decoder.feed_events(chunk):
                 part: PayloadPart | None = (
                     item  # nearly every event: a PayloadPart already, no further work
@@ -137,21 +145,29 @@ class ResponseStream(TextStreamMixin):
         response = self._response
         watch = self._watch
         observer = self._observer
+        first = True
+        rest = b""
         while True:
-            failure = None
-            try:
-                chunk = await readany() if readany is not None else await read_chunk(response)
-            except Exception as exc:
-                failure = transport_failure(exc)
-                if failure is exc:
-                    raise
-            if failure is not None:
-                raise failure  # outside the handler: only translate_error's __cause__ is reachable
-            if not chunk:
-                self._end(decoder)
-                return
-            if watch is not None:
-                watch.consumed += len(chunk)
+            if rest:
+                chunk, rest = rest, b""
+            else:
+                failure = None
+                try:
+                    chunk = await readany() if readany is not None else await read_chunk(response)
+                except Exception as exc:
+                    failure = transport_failure(exc)
+                    if failure is exc:
+                        raise
+                if failure is not None:
+                    raise failure  # outside the handler: only translate_error's __cause__ shows
+                if not chunk:
+                    self._end(decoder)
+                    return
+                if watch is not None:
+                    watch.consumed += len(chunk)
+                if first:  # its first part before the others are decoded: see split_first
+                    first = False
+                    chunk, rest = split_first(chunk)
             payloads = decoder.feed_events(chunk)
             try:
                 joined = b"".join(payloads)  # nearly always: payloads only

@@ -123,3 +123,84 @@ async def test_text_helpers_and_parts_share_the_one_iteration() -> None:
     assert await texts(stream) == ["a"]
     with pytest.raises(RuntimeError, match="only once"):
         [part async for part in stream]
+
+
+# -- a stream's first chunk: its first part before the others are decoded -------------------------
+
+
+def test_split_first_cuts_after_a_whole_first_message_only() -> None:
+    from sagemaker_rt_aio._eventstream import split_first
+
+    one, two = encode_payload_part(b"one"), encode_payload_part(b"two")
+    assert split_first(one + two + two[:5]) == (one, two + two[:5])
+    for whole in (one, one[:-1], one[:12], b"", b"\x00" * 40):  # one, incomplete, bad length
+        assert split_first(whole) == (whole, b"")
+
+
+def _fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the chunks the stream's event decoder is given."""
+    from sagemaker_rt_aio._eventstream import EventStreamDecoder
+
+    sizes: list[int] = []
+    feed = EventStreamDecoder.feed_events
+
+    def spy(self: EventStreamDecoder, data: bytes) -> list[object]:
+        sizes.append(len(data))
+        return feed(self, data)
+
+    monkeypatch.setattr(EventStreamDecoder, "feed_events", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("helper", ["parts", "iter_text"])
+async def test_the_first_chunks_first_part_is_decoded_alone(
+    monkeypatch: pytest.MonkeyPatch, helper: str
+) -> None:
+    frames = [encode_payload_part(token(f"t{i} ")) for i in range(30)]
+    stream = stream_of(b"".join(frames[:25]), b"".join(frames[25:]))
+    sizes = _fed(monkeypatch)
+    if helper == "parts":
+        got = [part.bytes async for part in stream]
+        assert got == [token(f"t{i} ") for i in range(30)]
+    else:
+        assert "".join(await texts(stream)) == "".join(f"t{i} " for i in range(30))
+    first = len(frames[0])
+    assert sizes == [first, sum(map(len, frames[:25])) - first, sum(map(len, frames[25:]))]
+
+
+def _corrupt(frame: bytes, at: int) -> bytes:
+    bad = bytearray(frame)
+    bad[at] ^= 1
+    return bytes(bad)
+
+
+_GOOD = encode_payload_part(token("kept"))
+_NEXT = encode_payload_part(token(" lost"))
+
+
+@pytest.mark.parametrize(
+    ("first_chunk", "kept", "error"),
+    [
+        (_GOOD + _corrupt(_NEXT, -1), ["kept"], "message CRC mismatch"),
+        (_GOOD + _corrupt(_NEXT, 2), ["kept"], "prelude CRC mismatch"),
+        (_corrupt(_GOOD, 3) + _NEXT, [], "prelude CRC mismatch"),  # a wrong length to cut at
+        (_corrupt(_GOOD, 40) + _NEXT, [], "message CRC mismatch"),
+        (_GOOD + _NEXT[:30], ["kept"], "truncated"),
+        (_GOOD + encode_exception("ModelStreamError", "boom") + _NEXT, ["kept"], "boom"),
+    ],
+    ids=["second-bad-crc", "second-bad-prelude", "bad-length", "first-bad-crc", "cut", "error"],
+)
+@pytest.mark.parametrize("helper", ["parts", "iter_text"])
+async def test_a_first_chunk_fails_as_it_did_whole(
+    first_chunk: bytes, kept: list[str], error: str, helper: str
+) -> None:
+    stream = stream_of(first_chunk)
+    received: list[str] = []
+    with pytest.raises((EventStreamError, ModelStreamError), match=error):
+        if helper == "parts":
+            async for part in stream:
+                received.append(part.bytes.decode())
+        else:
+            async for text in stream.iter_text():
+                received.append(text)
+    assert received == (kept if helper == "iter_text" else [token(t).decode() for t in kept])

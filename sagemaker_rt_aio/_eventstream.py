@@ -307,19 +307,6 @@ _NO_BLOCK = (b"", -1, 0, -1)  # no header block is -1 bytes long
 _Plan: TypeAlias = tuple[str, type, str, bool, bool]
 
 
-def _plan(event: EventForm | None) -> _Plan | None:
-    if event is None:
-        return None
-    event_type, event_class, event_field = event
-    return (
-        event_type,
-        event_class,
-        event_field,
-        event_class is bytes,
-        event_class.__dictoffset__ != 0,  # PayloadPart's fields are in its __dict__
-    )
-
-
 def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None = None) -> int:
     """Append every complete message of ``data[pos:]`` to ``out``; return where the rest starts.
 
@@ -439,7 +426,11 @@ class EventStreamDecoder:
         """``event`` = (``:event-type``, class, field): :meth:`feed_events` hands out events of
         that type as instances of the class, the payload in the field (set as on a frozen
         dataclass, without calling ``__init__``); with the class ``bytes``, as the payload."""
-        self._event = _plan(event)
+        self._event: _Plan | None = None
+        if event is not None:
+            event_type, event_class, event_field = event
+            in_dict = event_class.__dictoffset__ != 0  # PayloadPart's fields are in its __dict__
+            self._event = (event_type, event_class, event_field, event_class is bytes, in_dict)
         # The start of one incomplete message, never a whole one.
         self._buffer = bytearray()
         # How many bytes _buffer must hold before we can make progress: the prelude length while

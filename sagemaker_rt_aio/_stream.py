@@ -230,8 +230,10 @@ class ResponseStream(TextStreamMixin):
 
     def _end(self, decoder: EventStreamDecoder) -> None:
         """The body ended: stop watching it, and check that it did not stop inside a message."""
-        if self._watch is not None:  # none when the body came whole with the headers
-            self._unwatch()
+        watch = self._watch
+        if watch is not None:  # none with the caller's session when the body came whole
+            self._watch = None
+            watch.owner.unwatch(watch)  # _unwatch, inlined: every stream ends here
         decoder.close()  # raises if the body stopped inside a message
         self._finished = True
 

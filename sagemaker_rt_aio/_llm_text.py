@@ -82,8 +82,8 @@ def sniff_framing(head: bytes, declared: str | None = None) -> str | None:
         return None
     if head[:1] in (b"{", b"[", b'"') or head[:1].isdigit():
         return JSON_LINES
-    if any(head.startswith(start) or start.startswith(head) for start in _SSE_STARTS):
-        return SSE
+    if head.startswith(_SSE_STARTS) or any(start.startswith(head) for start in _SSE_STARTS):
+        return SSE  # (an SSE field, or the start of one; the first test alone is the usual)
     return declared or PLAIN  # neither: text, unless the content type says otherwise
 
 

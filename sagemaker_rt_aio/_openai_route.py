@@ -32,6 +32,8 @@ from ._validation import body_bytes, check_endpoint_name, header_value
 if TYPE_CHECKING:
     import aiohttp
 
+    from ._watchdog import Watch
+
 # The members the route carries as headers (the local runtime binds its Invocation from them; the
 # client sets Content-Type and Accept itself).
 CHAT_COMPLETIONS = m.Operation(
@@ -120,8 +122,14 @@ class ChatCompletionsStream(ResponseStream):
     """The route's streamed answer: the body's bytes as the container sent them (no event-stream
     framing), with ``iter_events()``, ``iter_json()``, ``iter_text()`` and ``iter_lines()``."""
 
-    def __init__(self, response: aiohttp.ClientResponse, metadata: ResponseMetadata) -> None:
-        super().__init__(response, metadata)
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        metadata: ResponseMetadata,
+        *,
+        watch: Watch | None = None,
+    ) -> None:
+        super().__init__(response, metadata, watch=watch)
         self.content_type = response.headers.get("Content-Type")
 
     def __repr__(self) -> str:
@@ -138,11 +146,15 @@ class ChatCompletionsStream(ResponseStream):
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True
         observer = self._observer
+        watch = self._watch  # the read watchdog's: body bytes read are the consumer's progress
         while True:
             chunk = await read_chunk(self._response)
             if not chunk:
+                self._unwatch()
                 self._finished = True
                 return
+            if watch is not None:
+                watch.consumed += len(chunk)
             if observer is not None:
                 observer.part()
             yield PayloadPart(chunk)
@@ -151,5 +163,7 @@ class ChatCompletionsStream(ResponseStream):
 def open_chat_stream(response: HttpResponse, retries: int) -> ChatCompletionsStream:
     assert response.stream is not None
     return ChatCompletionsStream(
-        response.stream, ResponseMetadata.from_http(response.status, response.headers, retries)
+        response.stream,
+        ResponseMetadata.from_http(response.status, response.headers, retries),
+        watch=response.watch,
     )

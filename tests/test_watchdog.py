@@ -412,3 +412,47 @@ async def test_a_stream_that_never_starts_raises_read_timeout(
     finally:
         if session is not None:
             await session.close()
+
+
+async def test_a_route_stream_that_stalls_raises_read_timeout_and_every_one_is_unwatched(
+    scripted_server: ScriptedServer,
+) -> None:
+    """The OpenAI route's streams too: a stall after the first bytes ends the stream (its read
+    timer was stopped when it started), and each stream leaves the watchdog when it ends."""
+    release = asyncio.Event()
+
+    def chunk(text: str) -> bytes:
+        return b'data: {"choices": [{"delta": {"content": "%s"}}]}\n\n' % text.encode()
+
+    async def stalls(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(chunk("a"))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        return response
+
+    async def fine(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(chunk("b"))
+        await asyncio.sleep(0.05)
+        await response.write(chunk("c"))
+        await response.write_eof()
+        return response
+
+    scripted_server.script = [stalls, fine]
+    async with _client(scripted_server.url, 0.3) as client:
+        watchdog = client._pipeline._watchdog
+        received: list[str] = []
+        with pytest.raises(ReadTimeoutError):
+            async with client.chat_completions_stream(endpoint_name="ep", body={}) as stream:
+                async for text in stream.iter_text():
+                    received.append(text)
+        assert received == ["a"]
+        release.set()
+        assert len(watchdog) == 0
+        async with client.chat_completions_stream(endpoint_name="ep", body={}) as stream:
+            assert len(watchdog) == 1
+            assert [text async for text in stream.iter_text()] == ["b", "c"]
+        assert len(watchdog) == 0

@@ -289,6 +289,9 @@ class AsyncResultWaiter:
         )
         stream = response.stream
         assert stream is not None
+        # The client's read watchdog keeps sock_read for the body (see _watchdog): what is read
+        # counts as consumed, and the watch ends with the body.
+        watch = response.watch
         lifecycle = self._pipeline.lifecycle
         body = _Body(stream)
         lifecycle.add_resource(body, immediate=True)
@@ -296,6 +299,8 @@ class AsyncResultWaiter:
             if not found.output:
                 text = bytearray()
                 while len(text) < _MAX_FAILURE_TEXT and (chunk := await read_chunk(stream)):
+                    if watch is not None:
+                        watch.consumed += len(chunk)
                     text += chunk
                 raise AsyncInferenceFailure(
                     text[:_MAX_FAILURE_TEXT].decode("utf-8", "replace"),
@@ -312,8 +317,12 @@ class AsyncResultWaiter:
                     raise
                 if not chunk:
                     break
+                if watch is not None:
+                    watch.consumed += len(chunk)
                 yield chunk
         finally:
+            if watch is not None:
+                watch.close()
             lifecycle.discard_resource(body)
             stream.close()
 

@@ -7,6 +7,7 @@ Every wait is bounded; every test asserts what the caller sees and, where it mat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import boto3
 import pytest
 from aiohttp import web
@@ -34,6 +36,7 @@ from sagemaker_rt_aio import (
     ConnectionClosedError,
     InvokeEndpointAsyncResult,
     ParamValidationError,
+    ReadTimeoutError,
     ResponseMetadata,
     RetryPolicy,
     S3Error,
@@ -163,6 +166,51 @@ async def test_output_already_there_returns_at_once(
     body = await client.wait_for_async_result(queued(bucket, key), timeout=10, poll_interval=5)
     assert body == b"ready"
     assert fake.sleeps == []  # found by the first poll, no wait
+
+
+async def test_a_read_result_leaves_no_read_watch_behind(
+    client: SageMakerRuntimeClient, s3: Any, bucket: str
+) -> None:
+    """The GET of a result is a stream the client's read watchdog keeps sock_read for: every
+    read counts as progress, and the watch ends with the body (read, failed or dropped)."""
+    s3.put_object(Bucket=bucket, Key="out/inf-1.out", Body=b"ready")
+    assert await client.wait_for_async_result(queued(bucket), timeout=10) == b"ready"
+    s3.put_object(Bucket=bucket, Key="fail/inf-2.out", Body=b"model failed")
+    with pytest.raises(AsyncInferenceFailure):
+        await client.wait_for_async_result(
+            queued(bucket, "out/inf-2.out", "fail/inf-2.out"), timeout=10
+        )
+    assert len(client._pipeline._watchdog) == 0
+
+
+async def test_a_result_body_that_stalls_raises_read_timeout(
+    scripted_server: ScriptedServer,
+) -> None:
+    release = asyncio.Event()
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(status=200, headers={"Content-Length": "10"})
+        response = web.StreamResponse(headers={"Content-Length": "10"})
+        await response.prepare(request)
+        await response.write(b"12345")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(release.wait(), 5)
+        return response
+
+    scripted_server.default = handler
+    async with SageMakerRuntimeClient(
+        REGION,
+        endpoint_url=NOWHERE,
+        s3_endpoint_url=scripted_server.url,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        timeout=aiohttp.ClientTimeout(sock_read=0.3),
+    ) as c:
+        with pytest.raises(ReadTimeoutError):
+            await c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
+        release.set()
+        assert len(c._pipeline._watchdog) == 0
 
 
 async def test_failure_object_appears_instead(

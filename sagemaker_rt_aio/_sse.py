@@ -99,8 +99,13 @@ class SSEDecoder:
         # from the chunks before. Its value is taken without the line loop, for a fraction of
         # its cost; anything else, bounds passed included, takes the loop. (Two lines, the
         # second empty as the chunk ends with LF LF: one data line and the blank line. A
-        # chunk that starts with "data:" starts with no byte order mark either.)
-        if chunk.endswith(b"\n\n") and not (self._pending or self._skip_lf or self._data):
+        # chunk that starts with "data:" starts with no byte order mark either. A chunk of
+        # _MANY_EVENTS bytes or more is left to the split below without this first split.)
+        if (
+            len(chunk) < _MANY_EVENTS
+            and chunk.endswith(b"\n\n")
+            and not (self._pending or self._skip_lf or self._data)
+        ):
             lines = chunk.splitlines()  # the loop's own split, so the same lines
             if len(lines) == 2:
                 line = lines[0]
@@ -111,7 +116,11 @@ class SSEDecoder:
                         self._event = ""
                         self._retry = None
                         return [value.decode("utf-8", "replace")]
-        out: list[str] = []
+            if not self._bom_pending:  # the loop takes these lines: the chunk stays as it is
+                out: list[str] = []
+                self._feed(chunk, out, True, lines)  # type: ignore[arg-type]
+                return out
+        out = []
         self._feed(chunk, out, True)  # type: ignore[arg-type]
         return out
 
@@ -136,7 +145,16 @@ class SSEDecoder:
             self._dispatch(out, raw)
         self._reset_event()
 
-    def _feed(self, chunk: bytes, out: list[ServerSentEvent], raw: bool) -> None:
+    def _feed(
+        self,
+        chunk: bytes,
+        out: list[ServerSentEvent],
+        raw: bool,
+        lines: list[bytes] | None = None,
+    ) -> None:
+        """``lines``: ``chunk.splitlines()``, given only when nothing below changes ``chunk``
+        before it is split (nothing pending, no CR last before it, no byte order mark to look
+        for, shorter than _MANY_EVENTS)."""
         # The hot path of every LLM stream: one pass over the chunk's lines, the common
         # "data:" line and the blank line that ends an event handled inline.
         if not chunk:
@@ -187,8 +205,9 @@ class SSEDecoder:
                     chunk = chunk[cut:]
                     if not chunk:
                         return
-        # bytes.splitlines splits on exactly SSE's line endings: LF, CR and CRLF.
-        lines = chunk.splitlines()
+        if lines is None:
+            # bytes.splitlines splits on exactly SSE's line endings: LF, CR and CRLF.
+            lines = chunk.splitlines()
         end = chunk[-1]
         if end == 13:
             self._skip_lf = True  # a LF first in the next chunk ends no other line
@@ -285,11 +304,11 @@ def _data_only(head: bytes) -> list[str] | None:
     """
     if head[:6] == b"data: ":
         separator, start = b"\n\ndata: ", 6
-    elif head[:5] == b"data:" and b"\n\ndata: " not in head:
+    elif head[:5] == b"data:" and head.find(b"\n\ndata: ") < 0:  # find: see _feed
         separator, start = b"\n\ndata:", 5
     else:
         return None
-    if b"\r" in head or head.count(b"\n") != 2 * head.count(separator) + 2:
+    if head.find(b"\r") >= 0 or head.count(b"\n") != 2 * head.count(separator) + 2:
         return None
     # A line break never falls inside a UTF-8 sequence: decoding all at once equals line by line.
     return head[start:-2].decode("utf-8", "replace").split(separator.decode())

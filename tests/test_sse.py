@@ -329,3 +329,9 @@ def test_one_event_fast_path_joins_the_data_lines_before_it() -> None:
     assert decoder.feed_data(b"data: b\n\n") == ["a\nb"]
     assert decoder.feed_data(b"data: c\r") == []  # a CR last: a LF first in the next chunk
     assert decoder.feed_data(b"\ndata: d\n\n") == ["c\nd"]
+
+
+def test_a_few_events_in_a_chunk_and_a_byte_order_mark_before_them() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"\xef\xbb\xbfdata: a\n\ndata: b\n\n") == ["a", "b"]
+    assert decoder.feed_data(b"data: c\n\n: note\ndata: d\n\n") == ["c", "d"]

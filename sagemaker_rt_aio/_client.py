@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any, overload
 import aiohttp
 
 from . import _model as m
-from ._bidi_endpoints import resolve_bidirectional_url
-from ._bidi_network import BidiNetwork
 from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
@@ -43,7 +41,7 @@ from ._constants import (
     USER_AGENT,
 )
 from ._credentials import CredentialSource
-from ._endpoints import host_header
+from ._endpoints import check_region, host_header
 from ._errors import (
     AsyncInferenceTimeout,
     ClientClosedError,
@@ -53,7 +51,7 @@ from ._errors import (
 from ._lifecycle import Lifecycle, OpenBidiStreams
 from ._logging import configure_logging_from_env
 from ._metadata_cache import MetadataCache
-from ._network import ClientCert, StrPath
+from ._network import ClientCert, Network, StrPath
 from ._observe import load_telemetry
 from ._options import check_client_arguments, effective_timeout
 from ._pipeline import Middleware, Pipeline, Target
@@ -81,12 +79,14 @@ from ._validation import body_bytes
 if TYPE_CHECKING:  # botocore is imported only when its config or credential chain is needed
     import botocore.credentials
     import botocore.session
+    from yarl import URL
     from opentelemetry.metrics import MeterProvider  # the otel extra: only to type two arguments
     from opentelemetry.trace import TracerProvider
 
     from ._async_results import AsyncResultWaiter
     from ._bearer import BearerTokens
     from ._bidi import BidirectionalCall
+    from ._bidi_network import BidiNetwork
     from ._openai_route import ChatCompletionsResult
     from ._stream import ResponseStream, StreamCall
 
@@ -106,6 +106,45 @@ def _parse_result(response: HttpResponse, retries: int) -> InvokeEndpointResult:
 
 def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointAsyncResult:
     return parse_invoke_endpoint_async(response.status, response.headers, response.body, retries)
+
+
+def _resolve_bidi(
+    session: botocore.session.Session,
+    network: Network,
+    *,
+    region: str,
+    base_url: URL,
+    bidirectional_endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+    allow_http: bool,
+    ssl_context: ssl.SSLContext | None,
+    verify: bool | StrPath | None,
+    ca_bundle: StrPath | None,
+    client_cert: ClientCert | None,
+) -> tuple[URL, BidiNetwork]:
+    """A client's HTTP/2 endpoint and how its streams connect."""
+    from ._bidi_endpoints import resolve_bidirectional_url
+    from ._bidi_network import BidiNetwork
+
+    url = resolve_bidirectional_url(
+        session,
+        region=region,
+        base_url=base_url,
+        bidirectional_endpoint_url=bidirectional_endpoint_url,
+        use_fips=use_fips,
+        use_dual_stack=use_dual_stack,
+        allow_http=allow_http,
+    )
+    bidi_network = BidiNetwork(
+        session,
+        network,
+        ssl_context=ssl_context,
+        verify=verify,
+        ca_bundle=ca_bundle,
+        client_cert=client_cert,
+    )
+    return url, bidi_network
 
 
 # Response streams (the event-stream decoder and the text decoders) are imported with the first
@@ -301,26 +340,32 @@ class SageMakerRuntimeClient:
             session_headers=http_session.headers if http_session is not None else None,
         )
         self._network = settings.network
-        self._bidi_url = resolve_bidirectional_url(
+        # The HTTP/2 endpoint and its TLS and proxy settings are resolved (and their modules
+        # imported) on the first bidirectional stream or ``bidirectional_endpoint_url`` read: most
+        # clients never open one. Those given as arguments are checked and applied now.
+        self._bidi: tuple[URL, BidiNetwork] | None = None
+        self._resolve_bidi = functools.partial(
+            _resolve_bidi,
             botocore_session,
+            self._network,
             region=region_arg,
             base_url=self._base_url,
             bidirectional_endpoint_url=bidirectional_endpoint_url,
             use_fips=use_fips_endpoint,
             use_dual_stack=use_dualstack_endpoint,
             allow_http=allow_http,
-        )
-        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
-        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
-        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
-        self._bidi_network = BidiNetwork(
-            botocore_session,
-            self._network,
             ssl_context=bidirectional_ssl_context,
             verify=verify,
             ca_bundle=ca_bundle,
             client_cert=client_cert,
         )
+        if bidirectional_endpoint_url is not None or bidirectional_ssl_context is not None:
+            self._bidi = self._resolve_bidi()
+        else:
+            check_region(region)  # as resolving the HTTP/2 endpoint would
+        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
+        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
+        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
         self.rate_limiter = settings.rate_limiter
         if self.rate_limiter is not None:
             # Outermost, so that it paces every attempt and sees every answer.
@@ -435,7 +480,13 @@ class SageMakerRuntimeClient:
     @property
     def bidirectional_endpoint_url(self) -> str:
         """Where InvokeEndpointWithBidirectionalStream goes (the service's HTTP/2 endpoint)."""
-        return str(self._bidi_url)
+        return str(self._bidi_settings()[0])
+
+    def _bidi_settings(self) -> tuple[URL, BidiNetwork]:
+        owner = self._parent or self
+        if owner._bidi is None:
+            owner._bidi = owner._resolve_bidi()
+        return owner._bidi
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
@@ -1009,18 +1060,19 @@ class SageMakerRuntimeClient:
             endpoint_name, model_invocation_path, model_query_string, target_variant
         )
         timeout = self._pipeline.timeout
+        url, network = self._bidi_settings()
         settings = BidiSettings(
-            url=self._bidi_url,
+            url=url,
             region=self._region,
             credentials=self._credentials,
             retry_policy=self._pipeline.retry_policy,
-            ssl_context=self._bidi_network.ssl_context,
+            ssl_context=network.ssl_context,
             connect_timeout=timeout.sock_connect or timeout.connect,
             read_timeout=timeout.sock_read,
             receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
             user_agent=self._bidi_user_agent,
             sleep=self._pipeline.sleep_unless_closing,
-            proxy_for=self._bidi_network.proxy_for,
+            proxy_for=network.proxy_for,
             ping_interval=self._bidi_ping_interval,
             ping_timeout=self._bidi_ping_timeout,
             observe=self._pipeline.observe,

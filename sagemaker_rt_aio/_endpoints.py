@@ -70,12 +70,16 @@ def split_fips_region(region: str) -> tuple[str, bool]:
     return region, False
 
 
+def check_region(region: str) -> None:
+    if not _REGION_RE.match(region):
+        raise ParamValidationError("region_name", f"{region!r} is not a valid region name")
+
+
 def service_url(
     region: str, *, prefix: str = "runtime.sagemaker", fips: bool = False, dual_stack: bool = False
 ) -> str:
     """The rule set's URL for a region (botocore's endpoint rule set)."""
-    if not _REGION_RE.match(region):
-        raise ParamValidationError("region_name", f"{region!r} is not a valid region name")
+    check_region(region)
     partition = partition_of(region)
     service, _, rest = prefix.partition(".")  # "runtime", "sagemaker"
     if fips and dual_stack:

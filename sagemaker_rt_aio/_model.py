@@ -10,7 +10,7 @@ is refused here rather than sent to fail at the server.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._constants import MAX_ASYNC_INLINE_BODY_BYTES
 
@@ -18,8 +18,8 @@ _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 _PRINTABLE_ID = re.compile(r"\S[\x20-\x7e]*")  # \A\S[\p{Print}]*\z
 
 
-@dataclass(frozen=True)
-class Member:
+# NamedTuples, not frozen dataclasses: a dataclass costs about 0.6 ms to create on import.
+class Member(NamedTuple):
     """One request member sent as a header (the body and endpoint name are handled apart)."""
 
     attr: str
@@ -117,8 +117,7 @@ PREFIX_AWARE_ID = _str(
 )
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     name: str
     path_suffix: str  # after /endpoints/{EndpointName}
     members: tuple[Member, ...]

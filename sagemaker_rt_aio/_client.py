@@ -79,9 +79,9 @@ from ._validation import body_bytes
 if TYPE_CHECKING:  # botocore is imported only when its config or credential chain is needed
     import botocore.credentials
     import botocore.session
-    from yarl import URL
     from opentelemetry.metrics import MeterProvider  # the otel extra: only to type two arguments
     from opentelemetry.trace import TracerProvider
+    from yarl import URL
 
     from ._async_results import AsyncResultWaiter
     from ._bearer import BearerTokens
@@ -463,7 +463,7 @@ class SageMakerRuntimeClient:
             from ._async_results import AsyncResultWaiter
 
             waiter = self._results_waiter = AsyncResultWaiter(
-                pipeline=self._pipeline, region=self._region, s3_endpoint=self._s3_endpoint
+                pipeline=self._pipeline, region=self._region, s3_endpoint=self._s3_endpoint()
             )
         return waiter
 

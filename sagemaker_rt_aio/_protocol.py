@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -36,18 +35,39 @@ AnyRequest = (
 )
 
 
-@dataclass(slots=True)
 class WireRequest:
-    """A validated request, ready to be signed. The same object serves every attempt."""
+    """A validated request, ready to be signed. The same object serves every attempt. (A slotted
+    class rather than a dataclass, which costs 0.4 ms to create on import; making one and reading
+    its attributes cost the same.)"""
 
-    operation: m.Operation
-    endpoint_name: str
-    path: str  # percent-encoded, relative to the endpoint URL's base path
-    headers: Mapping[str, str]  # modeled headers only: the signer adds its own to a copy
-    body: bytes
-    payload_hash: str
-    method: str = "POST"
-    url: URL | None = None  # an absolute URL (S3's), instead of ``path`` under the endpoint URL
+    __slots__ = (
+        "body", "endpoint_name", "headers", "method", "operation", "path", "payload_hash", "url"
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        operation: m.Operation,
+        endpoint_name: str,
+        path: str,  # percent-encoded, relative to the endpoint URL's base path
+        headers: Mapping[str, str],  # modeled headers only: the signer adds its own to a copy
+        body: bytes,
+        payload_hash: str,
+        method: str = "POST",
+        url: URL | None = None,  # an absolute URL (S3's), instead of ``path`` under the endpoint URL
+    ) -> None:
+        self.operation = operation
+        self.endpoint_name = endpoint_name
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.payload_hash = payload_hash
+        self.method = method
+        self.url = url
+
+    def __eq__(self, other: object) -> bool:  # field by field, as a dataclass's (tests use it)
+        if type(other) is not WireRequest:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
     def __repr__(self) -> str:
         return (

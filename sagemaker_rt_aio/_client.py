@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, overload
 import aiohttp
 
 from . import _model as m
+from . import _types
 from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
@@ -67,11 +68,9 @@ from ._settings import resolve_client_settings
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
     Body,
-    InvokeEndpointAsyncRequest,
     InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
-    InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
 )
 from ._validation import body_bytes
@@ -89,6 +88,7 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
     from ._bidi_network import BidiNetwork
     from ._openai_route import ChatCompletionsResult
     from ._stream import ResponseStream, StreamCall
+    from ._types import InvokeEndpointAsyncRequest, InvokeEndpointWithResponseStreamRequest
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -695,7 +695,7 @@ class SageMakerRuntimeClient:
         """Queue an asynchronous inference; its result appears later at ``output_location``."""
         self._check_open()
         if request is None:
-            request = InvokeEndpointAsyncRequest(
+            request = _types.InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]
                 input_location=input_location,
                 body=body,
@@ -711,7 +711,7 @@ class SageMakerRuntimeClient:
             cache_key = None
         else:
             _check_request(
-                InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
+                _types.InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
                 content_type, accept, custom_attributes, inference_id, request_ttl_seconds,
                 invocation_timeout_seconds, s3_output_path_extension, filename,
             )  # fmt: skip
@@ -812,7 +812,7 @@ class SageMakerRuntimeClient:
             raise ParamValidationError("timeout", "must be a positive number of seconds")
         deadline = self._lifecycle.clock() + timeout
         if request is None:
-            request = InvokeEndpointAsyncRequest(
+            request = _types.InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
                 input_location=input_location,
                 body=body,
@@ -827,7 +827,7 @@ class SageMakerRuntimeClient:
             )
         else:
             _check_request(
-                InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
+                _types.InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
                 content_type, accept, custom_attributes, inference_id, request_ttl_seconds,
                 invocation_timeout_seconds, s3_output_path_extension, filename,
             )  # fmt: skip
@@ -936,7 +936,7 @@ class SageMakerRuntimeClient:
             )
         else:
             _check_request(
-                InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,
+                _types.InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,
                 content_type, accept, custom_attributes, target_variant, target_container_hostname,
                 inference_id, inference_component_name, session_id, prefix_aware_id,
             )  # fmt: skip

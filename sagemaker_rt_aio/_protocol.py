@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDictProxy
 from yarl import URL
@@ -20,19 +20,20 @@ from ._constants import USER_AGENT
 from ._errors import ParamValidationError
 from ._signing import payload_sha256
 from ._types import (
-    InvokeEndpointAsyncRequest,
     InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
-    InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
     lazy_metadata,
 )
 from ._validation import body_bytes, check_endpoint_name, header_value
 
-AnyRequest = (
-    InvokeEndpointRequest | InvokeEndpointAsyncRequest | InvokeEndpointWithResponseStreamRequest
-)
+if TYPE_CHECKING:  # the other two requests are loaded when first used (``_types``)
+    from ._types import InvokeEndpointAsyncRequest, InvokeEndpointWithResponseStreamRequest
+
+    AnyRequest = (
+        InvokeEndpointRequest | InvokeEndpointAsyncRequest | InvokeEndpointWithResponseStreamRequest
+    )
 
 
 class WireRequest:
@@ -53,7 +54,7 @@ class WireRequest:
         body: bytes,
         payload_hash: str,
         method: str = "POST",
-        url: URL | None = None,  # an absolute URL (S3's), instead of ``path`` under the endpoint URL
+        url: URL | None = None,  # an absolute URL (S3's), instead of ``path`` under the endpoint
     ) -> None:
         self.operation = operation
         self.endpoint_name = endpoint_name

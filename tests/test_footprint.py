@@ -126,8 +126,8 @@ def test_aws_ca_bundle_alone_needs_no_botocore_and_loads_once(tmp_path: Path) ->
 
 # Modules that a client with static keys and an endpoint_url never needs: each is imported when its
 # feature is first used (bidirectional streams, their endpoint and TLS settings, HTTP/2, response
-# streams and their decoders, the OpenAI route and its bearer tokens, async results and their S3
-# endpoint, adaptive retries), or by the CLI and the emulator.
+# streams, their request, events and decoders, the OpenAI route and its bearer tokens, async calls'
+# request, async results and their S3 endpoint, adaptive retries), or by the CLI and the emulator.
 LAZY_MODULES = (
     "botocore",
     "h2",
@@ -148,6 +148,8 @@ LAZY_MODULES = (
     "sagemaker_rt_aio._sse",
     "sagemaker_rt_aio._stream",
     "sagemaker_rt_aio._stream_text",
+    "sagemaker_rt_aio._types_async",
+    "sagemaker_rt_aio._types_stream",
     "sagemaker_rt_aio.cli",
     "sagemaker_rt_aio.local",
 )
@@ -184,15 +186,24 @@ def test_rarely_used_modules_load_when_their_feature_is_first_used() -> None:
             aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
         )
         loaded = lambda name: "sagemaker_rt_aio." + name in sys.modules
+        print(loaded("_types_stream"), loaded("_types_async"))
         client.invoke_endpoint_with_response_stream(endpoint_name="e", body=b"{}")
-        print(loaded("_stream"), loaded("_bidi"), loaded("_openai_route"))
+        print(loaded("_stream"), loaded("_bidi"), loaded("_openai_route"), loaded("_types_stream"))
         client.invoke_endpoint_with_bidirectional_stream(endpoint_name="e")
         print(loaded("_bidi"), loaded("_h2"), loaded("_openai_route"))
         client.openai_base_url("e")
         print(loaded("_openai_route"))
+        sagemaker_rt_aio.InvokeEndpointAsyncRequest(endpoint_name="e", body=b"{}")
+        print(loaded("_types_async"))
         """
     )
-    assert out.splitlines() == ["True False False", "True True False", "True"]
+    assert out.splitlines() == [
+        "False False",
+        "True False False True",
+        "True True False",
+        "True",
+        "True",
+    ]
 
 
 def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:

@@ -52,7 +52,6 @@ from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
-    InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
     ResponseMetadata,
@@ -66,12 +65,12 @@ if TYPE_CHECKING:  # loaded on first use (``__getattr__`` below); here for type 
     from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
     from ._sse import ServerSentEvent, SSEDecoder
     from ._stream import ResponseStream, StreamCall
-    from ._types_async import InvokeEndpointAsyncRequest
+    from ._types_async import InvokeEndpointAsyncRequest, InvokeEndpointAsyncResult
     from ._types_stream import InvokeEndpointWithResponseStreamRequest, PayloadPart
 
 # Public names whose modules most clients never need (bidirectional streams and HTTP/2, response
-# streams, their request, events and text decoders, the OpenAI-compatible route, the async
-# request), imported on first access
+# streams, their request, events and text decoders, the OpenAI-compatible route, async
+# inference's request and result), imported on first access
 # (PEP 562) so that ``import sagemaker_rt_aio`` stays cheap: name -> module.
 _LAZY = {
     "BidirectionalCall": "._bidi",
@@ -87,6 +86,7 @@ _LAZY = {
     "ResponseStream": "._stream",
     "StreamCall": "._stream",
     "InvokeEndpointAsyncRequest": "._types_async",
+    "InvokeEndpointAsyncResult": "._types_async",
     "InvokeEndpointWithResponseStreamRequest": "._types_stream",
     "PayloadPart": "._types_stream",
 }

@@ -68,7 +68,6 @@ from ._settings import resolve_client_settings
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
     Body,
-    InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
     ResponseMetadata,
@@ -88,7 +87,11 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
     from ._bidi_network import BidiNetwork
     from ._openai_route import ChatCompletionsResult
     from ._stream import ResponseStream, StreamCall
-    from ._types import InvokeEndpointAsyncRequest, InvokeEndpointWithResponseStreamRequest
+    from ._types import (
+        InvokeEndpointAsyncRequest,
+        InvokeEndpointAsyncResult,
+        InvokeEndpointWithResponseStreamRequest,
+    )
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:

@@ -16,11 +16,11 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from . import _model as m
+from . import _types
 from ._constants import USER_AGENT
 from ._errors import ParamValidationError
 from ._signing import payload_sha256
 from ._types import (
-    InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
     ResponseMetadata,
@@ -28,8 +28,12 @@ from ._types import (
 )
 from ._validation import body_bytes, check_endpoint_name, header_value
 
-if TYPE_CHECKING:  # the other two requests are loaded when first used (``_types``)
-    from ._types import InvokeEndpointAsyncRequest, InvokeEndpointWithResponseStreamRequest
+if TYPE_CHECKING:  # loaded when first used (``_types``)
+    from ._types import (
+        InvokeEndpointAsyncRequest,
+        InvokeEndpointAsyncResult,
+        InvokeEndpointWithResponseStreamRequest,
+    )
 
     AnyRequest = (
         InvokeEndpointRequest | InvokeEndpointAsyncRequest | InvokeEndpointWithResponseStreamRequest
@@ -230,7 +234,7 @@ def parse_invoke_endpoint_async(
     if isinstance(doc, dict) and isinstance(doc.get("InferenceId"), str):
         inference_id = doc["InferenceId"]
     metadata = ResponseMetadata.from_http(status, headers, retry_attempts)
-    return InvokeEndpointAsyncResult(
+    return _types.InvokeEndpointAsyncResult(
         inference_id=inference_id,
         output_location=metadata.http_headers.get(m.RESPONSE_OUTPUT_LOCATION),
         failure_location=metadata.http_headers.get(m.RESPONSE_FAILURE_LOCATION),

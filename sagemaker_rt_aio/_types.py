@@ -16,6 +16,7 @@ Body = bytes | bytearray | memoryview | str
 
 if TYPE_CHECKING:  # loaded on first use (``__getattr__`` at the end); here for type checkers
     from ._types_async import InvokeEndpointAsyncRequest as InvokeEndpointAsyncRequest
+    from ._types_async import InvokeEndpointAsyncResult as InvokeEndpointAsyncResult
     from ._types_stream import (
         InvokeEndpointWithResponseStreamRequest as InvokeEndpointWithResponseStreamRequest,
     )
@@ -157,14 +158,6 @@ class InvokeEndpointResult:
         return self.body.decode(encoding)
 
 
-@dataclass
-class InvokeEndpointAsyncResult:
-    inference_id: str | None
-    output_location: str | None
-    failure_location: str | None
-    response_metadata: ResponseMetadata
-
-
 def _body_len(body: Body) -> int:
     try:
         return len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body)
@@ -172,10 +165,11 @@ def _body_len(body: Body) -> int:
         return -1
 
 
-# The request of the two other operations and the stream's event, in modules of their own made on
+# The types of the two other operations and the stream's event, in modules of their own made on
 # first use (PEP 562): creating a dataclass costs 0.3 ms on import, and most clients use neither.
 _LAZY = {
     "InvokeEndpointAsyncRequest": "._types_async",
+    "InvokeEndpointAsyncResult": "._types_async",
     "InvokeEndpointWithResponseStreamRequest": "._types_stream",
     "PayloadPart": "._types_stream",
 }

@@ -1,10 +1,10 @@
-"""InvokeEndpointAsync's request, loaded on first use (``_types`` hands it out)."""
+"""InvokeEndpointAsync's request and result, loaded on first use (``_types`` hands them out)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._types import Body, _body_len, _WeakReferenceable
+from ._types import Body, ResponseMetadata, _body_len, _WeakReferenceable
 
 
 @dataclass(eq=False, slots=True)
@@ -29,3 +29,11 @@ class InvokeEndpointAsyncRequest(_WeakReferenceable):
             f"InvokeEndpointAsyncRequest(endpoint_name={self.endpoint_name!r}, "
             f"input_location={self.input_location!r}, body={body})"
         )
+
+
+@dataclass
+class InvokeEndpointAsyncResult:
+    inference_id: str | None
+    output_location: str | None
+    failure_location: str | None
+    response_metadata: ResponseMetadata

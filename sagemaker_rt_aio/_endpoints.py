@@ -18,7 +18,7 @@ from ._errors import ParamValidationError
 class Partition(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.3 ms to create on import
     name: str
     # Compiled (and cached by ``re``) when a region is first looked up, not on import: a client
-    # with an ``endpoint_url`` looks none up until it needs S3 or HTTP/2.
+    # with an ``endpoint_url`` and nothing configured looks none up until it needs S3 or HTTP/2.
     region_regex: str
     dns_suffix: str
     dual_stack_dns_suffix: str

@@ -161,7 +161,7 @@ class ClientSettings(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.3
     unsigned_headers: Mapping[str, str]  # User-Agent and Accept-Encoding, added after signing
 
 
-def _s3_endpoint(
+def _lazy_s3_endpoint(
     session: botocore.session.Session,
     *,
     region: str,
@@ -234,7 +234,7 @@ def resolve_client_settings(
             client_cert=client_cert,
             tcp_keepalive=tcp_keepalive,
         ),
-        s3_endpoint=_s3_endpoint(
+        s3_endpoint=_lazy_s3_endpoint(
             session,
             region=region,
             endpoint_url=s3_endpoint_url,

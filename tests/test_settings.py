@@ -405,7 +405,7 @@ def test_s3_endpoint_made_on_first_use_is_the_one_resolved_from_an_unconfigured_
     # With nothing configured, the client makes its S3 endpoint from its arguments when the
     # async-result helpers first need it (not importing _s3_endpoint before): the same endpoint.
     from sagemaker_rt_aio._botocore_session import LazySession
-    from sagemaker_rt_aio._settings import _s3_endpoint
+    from sagemaker_rt_aio._settings import _lazy_s3_endpoint
 
     for name in list(os.environ):
         if name.startswith(("AWS_", "BOTOCORE_")):
@@ -416,7 +416,7 @@ def test_s3_endpoint_made_on_first_use_is_the_one_resolved_from_an_unconfigured_
     arguments: dict[str, Any] = dict(
         region=region, use_fips=use_fips, use_dual_stack=use_dual_stack, allow_http=False
     )
-    lazy = _s3_endpoint(session, endpoint_url=None, **arguments)
+    lazy = _lazy_s3_endpoint(session, endpoint_url=None, **arguments)
     assert isinstance(lazy, functools.partial)  # not resolved yet
     assert lazy() == resolve_s3_endpoint(session, endpoint_url=None, **arguments)
     assert not session.created

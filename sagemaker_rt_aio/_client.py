@@ -66,7 +66,7 @@ from ._protocol import (
 )
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
-from ._transport import HttpRequest, HttpResponse
+from ._transport import SKIP_AUTO_HEADERS, HttpRequest, HttpResponse
 from ._types import (
     Body,
     InvokeEndpointAsyncRequest,
@@ -356,8 +356,9 @@ class SageMakerRuntimeClient:
             route=self._network.route(self._base_url),
             unsigned_headers=settings.unsigned_headers,
             route_for=self._network.route,
-            # Only the connector of a session the client owns tells the watchdog connections.
-            watch_calls=http_session is None,
+            # Only a session the client owns has the connector that tells the watchdog connections,
+            # and skips aiohttp's automatic headers itself.
+            own_session=http_session is None,
         )
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
@@ -515,6 +516,7 @@ class SageMakerRuntimeClient:
                     limit=owner._max_connections, watchdog=owner._pipeline.watchdog
                 ),
                 auto_decompress=False,
+                skip_auto_headers=SKIP_AUTO_HEADERS,
                 timeout=owner._pipeline.timeout,
             )
             owner._session = session

@@ -341,6 +341,8 @@ class SageMakerRuntimeClient:
         self._bidi_streams = OpenBidiStreams()
         self._lifecycle.on_close(self._close_session)
         self._lifecycle.on_close(functools.partial(self._bidi_streams.close_all, 0.0))
+        # The TLS setting is on the own session's connector; a session of yours gets it per request.
+        route_for = self._network.own_route if http_session is None else self._network.route
         self._pipeline = Pipeline(
             base_url=self._base_url,
             host=host_header(self._base_url),
@@ -353,9 +355,9 @@ class SageMakerRuntimeClient:
             middlewares=middlewares,
             lifecycle=self._lifecycle,
             max_response_bytes=max_response_bytes,
-            route=self._network.route(self._base_url),
+            route=route_for(self._base_url),
             unsigned_headers=settings.unsigned_headers,
-            route_for=self._network.route,
+            route_for=route_for,
             # Only a session the client owns has the connector that tells the watchdog connections,
             # and skips aiohttp's automatic headers itself.
             own_session=http_session is None,

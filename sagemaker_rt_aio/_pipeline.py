@@ -276,12 +276,12 @@ class Pipeline:
                                 wire.body,
                                 headers,
                                 self.timeout if deadline is None else self._timeout_for(deadline),
-                                stream=stream,
-                                max_body=self.max_response_bytes,
-                                route=self._route,
-                                watchdog=self._watchdog,
-                                own_session=self._own_session,
-                                task=task,
+                                stream,
+                                self.max_response_bytes,
+                                self._route,
+                                self._watchdog,
+                                self._own_session,
+                                task,
                             )
                         except BaseException:
                             slots.give_back()

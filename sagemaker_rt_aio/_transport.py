@@ -214,7 +214,8 @@ async def exchange(
     body: bytes,
     headers: dict[str, str],
     timeout: aiohttp.ClientTimeout,
-    *,
+    # Positional too: the pipeline's flat path passes all of them positionally (keywords cost a
+    # call more than the rest of this function's bookkeeping).
     stream: bool = False,
     max_body: int | None = None,
     route: Mapping[str, Any] = DIRECT,
@@ -246,7 +247,7 @@ async def exchange(
         # aiohttp's timer would be armed once the request is written and re-armed on every read:
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
-        watch = watchdog.watch(timeout.sock_read, sending=True, task=task)
+        watch = watchdog.watch(timeout.sock_read, True, task)
         cached = _stripped  # read once: another thread's client may replace it meanwhile
         timeout = cached[1] if cached[0] is timeout else _without_sock_read(timeout)
     try:

@@ -51,9 +51,10 @@ class _Connecting:
 
 _CONNECTING = _Connecting()
 
-# The call watched while ``sending`` that the running task is making: a context variable, so
-# that the connector, which runs in that task, finds it without a lookup by task. (aiohttp's
-# body-writer task, started during the call, inherits it but never connects.)
+# The call watched while ``sending`` that the running task is making, or its last one (ended:
+# no ``transport``): a context variable, so that the connector, which runs in that task, finds it
+# without a lookup by task. (aiohttp's body-writer task, started during the call, inherits it but
+# never connects; a task started later inherits an ended one.)
 _SENDING: ContextVar[Watch | None] = ContextVar("sagemaker_rt_aio_sending", default=None)
 
 
@@ -117,7 +118,7 @@ class ReadWatchdog:
         return len(self._watches)
 
     def watch(
-        self, idle: float, *, sending: bool = False, task: asyncio.Task[Any] | None = None
+        self, idle: float, sending: bool = False, task: asyncio.Task[Any] | None = None
     ) -> Watch:
         """Watch the current task (``task``, if the caller has it at hand) until
         :meth:`unwatch`; it may be cancelled after ``idle`` s without progress (``watch.expired``
@@ -145,7 +146,7 @@ class ReadWatchdog:
         # Kept until the call ends: aiohttp may send an idempotent request again on a new
         # connection (the old one closed under it), and the watch must follow.
         watch = _SENDING.get()
-        if watch is not None and watch.owner is self:
+        if watch is not None and watch.transport is not None and watch.owner is self:
             watch.transport = transport
             watch.on_expire = on_expire
             watch.subject = subject
@@ -166,8 +167,11 @@ class ReadWatchdog:
         # would cost each call the very timer operations the watchdog exists to save. A tick
         # that finds nothing to watch does not re-arm.
         self._watches.pop(watch, None)
-        if watch.transport is not None and _SENDING.get() is watch:
-            _SENDING.set(None)
+        if watch.transport is not None:
+            # A call watched while sending stays its task's _SENDING until that task's next call
+            # (setting a context variable costs more than the rest of a watch): it forgets what
+            # it refers to, so it keeps nothing alive, and ``connected`` ignores it.
+            watch.transport = watch.subject = watch.on_expire = watch.reader = None
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""

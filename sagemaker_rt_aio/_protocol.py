@@ -27,7 +27,7 @@ from ._types import (
     InvokeEndpointResult,
     InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
-    lazy_metadata,
+    lazy_result,
 )
 from ._validation import body_bytes, check_endpoint_name, header_value
 
@@ -152,38 +152,13 @@ def coerce_request(cls: type[Any], request: Any, fields: dict[str, Any]) -> Any:
     return request
 
 
-_RESULT_HEADERS = (
-    m.RESPONSE_CONTENT_TYPE,
-    m.RESPONSE_INVOKED_VARIANT,
-    m.RESPONSE_CUSTOM_ATTRIBUTES,
-    m.RESPONSE_NEW_SESSION_ID,
-    m.RESPONSE_CLOSED_SESSION_ID,
-)
-
-
 def parse_invoke_endpoint(
     status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
 ) -> InvokeEndpointResult:
     """``headers``: aiohttp's ``CIMultiDictProxy`` or any mapping; names are matched without case."""
     if type(headers) is CIMultiDictProxy:
-        # Every call's path: the result's headers read straight from aiohttp's (a repeated one's
-        # values joined, as folding them does), and the metadata's folded only if it is read.
-        getall = headers.getall
-        values = [
-            None if (found := getall(name, None)) is None
-            else found[0] if len(found) == 1
-            else ", ".join(found)
-            for name in _RESULT_HEADERS
-        ]  # fmt: skip
-        return InvokeEndpointResult(
-            body,
-            values[0],
-            values[1],
-            values[2],
-            values[3],
-            values[4],
-            lazy_metadata(status, headers, retry_attempts),
-        )
+        # Every call's path: nothing but the body is read from the answer until a caller asks.
+        return lazy_result(body, status, headers, retry_attempts)
     metadata = ResponseMetadata.from_http(status, headers, retry_attempts)  # any other mapping
     get = metadata.http_headers.get
     return InvokeEndpointResult(

@@ -252,7 +252,7 @@ class Pipeline:
                             credentials = self._credentials.current() or (
                                 await self._credentials.get(deadline)
                             )
-                            headers = dict(wire.headers)
+                            headers = wire.headers.copy()
                             sign_headers(
                                 wire.method,
                                 target.host,  # type: ignore[arg-type]  # SageMaker's is set
@@ -300,7 +300,7 @@ class Pipeline:
                             wire.endpoint_name,
                             wire.method,
                             url,
-                            dict(wire.headers),
+                            wire.headers.copy(),
                             wire.body,
                             attempt,
                             (wire.body, wire.payload_hash),

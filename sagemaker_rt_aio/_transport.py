@@ -337,11 +337,14 @@ class WatchedConnector(aiohttp.TCPConnector):
         self.watchdog = watchdog
 
     async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
-        connection = await super().connect(req, traces, timeout)
+        connection = await _connect(self, req, traces, timeout)  # super(), without making one
         protocol = connection.protocol
         if protocol is not None and protocol.transport is not None:
             self.watchdog.connected(protocol.transport, _answer_timed_out, protocol)
         return connection
+
+
+_connect = aiohttp.TCPConnector.connect
 
 
 def _answer_timed_out(protocol: Any) -> None:

@@ -65,7 +65,7 @@ from ._protocol import (
 )
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
-from ._transport import HttpRequest, HttpResponse
+from ._transport import SKIP_AUTO_HEADERS, HttpRequest, HttpResponse
 from ._types import (
     Body,
     InvokeEndpointRequest,
@@ -389,6 +389,8 @@ class SageMakerRuntimeClient:
         self._bidi_streams = OpenBidiStreams()
         self._lifecycle.on_close(self._close_session)
         self._lifecycle.on_close(functools.partial(self._bidi_streams.close_all, 0.0))
+        # The TLS setting is on the own session's connector; a session of yours gets it per request.
+        route_for = self._network.own_route if http_session is None else self._network.route
         self._pipeline = Pipeline(
             base_url=self._base_url,
             host=host_header(self._base_url),
@@ -401,11 +403,12 @@ class SageMakerRuntimeClient:
             middlewares=middlewares,
             lifecycle=self._lifecycle,
             max_response_bytes=max_response_bytes,
-            route=self._network.route(self._base_url),
+            route=route_for(self._base_url),
             unsigned_headers=settings.unsigned_headers,
-            route_for=self._network.route,
-            # Only the connector of a session the client owns tells the watchdog connections.
-            watch_calls=http_session is None,
+            route_for=route_for,
+            # Only a session the client owns has the connector that tells the watchdog connections,
+            # and skips aiohttp's automatic headers itself.
+            own_session=http_session is None,
         )
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
@@ -569,6 +572,7 @@ class SageMakerRuntimeClient:
                     limit=owner._max_connections, watchdog=owner._pipeline.watchdog
                 ),
                 auto_decompress=False,
+                skip_auto_headers=SKIP_AUTO_HEADERS,
                 timeout=owner._pipeline.timeout,
             )
             owner._session = session

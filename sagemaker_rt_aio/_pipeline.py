@@ -147,7 +147,7 @@ class Pipeline:
         route: Mapping[str, Any] = DIRECT,
         unsigned_headers: Mapping[str, str] = UNSIGNED_DEFAULT_HEADERS,
         route_for: Callable[[URL], Mapping[str, Any]] | None = None,
-        watch_calls: bool = False,
+        own_session: bool = False,
     ) -> None:
         self._base_url = base_url
         self._base_path = base_url.raw_path.rstrip("/")
@@ -168,10 +168,10 @@ class Pipeline:
         self.lifecycle = lifecycle
         self._quota = RetryQuota(retry_policy.quota_capacity)
         self._slots = Slots(max_connections)
-        # sock_read of started streams and, when the session's connector reports connections to
-        # it (watch_calls), of the other calls (see _watchdog); shared with derived views.
+        # sock_read of started streams and, when the session is the client's own (its connector
+        # reports connections to it), of the other calls (see _watchdog); shared with derived views.
         self._watchdog = ReadWatchdog()
-        self._watch_calls = watch_calls
+        self._own_session = own_session
         lifecycle.on_close(self._close_watchdog)
         self._middlewares = tuple(middlewares)
         # No middleware: SageMaker calls take call()'s flat path (streams without a deadline).
@@ -273,7 +273,7 @@ class Pipeline:
                             credentials = self._credentials.current() or (
                                 await self._credentials.get(deadline)
                             )
-                            headers = dict(wire.headers)
+                            headers = wire.headers.copy()
                             sign_headers(
                                 wire.method,
                                 target.host,  # type: ignore[arg-type]  # SageMaker's is set
@@ -297,12 +297,12 @@ class Pipeline:
                                 wire.body,
                                 headers,
                                 self.timeout if deadline is None else self._timeout_for(deadline),
-                                stream=stream,
-                                max_body=self.max_response_bytes,
-                                route=self._route,
-                                watchdog=self._watchdog,
-                                watch_call=self._watch_calls,
-                                task=task,
+                                stream,
+                                self.max_response_bytes,
+                                self._route,
+                                self._watchdog,
+                                self._own_session,
+                                task,
                             )
                         except BaseException:
                             slots.give_back()
@@ -321,7 +321,7 @@ class Pipeline:
                             wire.endpoint_name,
                             wire.method,
                             url,
-                            dict(wire.headers),
+                            wire.headers.copy(),
                             wire.body,
                             attempt,
                             (wire.body, wire.payload_hash),
@@ -525,7 +525,7 @@ class Pipeline:
                 max_body=limit,
                 route=route,
                 watchdog=self._watchdog,
-                watch_call=self._watch_calls,
+                own_session=self._own_session,
             )
         remaining = max(request.deadline - time.monotonic(), 0.001)
         if not stream:
@@ -540,7 +540,7 @@ class Pipeline:
                 max_body=limit,
                 route=route,
                 watchdog=self._watchdog,
-                watch_call=self._watch_calls,
+                own_session=self._own_session,
             )
         # A stream's deadline covers getting its first response, not reading it to the end.
         timeout = aiohttp.ClientTimeout(

@@ -24,7 +24,7 @@ from ._types import (
     InvokeEndpointRequest,
     InvokeEndpointResult,
     ResponseMetadata,
-    lazy_metadata,
+    lazy_result,
 )
 from ._validation import body_bytes, check_endpoint_name, header_value
 
@@ -54,7 +54,9 @@ class WireRequest:
         operation: m.Operation,
         endpoint_name: str,
         path: str,  # percent-encoded, relative to the endpoint URL's base path
-        headers: Mapping[str, str],  # modeled headers only: the signer adds its own to a copy
+        # Modeled headers only: the signer adds its own to a copy (copy(): dict() of a mapping
+        # proxy costs four times as much).
+        headers: MappingProxyType[str, str] | dict[str, str],
         body: bytes,
         payload_hash: str,
         method: str = "POST",
@@ -151,7 +153,7 @@ _STRING_MEMBERS_ONLY = frozenset(
     for operation in (m.INVOKE_ENDPOINT, m.INVOKE_ENDPOINT_WITH_RESPONSE_STREAM)
     if not any(member.is_int for member in operation.members)
 )
-_shapes: dict[tuple[object, ...], tuple[str, str, Mapping[str, str]]] = {}
+_shapes: dict[tuple[object, ...], tuple[str, str, MappingProxyType[str, str]]] = {}
 
 
 def _check_async_input(request: AnyRequest, *, has_body: bool) -> None:
@@ -177,38 +179,13 @@ def coerce_request(cls: type[Any], request: Any, fields: dict[str, Any]) -> Any:
     return request
 
 
-_RESULT_HEADERS = (
-    m.RESPONSE_CONTENT_TYPE,
-    m.RESPONSE_INVOKED_VARIANT,
-    m.RESPONSE_CUSTOM_ATTRIBUTES,
-    m.RESPONSE_NEW_SESSION_ID,
-    m.RESPONSE_CLOSED_SESSION_ID,
-)
-
-
 def parse_invoke_endpoint(
     status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
 ) -> InvokeEndpointResult:
     """``headers``: aiohttp's ``CIMultiDictProxy`` or any mapping; names are matched without case."""
     if type(headers) is CIMultiDictProxy:
-        # Every call's path: the result's headers read straight from aiohttp's (a repeated one's
-        # values joined, as folding them does), and the metadata's folded only if it is read.
-        getall = headers.getall
-        values = [
-            None if (found := getall(name, None)) is None
-            else found[0] if len(found) == 1
-            else ", ".join(found)
-            for name in _RESULT_HEADERS
-        ]  # fmt: skip
-        return InvokeEndpointResult(
-            body,
-            values[0],
-            values[1],
-            values[2],
-            values[3],
-            values[4],
-            lazy_metadata(status, headers, retry_attempts),
-        )
+        # Every call's path: nothing but the body is read from the answer until a caller asks.
+        return lazy_result(body, status, headers, retry_attempts)
     metadata = ResponseMetadata.from_http(status, headers, retry_attempts)  # any other mapping
     get = metadata.http_headers.get
     return InvokeEndpointResult(

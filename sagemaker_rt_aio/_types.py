@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+
+from . import _model as m
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
 
 Body = bytes | bytearray | memoryview | str
 
@@ -140,8 +145,21 @@ class InvokeEndpointRequest(_WeakReferenceable):
         )
 
 
-@dataclass(slots=True)
+@dataclass
 class InvokeEndpointResult:
+    # Slotted by hand, for one slot beside the fields: a result made by lazy_result keeps the
+    # HTTP answer there, and its other fields are filled from it when one is first read.
+    __slots__ = (
+        "_answer",
+        "body",
+        "closed_session_id",
+        "content_type",
+        "custom_attributes",
+        "invoked_production_variant",
+        "new_session_id",
+        "response_metadata",
+    )
+
     body: bytes
     content_type: str | None
     invoked_production_variant: str | None
@@ -156,6 +174,78 @@ class InvokeEndpointResult:
 
     def text(self, encoding: str = "utf-8") -> str:
         return self.body.decode(encoding)
+
+    if not TYPE_CHECKING:  # mypy would take any attribute name for valid
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an unset slot: a field of a result made by lazy_result, until
+            # one of them is first read.
+            if name in _LAZY_RESULT_FIELDS:
+                try:
+                    answer = _ANSWER.__get__(self)
+                except AttributeError:
+                    pass
+                else:
+                    _fill_result(self, *answer)
+                    return _SLOTS[name].__get__(self)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The fields only (read, so filled first): aiohttp's headers do not pickle.
+        return None, {name: getattr(self, name) for name in _RESULT_FIELDS}
+
+
+_SLOTS = {name: InvokeEndpointResult.__dict__[name] for name in InvokeEndpointResult.__slots__}
+_ANSWER = _SLOTS["_answer"]
+_RESULT_FIELDS = tuple(result_field.name for result_field in fields(InvokeEndpointResult))
+# Each header field and its header, in the model's names.
+_RESULT_HEADERS = (
+    ("content_type", m.RESPONSE_CONTENT_TYPE),
+    ("invoked_production_variant", m.RESPONSE_INVOKED_VARIANT),
+    ("custom_attributes", m.RESPONSE_CUSTOM_ATTRIBUTES),
+    ("new_session_id", m.RESPONSE_NEW_SESSION_ID),
+    ("closed_session_id", m.RESPONSE_CLOSED_SESSION_ID),
+)
+_LAZY_RESULT_FIELDS = frozenset(_RESULT_FIELDS) - {"body"}
+
+
+def lazy_result(
+    body: bytes, status: int, headers: CIMultiDictProxy[str], retry_attempts: int = 0
+) -> InvokeEndpointResult:
+    """A successful call's :class:`InvokeEndpointResult` with only its body set: the header fields
+    and ``response_metadata`` are read from aiohttp's (immutable) ``headers`` when one of them
+    is first read. Equality, repr, copies, pickles, ``asdict`` and ``replace`` read them as any
+    field."""
+    result: InvokeEndpointResult = _new(InvokeEndpointResult)
+    result.body = body
+    result._answer = (status, headers, retry_attempts)  # type: ignore[attr-defined]
+    return result
+
+
+def _fill_result(
+    result: InvokeEndpointResult,
+    status: int,
+    headers: CIMultiDictProxy[str],
+    retry_attempts: int,
+) -> None:
+    # Only the unset fields: one the caller has set since stays. A repeated header's values are
+    # joined, as folding them does (", ".join of one value is that value).
+    for name, header in _RESULT_HEADERS:
+        slot = _SLOTS[name]
+        if not _is_set(slot, result):
+            found = headers.getall(header, None)
+            slot.__set__(result, None if found is None else ", ".join(found))
+    slot = _SLOTS["response_metadata"]
+    if not _is_set(slot, result):
+        slot.__set__(result, lazy_metadata(status, headers, retry_attempts))
+
+
+def _is_set(slot: Any, result: InvokeEndpointResult) -> bool:
+    try:
+        slot.__get__(result)
+    except AttributeError:
+        return False
+    return True
 
 
 def _body_len(body: Body) -> int:

@@ -52,12 +52,8 @@ from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
 from ._transport import HttpRequest, HttpResponse
 from ._types import (
-    InvokeEndpointAsyncRequest,
-    InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
-    InvokeEndpointWithResponseStreamRequest,
-    PayloadPart,
     ResponseMetadata,
 )
 from ._version import __version__
@@ -69,9 +65,12 @@ if TYPE_CHECKING:  # loaded on first use (``__getattr__`` below); here for type 
     from ._openai_route import ChatCompletionsResult, ChatCompletionsStream
     from ._sse import ServerSentEvent, SSEDecoder
     from ._stream import ResponseStream, StreamCall
+    from ._types_async import InvokeEndpointAsyncRequest, InvokeEndpointAsyncResult
+    from ._types_stream import InvokeEndpointWithResponseStreamRequest, PayloadPart
 
 # Public names whose modules most clients never need (bidirectional streams and HTTP/2, response
-# streams and their text decoders, the OpenAI-compatible route), imported on first access
+# streams, their request, events and text decoders, the OpenAI-compatible route, async
+# inference's request and result), imported on first access
 # (PEP 562) so that ``import sagemaker_rt_aio`` stays cheap: name -> module.
 _LAZY = {
     "BidirectionalCall": "._bidi",
@@ -86,6 +85,10 @@ _LAZY = {
     "SSEDecoder": "._sse",
     "ResponseStream": "._stream",
     "StreamCall": "._stream",
+    "InvokeEndpointAsyncRequest": "._types_async",
+    "InvokeEndpointAsyncResult": "._types_async",
+    "InvokeEndpointWithResponseStreamRequest": "._types_stream",
+    "PayloadPart": "._types_stream",
 }
 
 configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug log on stderr

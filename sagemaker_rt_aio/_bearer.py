@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from . import _signing
 from ._constants import (
@@ -21,11 +22,77 @@ from ._constants import (
     BEARER_TOKEN_PREFIX,
     BEARER_TOKEN_REUSE_SHARE,
     BEARER_TOKEN_VERSION,
+    EMPTY_SHA256,
     SIGNING_NAME,
+    SIGV4_ALGORITHM,
 )
 from ._errors import ParamValidationError
-from ._signing import FrozenCredentials, amz_date, presign_url
+from ._signing import (
+    FrozenCredentials,
+    amz_date,
+    canonical_uri,
+    sha256_hex,
+    signing_hmac,
+)
 
+
+# A presigned URL is made only here (and with the first token, not with the package).
+def _query_encode(value: str) -> str:
+    # botocore's percent_encode: RFC 3986 unreserved characters stay, everything else is encoded.
+    return quote(value, safe="-_.~")
+
+
+def presign_url(
+    *,
+    method: str,
+    host: str,
+    path: str,
+    params: dict[str, str],
+    credentials: FrozenCredentials,
+    region: str,
+    service: str,
+    expires: int,
+    timestamp: str | None = None,
+) -> str:
+    """A SigV4 query-presigned ``https://`` URL, as botocore's ``SigV4QueryAuth`` makes it.
+
+    Only ``host`` is signed and the payload is the empty body's hash. The URL's query is the
+    operation ``params`` first, then the auth parameters in botocore's order, then the signature;
+    the canonical query string sorts them. Uses the same cached signing key as :func:`sign`.
+    """
+    stamp = timestamp or amz_date()
+    date = stamp[:8]
+    scope = f"{date}/{region}/{service}/aws4_request"
+    auth = {
+        "X-Amz-Algorithm": SIGV4_ALGORITHM,
+        "X-Amz-Credential": f"{credentials.access_key}/{scope}",
+        "X-Amz-Date": stamp,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": "host",
+    }
+    if credentials.token is not None:
+        auth["X-Amz-Security-Token"] = credentials.token
+    pairs = [(_query_encode(k), _query_encode(v)) for k, v in params.items()]
+    pairs += [(_query_encode(k), _query_encode(v)) for k, v in auth.items()]
+    query = "&".join(f"{k}={v}" for k, v in pairs)
+    canonical_request = "\n".join(
+        (
+            method,
+            canonical_uri(path),
+            "&".join(f"{k}={v}" for k, v in sorted(pairs)),
+            f"host:{host}\n",
+            "host",
+            # botocore's SigV4QueryAuth hashes the (empty) body rather than UNSIGNED-PAYLOAD.
+            EMPTY_SHA256,
+        )
+    )
+    string_to_sign = (
+        f"{SIGV4_ALGORITHM}\n{stamp}\n{scope}\n" + sha256_hex(canonical_request.encode())
+    )
+    signature = _signing._signature(
+        signing_hmac(credentials.secret_key, date, region, service), string_to_sign.encode()
+    )
+    return f"https://{host}{path}?{query}&X-Amz-Signature={signature}"
 
 def make_bearer_token(
     credentials: FrozenCredentials, region: str, *, expires_in: int, now: float | None = None

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, overload
 import aiohttp
 
 from . import _model as m
-from ._bidi_endpoints import resolve_bidirectional_url
-from ._bidi_network import BidiNetwork
+from . import _types
 from ._botocore_session import lazy_session
 from ._config import check_profile, resolve_endpoint, resolve_region
 from ._constants import (
@@ -43,7 +42,7 @@ from ._constants import (
     USER_AGENT,
 )
 from ._credentials import CredentialSource
-from ._endpoints import host_header
+from ._endpoints import check_region, host_header
 from ._errors import (
     AsyncInferenceTimeout,
     ClientClosedError,
@@ -53,7 +52,7 @@ from ._errors import (
 from ._lifecycle import Lifecycle, OpenBidiStreams
 from ._logging import configure_logging_from_env
 from ._metadata_cache import MetadataCache
-from ._network import ClientCert, StrPath
+from ._network import ClientCert, Network, StrPath
 from ._observe import load_telemetry
 from ._options import check_client_arguments, effective_timeout
 from ._pipeline import Middleware, Pipeline, Target
@@ -66,14 +65,11 @@ from ._protocol import (
 )
 from ._retry import RetryPolicy
 from ._settings import resolve_client_settings
-from ._transport import HttpRequest, HttpResponse
+from ._transport import SKIP_AUTO_HEADERS, HttpRequest, HttpResponse
 from ._types import (
     Body,
-    InvokeEndpointAsyncRequest,
-    InvokeEndpointAsyncResult,
     InvokeEndpointRequest,
     InvokeEndpointResult,
-    InvokeEndpointWithResponseStreamRequest,
     ResponseMetadata,
 )
 from ._validation import body_bytes
@@ -83,12 +79,19 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
     import botocore.session
     from opentelemetry.metrics import MeterProvider  # the otel extra: only to type two arguments
     from opentelemetry.trace import TracerProvider
+    from yarl import URL
 
     from ._async_results import AsyncResultWaiter
     from ._bearer import BearerTokens
     from ._bidi import BidirectionalCall
+    from ._bidi_network import BidiNetwork
     from ._openai_route import ChatCompletionsResult
     from ._stream import ResponseStream, StreamCall
+    from ._types import (
+        InvokeEndpointAsyncRequest,
+        InvokeEndpointAsyncResult,
+        InvokeEndpointWithResponseStreamRequest,
+    )
 
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
@@ -106,6 +109,45 @@ def _parse_result(response: HttpResponse, retries: int) -> InvokeEndpointResult:
 
 def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointAsyncResult:
     return parse_invoke_endpoint_async(response.status, response.headers, response.body, retries)
+
+
+def _resolve_bidi(
+    session: botocore.session.Session,
+    network: Network,
+    *,
+    region: str,
+    base_url: URL,
+    bidirectional_endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+    allow_http: bool,
+    ssl_context: ssl.SSLContext | None,
+    verify: bool | StrPath | None,
+    ca_bundle: StrPath | None,
+    client_cert: ClientCert | None,
+) -> tuple[URL, BidiNetwork]:
+    """A client's HTTP/2 endpoint and how its streams connect."""
+    from ._bidi_endpoints import resolve_bidirectional_url
+    from ._bidi_network import BidiNetwork
+
+    url = resolve_bidirectional_url(
+        session,
+        region=region,
+        base_url=base_url,
+        bidirectional_endpoint_url=bidirectional_endpoint_url,
+        use_fips=use_fips,
+        use_dual_stack=use_dual_stack,
+        allow_http=allow_http,
+    )
+    bidi_network = BidiNetwork(
+        session,
+        network,
+        ssl_context=ssl_context,
+        verify=verify,
+        ca_bundle=ca_bundle,
+        client_cert=client_cert,
+    )
+    return url, bidi_network
 
 
 # Response streams (the event-stream decoder and the text decoders) are imported with the first
@@ -301,26 +343,32 @@ class SageMakerRuntimeClient:
             session_headers=http_session.headers if http_session is not None else None,
         )
         self._network = settings.network
-        self._bidi_url = resolve_bidirectional_url(
+        # The HTTP/2 endpoint and its TLS and proxy settings are resolved (and their modules
+        # imported) on the first bidirectional stream or ``bidirectional_endpoint_url`` read: most
+        # clients never open one. Those given as arguments are checked and applied now.
+        self._bidi: tuple[URL, BidiNetwork] | None = None
+        self._resolve_bidi = functools.partial(
+            _resolve_bidi,
             botocore_session,
+            self._network,
             region=region_arg,
             base_url=self._base_url,
             bidirectional_endpoint_url=bidirectional_endpoint_url,
             use_fips=use_fips_endpoint,
             use_dual_stack=use_dualstack_endpoint,
             allow_http=allow_http,
-        )
-        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
-        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
-        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
-        self._bidi_network = BidiNetwork(
-            botocore_session,
-            self._network,
             ssl_context=bidirectional_ssl_context,
             verify=verify,
             ca_bundle=ca_bundle,
             client_cert=client_cert,
         )
+        if bidirectional_endpoint_url is not None or bidirectional_ssl_context is not None:
+            self._bidi = self._resolve_bidi()
+        else:
+            check_region(region)  # as resolving the HTTP/2 endpoint would
+        self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
+        self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
+        self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
         self.rate_limiter = settings.rate_limiter
         if self.rate_limiter is not None:
             # Outermost, so that it paces every attempt and sees every answer.
@@ -341,6 +389,8 @@ class SageMakerRuntimeClient:
         self._bidi_streams = OpenBidiStreams()
         self._lifecycle.on_close(self._close_session)
         self._lifecycle.on_close(functools.partial(self._bidi_streams.close_all, 0.0))
+        # The TLS setting is on the own session's connector; a session of yours gets it per request.
+        route_for = self._network.own_route if http_session is None else self._network.route
         self._pipeline = Pipeline(
             base_url=self._base_url,
             host=host_header(self._base_url),
@@ -353,11 +403,12 @@ class SageMakerRuntimeClient:
             middlewares=middlewares,
             lifecycle=self._lifecycle,
             max_response_bytes=max_response_bytes,
-            route=self._network.route(self._base_url),
+            route=route_for(self._base_url),
             unsigned_headers=settings.unsigned_headers,
-            route_for=self._network.route,
-            # Only the connector of a session the client owns tells the watchdog connections.
-            watch_calls=http_session is None,
+            route_for=route_for,
+            # Only a session the client owns has the connector that tells the watchdog connections,
+            # and skips aiohttp's automatic headers itself.
+            own_session=http_session is None,
         )
         # The async-inference waiter (and its S3 and XML modules) is loaded on first use.
         self._s3_endpoint = settings.s3_endpoint
@@ -418,7 +469,7 @@ class SageMakerRuntimeClient:
             from ._async_results import AsyncResultWaiter
 
             waiter = self._results_waiter = AsyncResultWaiter(
-                pipeline=self._pipeline, region=self._region, s3_endpoint=self._s3_endpoint
+                pipeline=self._pipeline, region=self._region, s3_endpoint=self._s3_endpoint()
             )
         return waiter
 
@@ -435,7 +486,13 @@ class SageMakerRuntimeClient:
     @property
     def bidirectional_endpoint_url(self) -> str:
         """Where InvokeEndpointWithBidirectionalStream goes (the service's HTTP/2 endpoint)."""
-        return str(self._bidi_url)
+        return str(self._bidi_settings()[0])
+
+    def _bidi_settings(self) -> tuple[URL, BidiNetwork]:
+        owner = self._parent or self
+        if owner._bidi is None:
+            owner._bidi = owner._resolve_bidi()
+        return owner._bidi
 
     @property
     def timeout(self) -> aiohttp.ClientTimeout:
@@ -515,6 +572,7 @@ class SageMakerRuntimeClient:
                     limit=owner._max_connections, watchdog=owner._pipeline.watchdog
                 ),
                 auto_decompress=False,
+                skip_auto_headers=SKIP_AUTO_HEADERS,
                 timeout=owner._pipeline.timeout,
             )
             owner._session = session
@@ -644,7 +702,7 @@ class SageMakerRuntimeClient:
         """Queue an asynchronous inference; its result appears later at ``output_location``."""
         self._check_open()
         if request is None:
-            request = InvokeEndpointAsyncRequest(
+            request = _types.InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]
                 input_location=input_location,
                 body=body,
@@ -660,7 +718,7 @@ class SageMakerRuntimeClient:
             cache_key = None
         else:
             _check_request(
-                InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
+                _types.InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
                 content_type, accept, custom_attributes, inference_id, request_ttl_seconds,
                 invocation_timeout_seconds, s3_output_path_extension, filename,
             )  # fmt: skip
@@ -761,7 +819,7 @@ class SageMakerRuntimeClient:
             raise ParamValidationError("timeout", "must be a positive number of seconds")
         deadline = self._lifecycle.clock() + timeout
         if request is None:
-            request = InvokeEndpointAsyncRequest(
+            request = _types.InvokeEndpointAsyncRequest(
                 endpoint_name=endpoint_name,  # type: ignore[arg-type]  # checked in serialize
                 input_location=input_location,
                 body=body,
@@ -776,7 +834,7 @@ class SageMakerRuntimeClient:
             )
         else:
             _check_request(
-                InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
+                _types.InvokeEndpointAsyncRequest, request, endpoint_name, input_location, body,
                 content_type, accept, custom_attributes, inference_id, request_ttl_seconds,
                 invocation_timeout_seconds, s3_output_path_extension, filename,
             )  # fmt: skip
@@ -885,7 +943,7 @@ class SageMakerRuntimeClient:
             )
         else:
             _check_request(
-                InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,
+                _types.InvokeEndpointWithResponseStreamRequest, request, endpoint_name, body,
                 content_type, accept, custom_attributes, target_variant, target_container_hostname,
                 inference_id, inference_component_name, session_id, prefix_aware_id,
             )  # fmt: skip
@@ -1009,18 +1067,19 @@ class SageMakerRuntimeClient:
             endpoint_name, model_invocation_path, model_query_string, target_variant
         )
         timeout = self._pipeline.timeout
+        url, network = self._bidi_settings()
         settings = BidiSettings(
-            url=self._bidi_url,
+            url=url,
             region=self._region,
             credentials=self._credentials,
             retry_policy=self._pipeline.retry_policy,
-            ssl_context=self._bidi_network.ssl_context,
+            ssl_context=network.ssl_context,
             connect_timeout=timeout.sock_connect or timeout.connect,
             read_timeout=timeout.sock_read,
             receive_window=DEFAULT_BIDI_RECEIVE_WINDOW,
             user_agent=self._bidi_user_agent,
             sleep=self._pipeline.sleep_unless_closing,
-            proxy_for=self._bidi_network.proxy_for,
+            proxy_for=network.proxy_for,
             ping_interval=self._bidi_ping_interval,
             ping_timeout=self._bidi_ping_timeout,
             observe=self._pipeline.observe,

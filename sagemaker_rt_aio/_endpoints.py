@@ -17,34 +17,36 @@ from ._errors import ParamValidationError
 
 class Partition(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.3 ms to create on import
     name: str
-    region_regex: re.Pattern[str]
+    # Compiled (and cached by ``re``) when a region is first looked up, not on import: a client
+    # with an ``endpoint_url`` and nothing configured looks none up until it needs S3 or HTTP/2.
+    region_regex: str
     dns_suffix: str
     dual_stack_dns_suffix: str
 
 
 # Order matters: the first match wins, and "aws" is the fallback for unknown regions.
 PARTITIONS = (
-    Partition("aws-us-gov", re.compile(r"^us\-gov\-\w+\-\d+$"), "amazonaws.com", "api.aws"),
-    Partition("aws-iso-b", re.compile(r"^us\-isob\-\w+\-\d+$"), "sc2s.sgov.gov", "api.aws.scloud"),
+    Partition("aws-us-gov", r"^us\-gov\-\w+\-\d+$", "amazonaws.com", "api.aws"),
+    Partition("aws-iso-b", r"^us\-isob\-\w+\-\d+$", "sc2s.sgov.gov", "api.aws.scloud"),
     Partition(
-        "aws-iso-f", re.compile(r"^us\-isof\-\w+\-\d+$"), "csp.hci.ic.gov", "api.aws.hci.ic.gov"
+        "aws-iso-f", r"^us\-isof\-\w+\-\d+$", "csp.hci.ic.gov", "api.aws.hci.ic.gov"
     ),
-    Partition("aws-iso", re.compile(r"^us\-iso\-\w+\-\d+$"), "c2s.ic.gov", "api.aws.ic.gov"),
+    Partition("aws-iso", r"^us\-iso\-\w+\-\d+$", "c2s.ic.gov", "api.aws.ic.gov"),
     Partition(
-        "aws-iso-e", re.compile(r"^eu\-isoe\-\w+\-\d+$"), "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"
+        "aws-iso-e", r"^eu\-isoe\-\w+\-\d+$", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"
     ),
     Partition(
-        "aws-cn", re.compile(r"^cn\-\w+\-\d+$"), "amazonaws.com.cn", "api.amazonwebservices.com.cn"
+        "aws-cn", r"^cn\-\w+\-\d+$", "amazonaws.com.cn", "api.amazonwebservices.com.cn"
     ),
     Partition(
         "aws-eusc",
-        re.compile(r"^eusc\-(de)\-\w+\-\d+$"),
+        r"^eusc\-(de)\-\w+\-\d+$",
         "amazonaws.eu",
         "api.amazonwebservices.eu",
     ),
     Partition(
         "aws",
-        re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$"),
+        r"^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$",
         "amazonaws.com",
         "api.aws",
     ),
@@ -56,7 +58,7 @@ _REGION_RE = re.compile(r"^[a-z0-9-]{1,63}$")
 
 def partition_of(region: str) -> Partition:
     for partition in PARTITIONS:
-        if partition.region_regex.match(region):
+        if re.match(partition.region_regex, region):
             return partition
     return _AWS
 
@@ -70,12 +72,16 @@ def split_fips_region(region: str) -> tuple[str, bool]:
     return region, False
 
 
+def check_region(region: str) -> None:
+    if not _REGION_RE.match(region):
+        raise ParamValidationError("region_name", f"{region!r} is not a valid region name")
+
+
 def service_url(
     region: str, *, prefix: str = "runtime.sagemaker", fips: bool = False, dual_stack: bool = False
 ) -> str:
     """The rule set's URL for a region (botocore's endpoint rule set)."""
-    if not _REGION_RE.match(region):
-        raise ParamValidationError("region_name", f"{region!r} is not a valid region name")
+    check_region(region)
     partition = partition_of(region)
     service, _, rest = prefix.partition(".")  # "runtime", "sagemaker"
     if fips and dual_stack:

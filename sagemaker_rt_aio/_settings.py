@@ -8,23 +8,25 @@ always wins. All of it happens once, when a client is constructed.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._botocore_session import LazySession
 from ._config import config_variable, configured_endpoint_url, is_configured
 from ._endpoints import check_custom_url, split_fips_region
 from ._errors import ParamValidationError
 from ._network import ClientCert, Network, StrPath, build_ssl_context, check_keepalive_supported
 from ._protocol import UNSIGNED_DEFAULT_HEADERS
 from ._retry import RETRY_MODES, RetryPolicy
-from ._s3_endpoint import ADDRESSING_STYLES, S3Endpoint, aws_s3_url
 from ._useragent import unsigned_headers, user_agent
 
 if TYPE_CHECKING:  # botocore is imported when a session is first used (_botocore_session)
     import botocore.session
 
     from ._ratelimit import ClientRateLimiter
+    from ._s3_endpoint import S3Endpoint
 
 # botocore's total attempts per mode when max_attempts is not configured (legacy: _retry.json).
 DEFAULT_ATTEMPTS = {"legacy": 5, "standard": 3, "adaptive": 3}
@@ -108,6 +110,8 @@ def resolve_s3_endpoint(
     allow_http: bool,
 ) -> S3Endpoint:
     """The waiter's S3 endpoint, from the same inputs boto3's S3 client would use."""
+    from ._s3_endpoint import ADDRESSING_STYLES, S3Endpoint, aws_s3_url
+
     s3_config: Mapping[str, Any] = config_variable(session, "s3") or {}  # type: ignore[assignment]
     style = str(s3_config.get("addressing_style") or "auto")
     if style not in ADDRESSING_STYLES:
@@ -138,14 +142,50 @@ def resolve_s3_endpoint(
     return S3Endpoint(url, addressing_style=style)
 
 
+def _regional_s3_endpoint(region: str, use_fips: bool, use_dual_stack: bool) -> S3Endpoint:
+    """What ``resolve_s3_endpoint`` answers when nothing is configured (no ``s3_endpoint_url``,
+    no environment variable, no config file)."""
+    from ._s3_endpoint import S3Endpoint, aws_s3_url
+
+    region, fips_region = split_fips_region(region)
+    return S3Endpoint(aws_s3_url(region, fips=fips_region or use_fips, dual_stack=use_dual_stack))
+
+
 class ClientSettings(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.3 ms on import
     """What a client takes from this module, resolved once at construction."""
 
     network: Network
-    s3_endpoint: S3Endpoint
+    s3_endpoint: Callable[[], S3Endpoint]  # for the async-result helpers, on their first use
     retry_policy: RetryPolicy
     rate_limiter: ClientRateLimiter | None  # in adaptive mode
     unsigned_headers: Mapping[str, str]  # User-Agent and Accept-Encoding, added after signing
+
+
+def _lazy_s3_endpoint(
+    session: botocore.session.Session,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+    allow_http: bool,
+) -> Callable[[], S3Endpoint]:
+    """The S3 endpoint, resolved now if anything configures it (so that a bad URL is refused at
+    construction), else made from the arguments alone on first use: most clients never wait for
+    an async result, and ``_s3_endpoint`` is then never imported."""
+    if endpoint_url is None and type(session) is LazySession and session.unconfigured():
+        return functools.partial(
+            _regional_s3_endpoint, region, bool(use_fips), bool(use_dual_stack)
+        )
+    resolved = resolve_s3_endpoint(
+        session,
+        region=region,
+        endpoint_url=endpoint_url,
+        use_fips=use_fips,
+        use_dual_stack=use_dual_stack,
+        allow_http=allow_http,
+    )
+    return lambda: resolved
 
 
 def resolve_client_settings(
@@ -194,7 +234,7 @@ def resolve_client_settings(
             client_cert=client_cert,
             tcp_keepalive=tcp_keepalive,
         ),
-        s3_endpoint=resolve_s3_endpoint(
+        s3_endpoint=_lazy_s3_endpoint(
             session,
             region=region,
             endpoint_url=s3_endpoint_url,

@@ -188,7 +188,7 @@ async def send(
     max_body: int | None = None,
     route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
-    watch_call: bool = False,
+    own_session: bool = False,
 ) -> HttpResponse:
     """Send one attempt and read its answer (all of it, unless ``stream`` and the status is 2xx).
     See :func:`exchange`."""
@@ -203,7 +203,7 @@ async def send(
         max_body=max_body,
         route=route,
         watchdog=watchdog,
-        watch_call=watch_call,
+        own_session=own_session,
     )
 
 
@@ -214,22 +214,24 @@ async def exchange(
     body: bytes,
     headers: dict[str, str],
     timeout: aiohttp.ClientTimeout,
-    *,
+    # Positional too: the pipeline's flat path passes all of them positionally (keywords cost a
+    # call more than the rest of this function's bookkeeping).
     stream: bool = False,
     max_body: int | None = None,
     route: Mapping[str, Any] = DIRECT,
     watchdog: ReadWatchdog | None = None,
-    watch_call: bool = False,
+    own_session: bool = False,
     task: asyncio.Task[Any] | None = None,
 ) -> HttpResponse:
     """``send`` without the ``HttpRequest``: the pipeline's flat path takes this one directly.
 
     ``route`` adds the proxy and TLS settings ``_network`` chose for the request's host. With a
     ``watchdog``, ``sock_read`` is kept by it rather than by aiohttp's timer re-armed on every read
-    (see ``_watchdog``): with ``watch_call`` (the session's connector is a :class:`WatchedConnector`
-    of the same watchdog) for every call from the start (``task``: the running task, if the caller
-    has it at hand), a started stream's watch carrying on from its headers; without, for a started
-    stream from its headers on, aiohttp's own timer applying until then and to other calls.
+    (see ``_watchdog``): with ``own_session`` (the client made ``session``: its connector is a
+    :class:`WatchedConnector` of the same watchdog, and it skips aiohttp's automatic headers
+    itself) for every call from the start (``task``: the running task, if the caller has it at
+    hand), a started stream's watch carrying on from its headers; without, for a started stream
+    from its headers on, aiohttp's own timer applying until then and to other calls.
 
     A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
     a chunked body is cut off at the bound (``ResponseTooLargeError``), and the connection is
@@ -241,11 +243,11 @@ async def exchange(
         # carries them itself (as urllib3 does for botocore). Added after signing: never signed.
         headers = {**headers, **route["proxy_headers"]}
     watch = None
-    if watch_call and timeout.sock_read and watchdog is not None:
+    if own_session and timeout.sock_read and watchdog is not None:
         # aiohttp's timer would be armed once the request is written and re-armed on every read:
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
-        watch = watchdog.watch(timeout.sock_read, sending=True, task=task)
+        watch = watchdog.watch(timeout.sock_read, True, task)
         cached = _stripped  # read once: another thread's client may replace it meanwhile
         timeout = cached[1] if cached[0] is timeout else _without_sock_read(timeout)
     try:
@@ -254,7 +256,8 @@ async def exchange(
             url,
             data=body,
             headers=headers,
-            skip_auto_headers=SKIP_AUTO_HEADERS,
+            # The client's own session skips them for every request: no set to build per call.
+            skip_auto_headers=None if own_session else SKIP_AUTO_HEADERS,
             timeout=timeout,
             auto_decompress=False,
             allow_redirects=False,
@@ -342,11 +345,14 @@ class WatchedConnector(aiohttp.TCPConnector):
         self.watchdog = watchdog
 
     async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
-        connection = await super().connect(req, traces, timeout)
+        connection = await _connect(self, req, traces, timeout)  # super(), without making one
         protocol = connection.protocol
         if protocol is not None and protocol.transport is not None:
             self.watchdog.connected(protocol.transport, _answer_timed_out, protocol)
         return connection
+
+
+_connect = aiohttp.TCPConnector.connect
 
 
 def _answer_timed_out(protocol: Any) -> None:

@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from . import _model as m
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
 Body = bytes | bytearray | memoryview | str
+
+if TYPE_CHECKING:  # loaded on first use (``__getattr__`` at the end); here for type checkers
+    from ._types_async import InvokeEndpointAsyncRequest as InvokeEndpointAsyncRequest
+    from ._types_async import InvokeEndpointAsyncResult as InvokeEndpointAsyncResult
+    from ._types_stream import (
+        InvokeEndpointWithResponseStreamRequest as InvokeEndpointWithResponseStreamRequest,
+    )
+    from ._types_stream import PayloadPart as PayloadPart
 
 
 @dataclass(frozen=True)
@@ -132,55 +145,21 @@ class InvokeEndpointRequest(_WeakReferenceable):
         )
 
 
-@dataclass(eq=False, slots=True)
-class InvokeEndpointWithResponseStreamRequest(_WeakReferenceable):
-    """InvokeEndpointWithResponseStream's input (no target_model or enable_explanations members)."""
-
-    endpoint_name: str
-    body: Body
-    content_type: str | None = None
-    accept: str | None = None
-    custom_attributes: str | None = field(default=None, repr=False)
-    target_variant: str | None = None
-    target_container_hostname: str | None = None
-    inference_id: str | None = None
-    inference_component_name: str | None = None
-    session_id: str | None = None
-    prefix_aware_id: str | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"InvokeEndpointWithResponseStreamRequest(endpoint_name={self.endpoint_name!r}, "
-            f"body=<{_body_len(self.body)} bytes>, content_type={self.content_type!r})"
-        )
-
-
-@dataclass(eq=False, slots=True)
-class InvokeEndpointAsyncRequest(_WeakReferenceable):
-    """InvokeEndpointAsync's input: exactly one of ``input_location`` and ``body``."""
-
-    endpoint_name: str
-    input_location: str | None = None
-    body: Body | None = None
-    content_type: str | None = None
-    accept: str | None = None
-    custom_attributes: str | None = field(default=None, repr=False)
-    inference_id: str | None = None
-    request_ttl_seconds: int | None = None
-    invocation_timeout_seconds: int | None = None
-    s3_output_path_extension: str | None = None
-    filename: str | None = None
-
-    def __repr__(self) -> str:
-        body = "None" if self.body is None else f"<{_body_len(self.body)} bytes>"
-        return (
-            f"InvokeEndpointAsyncRequest(endpoint_name={self.endpoint_name!r}, "
-            f"input_location={self.input_location!r}, body={body})"
-        )
-
-
-@dataclass(slots=True)
+@dataclass
 class InvokeEndpointResult:
+    # Slotted by hand, for one slot beside the fields: a result made by lazy_result keeps the
+    # HTTP answer there, and its other fields are filled from it when one is first read.
+    __slots__ = (
+        "_answer",
+        "body",
+        "closed_session_id",
+        "content_type",
+        "custom_attributes",
+        "invoked_production_variant",
+        "new_session_id",
+        "response_metadata",
+    )
+
     body: bytes
     content_type: str | None
     invoked_production_variant: str | None
@@ -196,20 +175,77 @@ class InvokeEndpointResult:
     def text(self, encoding: str = "utf-8") -> str:
         return self.body.decode(encoding)
 
+    if not TYPE_CHECKING:  # mypy would take any attribute name for valid
 
-@dataclass
-class InvokeEndpointAsyncResult:
-    inference_id: str | None
-    output_location: str | None
-    failure_location: str | None
-    response_metadata: ResponseMetadata
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an unset slot: a field of a result made by lazy_result, until
+            # one of them is first read.
+            if name in _LAZY_RESULT_FIELDS:
+                try:
+                    answer = _ANSWER.__get__(self)
+                except AttributeError:
+                    pass
+                else:
+                    _fill_result(self, *answer)
+                    return _SLOTS[name].__get__(self)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # The fields only (read, so filled first): aiohttp's headers do not pickle.
+        return None, {name: getattr(self, name) for name in _RESULT_FIELDS}
 
 
-@dataclass(frozen=True)
-class PayloadPart:
-    """One ``PayloadPart`` event of a response stream: a chunk of the model's output."""
+_SLOTS = {name: InvokeEndpointResult.__dict__[name] for name in InvokeEndpointResult.__slots__}
+_ANSWER = _SLOTS["_answer"]
+_RESULT_FIELDS = tuple(result_field.name for result_field in fields(InvokeEndpointResult))
+# Each header field and its header, in the model's names.
+_RESULT_HEADERS = (
+    ("content_type", m.RESPONSE_CONTENT_TYPE),
+    ("invoked_production_variant", m.RESPONSE_INVOKED_VARIANT),
+    ("custom_attributes", m.RESPONSE_CUSTOM_ATTRIBUTES),
+    ("new_session_id", m.RESPONSE_NEW_SESSION_ID),
+    ("closed_session_id", m.RESPONSE_CLOSED_SESSION_ID),
+)
+_LAZY_RESULT_FIELDS = frozenset(_RESULT_FIELDS) - {"body"}
 
-    bytes: bytes
+
+def lazy_result(
+    body: bytes, status: int, headers: CIMultiDictProxy[str], retry_attempts: int = 0
+) -> InvokeEndpointResult:
+    """A successful call's :class:`InvokeEndpointResult` with only its body set: the header fields
+    and ``response_metadata`` are read from aiohttp's (immutable) ``headers`` when one of them
+    is first read. Equality, repr, copies, pickles, ``asdict`` and ``replace`` read them as any
+    field."""
+    result: InvokeEndpointResult = _new(InvokeEndpointResult)
+    result.body = body
+    result._answer = (status, headers, retry_attempts)  # type: ignore[attr-defined]
+    return result
+
+
+def _fill_result(
+    result: InvokeEndpointResult,
+    status: int,
+    headers: CIMultiDictProxy[str],
+    retry_attempts: int,
+) -> None:
+    # Only the unset fields: one the caller has set since stays. A repeated header's values are
+    # joined, as folding them does (", ".join of one value is that value).
+    for name, header in _RESULT_HEADERS:
+        slot = _SLOTS[name]
+        if not _is_set(slot, result):
+            found = headers.getall(header, None)
+            slot.__set__(result, None if found is None else ", ".join(found))
+    slot = _SLOTS["response_metadata"]
+    if not _is_set(slot, result):
+        slot.__set__(result, lazy_metadata(status, headers, retry_attempts))
+
+
+def _is_set(slot: Any, result: InvokeEndpointResult) -> bool:
+    try:
+        slot.__get__(result)
+    except AttributeError:
+        return False
+    return True
 
 
 def _body_len(body: Body) -> int:
@@ -217,3 +253,25 @@ def _body_len(body: Body) -> int:
         return len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body)
     except (ValueError, TypeError):  # a released memoryview: repr must not fail
         return -1
+
+
+# The types of the two other operations and the stream's event, in modules of their own made on
+# first use (PEP 562): creating a dataclass costs 0.3 ms on import, and most clients use neither.
+_LAZY = {
+    "InvokeEndpointAsyncRequest": "._types_async",
+    "InvokeEndpointAsyncResult": "._types_async",
+    "InvokeEndpointWithResponseStreamRequest": "._types_stream",
+    "PayloadPart": "._types_stream",
+}
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would otherwise accept any name
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(module, __package__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value

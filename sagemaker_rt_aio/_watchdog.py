@@ -51,9 +51,10 @@ class _Connecting:
 
 _CONNECTING = _Connecting()
 
-# The call watched while ``sending`` that the running task is making: a context variable, so
-# that the connector, which runs in that task, finds it without a lookup by task. (aiohttp's
-# body-writer task, started during the call, inherits it but never connects.)
+# The call watched while ``sending`` that the running task is making, or its last one (ended:
+# no ``transport``): a context variable, so that the connector, which runs in that task, finds it
+# without a lookup by task. (aiohttp's body-writer task, started during the call, inherits it but
+# never connects; a task started later inherits an ended one.)
 _SENDING: ContextVar[Watch | None] = ContextVar("sagemaker_rt_aio_sending", default=None)
 
 
@@ -68,38 +69,31 @@ class Watch:
     not the server, is the one waiting.
     """
 
-    __slots__ = (
-        "consumed",
-        "expired",
-        "idle",
-        "on_expire",
-        "owner",
-        "reader",
-        "seen",
-        "since",
-        "subject",
-        "suspect",
-        "task",
-        "transport",
-    )
+    # Class-level defaults, no __slots__: a watch is made per call, and setting four attributes
+    # costs a third of setting twelve.
+    reader: _Reader | None = None
+    seen = -1
+    expired = False
+    suspect = False  # past the limit at the last tick: ended if still so at the next
+    # Ends the watched call: called with ``subject`` (the connection's protocol, then the
+    # response) when the watch expires.
+    on_expire: Callable[[Any], None] | None = None
+    subject: Any = None
+    consumed = -1  # a stream's bytes read by its consumer; -1 while not a stream
 
     def __init__(
-        self, owner: ReadWatchdog, task: asyncio.Task[object], idle: float, now: float
+        self,
+        owner: ReadWatchdog,
+        task: asyncio.Task[object],
+        idle: float,
+        since: float,
+        transport: _Transport | None,
     ) -> None:
         self.owner = owner
         self.task = task
         self.idle = idle
-        self.since = now
-        self.reader: _Reader | None = None
-        self.seen = -1
-        self.expired = False
-        self.suspect = False  # past the limit at the last tick: ended if still so at the next
-        # Ends the watched call: called with ``subject`` (the connection's protocol, then the
-        # response) when the watch expires.
-        self.on_expire: Callable[[Any], None] | None = None
-        self.subject: Any = None
-        self.consumed = -1  # a stream's bytes read by its consumer; -1 while not a stream
-        self.transport: _Transport | None = None  # None: idle time counts from the start
+        self.since = since
+        self.transport = transport  # None: idle time counts from the start
 
     def close(self) -> None:
         """Stop watching (a stream read to its end or closed)."""
@@ -117,7 +111,7 @@ class ReadWatchdog:
         return len(self._watches)
 
     def watch(
-        self, idle: float, *, sending: bool = False, task: asyncio.Task[Any] | None = None
+        self, idle: float, sending: bool = False, task: asyncio.Task[Any] | None = None
     ) -> Watch:
         """Watch the current task (``task``, if the caller has it at hand) until
         :meth:`unwatch`; it may be cancelled after ``idle`` s without progress (``watch.expired``
@@ -126,11 +120,10 @@ class ReadWatchdog:
         if task is None:
             task = asyncio.current_task()
             assert task is not None
-        watch = Watch(self, task, idle, self._clock())
-        self._watches[watch] = None
+        watch = Watch(self, task, idle, self._clock(), _CONNECTING if sending else None)
         if sending:
-            watch.transport = _CONNECTING
             _SENDING.set(watch)
+        self._watches[watch] = None
         tick = idle / _TICKS_PER_LIMIT
         if self._handle is None or tick < self._tick:
             self._arm(task.get_loop(), tick)
@@ -145,7 +138,7 @@ class ReadWatchdog:
         # Kept until the call ends: aiohttp may send an idempotent request again on a new
         # connection (the old one closed under it), and the watch must follow.
         watch = _SENDING.get()
-        if watch is not None and watch.owner is self:
+        if watch is not None and watch.transport is not None and watch.owner is self:
             watch.transport = transport
             watch.on_expire = on_expire
             watch.subject = subject
@@ -168,8 +161,11 @@ class ReadWatchdog:
         # would cost each call the very timer operations the watchdog exists to save. A tick
         # that finds nothing to watch does not re-arm.
         self._watches.pop(watch, None)
-        if watch.transport is not None and _SENDING.get() is watch:
-            _SENDING.set(None)
+        if watch.transport is not None:
+            # A call watched while sending stays its task's _SENDING until that task's next call
+            # (setting a context variable costs more than the rest of a watch): it forgets what
+            # it refers to, so it keeps nothing alive, and ``connected`` ignores it.
+            watch.transport = watch.subject = watch.on_expire = watch.reader = None
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""

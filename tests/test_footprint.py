@@ -125,16 +125,18 @@ def test_aws_ca_bundle_alone_needs_no_botocore_and_loads_once(tmp_path: Path) ->
 
 
 # Modules that a client with static keys and an endpoint_url never needs: each is imported when its
-# feature is first used (bidirectional streams, HTTP/2, response streams and their decoders, the
-# OpenAI route and its bearer tokens, async results, adaptive retries), or by the CLI and the
-# emulator.
+# feature is first used (bidirectional streams, their endpoint and TLS settings, HTTP/2, response
+# streams, their request, events and decoders, the OpenAI route and its bearer tokens, async calls'
+# request, async results and their S3 endpoint, adaptive retries), or by the CLI and the emulator.
 LAZY_MODULES = (
     "botocore",
     "h2",
     "sagemaker_rt_aio._async_results",
     "sagemaker_rt_aio._bearer",
     "sagemaker_rt_aio._bidi",
+    "sagemaker_rt_aio._bidi_endpoints",
     "sagemaker_rt_aio._bidi_events",
+    "sagemaker_rt_aio._bidi_network",
     "sagemaker_rt_aio._bidi_request",
     "sagemaker_rt_aio._eventstream",
     "sagemaker_rt_aio._h2",
@@ -142,9 +144,12 @@ LAZY_MODULES = (
     "sagemaker_rt_aio._openai_route",
     "sagemaker_rt_aio._ratelimit",
     "sagemaker_rt_aio._s3",
+    "sagemaker_rt_aio._s3_endpoint",
     "sagemaker_rt_aio._sse",
     "sagemaker_rt_aio._stream",
     "sagemaker_rt_aio._stream_text",
+    "sagemaker_rt_aio._types_async",
+    "sagemaker_rt_aio._types_stream",
     "sagemaker_rt_aio.cli",
     "sagemaker_rt_aio.local",
 )
@@ -181,15 +186,24 @@ def test_rarely_used_modules_load_when_their_feature_is_first_used() -> None:
             aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
         )
         loaded = lambda name: "sagemaker_rt_aio." + name in sys.modules
+        print(loaded("_types_stream"), loaded("_types_async"))
         client.invoke_endpoint_with_response_stream(endpoint_name="e", body=b"{}")
-        print(loaded("_stream"), loaded("_bidi"), loaded("_openai_route"))
+        print(loaded("_stream"), loaded("_bidi"), loaded("_openai_route"), loaded("_types_stream"))
         client.invoke_endpoint_with_bidirectional_stream(endpoint_name="e")
         print(loaded("_bidi"), loaded("_h2"), loaded("_openai_route"))
         client.openai_base_url("e")
         print(loaded("_openai_route"))
+        sagemaker_rt_aio.InvokeEndpointAsyncRequest(endpoint_name="e", body=b"{}")
+        print(loaded("_types_async"))
         """
     )
-    assert out.splitlines() == ["True False False", "True True False", "True"]
+    assert out.splitlines() == [
+        "False False",
+        "True False False True",
+        "True True False",
+        "True",
+        "True",
+    ]
 
 
 def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
@@ -238,3 +252,28 @@ def test_lazy_names_are_thread_safe_on_first_access() -> None:
         """
     )
     assert out == "8 1"
+
+
+def test_http2_and_s3_endpoints_are_resolved_when_first_needed() -> None:
+    out = _run(
+        """
+        import sys
+        import sagemaker_rt_aio
+        client = sagemaker_rt_aio.SageMakerRuntimeClient(
+            "us-east-1", endpoint_url="http://127.0.0.1:9", allow_http=True,
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        )
+        loaded = lambda name: "sagemaker_rt_aio." + name in sys.modules
+        print(loaded("_bidi_endpoints"), loaded("_bidi_network"), loaded("_s3_endpoint"))
+        print(client.bidirectional_endpoint_url, loaded("_bidi_endpoints"), loaded("_bidi_network"))
+        view = client.with_options(retry_policy=sagemaker_rt_aio.RetryPolicy.none())
+        print(view._bidi_settings() is client._bidi_settings())  # resolved once, for the client
+        print(client._results._s3_endpoint.url, loaded("_s3_endpoint"))
+        """
+    )
+    assert out.splitlines() == [
+        "False False False",
+        "http://127.0.0.1:9 True True",
+        "True",
+        "https://s3.amazonaws.com True",
+    ]

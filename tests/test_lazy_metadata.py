@@ -1,5 +1,6 @@
-"""A successful call's ``ResponseMetadata`` folds aiohttp's headers only when first read: it must be
-indistinguishable from the eagerly folded one (``from_http``) in every way a caller can look."""
+"""A successful call's result reads aiohttp's headers only when one of its header fields or its
+``response_metadata`` is first read, and that ``ResponseMetadata`` folds them only when first read:
+both must be indistinguishable from the eagerly made ones in every way a caller can look."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sagemaker_rt_aio import ResponseMetadata
+from sagemaker_rt_aio import InvokeEndpointResult, ResponseMetadata
 from sagemaker_rt_aio._protocol import parse_invoke_endpoint
 
 
@@ -55,6 +56,13 @@ LOOKS: dict[str, Callable[[Any], Any]] = {
     "deepcopy": copy.deepcopy,
     "copy": lambda result: copy.copy(result.response_metadata),
     "replace": lambda result: dataclasses.replace(result.response_metadata, retry_attempts=5),
+    "copy_result": copy.copy,
+    "replace_result": lambda result: dataclasses.replace(result, body=b"[]"),
+    "astuple": dataclasses.astuple,
+    "fields_by_name": lambda result: [
+        getattr(result, result_field.name) for result_field in dataclasses.fields(result)
+    ],
+    "json": lambda result: result.json(),
 }
 
 
@@ -64,6 +72,7 @@ def test_lazy_metadata_is_the_eager_one(look: str, repeated: bool) -> None:
     headers = _headers(repeated)
     lazy = parse_invoke_endpoint(200, headers, b"{}", 2)  # aiohttp's headers: the lazy path
     eager = parse_invoke_endpoint(200, dict(headers.items()), b"{}", 2)  # dict: not lazy
+    assert unread(lazy) == LAZY_FIELDS  # nothing read from the answer yet
     assert "_raw_headers" in lazy.response_metadata.__dict__  # nothing folded yet
     expected = ResponseMetadata.from_http(200, headers, 2)
     assert eager.response_metadata == expected
@@ -77,6 +86,41 @@ def test_lazy_metadata_is_the_eager_one(look: str, repeated: bool) -> None:
         response_metadata=expected,
     )
     assert LOOKS[look](lazy) == LOOKS[look](eager)
+
+
+LAZY_FIELDS = [
+    "closed_session_id",
+    "content_type",
+    "custom_attributes",
+    "invoked_production_variant",
+    "new_session_id",
+    "response_metadata",
+]
+
+
+def unread(result: InvokeEndpointResult) -> list[str]:
+    """The fields a lazy result has not read from its answer yet (their slots are unset)."""
+    cls = type(result)
+    missing = []
+    for name in LAZY_FIELDS:
+        try:
+            cls.__dict__[name].__get__(result)
+        except AttributeError:
+            missing.append(name)
+    return missing
+
+
+def test_a_lazy_result_keeps_what_the_caller_set_before_reading() -> None:
+    result = parse_invoke_endpoint(200, _headers(repeated=False), b"{}", 0)
+    result.content_type = "text/plain"
+    assert unread(result) == [name for name in LAZY_FIELDS if name != "content_type"]
+    assert result.invoked_production_variant == "AllTraffic"  # reading one fills the others
+    assert unread(result) == []
+    assert result.content_type == "text/plain"
+    assert result.closed_session_id is None
+    with pytest.raises(AttributeError, match="'InvokeEndpointResult' object has no attribute 'x'"):
+        result.x  # type: ignore[attr-defined]  # noqa: B018
+    assert type(result) is InvokeEndpointResult
 
 
 def test_repeated_result_headers_are_joined_as_botocore_does() -> None:

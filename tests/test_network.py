@@ -439,6 +439,22 @@ def test_one_ssl_context_per_client_for_every_host(pki: Pki) -> None:
     assert network.route(URL(client.endpoint_url)) is network.route(URL(client.endpoint_url))
 
 
+
+def test_own_session_holds_the_tls_setting_so_requests_pass_none(pki: Pki) -> None:
+    # The session the client makes carries the TLS setting on its connector (the CA-bundle
+    # tests above go through it); its requests pass only what differs per host: a proxy.
+    network = Network(
+        proxies={"https": "http://proxy.corp:3128"},
+        ssl_setting=ssl.create_default_context(cafile=pki.ca_path),
+    )
+    direct = URL("http://127.0.0.1:8080/x")
+    proxied = URL("https://runtime.sagemaker.us-east-1.amazonaws.com/x")
+    assert network.route(direct)["ssl"] is network.ssl
+    assert network.own_route(direct) == {}
+    assert "ssl" not in network.own_route(proxied)
+    assert network.own_route(proxied)["proxy"] == URL("http://proxy.corp:3128")
+    assert network.own_route(proxied) is network.own_route(proxied)
+
 PROXY_ANSWERS = {
     # a tunnel "opened", then closed before the TLS handshake
     "drop": b"HTTP/1.1 200 Connection established\r\n\r\n",

@@ -9,6 +9,8 @@ async-result waiter uses.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -388,3 +390,33 @@ def test_every_constructor_parameter_is_documented() -> None:
     names = [n for n in inspect.signature(SageMakerRuntimeClient).parameters if n != "self"]
     missing = [name for name in names if f"``{name}``" not in doc]
     assert not missing, f"undocumented constructor parameters: {missing}"
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-east-1-fips", "eu-west-1", "cn-north-1"])
+@pytest.mark.parametrize("use_fips", [None, True, False])
+@pytest.mark.parametrize("use_dual_stack", [None, True])
+def test_s3_endpoint_made_on_first_use_is_the_one_resolved_from_an_unconfigured_session(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    region: str,
+    use_fips: bool | None,
+    use_dual_stack: bool | None,
+) -> None:
+    # With nothing configured, the client makes its S3 endpoint from its arguments when the
+    # async-result helpers first need it (not importing _s3_endpoint before): the same endpoint.
+    from sagemaker_rt_aio._botocore_session import LazySession
+    from sagemaker_rt_aio._settings import _lazy_s3_endpoint
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "BOTOCORE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing"))
+    session: Any = LazySession(None)
+    assert session.unconfigured()
+    arguments: dict[str, Any] = dict(
+        region=region, use_fips=use_fips, use_dual_stack=use_dual_stack, allow_http=False
+    )
+    lazy = _lazy_s3_endpoint(session, endpoint_url=None, **arguments)
+    assert isinstance(lazy, functools.partial)  # not resolved yet
+    assert lazy() == resolve_s3_endpoint(session, endpoint_url=None, **arguments)
+    assert not session.created

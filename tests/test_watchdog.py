@@ -12,7 +12,7 @@ from aiohttp import web
 from conftest import ScriptedServer
 
 from sagemaker_rt_aio import ReadTimeoutError, SageMakerRuntimeClient
-from sagemaker_rt_aio._watchdog import _SENDING, ReadWatchdog
+from sagemaker_rt_aio._watchdog import _SENDING, ReadWatchdog, Watch
 
 
 class Clock:
@@ -123,12 +123,28 @@ async def test_only_the_task_that_sends_is_told_its_connection() -> None:
     watchdog.connected(again, print, "new")
     assert watch.transport is again and watch.subject == "new"
     watchdog.unwatch(watch)
-    assert len(watchdog) == 0 and _SENDING.get() is None
+    assert len(watchdog) == 0 and ended(_SENDING.get())
     watchdog.connected(Transport(), print, "late")  # after the call: nothing to tell
-    assert watch.transport is again
+    assert ended(watch)
     never = watchdog.watch(70.0, sending=True)  # failed before connecting: forgotten as well
     watchdog.unwatch(never)
-    assert _SENDING.get() is None
+    assert ended(_SENDING.get())
+    # A task started later inherits the ended watch, and its connections are not taken for it.
+    async def later() -> None:
+        watchdog.connected(Transport(), print, "later")
+
+    await asyncio.ensure_future(later())
+    assert ended(never)
+
+
+def ended(watch: Watch | None) -> bool:
+    """An ended call's watch, left in its task's context: it keeps nothing alive."""
+    return watch is None or (
+        watch.transport is None
+        and watch.subject is None
+        and watch.on_expire is None
+        and watch.reader is None
+    )
 
 
 async def test_progress_resets_the_idle_limit() -> None:
@@ -350,7 +366,7 @@ async def test_an_answer_that_never_starts_raises_read_timeout(
             release.set()
             assert (await client.invoke_endpoint(endpoint_name="ep", body=b"{}")).body == b"fine"
             watchdog = client._pipeline._watchdog
-            assert len(watchdog) == 0 and _SENDING.get() is None
+            assert len(watchdog) == 0 and ended(_SENDING.get())
     finally:
         if session is not None:
             await session.close()

@@ -106,7 +106,9 @@ class Pair:
         )
 
     @asynccontextmanager
-    async def ours(self, token: str | None = TOKEN) -> AsyncIterator[SageMakerRuntimeClient]:
+    async def ours(
+        self, token: str | None = TOKEN, http_session: aiohttp.ClientSession | None = None
+    ) -> AsyncIterator[SageMakerRuntimeClient]:
         async with SageMakerRuntimeClient(
             region_name="us-east-1",
             endpoint_url=self.server.url,
@@ -115,6 +117,7 @@ class Pair:
             aws_session_token=token,
             retry_policy=RetryPolicy.none(),
             timeout=aiohttp.ClientTimeout(total=30, sock_connect=5, sock_read=10),
+            http_session=http_session,
         ) as client:
             yield client
 
@@ -279,13 +282,17 @@ async def test_invoke_endpoint_request_matches_boto3(
 
 async def test_no_content_type_or_accept_unless_given(pair: Pair) -> None:
     # aiohttp's own defaults (Accept: */*, Content-Type: application/octet-stream,
-    # Accept-Encoding: gzip, deflate) must not leak: the model container would see them.
+    # Accept-Encoding: gzip, deflate) must not leak: the model container would see them. The
+    # client's own session skips them for every request; a session of yours, call by call.
     kwargs = INVOKE_CASES["minimal"]
     await boto_call(pair.boto(), "invoke_endpoint", **kwargs)
-    async with pair.ours() as client:
-        await client.invoke_endpoint(**ours_kwargs(kwargs))
-        await client.invoke_endpoint(endpoint_name="ep", body="text")
-        await client.invoke_endpoint(endpoint_name="ep", body=bytearray(b"x"))
+    async with aiohttp.ClientSession() as yours:
+        for session in (None, yours):
+            async with pair.ours(http_session=session) as client:
+                await client.invoke_endpoint(**ours_kwargs(kwargs))
+                await client.invoke_endpoint(endpoint_name="ep", body="text")
+                await client.invoke_endpoint(endpoint_name="ep", body=bytearray(b"x"))
+    assert len(pair.received) == 7
     for received in pair.received:
         assert "Content-Type" not in received.headers
         assert "Accept" not in received.headers

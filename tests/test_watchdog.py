@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -190,7 +191,9 @@ async def test_timer_runs_only_while_calls_are_watched() -> None:
     assert watchdog._handle is None
 
 
-def _client(url: str, sock_read: float) -> SageMakerRuntimeClient:
+def _client(
+    url: str, sock_read: float, http_session: aiohttp.ClientSession | None = None
+) -> SageMakerRuntimeClient:
     return SageMakerRuntimeClient(
         "us-east-1",
         endpoint_url=url,
@@ -198,7 +201,21 @@ def _client(url: str, sock_read: float) -> SageMakerRuntimeClient:
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="secret",
         timeout=aiohttp.ClientTimeout(sock_read=sock_read),
+        http_session=http_session,
     )
+
+
+@contextlib.asynccontextmanager
+async def _client_on(url: str, own_session: bool) -> AsyncIterator[SageMakerRuntimeClient]:
+    """A client with sock_read 0.2 s on its own session, or on the caller's (aiohttp's timer)."""
+    timeout = aiohttp.ClientTimeout(sock_read=0.2)
+    session = None if own_session else aiohttp.ClientSession(timeout=timeout)
+    try:
+        async with _client(url, 0.2, session) as client:
+            yield client
+    finally:
+        if session is not None:
+            await session.close()
 
 
 async def test_a_body_trickling_faster_than_sock_read_is_read_to_its_end(
@@ -346,30 +363,16 @@ async def test_an_answer_that_never_starts_raises_read_timeout(
         return web.Response(body=b"fine")
 
     scripted_server.script = [silent, fine]
-    timeout = aiohttp.ClientTimeout(sock_read=0.2)
-    session = None if own_session else aiohttp.ClientSession(timeout=timeout)
-    try:
-        async with SageMakerRuntimeClient(
-            "us-east-1",
-            endpoint_url=scripted_server.url,
-            allow_http=True,
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="secret",
-            timeout=timeout,
-            http_session=session,
-        ) as client:
-            with pytest.raises(ReadTimeoutError) as caught:
-                await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
-            # The same error as aiohttp's own timer (which a session of the caller's keeps), and
-            # not retried (the model may have run): the second answer is left for the next call.
-            assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
-            release.set()
-            assert (await client.invoke_endpoint(endpoint_name="ep", body=b"{}")).body == b"fine"
-            watchdog = client._pipeline._watchdog
-            assert len(watchdog) == 0 and ended(_SENDING.get())
-    finally:
-        if session is not None:
-            await session.close()
+    async with _client_on(scripted_server.url, own_session) as client:
+        with pytest.raises(ReadTimeoutError) as caught:
+            await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+        # The same error as aiohttp's own timer (which a session of the caller's keeps), and
+        # not retried (the model may have run): the second answer is left for the next call.
+        assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
+        release.set()
+        assert (await client.invoke_endpoint(endpoint_name="ep", body=b"{}")).body == b"fine"
+        watchdog = client._pipeline._watchdog
+        assert len(watchdog) == 0 and ended(_SENDING.get())
 
 
 @pytest.mark.parametrize("own_session", [True, False], ids=["client-session", "users-session"])
@@ -396,38 +399,24 @@ async def test_a_stream_that_never_starts_raises_read_timeout(
         return response
 
     scripted_server.script = [silent, fine]
-    timeout = aiohttp.ClientTimeout(sock_read=0.2)
-    session = None if own_session else aiohttp.ClientSession(timeout=timeout)
-    try:
-        async with SageMakerRuntimeClient(
-            "us-east-1",
-            endpoint_url=scripted_server.url,
-            allow_http=True,
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="secret",
-            timeout=timeout,
-            http_session=session,
-        ) as client:
-            with pytest.raises(ReadTimeoutError) as caught:
-                async with client.invoke_endpoint_with_response_stream(
-                    endpoint_name="ep", body=b"{}"
-                ):
-                    pytest.fail("the block must not be entered")
-            assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
-            release.set()
-            watchdog = client._pipeline._watchdog
+    async with _client_on(scripted_server.url, own_session) as client:
+        with pytest.raises(ReadTimeoutError) as caught:
             async with client.invoke_endpoint_with_response_stream(
                 endpoint_name="ep", body=b"{}"
-            ) as stream:
-                # Watched from its headers on either way; no longer the watch of a request being
-                # sent, which a later connection of this task would take over.
-                assert len(watchdog) == 1 and _SENDING.get() is None
-                got = [part.bytes async for part in stream]
-            assert got == [b"p0", b"p1"]
-            assert len(watchdog) == 0 and _SENDING.get() is None
-    finally:
-        if session is not None:
-            await session.close()
+            ):
+                pytest.fail("the block must not be entered")
+        assert isinstance(caught.value.__cause__, aiohttp.ServerTimeoutError)
+        release.set()
+        watchdog = client._pipeline._watchdog
+        async with client.invoke_endpoint_with_response_stream(
+            endpoint_name="ep", body=b"{}"
+        ) as stream:
+            # Watched from its headers on either way; no longer the watch of a request being
+            # sent, which a later connection of this task would take over.
+            assert len(watchdog) == 1 and _SENDING.get() is None
+            got = [part.bytes async for part in stream]
+        assert got == [b"p0", b"p1"]
+        assert len(watchdog) == 0 and _SENDING.get() is None
 
 
 async def test_a_route_stream_that_stalls_raises_read_timeout_and_every_one_is_unwatched(

@@ -31,12 +31,14 @@ from ._signing import (
     FrozenCredentials,
     amz_date,
     canonical_uri,
+    hmac_signature,
     sha256_hex,
     signing_hmac,
 )
 
 
-# A presigned URL is made only here (and with the first token, not with the package).
+# SigV4 query presigning lives here, beside its only user: the bearer token is a presigned URL
+# (and this module loads with the first token, not with the package).
 def _query_encode(value: str) -> str:
     # botocore's percent_encode: RFC 3986 unreserved characters stay, everything else is encoded.
     return quote(value, safe="-_.~")
@@ -89,10 +91,11 @@ def presign_url(
     string_to_sign = (
         f"{SIGV4_ALGORITHM}\n{stamp}\n{scope}\n" + sha256_hex(canonical_request.encode())
     )
-    signature = _signing._signature(
+    signature = hmac_signature(
         signing_hmac(credentials.secret_key, date, region, service), string_to_sign.encode()
     )
     return f"https://{host}{path}?{query}&X-Amz-Signature={signature}"
+
 
 def make_bearer_token(
     credentials: FrozenCredentials, region: str, *, expires_in: int, now: float | None = None

@@ -182,8 +182,10 @@ class Network:
         self._proxies = dict(proxies) if proxies is not None else None
         self.ssl = ssl_setting
         self.tcp_keepalive = tcp_keepalive
-        self._routes: dict[tuple[str, str | None, int | None], Mapping[str, Any]] = {}
-        self._own_routes: dict[tuple[str, str | None, int | None], Mapping[str, Any]] = {}
+        # Per host: (its route, its route on the client's own session), decided once.
+        self._routes: dict[
+            tuple[str, str | None, int | None], tuple[Mapping[str, Any], Mapping[str, Any]]
+        ] = {}
 
     def __repr__(self) -> str:
         # Never the proxy URLs: they may hold credentials.
@@ -191,26 +193,26 @@ class Network:
         return f"<Network proxies={proxies} tcp_keepalive={self.tcp_keepalive}>"
 
     def route(self, url: URL) -> Mapping[str, Any]:
-        key = (url.scheme, url.raw_host, url.port)
-        route = self._routes.get(key)
-        if route is None:
-            if len(self._routes) >= _ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            route = self._routes[key] = self._decide(url)
-        return route
+        return self._routes_for(url)[0]
 
     def own_route(self, url: URL) -> Mapping[str, Any]:
         """``route(url)`` for the session the client owns, whose connector (``connector()``) holds
         the TLS setting: without a proxy, nothing to pass per request. (aiohttp's handling of an
-        ``ssl`` argument costs a call about 8k instructions.)"""
+        ``ssl`` argument costs a call about 6k instructions.)"""
+        return self._routes_for(url)[1]
+
+    def _routes_for(self, url: URL) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         key = (url.scheme, url.raw_host, url.port)
-        route = self._own_routes.get(key)
-        if route is None:
-            if len(self._own_routes) >= _ROUTE_CACHE_SIZE:
-                self._own_routes.clear()
-            rest = {name: value for name, value in self.route(url).items() if name != "ssl"}
-            route = self._own_routes[key] = MappingProxyType(rest) if rest else DIRECT
-        return route
+        routes = self._routes.get(key)
+        if routes is None:
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            route = own = self._decide(url)
+            if "ssl" in route:
+                rest = {name: value for name, value in route.items() if name != "ssl"}
+                own = MappingProxyType(rest) if rest else DIRECT
+            routes = self._routes[key] = (route, own)
+        return routes
 
     def _decide(self, url: URL) -> Mapping[str, Any]:
         kwargs: dict[str, Any] = {}

@@ -109,7 +109,8 @@ def signing_hmac(secret_key: str, date: str, region: str, service: str) -> tuple
     )
 
 
-def _signature(states: tuple[Any, Any], message: bytes) -> str:
+def hmac_signature(states: tuple[Any, Any], message: bytes) -> str:
+    """The hex HMAC-SHA256 of ``message`` from ``signing_hmac``'s (inner, outer) states."""
     inner, outer = states[0].copy(), states[1].copy()
     inner.update(message)
     outer.update(inner.digest())
@@ -315,7 +316,7 @@ def sign_headers(
     string_to_sign = (
         f"{SIGV4_ALGORITHM}\n{stamp}\n{keyed[3]}\n{sha256_hex(canonical_request.encode())}"
     )
-    headers["Authorization"] = keyed[4] + _signature(keyed[5], string_to_sign.encode())
+    headers["Authorization"] = keyed[4] + hmac_signature(keyed[5], string_to_sign.encode())
 
 
 # ------------------------------------------------------------------------------- event signing

@@ -9,7 +9,6 @@ signing key per (secret, date, region, service). Its output equals botocore's fo
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from functools import lru_cache
 from typing import Any
@@ -92,6 +91,8 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
+    import hmac  # here: used once a day per key, and not otherwise loaded on import
+
     return hmac.digest(key, msg.encode(), "sha256")
 
 

@@ -307,13 +307,11 @@ def sign_headers(
     if template.date_at >= 0:
         values.insert(template.date_at, stamp)
     values.append(payload_hash)
-    # sha256_hex and hmac_signature, inlined: this is every call's path.
-    canonical = _SHA256.copy()
-    canonical.update((template.canonical % tuple(values)).encode())
-    inner, outer = keyed[5][0].copy(), keyed[5][1].copy()
-    inner.update(f"{SIGV4_ALGORITHM}\n{stamp}\n{keyed[3]}\n{canonical.hexdigest()}".encode())
-    outer.update(inner.digest())
-    headers["Authorization"] = keyed[4] + outer.hexdigest()
+    canonical_request = template.canonical % tuple(values)
+    string_to_sign = (
+        f"{SIGV4_ALGORITHM}\n{stamp}\n{keyed[3]}\n{sha256_hex(canonical_request.encode())}"
+    )
+    headers["Authorization"] = keyed[4] + hmac_signature(keyed[5], string_to_sign.encode())
 
 
 # ------------------------------------------------------------------------------- event signing

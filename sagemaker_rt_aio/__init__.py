@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._client import SageMakerRuntimeClient
 from ._constants import ENDPOINT_PREFIX
@@ -47,6 +47,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._lazy import lazy_attributes as _lazy_attributes
 from ._logging import LOG_ENV_VAR, configure_logging_from_env
 from ._pipeline import CallNext, Middleware
 from ._retry import RetryPolicy
@@ -95,16 +96,7 @@ configure_logging_from_env()  # SAGEMAKER_RT_AIO_LOG=debug: the library's debug 
 
 
 if not TYPE_CHECKING:  # hidden from type checkers, which would otherwise accept any name
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib import import_module
-
-        value = getattr(import_module(module, __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
+    __getattr__ = _lazy_attributes(globals(), _LAZY)
 
     def __dir__() -> list[str]:
         return sorted({*globals(), *_LAZY})

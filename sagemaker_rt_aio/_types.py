@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from . import _model as m
+from ._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -265,13 +266,4 @@ _LAZY = {
 }
 
 if not TYPE_CHECKING:  # hidden from type checkers, which would otherwise accept any name
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib import import_module
-
-        value = getattr(import_module(module, __package__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
+    __getattr__ = lazy_attributes(globals(), _LAZY)

@@ -141,6 +141,9 @@ class ChatCompletionsStream(ResponseStream):
     # Its parts are the body's chunks (no event stream to decode): the mixin's reading of them.
     _text_input = TextStreamMixin._text_input
 
+    def __aiter__(self) -> AsyncIterator[PayloadPart]:
+        return self._parts()
+
     async def _parts(self) -> AsyncIterator[PayloadPart]:
         if self._started:
             raise RuntimeError("a response stream can be iterated only once")

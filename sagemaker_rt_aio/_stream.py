@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDictProxy
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 _PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
-_PAYLOAD_BYTES = ("PayloadPart", bytes, "")  # decoded to the payload alone (_text_input)
+_PAYLOAD_BYTES = ("PayloadPart", bytes, "")  # decoded to the payload alone (joined)
 
 
 def open_stream(response: HttpResponse, retries: int) -> ResponseStream:
@@ -88,60 +88,24 @@ class ResponseStream(TextStreamMixin):
         )
 
     def __aiter__(self) -> AsyncIterator[PayloadPart]:
-        return self._parts()
+        return self._read(joined=False)
 
-    async def _parts(self) -> AsyncIterator[PayloadPart]:
-        readany = self._begin()
-        decoder = EventStreamDecoder(event=_PAYLOAD_PART)  # made on use: the text helpers use their own
-        response = self._response
-        watch = self._watch
-        observer = self._observer
-        first = True
-        rest = b""
-        while True:
-            if rest:
-                chunk, rest = rest, b""
-            else:
-                failure = None
-                try:
-                    chunk = await readany() if readany is not None else await read_chunk(response)
-                except Exception as exc:
-                    failure = transport_failure(exc)
-                    if failure is exc:
-                        raise
-                if failure is not None:
-                    raise failure  # outside the handler: only translate_error's __cause__ shows
-                if not chunk:
-                    self._end(decoder)
-                    return
-                if watch is not None:
-                    watch.consumed += len(chunk)
-                if first:  # its first part before the others are decoded: see split_first
-                    first = False
-                    chunk, rest = split_first(chunk)
-            for item in decoder.feed_events(chunk):
-                part: PayloadPart | None = (
-                    item  # nearly every event: a PayloadPart already, no further work
-                    if item.__class__ is PayloadPart
-                    else message_to_part(item, request_id=self.response_metadata.request_id)
-                )
-                if part is None:
-                    continue
-                if observer is not None:
-                    observer.part()
-                yield part
-            if decoder._error is not None:  # not the property: a call per chunk
-                raise decoder._error  # after the good messages that came before it
-
-    async def _text_input(self) -> AsyncIterator[bytes]:
+    def _text_input(self) -> AsyncIterator[bytes]:
         """The payloads each chunk of the body completes, joined: what the LLM helpers decode
         (their decoders take bytes cut anywhere), without a step or a PayloadPart per part.
 
         Parts before an error message, or before a corrupt message, come out before the error
         is raised, as through ``async for``.
         """
+        return self._read(joined=True)
+
+    async def _read(self, *, joined: bool) -> AsyncIterator[Any]:
+        """The one reading loop of both ways through the body: each part as a ``PayloadPart``,
+        or (``joined``) each chunk's payloads as one ``bytes``. (One loop that tests a flag per
+        chunk rather than two copies; a shared generator of chunks would cost a step per chunk,
+        which for a token stream is one per event.)"""
         readany = self._begin()
-        decoder = EventStreamDecoder(event=_PAYLOAD_BYTES)
+        decoder = EventStreamDecoder(event=_PAYLOAD_BYTES if joined else _PAYLOAD_PART)
         response = self._response
         watch = self._watch
         observer = self._observer
@@ -168,30 +132,45 @@ class ResponseStream(TextStreamMixin):
                 if first:  # its first part before the others are decoded: see split_first
                     first = False
                     chunk, rest = split_first(chunk)
-            payloads = decoder.feed_events(chunk)
-            try:
-                joined = b"".join(payloads)  # nearly always: payloads only
-            except TypeError:  # an error message, or an event of another type, among them
-                held: list[bytes] = []
-                for item in payloads:
-                    if item.__class__ is not bytes:
-                        if held:  # the text before an error message comes out first
-                            yield b"".join(held)
-                            held = []
-                        part = message_to_part(item, request_id=self.response_metadata.request_id)
-                        if part is None:
-                            continue
-                        item = part.bytes
+            items = decoder.feed_events(chunk)
+            if joined:
+                try:
+                    payloads = b"".join(items)  # nearly always: payloads only
+                except TypeError:  # an error message, or an event of another type, among them
+                    held: list[bytes] = []
+                    for item in items:
+                        if item.__class__ is not bytes:
+                            if held:  # the text before an error message comes out first
+                                yield b"".join(held)
+                                held = []
+                            part = message_to_part(
+                                item, request_id=self.response_metadata.request_id
+                            )
+                            if part is None:
+                                continue
+                            item = part.bytes
+                        if observer is not None:
+                            observer.part()
+                        held.append(item)
+                    payloads = b"".join(held)
+                else:
+                    if observer is not None:
+                        for _ in items:
+                            observer.part()
+                if payloads:
+                    yield payloads
+            else:
+                for item in items:
+                    part = (
+                        item  # nearly every event: a PayloadPart already, no further work
+                        if item.__class__ is PayloadPart
+                        else message_to_part(item, request_id=self.response_metadata.request_id)
+                    )
+                    if part is None:
+                        continue
                     if observer is not None:
                         observer.part()
-                    held.append(item)
-                joined = b"".join(held)
-            else:
-                if observer is not None:
-                    for _ in payloads:
-                        observer.part()
-            if joined:
-                yield joined
+                    yield part
             if decoder._error is not None:  # not the property: a call per chunk
                 raise decoder._error  # after the good messages that came before it
 
@@ -220,7 +199,7 @@ class ResponseStream(TextStreamMixin):
             yield _decode_line(buffer, max_line_bytes, encoding)
 
     def _begin(self) -> Callable[[], Awaitable[bytes]] | None:
-        """Start the one iteration a stream allows (``_parts`` or ``_text_input``). Returns
+        """Start the one iteration a stream allows (``_read``). Returns
         aiohttp's own read, for the loop to await without a coroutine of ours around it (one less
         per chunk), unless a test has put another ``read_chunk`` in its place."""
         if self._started:

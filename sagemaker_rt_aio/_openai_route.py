@@ -145,9 +145,7 @@ class ChatCompletionsStream(ResponseStream):
         return self._parts()
 
     async def _parts(self) -> AsyncIterator[PayloadPart]:
-        if self._started:
-            raise RuntimeError("a response stream can be iterated only once")
-        self._started = True
+        self._begin()  # the one iteration; reads go through read_chunk, which translates failures
         observer = self._observer
         watch = self._watch  # the read watchdog's: body bytes read are the consumer's progress
         while True:

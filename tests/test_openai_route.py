@@ -117,6 +117,15 @@ async def test_events_json_and_lines_on_the_route(client: SageMakerRuntimeClient
     assert all(json.loads(line)["token"] for line in lines)
 
 
+async def test_a_route_stream_is_iterated_only_once(client: SageMakerRuntimeClient) -> None:
+    async with client.chat_completions_stream(endpoint_name="tgi", body={}) as s:
+        assert [part async for part in s]
+        with pytest.raises(RuntimeError, match="only once"):
+            [part async for part in s]
+        with pytest.raises(RuntimeError, match="only once"):
+            [text async for text in s.iter_text()]
+
+
 async def test_classic_stream_has_the_same_helpers(client: SageMakerRuntimeClient) -> None:
     for fmt in FORMATS:
         async with client.invoke_endpoint_with_response_stream(endpoint_name=fmt, body=b"{}") as s:

@@ -1585,6 +1585,49 @@ async def test_serve_local_runs_a_users_handler(tmp_path: Path, form: str) -> No
         await asyncio.open_connection("127.0.0.1", port)
 
 
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Ctrl-C as Python sets it up, even under a parent that ignores SIGINT."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("python_sigint")
+def test_ctrl_c_cancels_the_command_and_then_interrupts() -> None:
+    # The commands' loop runs Ctrl-C as 3.11's asyncio.Runner does, on 3.10 too: the command is
+    # cancelled (its clean-up runs and cancels its own tasks), never hit by a KeyboardInterrupt
+    # in the middle of whatever code the loop was running, a server's connection task say.
+    from sagemaker_rt_aio.cli._interrupt import run
+
+    seen: dict[str, type[BaseException]] = {}
+
+    async def serving() -> None:
+        try:
+            await asyncio.Event().wait()
+        except BaseException as stopped:
+            seen["task"] = type(stopped)
+            raise
+
+    async def command() -> int:
+        task = asyncio.create_task(serving())
+        await asyncio.sleep(0)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(STEP)
+        except BaseException as stopped:
+            seen["command"] = type(stopped)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        run(command())
+    assert seen == {"command": asyncio.CancelledError, "task": asyncio.CancelledError}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and Ctrl-C is Python's again
+
+
 # -- demo ---------------------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from ._exit import (
     describe_error,
     exit_code_for,
 )
+from ._interrupt import run as run_interruptibly
 from ._members import add_member_flags, member_values
 from ._options import add_global_options, client_options, debug_logging, seconds
 
@@ -445,7 +446,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return done.code if isinstance(done.code, int) else 0
     with debug_logging(args.debug):
         try:
-            code: int = asyncio.run(args.run(args))
+            code: int = run_interruptibly(args.run(args))
             return code
         except asyncio.CancelledError:
             print("interrupted", file=sys.stderr)

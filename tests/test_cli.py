@@ -1628,6 +1628,28 @@ def test_ctrl_c_cancels_the_command_and_then_interrupts() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and Ctrl-C is Python's again
 
 
+@pytest.mark.usefixtures("python_sigint")
+def test_a_second_ctrl_c_interrupts_a_hung_clean_up() -> None:
+    from sagemaker_rt_aio.cli._interrupt import run
+
+    cleaning = []
+
+    async def command() -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(STEP)
+        except asyncio.CancelledError:
+            cleaning.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(STEP)  # a clean-up that hangs: the second Ctrl-C ends it
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        run(command())
+    assert cleaning == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # -- demo ---------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` with 3.11's Ctrl-C on every supported Python (see above)."""
     if sys.version_info >= (3, 11):
         return asyncio.run(main)
     interrupted = _Interrupted()

@@ -349,7 +349,12 @@ def main() -> None:
     parser.add_argument("--no-streams", action="store_true")
     parser.add_argument("--no-calls", action="store_true")
     parser.add_argument("--loops", default=None, help="comma-separated: asyncio,uvloop")
-    parser.add_argument("--svg", type=Path, default=BENCH_DIR / "results.svg")
+    parser.add_argument(
+        "--svg",
+        type=lambda value: Path(value) if value else None,
+        default=BENCH_DIR / "results.svg",
+        help="chart to write ('' for none)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw samples")
     parser.add_argument("--profile", action="store_true", help="cProfile this client instead")
     args = parser.parse_args()
@@ -401,7 +406,7 @@ def main() -> None:
     if stream_results:
         print(f"\nStreams of {STREAM_EVENTS} events: client CPU per event (median µs)\n")
         print("\n".join(stream_table(stream_results)))
-    if call_results:
+    if call_results and args.svg is not None:
         write_chart(args.svg, call_results, stream_results, caption)
         print(f"\nchart written to {args.svg}")
     if args.json:

@@ -73,7 +73,6 @@ class _Interrupted:
             loop.remove_signal_handler(signal.SIGINT)
 
 
-
 class TwoStepInterrupt:
     def __init__(self, *, in_flight: str = "the calls in flight") -> None:
         self.stop = asyncio.Event()

@@ -199,9 +199,9 @@ class ResponseStream(TextStreamMixin):
             yield _decode_line(buffer, max_line_bytes, encoding)
 
     def _begin(self) -> Callable[[], Awaitable[bytes]] | None:
-        """Start the one iteration a stream allows (``_read``). Returns
-        aiohttp's own read, for the loop to await without a coroutine of ours around it (one less
-        per chunk), unless a test has put another ``read_chunk`` in its place."""
+        """Start the one iteration a stream allows (``_read``; ``_parts`` on the OpenAI route's
+        stream). Returns aiohttp's own read, for the loop to await without a coroutine of ours
+        around it (one less per chunk), unless a test has put another ``read_chunk`` in its place."""
         if self._started:
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True

@@ -367,6 +367,8 @@ class SageMakerRuntimeClient:
         else:
             check_region(region)  # as resolving the HTTP/2 endpoint would
         self._bidi_user_agent = settings.unsigned_headers.get("User-Agent", USER_AGENT)
+        # Sent by the client's own session with every request (unsigned: added after signing).
+        self._session_headers = settings.unsigned_headers
         self._bidi_ping_interval: float | None = DEFAULT_BIDI_PING_INTERVAL
         self._bidi_ping_timeout = DEFAULT_BIDI_PING_TIMEOUT
         self.rate_limiter = settings.rate_limiter
@@ -404,7 +406,8 @@ class SageMakerRuntimeClient:
             lifecycle=self._lifecycle,
             max_response_bytes=max_response_bytes,
             route=route_for(self._base_url),
-            unsigned_headers=settings.unsigned_headers,
+            # The client's own session sends them as its default headers: no per-request copy.
+            unsigned_headers={} if http_session is None else settings.unsigned_headers,
             route_for=route_for,
             # Only a session the client owns has the connector that tells the watchdog connections,
             # and skips aiohttp's automatic headers itself.
@@ -573,6 +576,7 @@ class SageMakerRuntimeClient:
                 ),
                 auto_decompress=False,
                 skip_auto_headers=SKIP_AUTO_HEADERS,
+                headers=owner._session_headers,
                 timeout=owner._pipeline.timeout,
             )
             owner._session = session

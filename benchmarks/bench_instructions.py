@@ -7,9 +7,11 @@ so a change to the hot path can be judged with them. For each client, a child pr
 ``valgrind --tool=callgrind`` twice against the loopback server of ``floor.py`` (which runs natively
 in its own process and is not counted): once with ``--calls`` calls after a warm-up, once with twice
 as many. The difference of the two totals, divided by the extra calls, is the cost of one call with
-start-up, imports and warm-up cancelled out. Concurrency 1, asyncio. Streams: the same with whole
-200-event streams, per event; ``first ...``: whole one-event streams, per stream (``--calls`` of
-them), the cost of a stream besides its events.
+start-up, imports and warm-up cancelled out. Asyncio, concurrency 1; ``--concurrency 512``: calls
+made by that many tasks at once through a pool of as many connections, as in bench_client.py (the
+garbage collector's share, which grows with the calls in flight, included). Streams: the same with
+whole 200-event streams, per event; ``first ...``: whole one-event streams, per stream
+(``--calls`` of them), the cost of a stream besides its events.
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``).
 """
@@ -51,12 +53,13 @@ DEFAULT_CLIENTS = "raw,expert,ours,aiobotocore,stream raw,stream ours,stream our
 WARMUP = 30
 
 
-def child(kind: str, name: str, url: str, count: int) -> None:
-    """Run in the measured process: warm up, then ``count`` calls (or streams)."""
+def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> None:
+    """Run in the measured process: warm up, then ``count`` calls (or streams), ``concurrency``
+    tasks making them (calls only)."""
     quiet_environment()
     loop = asyncio.new_event_loop()
     if kind == "call":
-        made = loop.run_until_complete(CALL_CLIENTS[name](url, 1))
+        made = loop.run_until_complete(CALL_CLIENTS[name](url, concurrency))
     elif kind == "first":
         made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
     else:
@@ -65,17 +68,21 @@ def child(kind: str, name: str, url: str, count: int) -> None:
         sys.exit(3)  # not installed / not available
     call, close = made
 
-    async def many(n: int) -> None:
+    async def worker(n: int) -> None:
         for _ in range(n):
             await call()
 
-    loop.run_until_complete(many(3 if kind == "stream" else WARMUP))
+    async def many(n: int) -> None:
+        per, extra = divmod(n, concurrency)
+        await asyncio.gather(*(worker(per + (i < extra)) for i in range(concurrency)))
+
+    loop.run_until_complete(many(3 if kind == "stream" else max(WARMUP, 4 * concurrency)))
     loop.run_until_complete(many(count))
     loop.run_until_complete(close())
     loop.close()
 
 
-def instructions(kind: str, name: str, url: str, count: int) -> int | None:
+def instructions(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> int | None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = [
@@ -89,6 +96,7 @@ def instructions(kind: str, name: str, url: str, count: int) -> int | None:
             name,
             url,
             str(count),
+            str(concurrency),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode == 3:
@@ -103,13 +111,19 @@ def instructions(kind: str, name: str, url: str, count: int) -> int | None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, kind, name, url, count = sys.argv
-        child(kind, name, url, int(count))
+        _, _, kind, name, url, count, concurrency = sys.argv
+        child(kind, name, url, int(count), int(concurrency))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default=DEFAULT_CLIENTS, help=f"default: {DEFAULT_CLIENTS}")
     parser.add_argument("--calls", type=int, default=100, help="calls in the short run (default 100)")
     parser.add_argument("--streams", type=int, default=4, help="streams in the short run")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="tasks making the calls at once (calls only; default 1)",
+    )
     parser.add_argument(
         "--svg",
         type=lambda value: Path(value) if value else None,
@@ -127,11 +141,12 @@ def main() -> None:
         for label in args.clients.split(","):
             kind, name = CLIENTS[label]
             count = args.streams if kind == "stream" else args.calls
-            short = instructions(kind, name, url, count)
+            concurrency = args.concurrency if kind == "call" else 1
+            short = instructions(kind, name, url, count, concurrency)
             if short is None:
                 print(f"{label}: not available, skipped", file=sys.stderr)
                 continue
-            long = instructions(kind, name, url, 2 * count)
+            long = instructions(kind, name, url, 2 * count, concurrency)
             assert long is not None
             per = (long - short) / count
             unit = {"call": "call", "stream": "event", "first": "one-event stream"}[kind]
@@ -150,11 +165,11 @@ def main() -> None:
         ratio = f"{per / base[unit]:.2f}x" if unit in base else "-"
         print(f"| {label} | {per / 1000:,.1f}k | {unit} | {ratio} |")
     if args.svg and rows:
-        write_chart(args.svg, rows)
+        write_chart(args.svg, rows, args.concurrency)
         print(f"chart written to {args.svg}")
 
 
-def write_chart(path: Path, rows: list[tuple[str, float, str]]) -> None:
+def write_chart(path: Path, rows: list[tuple[str, float, str]], concurrency: int = 1) -> None:
     from chart import bar_panel, svg
 
     panels = []
@@ -178,7 +193,7 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]]) -> None:
     height = 340 * len(panels) + 10
     caption = (
         f"python benchmarks/bench_instructions.py; Python {sys.version.split()[0]}, "
-        "asyncio, concurrency 1"
+        f"asyncio, concurrency {concurrency} (calls), 1 (streams)"
     )
     path.write_text(svg(panels, width=900, height=height, caption=caption))
 

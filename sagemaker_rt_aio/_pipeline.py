@@ -243,7 +243,6 @@ class Pipeline:
             send = self._chain(target, stream=stream)
             url = wire.url if wire.url is not None else self._url(wire.path)
         slots = self._slots
-        unsigned = self._unsigned_headers
         total = self.timeout.total
         started = lifecycle.clock()  # tests drive it; time.monotonic otherwise
         if total:
@@ -288,6 +287,7 @@ class Pipeline:
                                 None,
                                 target.double_encode_path,
                             )
+                            unsigned = self._unsigned_headers
                             if unsigned:  # none with the client's own session: its defaults
                                 headers.update(unsigned)
                             if logger.isEnabledFor(logging.DEBUG):

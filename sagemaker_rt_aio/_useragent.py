@@ -58,6 +58,8 @@ def unsigned_headers(
 def add_unsigned(headers: dict[str, str], unsigned: Mapping[str, str]) -> None:
     """Add ``unsigned`` to a request's headers without replacing one a middleware set (in any
     letter case)."""
+    if not unsigned:  # the client's own session sends them as its default headers
+        return
     present = {name.lower() for name in headers}
     for name, value in unsigned.items():
         if name.lower() not in present:

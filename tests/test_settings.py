@@ -256,6 +256,50 @@ async def test_user_agent_of_a_middleware_or_session_is_kept(scripted_server: An
     assert scripted_server.received[-1].headers.getall("User-Agent") == ["session-default/1"]
 
 
+async def test_unsigned_headers_go_once_on_every_path(scripted_server: Any) -> None:
+    """The client's own session sends User-Agent and Accept-Encoding as its default headers;
+    a session of yours gets them per request. Either way, once each, with or without a
+    middleware, and never signed."""
+
+    async def passing(request: HttpRequest, call_next: Any) -> HttpResponse:
+        response: HttpResponse = await call_next(request)
+        return response
+
+    def sent() -> Any:
+        headers = scripted_server.received[-1].headers
+        agents = headers.getall("User-Agent")
+        assert len(agents) == 1 and agents[0].startswith("sagemaker-rt-aio/")
+        assert headers.getall("Accept-Encoding") == ["identity"]
+        signed = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0]
+        assert "user-agent" not in signed and "accept-encoding" not in signed
+        return agents[0]
+
+    agents = []
+    for middlewares in ([], [passing]):
+        async with SageMakerRuntimeClient(
+            "us-east-1", endpoint_url=scripted_server.url, middlewares=middlewares, **KEYS
+        ) as client:
+            await client.invoke_endpoint(endpoint_name="e", body=b"x")
+            agents.append(sent())
+            # A deadline takes a stream off the flat path (the middleware's path, without one).
+            bounded = client.with_options(timeout=aiohttp.ClientTimeout(total=5))
+            async with bounded.invoke_endpoint_with_response_stream(endpoint_name="e", body=b"x"):
+                agents.append(sent())
+        async with (
+            aiohttp.ClientSession() as session,
+            SageMakerRuntimeClient(
+                "us-east-1",
+                endpoint_url=scripted_server.url,
+                middlewares=middlewares,
+                http_session=session,
+                **KEYS,
+            ) as client,
+        ):
+            await client.invoke_endpoint(endpoint_name="e", body=b"x")
+            agents.append(sent())
+    assert len(set(agents)) == 1
+
+
 # --------------------------------------------------------------------------------- S3 endpoint
 
 

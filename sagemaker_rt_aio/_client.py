@@ -14,6 +14,8 @@ import functools
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from itertools import repeat
+from operator import is_not
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
@@ -97,7 +99,7 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
 def _check_request(cls: type, request: object, *fields: object) -> None:
     """A request object must be of the operation's type and come without keyword fields."""
     coerce_request(cls, request, {})
-    if any(value is not None for value in fields):
+    if any(map(is_not, fields, repeat(None))):  # (a C loop: identity, never a value's __eq__)
         raise ParamValidationError(
             "request", "give either a request object or keyword fields, not both"
         )
@@ -661,7 +663,7 @@ class SageMakerRuntimeClient:
         wire = serialize(m.INVOKE_ENDPOINT, request, max_body_bytes=self._max_body_bytes)
         result = await self._pipeline.call(wire, _parse_result)
         if cache_key is not None:
-            self._metadata.put(cache_key, result.response_metadata)
+            self._metadata.put(cache_key, _types.response_metadata_of(result))
         return result
 
     @overload

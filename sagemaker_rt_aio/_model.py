@@ -10,6 +10,8 @@ is refused here rather than sent to fail at the server.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from operator import attrgetter
 
 from ._constants import MAX_ASYNC_INLINE_BODY_BYTES
 
@@ -138,7 +140,15 @@ PREFIX_AWARE_ID = _str(
 
 
 class Operation:
-    __slots__ = ("body_max", "body_required", "members", "name", "path_suffix", "success_status")
+    __slots__ = (
+        "body_max",
+        "body_required",
+        "member_values",
+        "members",
+        "name",
+        "path_suffix",
+        "success_status",
+    )
 
     def __init__(
         self,
@@ -152,12 +162,20 @@ class Operation:
         self.name = name
         self.path_suffix = path_suffix
         self.members = members
+        # A request object's member values, in ``members`` order.
+        self.member_values = _values_reader(tuple(member.attr for member in members))
         self.success_status = success_status
         self.body_required = body_required
         self.body_max = body_max
 
     def __repr__(self) -> str:
         return f"<Operation {self.name}>"
+
+
+def _values_reader(names: tuple[str, ...]) -> Callable[[object], tuple[object, ...]]:
+    if len(names) > 1:
+        return attrgetter(*names)  # one C call (it returns a tuple for two names or more)
+    return lambda request: tuple(getattr(request, name) for name in names)
 
 
 INVOKE_ENDPOINT = Operation(

@@ -93,7 +93,7 @@ def serialize(operation: m.Operation, request: AnyRequest, *, max_body_bytes: in
         operation,
         request.endpoint_name,
         request.body,
-        [getattr(request, member.attr) for member in operation.members],
+        operation.member_values(request),
         max_body_bytes=max_body_bytes,
     )
     if operation is m.INVOKE_ENDPOINT_ASYNC:

@@ -241,6 +241,20 @@ def _fill_result(
         slot.__set__(result, lazy_metadata(status, headers, retry_attempts))
 
 
+def response_metadata_of(result: InvokeEndpointResult) -> ResponseMetadata:
+    """``result.response_metadata``, leaving a lazy result's five header fields unread (what a
+    call made with a request object keeps for ``get_cached_response_metadata``)."""
+    slot = _SLOTS["response_metadata"]
+    try:
+        return slot.__get__(result)  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
+    # A lazy result's: made now, and kept in its slot, where its own reads will find it.
+    metadata = lazy_metadata(*_ANSWER.__get__(result))
+    slot.__set__(result, metadata)
+    return metadata
+
+
 def _is_set(slot: Any, result: InvokeEndpointResult) -> bool:
     try:
         slot.__get__(result)

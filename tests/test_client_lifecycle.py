@@ -247,7 +247,7 @@ async def test_metadata_of_the_last_successful_call(
     assert client.get_cached_response_metadata(request) is None
     first = await client.invoke_endpoint(request)
     metadata = client.get_cached_response_metadata(request)
-    assert metadata == first.response_metadata
+    assert metadata is first.response_metadata
     assert isinstance(metadata, ResponseMetadata)
     assert metadata.request_id == "rid-1"
     assert metadata.http_status_code == 200

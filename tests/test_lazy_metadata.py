@@ -15,6 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from sagemaker_rt_aio import InvokeEndpointResult, ResponseMetadata
 from sagemaker_rt_aio._protocol import parse_invoke_endpoint
+from sagemaker_rt_aio._types import response_metadata_of
 
 
 def _headers(repeated: bool) -> CIMultiDictProxy[str]:
@@ -121,6 +122,23 @@ def test_a_lazy_result_keeps_what_the_caller_set_before_reading() -> None:
     with pytest.raises(AttributeError, match="'InvokeEndpointResult' object has no attribute 'x'"):
         result.x  # type: ignore[attr-defined]  # noqa: B018
     assert type(result) is InvokeEndpointResult
+
+
+def test_the_metadata_a_request_object_caches_leaves_the_fields_unread() -> None:
+    # What get_cached_response_metadata keeps after a call with a request object: the result's
+    # own metadata, made without reading its five header fields.
+    headers = _headers(repeated=False)
+    result = parse_invoke_endpoint(200, headers, b"{}", 1)
+    metadata = response_metadata_of(result)
+    assert unread(result) == [name for name in LAZY_FIELDS if name != "response_metadata"]
+    assert metadata is result.response_metadata
+    assert metadata == ResponseMetadata.from_http(200, headers, 1)
+    assert result.content_type == "application/json"  # the fields still fill, metadata kept
+    assert result.response_metadata is metadata
+    # A result made as a dataclass, or one already filled, has its metadata read as it is.
+    assert response_metadata_of(result) is metadata
+    eager = parse_invoke_endpoint(200, dict(headers.items()), b"{}", 1)
+    assert response_metadata_of(eager) is eager.response_metadata
 
 
 def test_repeated_result_headers_are_joined_as_botocore_does() -> None:

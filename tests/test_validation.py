@@ -557,6 +557,41 @@ async def test_wrong_request_type_async(
     )
 
 
+class _NoCompare:
+    """A value that cannot be compared or tested for truth (as a numpy array cannot)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("ambiguous")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        raise ValueError("ambiguous")
+
+
+@pytest.mark.parametrize(
+    "value", ["application/json", b"", _NoCompare()], ids=["str", "empty-bytes", "no-compare"]
+)
+async def test_a_request_object_with_keyword_fields_is_refused(
+    scripted_server: ScriptedServer, client: SageMakerRuntimeClient, value: object
+) -> None:
+    sync = InvokeEndpointRequest(endpoint_name="ep", body=b"")
+    stream = InvokeEndpointWithResponseStreamRequest(endpoint_name="ep", body=b"")
+    async_request = InvokeEndpointAsyncRequest(endpoint_name="ep", input_location="s3://b/k")
+    calls: list[Awaitable[Any]] = [
+        client.invoke_endpoint(sync, content_type=value),  # type: ignore[call-overload]
+        client.invoke_endpoint(sync, body=value),  # type: ignore[call-overload]
+        client.invoke_endpoint_async(async_request, accept=value),  # type: ignore[call-overload]
+    ]
+    for call in calls:
+        error = await refused(scripted_server, call, "request")
+        assert "not both" in str(error)
+    with pytest.raises(ParamValidationError, match="not both") as caught:
+        client.invoke_endpoint_with_response_stream(stream, accept=value)  # type: ignore[call-overload]
+    assert caught.value.field == "request"
+    assert scripted_server.received == []
+
+
 async def test_request_object_members_are_validated(
     scripted_server: ScriptedServer, client: SageMakerRuntimeClient
 ) -> None:

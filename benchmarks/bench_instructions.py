@@ -11,7 +11,8 @@ start-up, imports and warm-up cancelled out. Asyncio, concurrency 1; ``--concurr
 made by that many tasks at once through a pool of as many connections, as in bench_client.py (the
 garbage collector's share, which grows with the calls in flight, included). Streams: the same with
 whole 200-event streams, per event; ``first ...``: whole one-event streams, per stream
-(``--calls`` of them), the cost of a stream besides its events.
+(``--calls`` of them), the cost of a stream besides its events. ``ours request``: this client
+called with a request object per call, as the Java SDK is.
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``).
 """
@@ -35,6 +36,7 @@ if str(BENCH_DIR) not in sys.path:
 from floor import (  # noqa: E402
     CALL_CLIENTS,
     FIRST_ENDPOINT,
+    OTHER_CALL_CLIENTS,
     STREAM_CLIENTS,
     STREAM_EVENTS,
     quiet_environment,
@@ -42,8 +44,9 @@ from floor import (  # noqa: E402
     stop_server,
 )
 
+CALLS = {**CALL_CLIENTS, **OTHER_CALL_CLIENTS}
 CLIENTS = {
-    **{name: ("call", name) for name in CALL_CLIENTS},
+    **{name: ("call", name) for name in CALLS},
     **{f"stream {name}": ("stream", name) for name in STREAM_CLIENTS},
     # One-event streams: what a stream costs besides its events (the call, the stream's set-up,
     # its first part and its end), to set against a call's.
@@ -59,7 +62,7 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
     quiet_environment()
     loop = asyncio.new_event_loop()
     if kind == "call":
-        made = loop.run_until_complete(CALL_CLIENTS[name](url, concurrency))
+        made = loop.run_until_complete(CALLS[name](url, concurrency))
     elif kind == "first":
         made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
     else:

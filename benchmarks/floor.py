@@ -334,11 +334,33 @@ async def make_aiobotocore(url: str, concurrency: int) -> tuple[Call, Close] | N
     return call, close
 
 
+async def make_ours_request(url: str, concurrency: int) -> tuple[Call, Close]:
+    """This client called the Java SDK's way: a request object per call (which also keeps the
+    call's metadata for ``get_cached_response_metadata``)."""
+    from sagemaker_rt_aio import InvokeEndpointRequest
+
+    client = _ours_client(url, concurrency)
+    await client.__aenter__()
+
+    async def call(endpoint: str = ENDPOINT) -> bytes:
+        request = InvokeEndpointRequest(
+            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
+        )
+        result = await client.invoke_endpoint(request)
+        return bytes(result.body)
+
+    return call, client.shutdown
+
+
 CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {
     "raw": make_raw,
     "expert": make_expert,
     "ours": make_ours,
     "aiobotocore": make_aiobotocore,
+}
+# Other ways of calling, counted by bench_instructions.py when named (not in the timed runs).
+OTHER_CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {
+    "ours request": make_ours_request,
 }
 
 # -- stream readers: read() -> (events, seconds from the call to its first event) -----------------

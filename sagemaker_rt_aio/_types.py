@@ -187,7 +187,7 @@ class InvokeEndpointResult:
                 except AttributeError:
                     pass
                 else:
-                    _fill_result(self, *answer)
+                    _fill_result(self, answer[1])  # (status, headers, retry_attempts)
                     return _SLOTS[name].__get__(self)
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -223,12 +223,7 @@ def lazy_result(
     return result
 
 
-def _fill_result(
-    result: InvokeEndpointResult,
-    status: int,
-    headers: CIMultiDictProxy[str],
-    retry_attempts: int,
-) -> None:
+def _fill_result(result: InvokeEndpointResult, headers: CIMultiDictProxy[str]) -> None:
     # Only the unset fields: one the caller has set since stays. A repeated header's values are
     # joined, as folding them does (", ".join of one value is that value).
     for name, header in _RESULT_HEADERS:
@@ -236,23 +231,16 @@ def _fill_result(
         if not _is_set(slot, result):
             found = headers.getall(header, None)
             slot.__set__(result, None if found is None else ", ".join(found))
-    slot = _SLOTS["response_metadata"]
-    if not _is_set(slot, result):
-        slot.__set__(result, lazy_metadata(status, headers, retry_attempts))
+    response_metadata_of(result)
 
 
 def response_metadata_of(result: InvokeEndpointResult) -> ResponseMetadata:
     """``result.response_metadata``, leaving a lazy result's five header fields unread (what a
     call made with a request object keeps for ``get_cached_response_metadata``)."""
     slot = _SLOTS["response_metadata"]
-    try:
-        return slot.__get__(result)  # type: ignore[no-any-return]
-    except AttributeError:
-        pass
-    # A lazy result's: made now, and kept in its slot, where its own reads will find it.
-    metadata = lazy_metadata(*_ANSWER.__get__(result))
-    slot.__set__(result, metadata)
-    return metadata
+    if not _is_set(slot, result):  # a lazy result's: made from its answer, kept in its slot
+        slot.__set__(result, lazy_metadata(*_ANSWER.__get__(result)))
+    return slot.__get__(result)  # type: ignore[no-any-return]
 
 
 def _is_set(slot: Any, result: InvokeEndpointResult) -> bool:

@@ -3,8 +3,9 @@
 Run: ``python benchmarks/bench_llm_text.py [--tokens N] [--rounds R] [--part-bytes B]``.
 
 Each format's canned stream (``sagemaker_rt_aio.local.demo_models.render``) of N tokens is cut into
-parts of about B bytes, as a response stream delivers them; then, best of R rounds of
-``time.process_time()``:
+parts of about B bytes, as a response stream delivers them (``--part-bytes 0``: each event a part
+of its own, as a token stream's network reads bring them one by one, so that what is paid per part
+counts per event); then, best of R rounds of ``time.process_time()``:
 
   (a) ``TextDecoder.feed`` over the parts: the pure decoder (SSE or JSON lines, JSON, text delta);
   (b) ``stream.iter_text()``: the same through the stream mixin's async generator;
@@ -56,14 +57,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--part-bytes", type=int, default=2048)
+    parser.add_argument(
+        "--part-bytes",
+        type=int,
+        default=2048,
+        help="mean part size; 0: each event its own part, as a token stream's reads bring them",
+    )
     args = parser.parse_args()
     tokens = [(" " + word) for word in (TEXT * (args.tokens // 9 + 1)).split()][: args.tokens]
     scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
     print(f"{'format':20s} {'decoder':>9s} {'iter_text':>10s} {'json floor':>11s}  (us/event)")
     for fmt in FORMATS:
         events = render(fmt, tokens)
-        parts = split_anywhere(b"".join(events), random.Random(1), mean=args.part_bytes)
+        parts = (
+            split_anywhere(b"".join(events), random.Random(1), mean=args.part_bytes)
+            if args.part_bytes
+            else events
+        )
         content_type = CONTENT_TYPES[fmt]
         count = len(events)
 

@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+from callgrind import NOT_AVAILABLE, child_instructions  # noqa: E402
 from floor import (  # noqa: E402
     CALL_CLIENTS,
     FIRST_ENDPOINT,
@@ -68,7 +66,7 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
     else:
         made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1))
     if made is None:
-        sys.exit(3)  # not installed / not available
+        sys.exit(NOT_AVAILABLE)
     call, close = made
 
     async def worker(n: int) -> None:
@@ -86,30 +84,7 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
 
 
 def instructions(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> int | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            kind,
-            name,
-            url,
-            str(count),
-            str(concurrency),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode == 3:
-            return None
-        if done.returncode != 0:
-            raise RuntimeError(f"{name}: exit {done.returncode}\n{done.stderr[-2000:]}")
-        match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-        if match is None:
-            raise RuntimeError(f"{name}: no totals in the callgrind output")
-        return int(match.group(1))
+    return child_instructions(__file__, [kind, name, url, str(count), str(concurrency)])
 
 
 def main() -> None:

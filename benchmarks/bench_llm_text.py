@@ -1,6 +1,6 @@
 """CPU cost per event of the LLM stream decoders, for each container format.
 
-Run: ``python benchmarks/bench_llm_text.py [--tokens N] [--rounds R] [--part-bytes B]``.
+Run: ``python benchmarks/bench_llm_text.py [--tokens N] [--rounds R] [--part-bytes B] [--instructions]``.
 
 Each format's canned stream (``sagemaker_rt_aio.local.demo_models.render``) of N tokens is cut into
 parts of about B bytes, as a response stream delivers them (``--part-bytes 0``: each event a part
@@ -12,6 +12,10 @@ counts per event); then, best of R rounds of ``time.process_time()``:
   (c) the floor: the C JSON scanner alone over each event's JSON text.
 
 Per event, in microseconds. The goal for (b) on the OpenAI chat format is 2.5 us on an idle core.
+
+``--instructions``: (a) and (c) in instructions per event instead, under valgrind's callgrind
+(deterministic where times move by 10-20 %): for each format a child process decodes N tokens,
+then 2N, and the same children without the decoding give the set-up to subtract.
 """
 
 from __future__ import annotations
@@ -20,13 +24,18 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from sagemaker_rt_aio import TextDecoder
 from sagemaker_rt_aio._stream_text import TextStreamMixin
 from sagemaker_rt_aio._types import PayloadPart
 from sagemaker_rt_aio.local.demo_models import CONTENT_TYPES, FORMATS, render, split_anywhere
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from callgrind import child_instructions
 
 TEXT = "The quick brown fox jumps over the lazy dog. "
 
@@ -53,9 +62,63 @@ def best_of(rounds: int, run: object) -> float:
     return best
 
 
+def stream_of(fmt: str, tokens: int, part_bytes: int) -> tuple[list[bytes], list[bytes], list[str]]:
+    """A format's canned stream of ``tokens`` tokens: its events, the parts they arrive in, and
+    each event's JSON text (what the floor scans)."""
+    words = [(" " + word) for word in (TEXT * (tokens // 9 + 1)).split()][:tokens]
+    events = render(fmt, words)
+    parts = (
+        split_anywhere(b"".join(events), random.Random(1), mean=part_bytes)
+        if part_bytes
+        else events
+    )
+    texts = [e.split(b":", 1)[1].strip().decode() if e.startswith(b"data") else e.decode()
+             for e in events]  # fmt: skip
+    return events, parts, [t for t in texts if t != "[DONE]"]
+
+
+def child(fmt: str, tokens: int, part_bytes: int, mode: str) -> None:
+    """Run under callgrind: build the stream, then decode it (``decoder``), scan its JSON
+    (``json``), or neither (``none``: the set-up alone)."""
+    _, parts, texts = stream_of(fmt, tokens, part_bytes)
+    if mode == "decoder":
+        decoder = TextDecoder(CONTENT_TYPES[fmt])
+        for part in parts:
+            decoder.feed(part)
+        decoder.close()
+    elif mode == "json":
+        scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+        for text in texts:
+            scan(text, 0)
+
+
+def instructions(fmt: str, tokens: int, part_bytes: int, mode: str) -> int:
+    total = child_instructions(__file__, [fmt, str(tokens), str(part_bytes), mode])
+    assert total is not None  # the decoders need nothing optional
+    return total
+
+
+def count_instructions(formats: list[str], tokens: int, part_bytes: int) -> None:
+    print(f"{'format':20s} {'decoder':>9s} {'json floor':>11s}  (instructions/event)")
+    for fmt in formats:
+        events = len(stream_of(fmt, 2 * tokens, part_bytes)[0])
+        events -= len(stream_of(fmt, tokens, part_bytes)[0])
+        cost = {
+            mode: instructions(fmt, 2 * tokens, part_bytes, mode)
+            - instructions(fmt, tokens, part_bytes, mode)
+            for mode in ("none", "decoder", "json")
+        }
+        row = [(cost[mode] - cost["none"]) / events for mode in ("decoder", "json")]
+        print(f"{fmt:20s} {row[0]:9,.0f} {row[1]:11,.0f}")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _, _, fmt, tokens, part_bytes, mode = sys.argv
+        child(fmt, int(tokens), int(part_bytes), mode)
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tokens", type=int, default=4000)
+    parser.add_argument("--tokens", type=int, default=None, help="default 4000 (1000 counted)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
         "--part-bytes",
@@ -63,17 +126,22 @@ def main() -> None:
         default=2048,
         help="mean part size; 0: each event its own part, as a token stream's reads bring them",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instructions per event under callgrind instead of time (six runs per format)",
+    )
+    parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated")
     args = parser.parse_args()
-    tokens = [(" " + word) for word in (TEXT * (args.tokens // 9 + 1)).split()][: args.tokens]
+    formats = args.formats.split(",")
+    if args.instructions:
+        count_instructions(formats, args.tokens or 1000, args.part_bytes)
+        return
+    args.tokens = args.tokens or 4000
     scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
     print(f"{'format':20s} {'decoder':>9s} {'iter_text':>10s} {'json floor':>11s}  (us/event)")
-    for fmt in FORMATS:
-        events = render(fmt, tokens)
-        parts = (
-            split_anywhere(b"".join(events), random.Random(1), mean=args.part_bytes)
-            if args.part_bytes
-            else events
-        )
+    for fmt in formats:
+        events, parts, texts = stream_of(fmt, args.tokens, args.part_bytes)
         content_type = CONTENT_TYPES[fmt]
         count = len(events)
 
@@ -89,10 +157,6 @@ def main() -> None:
                     pass
 
             asyncio.run(consume())
-
-        texts = [e.split(b":", 1)[1].strip().decode() if e.startswith(b"data") else e.decode()
-                 for e in events]  # fmt: skip
-        texts = [t for t in texts if t != "[DONE]"]
 
         def floor(texts: list[str] = texts) -> None:
             for text in texts:

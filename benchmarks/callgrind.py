@@ -1,0 +1,39 @@
+"""One measured child process under valgrind's callgrind: its total user-space instructions."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+NOT_AVAILABLE = 3  # the exit code of a child whose client is not installed
+
+
+def child_instructions(script: str | Path, args: list[str]) -> int | None:
+    """Run ``python script --child *args`` under callgrind and return its instruction count
+    (callgrind's ``Ir``), or None if the child exited with ``NOT_AVAILABLE``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            str(Path(script).resolve()),
+            "--child",
+            *args,
+        ]
+        # A fixed hash seed: string hashes, and so dict and set layouts, the same in every run.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        if done.returncode == NOT_AVAILABLE:
+            return None
+        if done.returncode != 0:
+            raise RuntimeError(f"{args}: exit {done.returncode}\n{done.stderr[-2000:]}")
+        match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"{args}: no totals in the callgrind output")
+        return int(match.group(1))

@@ -32,6 +32,7 @@ from typing import Any
 
 from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, LLMStreamError, StreamDecodeError
+from ._llm_shapes import EventShape, shape_source, text_path
 from ._sse import SSEDecoder
 
 SSE = "sse"
@@ -42,6 +43,7 @@ _SSE_STARTS = (b"data", b"event", b"id", b"retry", b":")
 _JSON_LINES_TYPES = ("jsonl", "ndjson", "json-seq", "jsonlines", "x-json-stream")
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
+_LESSONS = 4  # times a text decoder learns its token events' shape (see TextDecoder.feed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +216,22 @@ def parse(text: str) -> Any:
 
 
 class TextDecoder:
-    """Bytes in, generated text deltas out; ``finish_reason`` and ``usage`` once reported."""
+    """Bytes in, generated text deltas out; ``finish_reason`` and ``usage`` once reported.
 
-    __slots__ = ("_json", "_plain", "_sse", "finish_reason", "usage")
+    Once the token events' shape is learned from the first ones (``_llm_shapes``), the events of
+    that shape are matched whole instead of parsed, with the same result.
+    """
+
+    __slots__ = (
+        "_json",
+        "_lessons",
+        "_plain",
+        "_shape",
+        "_shape_limit",
+        "_sse",
+        "finish_reason",
+        "usage",
+    )
 
     def __init__(
         self,
@@ -224,6 +239,7 @@ class TextDecoder:
         *,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        learn_shapes: bool = True,
     ) -> None:
         self._json = JsonDecoder(
             content_type, max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes
@@ -234,11 +250,25 @@ class TextDecoder:
         # The SSE decoder once the bytes are known to be server-sent events: what every chunk
         # of a token stream goes to, without the framing's dispatch (JsonDecoder.raw).
         self._sse: SSEDecoder | None = None
+        # The token events' shape once learned (_llm_shapes), and how many more times a chunk
+        # of token events may be learned from: a stream whose events keep changing shape goes
+        # back to the general path for good.
+        self._shape: EventShape | None = None
+        self._lessons = _LESSONS if learn_shapes else 0
+        # Longer chunks take the general path, which raises on an over-long line or event.
+        self._shape_limit = min(max_line_bytes, max_event_bytes - 1)
 
     def feed(self, chunk: bytes) -> list[str]:
+        shape = self._shape
+        if shape is not None and len(chunk) <= self._shape_limit:
+            return self._feed_shaped(chunk, shape)
         sse = self._sse
         if sse is not None:
-            return self._texts(sse.feed_data(chunk))
+            raws = sse.feed_data(chunk)
+            texts = self._texts(raws)
+            if texts and shape is None and self._lessons:
+                self._learn(raws)
+            return texts
         json_decoder = self._json
         if json_decoder._framing is None:
             detected = json_decoder.detect(chunk)
@@ -252,7 +282,65 @@ class TextDecoder:
         if self._plain is not None:  # text as it is, characters split between chunks kept whole
             text = self._plain.decode(chunk)
             return [text] if text else []
-        return self._texts(json_decoder.raw(chunk))
+        raws = json_decoder.raw(chunk)
+        texts = self._texts(raws)
+        if texts and shape is None and self._lessons:
+            self._learn(raws)
+        return texts
+
+    def _feed_shaped(self, chunk: bytes, shape: EventShape) -> list[str]:
+        """``chunk`` once the token events' shape is known: the whole events of that shape at
+        its head in one match, the rest by the general path."""
+        texts: list[str] = []
+        if not self._between_values():
+            # An event begun in an earlier chunk: the general path takes the chunk up to its
+            # first blank line (line end, for JSON lines), after which nothing is held, and the
+            # events after it may be the shape's again.
+            end_mark = b"\n\n" if self._sse is not None else b"\n"
+            end = chunk.find(end_mark)
+            if end < 0:
+                return self._texts(self._values(chunk))
+            end += len(end_mark)
+            texts = self._texts(self._values(chunk[:end]))
+            chunk = chunk[end:]
+            if not chunk:
+                return texts
+        taken = shape.take(chunk)
+        if taken is not None:
+            found, rest = taken
+            texts += found
+            return texts + self._texts(self._values(rest)) if rest else texts
+        raws = self._values(chunk)
+        more = self._texts(raws)
+        if more:  # token events of another shape
+            if self._lessons:
+                self._learn(raws)
+            else:
+                self._shape = None
+        return texts + more if texts else more
+
+    def _between_values(self) -> bool:
+        sse = self._sse
+        return sse.between_events() if sse is not None else not self._json._lines
+
+    def _values(self, chunk: bytes) -> list[str]:
+        """The JSON texts of ``chunk`` by the general path, once the framing is known."""
+        sse = self._sse
+        return sse.feed_data(chunk) if sse is not None else self._json._feed_lines(chunk)
+
+    def _learn(self, raws: list[str]) -> None:
+        """Learn the token events' shape from the last of ``raws`` that is a token event (the
+        very last may be the stream's end)."""
+        self._lessons -= 1
+        framing = self._json._framing
+        for raw in raws[:-3:-1]:
+            doc = parse(raw)  # parsed before: this cannot raise
+            path = text_path(doc)
+            if path is not None:
+                source = shape_source(doc, path, raw.rstrip("\r"))
+                if source is not None and framing is not None:
+                    self._shape = EventShape(source, framing)
+                    return
 
     def close(self) -> list[str]:
         if self._plain is not None:

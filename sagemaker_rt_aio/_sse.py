@@ -88,6 +88,18 @@ class SSEDecoder:
     def last_event_id(self) -> str:
         return self._last_id
 
+    def between_events(self) -> bool:
+        """Nothing held of an event or a line: the next byte starts a new event's first line
+        (and the byte order mark is no longer looked for)."""
+        return not (
+            self._pending
+            or self._skip_lf
+            or self._data
+            or self._event
+            or self._bom_pending
+            or self._retry is not None
+        )
+
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         out: list[ServerSentEvent] = []
         self._feed(chunk, out, False)

@@ -1,0 +1,203 @@
+"""The shape of a token stream's events, learned from one and matched on the rest in one regex call.
+
+An LLM container sends one JSON event per token, and every token event has the same shape: the
+same keys in the same order, the same fixed values, only the text and a few counters differing.
+Parsing each one whole (the C JSON scanner builds two or three dicts per token) costs more than
+everything else ``iter_text()`` does. So ``TextDecoder`` parses the first token events as usual,
+learns their shape here, and from then on takes the whole events at the head of each chunk with
+one compiled pattern, framing included, the texts as the pattern's captures.
+
+Why the result is the same: a shape is learned only from an event whose text ``delta()`` takes
+without noting anything (no finish reason, no usage, no error), and its pattern fixes every value
+but the text and the values of keys that ``delta()`` never reads (``_FREE_KEYS``, and the
+top-level ``index`` of TGI's tokens). An event the pattern matches is therefore valid JSON (the
+pattern's strings, numbers and escapes are JSON's own grammar, the scanner's limits included),
+and differs from the learned one only where ``delta()`` does not look, or in its text; ``delta()``
+gives its text and notes nothing. Anything else (another shape, a fixed value changed, invalid
+UTF-8, an event split between chunks) is left to the decoder's general path.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+# Keys whose values delta() never reads, at any depth: ids, timestamps, model names, log
+# probabilities. Their numbers, strings and lists of numbers may differ from event to event.
+_FREE_KEYS = frozenset({"id", "created", "model", "system_fingerprint", "logprob", "log_prob"})
+_FREE_TOP_KEYS = frozenset({"index"})  # TGI's token counter; an OpenAI choice's index is read
+
+# JSON's grammar as the C scanner applies it. A string's characters exclude the control
+# characters (strict mode) and the lone surrogates that surrogateescape makes of bytes that are
+# not UTF-8 (those events are left to the general path, which decodes them as U+FFFD).
+_CHARS = r'[^"\\\x00-\x1f\udc80-\udcff]*'
+_ESCAPE = r'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})'
+_STRING = '"' + _CHARS + "(?:" + _ESCAPE + _CHARS + ")*" + '"'
+_TEXT = '"(' + _CHARS + "(?:" + _ESCAPE + _CHARS + ")*" + ')"'  # the text, captured unquoted
+# At most 100 integer digits: the scanner refuses integers past Python's limit on digits.
+_NUMBER = r"-?(?:0|[1-9][0-9]{0,99})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+
+# How a value ends, per framing: an SSE event's data line and its blank line, or a JSON line.
+_FRAMES = {
+    "sse": ("data: ?", r"(?:\n\n|\r\n\r\n)"),
+    "jsonl": ("", r"\r?\n"),
+}
+# The two ways servers write JSON: compact (vLLM, TGI, SGLang) and Python's json.dumps default.
+_SEPARATORS = ((",", ":"), (", ", ": "))
+
+_scan_once: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def text_path(doc: Any) -> tuple[str | int, ...] | None:
+    """Where ``TextDecoder.delta`` finds the text of ``doc`` if ``doc`` is a plain token event
+    (a text and nothing noted); ``None`` for any other value.
+
+    Mirrors ``delta()``'s branches: an OpenAI chunk with one choice, index 0, no finish reason,
+    no usage, its text in ``delta.content`` or ``text``; a TGI/LMI token, not special, without
+    details.
+    """
+    if type(doc) is not dict:
+        return None
+    choices = doc.get("choices")
+    if choices is not None:
+        if type(choices) is not list or len(choices) != 1 or doc.get("usage") is not None:
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason"):
+            return None
+        delta = choice.get("delta")
+        if delta is not None:
+            if type(delta) is dict and type(delta.get("content")) is str:
+                return ("choices", 0, "delta", "content")
+            return None
+        if type(choice.get("text")) is str:
+            return ("choices", 0, "text")
+        return None
+    token = doc.get("token")
+    if token is None or doc.get("details"):
+        return None
+    if type(token) is dict and not token.get("special") and type(token.get("text")) is str:
+        return ("token", "text")
+    return None
+
+
+def shape_source(doc: Any, path: tuple[str | int, ...], raw: str) -> str | None:
+    """The regex of JSON texts shaped like ``doc`` (its text at ``path``), written with the
+    separators ``raw`` (``doc``'s own text) uses; ``None`` if neither way of writing gives
+    ``raw``."""
+    for source, fullmatch in _recent:  # a server's every stream has the same token events
+        if fullmatch(raw) is not None:
+            return source
+    for separators in _SEPARATORS:
+        try:
+            source = _pattern(doc, path, _ENCODERS[separators], True)
+        except ValueError:  # NaN or an infinity: not JSON as the pattern writes it
+            return None
+        fullmatch = re.compile(source).fullmatch
+        if fullmatch(raw) is not None:
+            _recent.insert(0, (source, fullmatch))
+            del _recent[_RECENT:]
+            return source
+    return None
+
+
+# The shapes learned last, most recent first, shared by every decoder: a new stream finds its
+# server's shape here for the cost of a match rather than of building and compiling a pattern.
+_RECENT = 8
+_recent: list[tuple[str, Callable[[str], re.Match[str] | None]]] = []
+
+
+class _Encoder:
+    """JSON written one way (compact or spaced), with the separators' patterns."""
+
+    def __init__(self, separators: tuple[str, str]) -> None:
+        self.encode = json.JSONEncoder(
+            ensure_ascii=False, separators=separators, allow_nan=False
+        ).encode
+        self.item = re.escape(separators[0])
+        self.colon = re.escape(separators[1])
+
+
+_ENCODERS = {separators: _Encoder(separators) for separators in _SEPARATORS}
+
+
+def _pattern(value: Any, path: tuple[str | int, ...] | None, encoder: _Encoder, top: bool) -> str:
+    if path == ():
+        return _TEXT
+    if type(value) is dict:
+        members = []
+        for key, member in value.items():
+            if path and path[0] == key:
+                sub = _pattern(member, path[1:], encoder, False)
+            elif key in _FREE_KEYS or (top and key in _FREE_TOP_KEYS):
+                sub = _free(member, encoder) or re.escape(encoder.encode(member))
+            else:
+                sub = _pattern(member, None, encoder, False)
+            members.append(re.escape(encoder.encode(key)) + encoder.colon + sub)
+        return r"\{" + encoder.item.join(members) + r"\}"
+    if type(value) is list:
+        items = [
+            _pattern(v, path[1:] if path and path[0] == i else None, encoder, False)
+            for i, v in enumerate(value)
+        ]
+        return r"\[" + encoder.item.join(items) + r"\]"
+    return re.escape(encoder.encode(value))
+
+
+def _free(value: Any, encoder: _Encoder) -> str | None:
+    """The pattern of any value of ``value``'s kind, for a key delta() never reads."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return _NUMBER
+    if kind is str:
+        return _STRING
+    if kind is list and all(type(v) is int or type(v) is float for v in value):
+        return r"\[(?:" + _NUMBER + "(?:" + encoder.item + _NUMBER + r")*)?\]"
+    return None
+
+
+class EventShape:
+    """A learned shape, framed: ``take(chunk)`` gives the texts of the whole events of this
+    shape at the chunk's head, and the bytes after them (for the general path)."""
+
+    __slots__ = ("_match", "_split")
+
+    def __init__(self, source: str, framing: str) -> None:
+        self._match, self._split = _compile(source, framing)
+
+    def take(self, chunk: bytes) -> tuple[list[str], bytes] | None:
+        """``None`` if the chunk does not start with an event of this shape."""
+        # surrogateescape: lossless, so the bytes after the events are given back exactly.
+        text = chunk.decode("utf-8", "surrogateescape")
+        match = self._match(text)
+        if match is None:
+            return None
+        if match.end() == len(text):  # the usual chunk at a token's pace: one whole event
+            found = match[1]
+            if "\\" in found:
+                found = _unescape(found)
+            return ([found] if found else []), b""
+        pieces = self._split(text)  # [before, text, between, text, ..., after]
+        if any(pieces[2:-1:2]):
+            return None  # events of other kinds between these: all to the general path
+        texts = [t if "\\" not in t else _unescape(t) for t in pieces[1::2]]
+        return [t for t in texts if t], pieces[-1].encode("utf-8", "surrogateescape")
+
+
+def _unescape(inner: str) -> str:
+    value: str = _scan_once('"' + inner + '"', 0)[0]
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(
+    source: str, framing: str
+) -> tuple[Callable[[str], re.Match[str] | None], Callable[[str], list[str]]]:
+    # Shared by every stream: a server's token events give the same source on every stream, and
+    # compiling costs a hundred times a match.
+    head, end = _FRAMES[framing]
+    pattern = re.compile(head + source + end)
+    return pattern.match, pattern.split

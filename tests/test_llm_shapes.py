@@ -1,0 +1,432 @@
+"""Learned token-event shapes (``_llm_shapes``): the fast path gives exactly what parsing gives.
+
+The reference is the same decoder with learning switched off. Streams are token events of each
+format with every value ``delta()`` reads varied, the values it does not read varied too, the
+JSON written compact or spaced, and bytes broken in the ways servers and networks break them;
+then cut at random places. Both decoders must give the same texts from each chunk, the same
+finish reason and usage, and the same error at the same chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from sagemaker_rt_aio import LineTooLongError
+from sagemaker_rt_aio._llm_shapes import (
+    _RECENT,
+    EventShape,
+    _compile,
+    _recent,
+    shape_source,
+    text_path,
+)
+from sagemaker_rt_aio._llm_text import TextDecoder
+from sagemaker_rt_aio.local.demo_models import (
+    CONTENT_TYPES,
+    FORMATS,
+    render,
+    split_anywhere,
+    tokenize,
+)
+
+TOKENS = ["Hi", " there", ' "q"', "\n", " café", " 🚀", "\\", "", " \t", "\u2028", " end", " there"]
+
+
+def feed_all(decoder: TextDecoder, chunks: list[bytes]) -> list[Any]:
+    """What each chunk gave, then the close, then the reason and usage; or the error and where."""
+    out: list[Any] = []
+    try:
+        for chunk in chunks:
+            out.append(decoder.feed(chunk))
+        out.append(decoder.close())
+    except Exception as exc:  # the same type and text at the same chunk, or the test fails
+        out.append((type(exc).__name__, str(exc)))
+    out.append((decoder.finish_reason, decoder.usage))
+    return out
+
+
+def both(chunks: list[bytes], content_type: str, **limits: int) -> tuple[list[Any], TextDecoder]:
+    learning = TextDecoder(content_type, **limits)
+    got = feed_all(learning, chunks)
+    assert got == feed_all(TextDecoder(content_type, learn_shapes=False, **limits), chunks)
+    return got, learning
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "lmi-outputs"])
+def test_each_format_learns_its_token_events_and_gives_the_same_text(fmt: str) -> None:
+    events = render(fmt, tokenize("one two three four five six seven eight nine ten"))
+    got, decoder = both(events, CONTENT_TYPES[fmt])
+    assert decoder._shape is not None  # the fast path took the later events
+    assert "".join(t for texts in got[:-1] if isinstance(texts, list) for t in texts) == (
+        "one two three four five six seven eight nine ten"
+    )
+
+
+def test_a_format_without_a_learnable_shape_stops_trying() -> None:
+    events = render("lmi-outputs", tokenize("a b c d e f g h i j k l"))
+    _, decoder = both(events, CONTENT_TYPES["lmi-outputs"])
+    assert decoder._shape is None and decoder._lessons == 0
+
+
+# -- the random streams ---------------------------------------------------------------------------
+# Each stream has a style (its free values' kinds, its separators); each event is the stream's
+# token event, with a small chance of each change that matters to delta() or to the JSON.
+
+
+def chance(rng: random.Random, p: float = 0.03) -> bool:
+    return rng.random() < p
+
+
+def chat_event(rng: random.Random, text: str, style: dict[str, Any]) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+    if chance(rng):
+        choice["index"] = rng.choice([1, "0", None, 0.0, 2])
+    if chance(rng):
+        choice["finish_reason"] = rng.choice(["stop", "", "length"])
+    if chance(rng):
+        choice["delta"] = rng.choice([{"role": "assistant"}, {"content": None}, "x"])
+    if style["completion"]:
+        choice = {"index": choice["index"], "text": text, "finish_reason": None}
+    doc: dict[str, Any] = {
+        "id": style["id"] if not chance(rng) else rng.choice([7, "other", [1, 2], None]),
+        "object": "chat.completion.chunk",
+        "created": 1700000000 if not chance(rng) else rng.choice([17, -0.0, 10**120]),
+        "model": "m",
+        "choices": [choice],
+    }
+    if chance(rng):
+        doc["choices"] = [choice, {"index": 1, "delta": {"content": "other"}}]
+    if chance(rng) or style["usage"]:
+        doc["usage"] = rng.choice(
+            [None, {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}]
+        )
+    if chance(rng, 0.005):
+        doc = {"error": {"message": "overloaded"}}
+    return doc
+
+
+def tgi_event(rng: random.Random, text: str, style: dict[str, Any]) -> dict[str, Any]:
+    token = {
+        "id": rng.randint(0, 99) if not chance(rng) else rng.choice([10**120, -3, 1.25, "5"]),
+        "text": text,
+        "logprob": rng.choice([-0.25, 0.0, -1e-05, 3]),
+        "special": rng.choice([True, 1]) if chance(rng, 0.06) else style["special"],
+    }
+    doc: dict[str, Any] = {
+        "index": rng.randint(0, 30),
+        "token": token,
+        "generated_text": None,
+        "details": None,
+    }
+    if chance(rng):
+        doc["details"] = {"finish_reason": "length", "generated_tokens": 9}
+    if chance(rng):
+        doc["generated_text"] = "all"
+    if chance(rng):
+        doc["extra"] = True
+    return doc
+
+
+def lmi_event(rng: random.Random, text: str, style: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "token": {"id": rng.choice([[1], [2, 3], [], [1.5]]), "text": text, "log_prob": -0.5}
+    }
+    if chance(rng):
+        doc["details"] = {"finish_reason": "stop", "generated_tokens": 4, "input_tokens": 2}
+    return doc
+
+
+KINDS = {
+    "chat": (chat_event, "text/event-stream"),
+    "tgi": (tgi_event, "text/event-stream"),
+    "lmi": (lmi_event, "application/jsonlines"),
+}
+
+# Byte-level breakage, each turning a token event into something the general path treats
+# differently (an error, or U+FFFD) or tells apart: inside the text, or in a free value.
+BREAKAGES = [
+    (b"caf\xc3\xa9", b"caf\xe9"),  # not UTF-8
+    (b"caf\xc3\xa9", b"caf\xc3"),  # a character cut short
+    (b"there", b"the\x01re"),  # control characters
+    (b"there", b"the\x1fre"),
+    (b"there", b'the"re'),  # the string ends early
+    (b"there", b"the\\xre"),  # an escape JSON does not have
+    (b"there", b"the\\u12re"),
+    (b"-0.25", b"-00.25"),  # a leading zero
+    (b"-0.25", b"NaN"),  # Python's json reads it; it is no JSON number
+    (b"-0.25", b"-.25"),
+    (b"-0.25", b"-0.25e"),
+    (b"1700000000", b"1" * 4400),  # past Python's limit on an integer's digits
+    (b"1700000000", b"1" * 300),
+]
+
+
+def write(rng: random.Random, doc: dict[str, Any], sse: bool, style: dict[str, Any]) -> bytes:
+    body = json.dumps(doc, separators=style["separators"], ensure_ascii=style["ascii"]).encode()
+    if chance(rng, 0.02):
+        body = body.replace(*rng.choice(BREAKAGES))
+    if not sse:
+        return body + rng.choice([b"\n", b"\n", b"\r\n", b"\n\n"])
+    head = (
+        rng.choice([b"data: ", b"data: ", b"data:", b"data:  "])
+        if chance(rng, 0.1)
+        else (style["head"])
+    )
+    end = rng.choice([b"\r\n\r\n", b"\r\r", b"\n\r\n", b"\n\n"]) if chance(rng) else b"\n\n"
+    extra = b""
+    if chance(rng, 0.05):
+        extra = rng.choice([b": keep-alive\n\n", b"event: token\n", b"id: 4\n", b"retry: 9\n"])
+    return extra + head + body + end
+
+
+def random_stream(seed: int) -> tuple[list[bytes], str]:
+    rng = random.Random(seed)
+    kind = rng.choice(sorted(KINDS))
+    make, content_type = KINDS[kind]
+    sse = content_type == "text/event-stream"
+    style = {
+        "separators": rng.choice([(", ", ": "), (",", ":")]),
+        "ascii": chance(rng, 0.3),
+        "id": rng.choice(["chatcmpl-1", 7, 'é\\"', [1, 2]]),
+        "completion": chance(rng, 0.3),
+        "usage": chance(rng, 0.2),
+        "head": rng.choice([b"data: ", b"data:"]),
+        "special": rng.choice([False, 0]),
+    }
+    events = [
+        write(rng, make(rng, rng.choice(TOKENS), style), sse, style)
+        for _ in range(rng.randint(1, 60))
+    ]
+    if sse and chance(rng, 0.3):
+        events.append(b"data: [DONE]\n\n")
+    data = b"".join(events)
+    chunks = []
+    if chance(rng, 0.6):  # whole events per chunk, one or several
+        while events:
+            take = rng.choice([1, 1, 1, 2, 5])
+            chunks.append(b"".join(events[:take]))
+            del events[:take]
+    else:  # anywhere
+        start = 0
+        while start < len(data):
+            size = rng.randint(1, 600)
+            chunks.append(data[start : start + size])
+            start += size
+    return chunks, content_type
+
+
+# -- each way to differ, after the shape is learned -----------------------------------------------
+
+
+def token_events(fmt: str, sep: tuple[str, str], **changes: Any) -> list[bytes]:
+    """Six token events of ``fmt`` (each carrying every place BREAKAGES breaks), the fifth
+    changed by ``changes`` (key paths joined by "."), written with separators ``sep``."""
+    events = []
+    for i in range(6):
+        if fmt == "tgi":
+            doc: Any = {
+                "index": i,
+                "token": {"id": 7, "text": " there café", "logprob": -0.25, "special": 0},
+                "generated_text": None,
+                "details": None,
+                "created": 1700000000,
+            }
+        elif fmt == "lmi":
+            doc = {"token": {"id": [7], "text": " there café", "log_prob": -0.25}}
+        else:
+            choice = {"index": 0, "delta": {"content": " there café"}, "finish_reason": None}
+            if fmt == "completions":
+                choice = {"index": 0, "text": " there café", "finish_reason": None}
+            doc = {"id": "c", "created": 1700000000, "logprob": -0.25, "choices": [choice]}
+        if i == 4:
+            for path, value in changes.items():
+                *parents, last = path.split(".")
+                target = doc
+                for step in parents:
+                    target = target[int(step) if step.isdigit() else step]
+                target[last] = value
+        body = json.dumps(doc, separators=sep, ensure_ascii=False).encode()
+        events.append(body + b"\n" if fmt == "lmi" else b"data: " + body + b"\n\n")
+    return events
+
+
+FORMAT_TYPES = {
+    "tgi": "text/event-stream",
+    "chat": "text/event-stream",
+    "completions": "text/event-stream",
+    "lmi": "application/jsonlines",
+}
+SEPARATORS = [(",", ":"), (", ", ": ")]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMAT_TYPES))
+@pytest.mark.parametrize("sep", SEPARATORS, ids=["compact", "spaced"])
+@pytest.mark.parametrize("together", [False, True], ids=["apart", "together"])
+def test_every_breakage_after_learning_gives_what_parsing_gives(
+    fmt: str, sep: tuple[str, str], together: bool
+) -> None:
+    for old, new in BREAKAGES:
+        events = token_events(fmt, sep)
+        events[4] = events[4].replace(old, new)
+        chunks = [*events[:4], b"".join(events[4:])] if together else events
+        _, decoder = both(chunks, FORMAT_TYPES[fmt])
+        assert decoder._lessons < 4  # it learned from the first events
+
+
+CHANGES: list[tuple[str, dict[str, Any]]] = [
+    ("tgi", {"token.special": 1}),
+    ("tgi", {"token.special": True}),
+    ("tgi", {"details": {"finish_reason": "length", "generated_tokens": 5}}),
+    ("tgi", {"generated_text": "the whole"}),
+    ("tgi", {"token": {"id": 7, "text": " there café", "logprob": -0.25}}),
+    ("chat", {"choices.0.index": 1}),
+    ("chat", {"choices.0.finish_reason": "length"}),
+    ("chat", {"choices.0.delta": {"content": None}}),
+    ("chat", {"usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}),
+    ("chat", {"usage": None}),
+    ("chat", {"error": "overloaded"}),
+    ("completions", {"choices.0.text": None}),
+    ("completions", {"choices.0.finish_reason": "stop"}),
+    ("lmi", {"details": {"finish_reason": "stop", "generated_tokens": 4}}),
+    ("lmi", {"token.id": ["7"]}),
+]
+
+
+@pytest.mark.parametrize(("fmt", "changes"), CHANGES)
+@pytest.mark.parametrize("sep", SEPARATORS, ids=["compact", "spaced"])
+def test_every_change_delta_reads_gives_what_parsing_gives(
+    fmt: str, changes: dict[str, Any], sep: tuple[str, str]
+) -> None:
+    base = token_events(fmt, sep)
+    changed = token_events(fmt, sep, **changes)
+    # The changed event alone; learned from it (alone, and after a usual event in its chunk)
+    # and followed by the usual ones; then with a text-less event between, which notes other
+    # values (the changed events after it must note theirs again, as parsing does).
+    quiet = QUIET[fmt]
+    streams = [
+        changed,
+        [changed[4]] * 4 + base,
+        [base[0] + changed[4], changed[4], changed[4], base[1]],
+        [*base[:3], changed[4], *base[3:]],
+        [changed[4]] * 4 + [quiet, changed[4]],
+    ]
+    for events in streams:
+        both(events, FORMAT_TYPES[fmt])
+
+
+_OTHER_USAGE = {"prompt_tokens": 9, "completion_tokens": 9, "total_tokens": 18}
+_OTHER_DETAILS = {"finish_reason": "other", "generated_tokens": 9, "input_tokens": 9}
+QUIET = {
+    "chat": b"data: "
+    + json.dumps(
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "other"}], "usage": _OTHER_USAGE}
+    ).encode()
+    + b"\n\n",
+    "tgi": b"data: "
+    + json.dumps({"token": {"text": "x", "special": True}, "details": _OTHER_DETAILS}).encode()
+    + b"\n\n",
+    "lmi": json.dumps({"token": {"text": ""}, "details": _OTHER_DETAILS}).encode() + b"\n",
+}
+QUIET["completions"] = QUIET["chat"]
+
+
+@pytest.mark.parametrize("block", range(8))
+def test_random_streams_give_what_parsing_gives(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = {kind: 0 for kind in KINDS}
+    take = EventShape.take
+
+    def counting_take(shape: EventShape, chunk: bytes) -> tuple[list[str], bytes] | None:
+        result = take(shape, chunk)
+        if result is not None:
+            taken[kind] += 1
+        return result
+
+    monkeypatch.setattr(EventShape, "take", counting_take)
+    for seed in range(block * 150, (block + 1) * 150):
+        chunks, content_type = random_stream(seed)
+        kind = random.Random(seed).choice(sorted(KINDS))
+        both(chunks, content_type)
+    assert min(taken.values()) > 100, taken  # each kind's events took the fast path
+
+
+def test_a_chunk_that_completes_a_held_line_is_not_a_new_event() -> None:
+    events = render("tgi", tokenize("a b c d e f"))[:-1]
+    # "data: " is held as the start of a line: the next chunk's "data: {...}" continues it.
+    got, decoder = both([*events, b"data: ", events[0]], "text/event-stream")
+    assert decoder._shape is not None and got[-2][0] == "StreamDecodeError"
+
+
+def test_a_long_event_after_the_shape_is_learned_still_raises() -> None:
+    short = render("tgi", tokenize("a b c d e f"))[:-1]
+    long = render("tgi", ["x" * 500])[0]
+    got, decoder = both([*short, long], "text/event-stream", max_line_bytes=300)
+    assert got[-2] == ("LineTooLongError", str(LineTooLongError(300)))
+    assert decoder._shape is not None
+
+
+def test_text_path_mirrors_delta() -> None:
+    for fmt in ("openai-chat", "openai-completions", "tgi", "lmi"):
+        for event in render(fmt, ["w1", " w2"])[:-1]:
+            line = event.decode().removeprefix("data: ").strip()
+            doc = json.loads(line)
+            path = text_path(doc)
+            decoder = TextDecoder()
+            text = decoder.delta(doc)
+            if path is None:
+                continue
+            value: Any = doc
+            for step in path:
+                value = value[step]
+            assert value == text and (decoder.finish_reason, decoder.usage) == (None, None)
+
+
+def test_learned_shapes_are_bounded() -> None:
+    for n in range(3 * _RECENT):
+        key = f"k{n}"
+        events = [
+            b"data: " + json.dumps({key: 1, "token": {"text": t}}).encode() + b"\n\n"
+            for t in ("a", "b", "c")
+        ]
+        _, decoder = both(events, "text/event-stream")
+        assert decoder._shape is not None
+    assert len(_recent) == _RECENT
+    assert _compile.cache_info().currsize <= _compile.cache_info().maxsize
+
+
+def test_a_shape_takes_only_whole_events_at_the_head() -> None:
+    source = shape_source({"token": {"text": "a"}}, ("token", "text"), '{"token":{"text":"a"}}')
+    assert source is not None
+    shape = EventShape(source, "sse")
+    event = b'data: {"token":{"text":"a"}}\n\n'
+    assert shape.take(event) == (["a"], b"")
+    assert shape.take(event * 3 + b"data: {") == (["a", "a", "a"], b"data: {")
+    assert shape.take(b": hi\n\n" + event) is None
+    assert shape.take(event + b": hi\n\n" + event) is None  # other events between: not taken
+
+
+@pytest.mark.parametrize("fmt", ["openai-chat", "tgi", "lmi"])
+def test_events_split_between_chunks_keep_the_fast_path(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matched = []
+    take = EventShape.take
+
+    def counting_take(shape: EventShape, chunk: bytes) -> tuple[list[str], bytes] | None:
+        result = take(shape, chunk)
+        if result is not None:
+            matched.extend(result[0])
+        return result
+
+    monkeypatch.setattr(EventShape, "take", counting_take)
+    data = b"".join(render(fmt, tokenize("word " * 300)))
+    chunks = split_anywhere(data, random.Random(3), mean=400)
+    both(chunks, CONTENT_TYPES[fmt])
+    # Each chunk ends an event begun in the one before (the general path's), then its whole
+    # events are matched: half the 300 tokens or more, in chunks of two events on average.
+    assert len(matched) > 150

@@ -7,13 +7,16 @@ parts of about B bytes, as a response stream delivers them (``--part-bytes 0``: 
 of its own, as a token stream's network reads bring them one by one, so that what is paid per part
 counts per event); then, best of R rounds of ``time.process_time()``:
 
-  (a) ``TextDecoder.feed`` over the parts: the pure decoder (SSE or JSON lines, JSON, text delta);
-  (b) ``stream.iter_text()``: the same through the stream mixin's async generator;
-  (c) the floor: the C JSON scanner alone over each event's JSON text.
+  (a) ``TextDecoder.feed`` over the parts: the pure decoder (SSE or JSON lines, JSON, text delta),
+      which matches the token events whole once it has learned their shape (``_llm_shapes``);
+  (b) the same decoder without learning (``learn_shapes=False``): every event parsed, the
+      general path;
+  (c) ``stream.iter_text()``: (a) through the stream mixin's async generator;
+  (d) the C JSON scanner alone over each event's JSON text: what parsing every event costs.
 
-Per event, in microseconds. The goal for (b) on the OpenAI chat format is 2.5 us on an idle core.
+Per event, in microseconds. The goal for (c) on the OpenAI chat format is 2.5 us on an idle core.
 
-``--instructions``: (a) and (c) in instructions per event instead, under valgrind's callgrind
+``--instructions``: (a), (b) and (d) in instructions per event instead, under valgrind's callgrind
 (deterministic where times move by 10-20 %): for each format a child process decodes N tokens,
 then 2N, and the same children without the decoding give the set-up to subtract.
 """
@@ -78,11 +81,11 @@ def stream_of(fmt: str, tokens: int, part_bytes: int) -> tuple[list[bytes], list
 
 
 def child(fmt: str, tokens: int, part_bytes: int, mode: str) -> None:
-    """Run under callgrind: build the stream, then decode it (``decoder``), scan its JSON
-    (``json``), or neither (``none``: the set-up alone)."""
+    """Run under callgrind: build the stream, then decode it (``decoder``, or ``general``
+    without learning), scan its JSON (``json``), or neither (``none``: the set-up alone)."""
     _, parts, texts = stream_of(fmt, tokens, part_bytes)
-    if mode == "decoder":
-        decoder = TextDecoder(CONTENT_TYPES[fmt])
+    if mode in ("decoder", "general"):
+        decoder = TextDecoder(CONTENT_TYPES[fmt], learn_shapes=mode == "decoder")
         for part in parts:
             decoder.feed(part)
         decoder.close()
@@ -99,17 +102,17 @@ def instructions(fmt: str, tokens: int, part_bytes: int, mode: str) -> int:
 
 
 def count_instructions(formats: list[str], tokens: int, part_bytes: int) -> None:
-    print(f"{'format':20s} {'decoder':>9s} {'json floor':>11s}  (instructions/event)")
+    print(f"{'format':20s} {'decoder':>9s} {'general':>9s} {'json':>9s}  (instructions/event)")
     for fmt in formats:
         events = len(stream_of(fmt, 2 * tokens, part_bytes)[0])
         events -= len(stream_of(fmt, tokens, part_bytes)[0])
         cost = {
             mode: instructions(fmt, 2 * tokens, part_bytes, mode)
             - instructions(fmt, tokens, part_bytes, mode)
-            for mode in ("none", "decoder", "json")
+            for mode in ("none", "decoder", "general", "json")
         }
-        row = [(cost[mode] - cost["none"]) / events for mode in ("decoder", "json")]
-        print(f"{fmt:20s} {row[0]:9,.0f} {row[1]:11,.0f}")
+        row = [(cost[mode] - cost["none"]) / events for mode in ("decoder", "general", "json")]
+        print(f"{fmt:20s} {row[0]:9,.0f} {row[1]:9,.0f} {row[2]:9,.0f}")
 
 
 def main() -> None:
@@ -129,7 +132,7 @@ def main() -> None:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="instructions per event under callgrind instead of time (six runs per format)",
+        help="instructions per event under callgrind instead of time (eight runs per format)",
     )
     parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated")
     args = parser.parse_args()
@@ -139,7 +142,10 @@ def main() -> None:
         return
     args.tokens = args.tokens or 4000
     scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-    print(f"{'format':20s} {'decoder':>9s} {'iter_text':>10s} {'json floor':>11s}  (us/event)")
+    print(
+        f"{'format':20s} {'decoder':>9s} {'general':>9s} {'iter_text':>10s} {'json':>9s}"
+        "  (us/event)"
+    )
     for fmt in formats:
         events, parts, texts = stream_of(fmt, args.tokens, args.part_bytes)
         content_type = CONTENT_TYPES[fmt]
@@ -147,6 +153,12 @@ def main() -> None:
 
         def decode(parts: list[bytes] = parts, content_type: str = content_type) -> None:
             decoder = TextDecoder(content_type)
+            for part in parts:
+                decoder.feed(part)
+            decoder.close()
+
+        def general(parts: list[bytes] = parts, content_type: str = content_type) -> None:
+            decoder = TextDecoder(content_type, learn_shapes=False)
             for part in parts:
                 decoder.feed(part)
             decoder.close()
@@ -162,8 +174,9 @@ def main() -> None:
             for text in texts:
                 scan(text, 0)
 
-        row = [best_of(args.rounds, f) / count * 1e6 for f in (decode, iterate, floor)]
-        print(f"{fmt:20s} {row[0]:9.2f} {row[1]:10.2f} {row[2]:11.2f}")
+        runs = (decode, general, iterate, floor)
+        row = [best_of(args.rounds, f) / count * 1e6 for f in runs]
+        print(f"{fmt:20s} {row[0]:9.2f} {row[1]:9.2f} {row[2]:10.2f} {row[3]:9.2f}")
 
 
 if __name__ == "__main__":

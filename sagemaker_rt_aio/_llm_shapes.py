@@ -45,6 +45,10 @@ _FRAMES = {
     "sse": ("data: ?", r"(?:\n\n|\r\n\r\n)"),
     "jsonl": ("", r"\r?\n"),
 }
+# A token event is a few hundred characters, four levels deep; larger or deeper ones are not
+# learned from.
+_MAX_LEARNED = 4096
+_MAX_DEPTH = 8
 # The two ways servers write JSON: compact (vLLM, TGI, SGLang) and Python's json.dumps default.
 _SEPARATORS = ((",", ":"), (", ", ": "))
 
@@ -87,14 +91,17 @@ def text_path(doc: Any) -> tuple[str | int, ...] | None:
 def shape_source(doc: Any, path: tuple[str | int, ...], raw: str) -> str | None:
     """The regex of JSON texts shaped like ``doc`` (its text at ``path``), written with the
     separators ``raw`` (``doc``'s own text) uses; ``None`` if neither way of writing gives
-    ``raw``."""
+    ``raw``, or if ``raw`` is larger or deeper than a token event (the pattern's size and the
+    work of building it stay bounded whatever a server sends)."""
+    if len(raw) > _MAX_LEARNED:
+        return None
     for source, fullmatch in _recent:  # a server's every stream has the same token events
         if fullmatch(raw) is not None:
             return source
     for separators in _SEPARATORS:
         try:
-            source = _pattern(doc, path, _ENCODERS[separators], True)
-        except ValueError:  # NaN or an infinity: not JSON as the pattern writes it
+            source = _pattern(doc, path, _ENCODERS[separators], 0)
+        except ValueError:  # too deep, or NaN or an infinity (not JSON as the pattern writes it)
             return None
         fullmatch = re.compile(source).fullmatch
         if fullmatch(raw) is not None:
@@ -124,23 +131,25 @@ class _Encoder:
 _ENCODERS = {separators: _Encoder(separators) for separators in _SEPARATORS}
 
 
-def _pattern(value: Any, path: tuple[str | int, ...] | None, encoder: _Encoder, top: bool) -> str:
+def _pattern(value: Any, path: tuple[str | int, ...] | None, encoder: _Encoder, depth: int) -> str:
     if path == ():
         return _TEXT
+    if depth > _MAX_DEPTH and type(value) in (dict, list):
+        raise ValueError("deeper than a token event")
     if type(value) is dict:
         members = []
         for key, member in value.items():
             if path and path[0] == key:
-                sub = _pattern(member, path[1:], encoder, False)
-            elif key in _FREE_KEYS or (top and key in _FREE_TOP_KEYS):
+                sub = _pattern(member, path[1:], encoder, depth + 1)
+            elif key in _FREE_KEYS or (depth == 0 and key in _FREE_TOP_KEYS):
                 sub = _free(member, encoder) or re.escape(encoder.encode(member))
             else:
-                sub = _pattern(member, None, encoder, False)
+                sub = _pattern(member, None, encoder, depth + 1)
             members.append(re.escape(encoder.encode(key)) + encoder.colon + sub)
         return r"\{" + encoder.item.join(members) + r"\}"
     if type(value) is list:
         items = [
-            _pattern(v, path[1:] if path and path[0] == i else None, encoder, False)
+            _pattern(v, path[1:] if path and path[0] == i else None, encoder, depth + 1)
             for i, v in enumerate(value)
         ]
         return r"\[" + encoder.item.join(items) + r"\]"

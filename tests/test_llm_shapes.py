@@ -430,3 +430,14 @@ def test_events_split_between_chunks_keep_the_fast_path(
     # Each chunk ends an event begun in the one before (the general path's), then its whole
     # events are matched: half the 300 tokens or more, in chunks of two events on average.
     assert len(matched) > 150
+
+
+def test_large_or_deep_events_are_parsed_not_learned() -> None:
+    deep: Any = 0
+    for _ in range(400):  # deeper than the interpreter's recursion limit would allow to walk
+        deep = [deep]
+    for extra in ("x" * 5000, deep):
+        doc = {"extra": extra, "token": {"text": " t", "special": False}}
+        events = [b"data: " + json.dumps(doc).encode() + b"\n\n"] * 6
+        got, decoder = both(events, "text/event-stream")
+        assert decoder._shape is None and got[0] == [" t"]

@@ -40,16 +40,19 @@ _TEXT = '"(' + _CHARS + "(?:" + _ESCAPE + _CHARS + ")*" + ')"'  # the text, capt
 # At most 100 integer digits: the scanner refuses integers past Python's limit on digits.
 _NUMBER = r"-?(?:0|[1-9][0-9]{0,99})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 
-# How a value ends, per framing: an SSE event's data line and its blank line, or a JSON line.
+# How a value is framed: an SSE event's data line and its blank line, or a JSON line; as
+# patterns, and as the text of one framed value.
 _FRAMES = {
     "sse": ("data: ?", r"(?:\n\n|\r\n\r\n)"),
     "jsonl": ("", r"\r?\n"),
 }
+_FRAME_TEXTS = {"sse": ("data: ", "\n\n"), "jsonl": ("", "\n")}
 # A token event is a few hundred characters, four levels deep; larger or deeper ones are not
 # learned from.
 _MAX_LEARNED = 4096
 _MAX_DEPTH = 8
-# The two ways servers write JSON: compact (vLLM, TGI, SGLang) and Python's json.dumps default.
+# The two ways servers write JSON: compact (vLLM, TGI, SGLang) and Python's json.dumps default
+# (indexed by "spaced").
 _SEPARATORS = ((",", ":"), (", ", ": "))
 
 _scan_once: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -88,33 +91,39 @@ def text_path(doc: Any) -> tuple[str | int, ...] | None:
     return None
 
 
-def shape_source(doc: Any, path: tuple[str | int, ...], raw: str) -> str | None:
-    """The regex of JSON texts shaped like ``doc`` (its text at ``path``), written with the
-    separators ``raw`` (``doc``'s own text) uses; ``None`` if neither way of writing gives
-    ``raw``, or if ``raw`` is larger or deeper than a token event (the pattern's size and the
-    work of building it stay bounded whatever a server sends)."""
-    if len(raw) > _MAX_LEARNED:
+def learn(doc: Any, raw: str, framing: str) -> EventShape | None:
+    """The shape of the token events like ``doc`` (parsed from ``raw``, framed by ``framing``),
+    if ``doc`` is a plain token event (see :func:`text_path`) no larger or deeper than a token
+    event is (so the pattern's size and the work of building it stay bounded whatever a server
+    sends)."""
+    path = text_path(doc)
+    if path is None or len(raw) > _MAX_LEARNED:
         return None
-    for source, fullmatch in _recent:  # a server's every stream has the same token events
-        if fullmatch(raw) is not None:
-            return source
-    for separators in _SEPARATORS:
-        try:
-            source = _pattern(doc, path, _ENCODERS[separators], 0)
-        except ValueError:  # too deep, or NaN or an infinity (not JSON as the pattern writes it)
-            return None
-        fullmatch = re.compile(source).fullmatch
-        if fullmatch(raw) is not None:
-            _recent.insert(0, (source, fullmatch))
-            del _recent[_RECENT:]
-            return source
-    return None
+    head, end = _FRAME_TEXTS[framing]
+    framed = head + raw + end
+    for shape in _recent:  # a server's every stream has the same token events
+        if shape.framing == framing and shape.whole(framed):
+            return shape
+    # The separators this server writes, from the first key: one pattern to build and compile
+    # (about a millisecond), not one per way of writing.
+    first = next(iter(doc))
+    spaced = raw.startswith("{" + json.dumps(first, ensure_ascii=False) + ": ")
+    try:
+        source = _pattern(doc, path, _ENCODERS[_SEPARATORS[spaced]], 0)
+    except ValueError:  # too deep, or NaN or an infinity (not JSON as the pattern writes it)
+        return None
+    shape = EventShape(source, framing)
+    if not shape.whole(framed):
+        return None
+    _recent.insert(0, shape)
+    del _recent[_RECENT:]
+    return shape
 
 
 # The shapes learned last, most recent first, shared by every decoder: a new stream finds its
 # server's shape here for the cost of a match rather than of building and compiling a pattern.
 _RECENT = 8
-_recent: list[tuple[str, Callable[[str], re.Match[str] | None]]] = []
+_recent: list[EventShape] = []
 
 
 class _Encoder:
@@ -170,12 +179,19 @@ def _free(value: Any, encoder: _Encoder) -> str | None:
 
 class EventShape:
     """A learned shape, framed: ``take(chunk)`` gives the texts of the whole events of this
-    shape at the chunk's head, and the bytes after them (for the general path)."""
+    shape at the chunk's head, and the bytes after them (for the general path). Immutable:
+    decoders share it."""
 
-    __slots__ = ("_match", "_split")
+    __slots__ = ("_match", "_split", "framing")
 
     def __init__(self, source: str, framing: str) -> None:
+        self.framing = framing
         self._match, self._split = _compile(source, framing)
+
+    def whole(self, text: str) -> bool:
+        """Whether ``text`` is one whole event of this shape."""
+        match = self._match(text)
+        return match is not None and match.end() == len(text)
 
     def take(self, chunk: bytes) -> tuple[list[str], bytes] | None:
         """``None`` if the chunk does not start with an event of this shape."""

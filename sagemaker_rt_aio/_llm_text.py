@@ -32,7 +32,7 @@ from typing import Any
 
 from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, LLMStreamError, StreamDecodeError
-from ._llm_shapes import EventShape, shape_source, text_path
+from ._llm_shapes import EventShape, learn
 from ._sse import SSEDecoder
 
 SSE = "sse"
@@ -333,14 +333,14 @@ class TextDecoder:
         very last may be the stream's end)."""
         self._lessons -= 1
         framing = self._json._framing
+        if framing is None:
+            return
         for raw in raws[:-3:-1]:
-            doc = parse(raw)  # parsed before: this cannot raise
-            path = text_path(doc)
-            if path is not None:
-                source = shape_source(doc, path, raw.rstrip("\r"))
-                if source is not None and framing is not None:
-                    self._shape = EventShape(source, framing)
-                    return
+            # Parsed before, so this cannot raise; JSON lines may end with CR (CRLF endings).
+            shape = learn(parse(raw), raw.rstrip("\r"), framing)
+            if shape is not None:
+                self._shape = shape
+                return
 
     def close(self) -> list[str]:
         if self._plain is not None:

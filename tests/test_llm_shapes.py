@@ -21,7 +21,7 @@ from sagemaker_rt_aio._llm_shapes import (
     EventShape,
     _compile,
     _recent,
-    shape_source,
+    learn,
     text_path,
 )
 from sagemaker_rt_aio._llm_text import TextDecoder
@@ -400,9 +400,8 @@ def test_learned_shapes_are_bounded() -> None:
 
 
 def test_a_shape_takes_only_whole_events_at_the_head() -> None:
-    source = shape_source({"token": {"text": "a"}}, ("token", "text"), '{"token":{"text":"a"}}')
-    assert source is not None
-    shape = EventShape(source, "sse")
+    shape = learn({"token": {"text": "a"}}, '{"token":{"text":"a"}}', "sse")
+    assert shape is not None
     event = b'data: {"token":{"text":"a"}}\n\n'
     assert shape.take(event) == (["a"], b"")
     assert shape.take(event * 3 + b"data: {") == (["a", "a", "a"], b"data: {")

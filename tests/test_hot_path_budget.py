@@ -50,6 +50,10 @@ EVENT_BUDGET = 9.0
 # 94 once the call's read watch carried on for the stream (no aiohttp read timer armed and
 # cancelled twice) and the stream's set-up and end lost four calls.
 FIRST_PART_BUDGET = 105
+# Function calls per token event in TextDecoder.feed once the events' shape is learned (one event
+# per chunk, as a token stream's reads bring them): 9-10 when written, against 16-20 when every
+# event is parsed. More means the matched path grew, or stopped being taken.
+TEXT_EVENT_BUDGET = 10.5
 
 
 class _ThreadServer:
@@ -290,3 +294,35 @@ def test_keyword_path_lays_out_the_same_wire_request_as_a_request_object() -> No
             m.INVOKE_ENDPOINT, "ep-1", b"{}", values, max_body_bytes=1 << 20
         )
         assert via_fields == via_object
+
+
+@pytest.mark.parametrize("fmt", ["openai-chat", "tgi", "lmi"])
+def test_text_decoder_calls_per_token_event_stay_within_budget(fmt: str) -> None:
+    from sagemaker_rt_aio._llm_text import TextDecoder
+    from sagemaker_rt_aio.local.demo_models import CONTENT_TYPES, render, tokenize
+
+    events = render(fmt, tokenize("word " * 60))
+
+    def calls_per_event(learn_shapes: bool) -> float:
+        decoder = TextDecoder(CONTENT_TYPES[fmt], learn_shapes=learn_shapes)
+        for event in events[:10]:  # the shape is learned from these
+            decoder.feed(event)
+        calls = 0
+
+        def count(frame: FrameType, event: str, arg: Any) -> None:
+            nonlocal calls
+            calls += event in ("call", "c_call")
+
+        sys.setprofile(count)
+        try:
+            for event in events[10:50]:
+                decoder.feed(event)
+        finally:
+            sys.setprofile(None)
+        return calls / 40
+
+    matched, parsed = calls_per_event(True), calls_per_event(False)
+    assert matched <= TEXT_EVENT_BUDGET, (
+        f"{matched:.1f} calls per token event (parsed: {parsed:.1f})"
+    )
+    assert matched < parsed

@@ -200,16 +200,19 @@ class EventShape:
         match = self._match(text)
         if match is None:
             return None
-        if match.end() == len(text):  # the usual chunk at a token's pace: one whole event
-            found = match[1]
-            if "\\" in found:
-                found = _unescape(found)
-            return ([found] if found else []), b""
-        pieces = self._split(text)  # [before, text, between, text, ..., after]
-        if any(pieces[2:-1:2]):
-            return None  # events of other kinds between these: all to the general path
-        texts = [t if "\\" not in t else _unescape(t) for t in pieces[1::2]]
-        return [t for t in texts if t], pieces[-1].encode("utf-8", "surrogateescape")
+        found = match[1]
+        if "\\" in found:
+            found = _unescape(found)
+        texts = [found] if found else []
+        end = match.end()
+        if end == len(text):  # the usual chunk at a token's pace: one whole event
+            return texts, b""
+        rest = text[end:]
+        pieces = self._split(rest)  # [before, text, between, text, ..., after]
+        if any(pieces[0:-1:2]):  # not only events of this shape up to the last one
+            return texts, rest.encode("utf-8", "surrogateescape")
+        texts += [t if "\\" not in t else _unescape(t) for t in pieces[1::2] if t]
+        return texts, pieces[-1].encode("utf-8", "surrogateescape")
 
 
 def _unescape(inner: str) -> str:

@@ -406,7 +406,9 @@ def test_a_shape_takes_only_whole_events_at_the_head() -> None:
     assert shape.take(event) == (["a"], b"")
     assert shape.take(event * 3 + b"data: {") == (["a", "a", "a"], b"data: {")
     assert shape.take(b": hi\n\n" + event) is None
-    assert shape.take(event + b": hi\n\n" + event) is None  # other events between: not taken
+    # Another event after the first: the rest goes to the general path from there.
+    assert shape.take(event + b": hi\n\n" + event) == (["a"], b": hi\n\n" + event)
+    assert shape.take(event * 2 + b": hi\n\n" + event) == (["a"], event + b": hi\n\n" + event)
 
 
 @pytest.mark.parametrize("fmt", ["openai-chat", "tgi", "lmi"])

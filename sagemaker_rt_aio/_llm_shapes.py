@@ -1,11 +1,12 @@
-"""The shape of a token stream's events, learned from one and matched on the rest in one regex call.
+"""The shape of a token stream's events, learned from one and matched whole on the others.
 
 An LLM container sends one JSON event per token, and every token event has the same shape: the
 same keys in the same order, the same fixed values, only the text and a few counters differing.
 Parsing each one whole (the C JSON scanner builds two or three dicts per token) costs more than
 everything else ``iter_text()`` does. So ``TextDecoder`` parses the first token events as usual,
 learns their shape here, and from then on takes the whole events at the head of each chunk with
-one compiled pattern, framing included, the texts as the pattern's captures.
+one compiled pattern, framing included, the texts as the pattern's captures: one C call for a
+chunk of one event (a token stream's usual chunk), two for a chunk of several.
 
 Why the result is the same: a shape is learned only from an event whose text ``delta()`` takes
 without noting anything (no finish reason, no usage, no error), and its pattern fixes every value

@@ -10,12 +10,13 @@ chunk of one event (a token stream's usual chunk), two for a chunk of several.
 
 Why the result is the same: a shape is learned only from an event whose text ``delta()`` takes
 without noting anything (no finish reason, no usage, no error), and its pattern fixes every value
-but the text and the values of keys that ``delta()`` never reads (``_FREE_KEYS``, and the
-top-level ``index`` of TGI's tokens). An event the pattern matches is therefore valid JSON (the
-pattern's strings, numbers and escapes are JSON's own grammar, the scanner's limits included),
-and differs from the learned one only where ``delta()`` does not look, or in its text; ``delta()``
-gives its text and notes nothing. Anything else (another shape, a fixed value changed, invalid
-UTF-8, an event split between chunks) is left to the decoder's general path.
+but the text and the values of keys that ``delta()`` never reads (any key not in
+``_READ_KEYS``, and the top-level ``index`` of TGI's tokens). An event the pattern matches is
+therefore valid JSON (the pattern's strings, numbers and escapes are JSON's own grammar, the
+scanner's limits included), and differs from the learned one only where ``delta()`` does not
+look, or in its text; ``delta()`` gives its text and notes nothing. Anything else (another
+shape, a fixed value changed, invalid UTF-8, an event split between chunks) is left to the
+decoder's general path.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-# Keys whose values delta() never reads, at any depth: ids, timestamps, model names, log
-# probabilities. Their numbers, strings and lists of numbers may differ from event to event.
-_FREE_KEYS = frozenset({"id", "created", "model", "system_fingerprint", "logprob", "log_prob"})
+# The keys delta() and its helpers read, at any depth. The values of all other keys (ids,
+# timestamps, model names, log probabilities...) are never read: their numbers, strings and lists
+# of numbers may differ from event to event, and from stream to stream.
+_READ_KEYS = frozenset(
+    {
+        "choices", "usage", "index", "delta", "finish_reason", "finish_reasons", "content",
+        "text", "message", "token", "special", "details", "outputs", "generated_text", "error",
+        "object", "type", "error_type", "generated_tokens", "input_tokens", "prompt_tokens",
+        "completion_tokens", "total_tokens",
+    }
+)  # fmt: skip
 _FREE_TOP_KEYS = frozenset({"index"})  # TGI's token counter; an OpenAI choice's index is read
 
 # JSON's grammar as the C scanner applies it. A string's characters exclude the control
@@ -92,33 +101,46 @@ def text_path(doc: Any) -> tuple[str | int, ...] | None:
     return None
 
 
-def learn(doc: Any, raw: str, framing: str) -> EventShape | None:
-    """The shape of the token events like ``doc`` (parsed from ``raw``, framed by ``framing``),
-    if ``doc`` is a plain token event (see :func:`text_path`) no larger or deeper than a token
-    event is (so the pattern's size and the work of building it stay bounded whatever a server
-    sends)."""
-    path = text_path(doc)
-    if path is None or len(raw) > _MAX_LEARNED:
-        return None
-    head, end = _FRAME_TEXTS[framing]
-    framed = head + raw + end
-    for shape in _recent:  # a server's every stream has the same token events
-        if shape.framing == framing and shape.whole(framed):
-            return shape
-    # The separators this server writes, from the first key: one pattern to build and compile
-    # (about a millisecond), not one per way of writing.
-    first = next(iter(doc))
-    spaced = raw.startswith("{" + json.dumps(first, ensure_ascii=False) + ": ")
-    try:
-        source = _pattern(doc, path, _ENCODERS[_SEPARATORS[spaced]], 0)
-    except ValueError:  # too deep, or NaN or an infinity (not JSON as the pattern writes it)
-        return None
-    shape = EventShape(source, framing)
-    if not shape.whole(framed):
-        return None
-    _recent.insert(0, shape)
-    del _recent[_RECENT:]
-    return shape
+class ShapeLearner:
+    """One decoder's learning: ``lessons`` left, and the pattern the last lesson built. A shape is
+    compiled (about a millisecond) only once two token events in a row give the same pattern, so
+    a stream whose events never repeat a shape costs no compiling."""
+
+    __slots__ = ("_candidate", "lessons")
+
+    def __init__(self, lessons: int) -> None:
+        self.lessons = lessons
+        self._candidate: str | None = None
+
+    def learn(self, doc: Any, raw: str, framing: str) -> EventShape | None:
+        """The shape of the token events like ``doc`` (parsed from ``raw``, framed by
+        ``framing``), if ``doc`` is a plain token event (see :func:`text_path`) no larger or
+        deeper than a token event is (so the pattern's size and the work of building it stay
+        bounded whatever a server sends), and the shape is known or confirmed."""
+        path = text_path(doc)
+        if path is None or len(raw) > _MAX_LEARNED:
+            return None
+        head, end = _FRAME_TEXTS[framing]
+        framed = head + raw + end
+        for shape in _recent:  # a server's every stream has the same token events
+            if shape.framing == framing and shape.whole(framed):
+                return shape
+        # The separators this server writes, from the first key: one pattern to build.
+        first = next(iter(doc))
+        spaced = raw.startswith("{" + json.dumps(first, ensure_ascii=False) + ": ")
+        try:
+            source = _pattern(doc, path, _ENCODERS[_SEPARATORS[spaced]], 0)
+        except ValueError:  # too deep, an object where delta() does not read, NaN or infinity
+            return None
+        if source != self._candidate:
+            self._candidate = source  # confirmed, or not, by the next lesson
+            return None
+        shape = EventShape(source, framing)
+        if not shape.whole(framed):
+            return None
+        _recent.insert(0, shape)
+        del _recent[_RECENT:]
+        return shape
 
 
 # The shapes learned last, most recent first, shared by every decoder: a new stream finds its
@@ -151,8 +173,8 @@ def _pattern(value: Any, path: tuple[str | int, ...] | None, encoder: _Encoder, 
         for key, member in value.items():
             if path and path[0] == key:
                 sub = _pattern(member, path[1:], encoder, depth + 1)
-            elif key in _FREE_KEYS or (depth == 0 and key in _FREE_TOP_KEYS):
-                sub = _free(member, encoder) or re.escape(encoder.encode(member))
+            elif key not in _READ_KEYS or (depth == 0 and key in _FREE_TOP_KEYS):
+                sub = _free(member, encoder)
             else:
                 sub = _pattern(member, None, encoder, depth + 1)
             members.append(re.escape(encoder.encode(key)) + encoder.colon + sub)
@@ -166,8 +188,10 @@ def _pattern(value: Any, path: tuple[str | int, ...] | None, encoder: _Encoder, 
     return re.escape(encoder.encode(value))
 
 
-def _free(value: Any, encoder: _Encoder) -> str | None:
-    """The pattern of any value of ``value``'s kind, for a key delta() never reads."""
+def _free(value: Any, encoder: _Encoder) -> str:
+    """The pattern of any value of ``value``'s kind, for a key delta() never reads: any number,
+    string or list of numbers; ``null`` and booleans as they are. An object or another list
+    there (log probabilities asked for, say) changes from token to token: not learned from."""
     kind = type(value)
     if kind is int or kind is float:
         return _NUMBER
@@ -175,7 +199,9 @@ def _free(value: Any, encoder: _Encoder) -> str | None:
         return _STRING
     if kind is list and all(type(v) is int or type(v) is float for v in value):
         return r"\[(?:" + _NUMBER + "(?:" + encoder.item + _NUMBER + r")*)?\]"
-    return None
+    if value is None or kind is bool:
+        return re.escape(encoder.encode(value))
+    raise ValueError("an object where delta() does not read")
 
 
 class EventShape:

@@ -32,7 +32,7 @@ from typing import Any
 
 from ._constants import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, LLMStreamError, StreamDecodeError
-from ._llm_shapes import EventShape, learn
+from ._llm_shapes import EventShape, ShapeLearner
 from ._sse import SSEDecoder
 
 SSE = "sse"
@@ -224,7 +224,7 @@ class TextDecoder:
 
     __slots__ = (
         "_json",
-        "_lessons",
+        "_learner",
         "_plain",
         "_shape",
         "_shape_limit",
@@ -254,7 +254,7 @@ class TextDecoder:
         # of token events may be learned from: a stream whose events keep changing shape goes
         # back to the general path for good.
         self._shape: EventShape | None = None
-        self._lessons = _LESSONS if learn_shapes else 0
+        self._learner = ShapeLearner(_LESSONS if learn_shapes else 0)
         # Longer chunks take the general path, which raises on an over-long line or event.
         self._shape_limit = min(max_line_bytes, max_event_bytes - 1)
 
@@ -266,7 +266,7 @@ class TextDecoder:
         if sse is not None:
             raws = sse.feed_data(chunk)
             texts = self._texts(raws)
-            if texts and shape is None and self._lessons:
+            if texts and shape is None and self._learner.lessons:
                 self._learn(raws)
             return texts
         json_decoder = self._json
@@ -284,7 +284,7 @@ class TextDecoder:
             return [text] if text else []
         raws = json_decoder.raw(chunk)
         texts = self._texts(raws)
-        if texts and shape is None and self._lessons:
+        if texts and shape is None and self._learner.lessons:
             self._learn(raws)
         return texts
 
@@ -313,7 +313,7 @@ class TextDecoder:
         raws = self._values(chunk)
         more = self._texts(raws)
         if more:  # token events of another shape
-            if self._lessons:
+            if self._learner.lessons:
                 self._learn(raws)
             else:
                 self._shape = None
@@ -329,15 +329,16 @@ class TextDecoder:
         return sse.feed_data(chunk) if sse is not None else self._json._feed_lines(chunk)
 
     def _learn(self, raws: list[str]) -> None:
-        """Learn the token events' shape from the last of ``raws`` that is a token event (the
-        very last may be the stream's end)."""
-        self._lessons -= 1
+        """Learn the token events' shape from the last two of ``raws`` (the very last may be
+        the stream's end; two alike confirm a shape at once)."""
+        learner = self._learner
+        learner.lessons -= 1
         framing = self._json._framing
         if framing is None:
             return
         for raw in raws[:-3:-1]:
             # Parsed before, so this cannot raise; JSON lines may end with CR (CRLF endings).
-            shape = learn(parse(raw), raw.rstrip("\r"), framing)
+            shape = learner.learn(parse(raw), raw.rstrip("\r"), framing)
             if shape is not None:
                 self._shape = shape
                 return

@@ -19,9 +19,9 @@ from sagemaker_rt_aio import LineTooLongError
 from sagemaker_rt_aio._llm_shapes import (
     _RECENT,
     EventShape,
+    ShapeLearner,
     _compile,
     _recent,
-    learn,
     text_path,
 )
 from sagemaker_rt_aio._llm_text import TextDecoder
@@ -69,7 +69,7 @@ def test_each_format_learns_its_token_events_and_gives_the_same_text(fmt: str) -
 def test_a_format_without_a_learnable_shape_stops_trying() -> None:
     events = render("lmi-outputs", tokenize("a b c d e f g h i j k l"))
     _, decoder = both(events, CONTENT_TYPES["lmi-outputs"])
-    assert decoder._shape is None and decoder._lessons == 0
+    assert decoder._shape is None and decoder._learner.lessons == 0
 
 
 # -- the random streams ---------------------------------------------------------------------------
@@ -274,7 +274,7 @@ def test_every_breakage_after_learning_gives_what_parsing_gives(
         events[4] = events[4].replace(old, new)
         chunks = [*events[:4], b"".join(events[4:])] if together else events
         _, decoder = both(chunks, FORMAT_TYPES[fmt])
-        assert decoder._lessons < 4  # it learned from the first events
+        assert decoder._learner.lessons < 4  # it learned from the first events
 
 
 CHANGES: list[tuple[str, dict[str, Any]]] = [
@@ -400,7 +400,9 @@ def test_learned_shapes_are_bounded() -> None:
 
 
 def test_a_shape_takes_only_whole_events_at_the_head() -> None:
-    shape = learn({"token": {"text": "a"}}, '{"token":{"text":"a"}}', "sse")
+    learner = ShapeLearner(2)
+    doc, raw = {"token": {"text": "a"}}, '{"token":{"text":"a"}}'
+    shape = learner.learn(doc, raw, "sse") or learner.learn(doc, raw, "sse")  # confirmed
     assert shape is not None
     event = b'data: {"token":{"text":"a"}}\n\n'
     assert shape.take(event) == (["a"], b"")
@@ -442,3 +444,45 @@ def test_large_or_deep_events_are_parsed_not_learned() -> None:
         events = [b"data: " + json.dumps(doc).encode() + b"\n\n"] * 6
         got, decoder = both(events, "text/event-stream")
         assert decoder._shape is None and got[0] == [" t"]
+
+
+def test_shapes_are_compiled_only_when_confirmed_and_then_shared() -> None:
+    def events(request: str, logprobs: bool) -> list[bytes]:
+        out = []
+        for i in range(8):
+            choice: dict[str, Any] = {"index": 0, "delta": {"content": f" w{i}"}}
+            choice["logprobs"] = (
+                {"content": [{"token": f" w{i}", "logprob": -i}]} if logprobs else None
+            )
+            doc = {"request_id": request, "choices": [choice], "finish_reason": None}
+            out.append(b"data: " + json.dumps(doc).encode() + b"\n\n")
+        return out
+
+    compiled = _compile.cache_info().misses
+    # A value that changes kind from token to token: no two events in a row share a pattern.
+    flipping = [
+        b"data: " + json.dumps({"n": i if i % 2 else str(i), "token": {"text": "t"}}).encode()
+        for i in range(8)
+    ]
+    _, decoder = both([event + b"\n\n" for event in flipping], "text/event-stream")
+    assert decoder._shape is None and _compile.cache_info().misses == compiled
+    # Log probabilities asked for: an object that changes with every token, where delta() does
+    # not read. Never learned, never compiled for.
+    _, decoder = both(events("r-1", logprobs=True), "text/event-stream")
+    assert decoder._shape is None and _compile.cache_info().misses == compiled
+    # A value delta() does not read, different on every stream (a request id): one shape for
+    # all of them, compiled once, confirmed by the second event of the first stream.
+    for n in range(5):
+        _, decoder = both(events(f"r-{n}", logprobs=False), "text/event-stream")
+        assert decoder._shape is not None
+    assert _compile.cache_info().misses == compiled + 1
+
+
+def test_a_falsy_finish_reason_stays_fixed() -> None:
+    def event(reason: Any) -> bytes:
+        choice = {"index": 0, "delta": {"content": "w"}, "finish_reason": reason}
+        return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
+
+    for falsy in ("", 0, False, None):
+        _, decoder = both([event(falsy)] * 4 + [event("stop"), event(falsy)], "text/event-stream")
+        assert decoder.finish_reason == "stop" and decoder._shape is not None

@@ -486,3 +486,70 @@ def test_a_falsy_finish_reason_stays_fixed() -> None:
     for falsy in ("", 0, False, None):
         _, decoder = both([event(falsy)] * 4 + [event("stop"), event(falsy)], "text/event-stream")
         assert decoder.finish_reason == "stop" and decoder._shape is not None
+
+
+# -- through the client, in a hostile world -------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["openai-chat", "tgi", "lmi"])
+@pytest.mark.parametrize("how", ["StreamBroken", "reset", "cancel"])
+async def test_a_stream_broken_while_matched_keeps_what_it_gave(
+    fmt: str, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from botocore.credentials import Credentials
+
+    from sagemaker_rt_aio import RetryPolicy, SageMakerRuntimeClient, SageMakerRuntimeError
+    from sagemaker_rt_aio.local import BreakStreamFault, LocalRuntime
+    from sagemaker_rt_aio.local.demo_models import CannedLLM
+
+    matched = []
+    take = EventShape.take
+
+    def counting_take(shape: EventShape, chunk: bytes) -> tuple[list[str], bytes] | None:
+        result = take(shape, chunk)
+        if result is not None:
+            matched.extend(result[0])
+        return result
+
+    monkeypatch.setattr(EventShape, "take", counting_take)
+    text = "one two three four five six seven eight nine ten " * 12
+    creds = Credentials("AKIDEXAMPLE", "secret")
+    async with LocalRuntime(credentials=creds) as runtime:
+        runtime.add_endpoint("llm", CannedLLM(fmt, text, mean_part_bytes=600))
+        if how != "cancel":
+            runtime.add_fault("llm", BreakStreamFault(after_parts=8, how=how), times=1)
+        async with SageMakerRuntimeClient(
+            region_name="us-east-1",
+            endpoint_url=runtime.url,
+            allow_http=True,
+            credentials=creds,
+            retry_policy=RetryPolicy(base_delay=0.001, max_delay=0.002),
+        ) as client:
+            received: list[str] = []
+
+            async def read() -> None:
+                async with client.invoke_endpoint_with_response_stream(
+                    endpoint_name="llm", body=b"{}"
+                ) as stream:
+                    async for delta in stream.iter_text():
+                        received.append(delta)
+                        if how == "cancel" and len(received) == 30:
+                            asyncio.current_task().cancel()  # type: ignore[union-attr]
+
+            if how == "cancel":
+                with pytest.raises(asyncio.CancelledError):
+                    await read()
+            else:
+                with pytest.raises(SageMakerRuntimeError) as caught:
+                    await read()
+                assert caught.value.partial_text == "".join(received)
+            # What came is the answer's beginning, and most of it was matched, not parsed.
+            assert text.startswith("".join(received)) and len(received) >= 20
+            assert len(matched) > len(received) // 2
+            # The client still works, and nothing was left open: the next stream reads whole.
+            async with client.invoke_endpoint_with_response_stream(
+                endpoint_name="llm", body=b"{}"
+            ) as stream:
+                assert "".join([t async for t in stream.iter_text()]) == text

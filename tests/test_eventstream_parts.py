@@ -3,18 +3,27 @@ shared across decoders: the same results as ``feed`` + ``message_to_part``, cut 
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sagemaker_rt_aio import _eventstream
 from sagemaker_rt_aio._errors import EventStreamError, ModelStreamError
 from sagemaker_rt_aio._eventstream import (
     _HEADER_CACHE_SIZE,
+    EventForm,
     EventStreamDecoder,
     Message,
+    encode_headers,
     encode_message,
+    frame,
 )
 from sagemaker_rt_aio._stream_events import (
+    _PAYLOAD_PART_HEADERS,
     encode_exception,
     encode_payload_part,
     message_to_part,
@@ -132,8 +141,8 @@ def test_known_header_block_fast_path_catches_any_flipped_byte(
 
 def _ends(frames: list[bytes]) -> list[int]:
     ends, total = [], 0
-    for frame in frames:
-        total += len(frame)
+    for one in frames:
+        total += len(one)
         ends.append(total)
     return ends
 
@@ -149,3 +158,132 @@ def test_fast_path_and_general_path_agree_when_header_blocks_alternate() -> None
     for cut in range(len(blob) + 1):
         chunks = [blob[:cut], blob[cut:]]
         assert _via_feed_events(chunks) == _via_feed(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class _SlottedPart:  # an event class without a __dict__: the field is set through its slot
+    bytes: bytes
+
+
+# The three ways a decoder hands out its events: as the stream's PayloadPart, as the payload
+# alone (iter_text's input), and as a class whose field lives in a slot.
+FORMS: list[EventForm] = [
+    PART,
+    ("PayloadPart", bytes, ""),
+    ("PayloadPart", _SlottedPart, "bytes"),
+]
+
+
+def _outcome(decoder: EventStreamDecoder, chunk: bytes) -> tuple[list[bytes], str | None]:
+    """The payloads a chunk gives, and the error raised or kept, whatever form the parts take."""
+    try:
+        items = decoder.feed_events(chunk)
+    except EventStreamError as exc:
+        return [], str(exc)
+    payloads: list[bytes] = []
+    for item in items:
+        part = message_to_part(item) if isinstance(item, Message) else item
+        if part is not None:  # an event of another type: the stream skips it
+            payloads.append(part if isinstance(part, bytes) else part.bytes)
+    error = decoder.error
+    if error is None:
+        try:
+            decoder.close()
+        except EventStreamError as exc:
+            error = exc
+    return payloads, None if error is None else str(error)
+
+
+def _general_outcome(chunk: bytes) -> tuple[list[bytes], str | None]:
+    """The same through ``feed`` and ``message_to_part``, which no fast path serves."""
+    decoder = EventStreamDecoder()
+    try:
+        messages = decoder.feed(chunk)
+    except EventStreamError as exc:
+        return [], str(exc)
+    payloads: list[bytes] = []
+    for message in messages:
+        part = message_to_part(message)
+        if part is not None:
+            payloads.append(part.bytes)
+    error = decoder.error
+    if error is None:
+        try:
+            decoder.close()
+        except EventStreamError as exc:
+            error = exc
+    return payloads, None if error is None else str(error)
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "slots"])
+def test_a_one_event_chunk_decodes_as_the_general_path_however_it_is_damaged(
+    form: EventForm,
+) -> None:
+    # A token stream's chunk is nearly always one PayloadPart, whole: feed_events takes it
+    # without _decode_messages's loop. Any changed byte, a missing or an extra one, must come out
+    # exactly as the general path gives it: the part, or the same error.
+    payload = b'data: {"token": {"text": " tok"}}\n\n'
+    sound = encode_payload_part(payload)
+    chunks = [sound, sound[:-1], sound[:-4], sound + b"\x00", sound[:11], sound[:20]]
+    chunks += [sound + encode_payload_part(b"next")]
+    for index in range(len(sound)):
+        for flip in (0x01, 0x80, 0xFF):
+            damaged = bytearray(sound)
+            damaged[index] ^= flip
+            chunks.append(bytes(damaged))
+    # Sound messages a hostile server could send that only look like the known event: the
+    # known block and one more header; another block of the same length; and the known event
+    # followed by bytes whose first four make the chunk's last CRC look like its first's.
+    chunks.append(frame(_PAYLOAD_PART_HEADERS + encode_headers({"zz": 1}), payload))
+    other = encode_headers(
+        {
+            ":event-type": "PayloadPort",
+            ":content-type": "application/octet-stream",
+            ":message-type": "event",
+        }
+    )
+    assert len(other) == len(_PAYLOAD_PART_HEADERS)
+    chunks.append(frame(other, payload))
+    chunks.append(sound + _forge(sound, zlib.crc32(sound[:-4])) + b"tail")
+    for chunk in chunks:
+        # The known block again: a sound PayloadPart with another block replaces it.
+        EventStreamDecoder(event=form).feed_events(encode_payload_part(b"warm"))
+        assert _outcome(EventStreamDecoder(event=form), chunk) == _general_outcome(chunk), chunk
+
+
+def _forge(prefix: bytes, target: int) -> bytes:
+    """Four bytes that bring ``crc32(prefix + them)`` to ``target``: CRC-32 is affine in them,
+    so the 32 bits are solved for over GF(2)."""
+    base = zlib.crc32(prefix + bytes(4))
+    basis: dict[int, tuple[int, int]] = {}  # top bit -> (CRC difference, the input bits making it)
+    for bit in range(32):
+        vector = zlib.crc32(prefix + (1 << bit).to_bytes(4, "little")) ^ base
+        combo = 1 << bit
+        while vector:
+            top = vector.bit_length() - 1
+            if top not in basis:
+                basis[top] = (vector, combo)
+                break
+            vector, combo = vector ^ basis[top][0], combo ^ basis[top][1]
+    vector, combo = base ^ target, 0
+    while vector:
+        top = vector.bit_length() - 1
+        vector, combo = vector ^ basis[top][0], combo ^ basis[top][1]
+    forged = combo.to_bytes(4, "little")
+    assert zlib.crc32(prefix + forged) == target
+    return forged
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "slots"])
+def test_a_sound_one_event_chunk_takes_no_loop(
+    form: EventForm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    EventStreamDecoder(event=form).feed_events(encode_payload_part(b"warm"))  # the block is known
+
+    def no_loop(*args: Any) -> int:
+        raise AssertionError("a one-event chunk went through _decode_messages")
+
+    monkeypatch.setattr(_eventstream, "_decode_messages", no_loop)
+    (item,) = EventStreamDecoder(event=form).feed_events(encode_payload_part(b"one"))
+    assert item == (b"one" if form[1] is bytes else form[1](b"one"))
+    assert type(item) is form[1]

@@ -10,9 +10,11 @@ as many. The difference of the two totals, divided by the extra calls, is the co
 start-up, imports and warm-up cancelled out. Asyncio, concurrency 1; ``--concurrency 512``: calls
 made by that many tasks at once through a pool of as many connections, as in bench_client.py (the
 garbage collector's share, which grows with the calls in flight, included). Streams: the same with
-whole 200-event streams, per event; ``first ...``: whole one-event streams, per stream
-(``--calls`` of them), the cost of a stream besides its events. ``ours request``: this client
-called with a request object per call, as the Java SDK is.
+whole 200-event streams, per event, written by the server as fast as it can (a read brings
+several events, as from a busy container); ``paced ...``: the same streams paced as a model
+generates tokens (3 ms apart), so that each event arrives in a read of its own; ``first ...``:
+whole one-event streams, per stream (``--calls`` of them), the cost of a stream besides its
+events. ``ours request``: this client called with a request object per call, as the Java SDK is.
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``).
 """
@@ -35,6 +37,7 @@ from floor import (  # noqa: E402
     CALL_CLIENTS,
     FIRST_ENDPOINT,
     OTHER_CALL_CLIENTS,
+    PACED_ENDPOINT,
     STREAM_CLIENTS,
     STREAM_EVENTS,
     quiet_environment,
@@ -46,12 +49,14 @@ CALLS = {**CALL_CLIENTS, **OTHER_CALL_CLIENTS}
 CLIENTS = {
     **{name: ("call", name) for name in CALLS},
     **{f"stream {name}": ("stream", name) for name in STREAM_CLIENTS},
+    **{f"paced {name}": ("paced", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
     # One-event streams: what a stream costs besides its events (the call, the stream's set-up,
     # its first part and its end), to set against a call's.
     **{f"first {name}": ("first", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
 }
 DEFAULT_CLIENTS = "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text"
 WARMUP = 30
+STREAMS = ("stream", "paced")  # kinds measured per event of 200-event streams
 
 
 def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> None:
@@ -63,6 +68,8 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
         made = loop.run_until_complete(CALLS[name](url, concurrency))
     elif kind == "first":
         made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
+    elif kind == "paced":
+        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, PACED_ENDPOINT))
     else:
         made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1))
     if made is None:
@@ -77,7 +84,7 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
         per, extra = divmod(n, concurrency)
         await asyncio.gather(*(worker(per + (i < extra)) for i in range(concurrency)))
 
-    loop.run_until_complete(many(3 if kind == "stream" else max(WARMUP, 4 * concurrency)))
+    loop.run_until_complete(many(3 if kind in STREAMS else max(WARMUP, 4 * concurrency)))
     loop.run_until_complete(many(count))
     loop.run_until_complete(close())
     loop.close()
@@ -118,7 +125,7 @@ def main() -> None:
     try:
         for label in args.clients.split(","):
             kind, name = CLIENTS[label]
-            count = args.streams if kind == "stream" else args.calls
+            count = args.streams if kind in STREAMS else args.calls
             concurrency = args.concurrency if kind == "call" else 1
             short = instructions(kind, name, url, count, concurrency)
             if short is None:
@@ -127,15 +134,22 @@ def main() -> None:
             long = instructions(kind, name, url, 2 * count, concurrency)
             assert long is not None
             per = (long - short) / count
-            unit = {"call": "call", "stream": "event", "first": "one-event stream"}[kind]
-            if kind == "stream":
+            unit = {
+                "call": "call",
+                "stream": "event",
+                "paced": "paced event",
+                "first": "one-event stream",
+            }[kind]
+            if kind in STREAMS:
                 per /= STREAM_EVENTS
             rows.append((label, per, unit))
             print(f"{label}: {per:,.0f} instructions per {unit}", file=sys.stderr)
     finally:
         stop_server(process)
     base = {
-        unit: per for label, per, unit in rows if label in ("raw", "stream raw", "first raw")
+        unit: per
+        for label, per, unit in rows
+        if label in ("raw", "stream raw", "paced raw", "first raw")
     }
     print("| client | instructions | per | vs raw |")
     print("|---|---:|---|---:|")
@@ -151,7 +165,7 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]], concurrency: int
     from chart import bar_panel, svg
 
     panels = []
-    for unit in ("call", "event", "one-event stream"):
+    for unit in ("call", "event", "paced event", "one-event stream"):
         chosen = [(label, per) for label, per, u in rows if u == unit]
         if not chosen:
             continue

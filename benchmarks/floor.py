@@ -45,6 +45,10 @@ SERVICE = "sagemaker"
 ENDPOINT = "bench-endpoint"
 STREAM_EVENTS = 200
 FIRST_ENDPOINT = "first"  # answers one-event streams
+# Answers streams paced as a model generates tokens, so that each event arrives in a read of its
+# own (unpaced, the server writes faster than a client reads, and a read brings several events).
+PACED_ENDPOINT = "paced"
+PACE_SECONDS = 0.003  # between events; above a client's cost per event even under callgrind
 REQUEST_ID = "00000000-0000-0000-0000-000000000000"
 
 Call = Callable[..., Awaitable[Any]]  # call(endpoint=ENDPOINT)
@@ -102,8 +106,11 @@ def _serve(port_queue: Any) -> None:
             }
         )
         await response.prepare(request)
+        pace = PACE_SECONDS if name == PACED_ENDPOINT else 0.0
         for frame in frames[:count]:
             await response.write(frame)  # each event in its own write, as tokens are generated
+            if pace:
+                await asyncio.sleep(pace)
         await response.write_eof()
         return response
 

@@ -56,6 +56,8 @@ class Lifecycle:
         self.idle.set()
         self._resources: set[Abortable] = set()
         self._immediate_resources: set[Abortable] = set()
+        # Set when no body is open. As ``idle``, kept only once the client is closing: a stream
+        # costs no Event work.
         self._resources_idle = asyncio.Event()
         self._resources_idle.set()
         self._hurry = asyncio.Event()
@@ -111,12 +113,13 @@ class Lifecycle:
         self._resources.add(resource)
         if immediate:
             self._immediate_resources.add(resource)
-        self._resources_idle.clear()
+        if self.closing:
+            self._resources_idle.clear()
 
     def discard_resource(self, resource: Abortable) -> None:
         self._resources.discard(resource)
         self._immediate_resources.discard(resource)
-        if not self._resources:
+        if not self._resources and self.closing:
             self._resources_idle.set()
 
     def on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
@@ -141,11 +144,17 @@ class Lifecycle:
     # -- shutdown ---------------------------------------------------------------------------
 
     async def shutdown(self, grace: float) -> None:
-        self.closing = True  # from now on, the last call to leave sets idle
+        # From now on the last call to leave sets idle, and the last body to close sets
+        # _resources_idle: both are made true here first.
+        self.closing = True
         if self.inflight:
             self.idle.clear()
         else:
             self.idle.set()
+        if self._resources:
+            self._resources_idle.clear()
+        else:
+            self._resources_idle.set()
         self._closing_event.set()
         current = asyncio.current_task()
         if current in self.inflight:

@@ -1336,6 +1336,81 @@ async def test_shutdown_while_a_stream_is_read_ends_it_with_an_error(
     assert parts
 
 
+def gated(release: asyncio.Event, *, answer: asyncio.Event | None = None) -> Handler:
+    """A stream of two parts, the second once ``release`` is set; with ``answer``, nothing at
+    all (not even the headers) until that is set."""
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        if answer is not None:
+            await answer.wait()
+        response = await start_stream(request)
+        await response.write(encode_payload_part(b"a"))
+        await release.wait()
+        await response.write(encode_payload_part(b"b"))
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+async def _ticks(count: int = 20) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_shutdown_waits_for_an_open_stream_and_ends_when_it_is_read_out(
+    scripted_server: ScriptedServer, client: SageMakerRuntimeClient
+) -> None:
+    """Within the grace period, shutdown waits for a stream being read, and returns as soon as
+    the stream is closed, not when the grace period (an hour here) ends."""
+    release = asyncio.Event()
+    scripted_server.script = [gated(release)]
+    async with call(client) as stream:
+        parts = stream.__aiter__()
+        first = await asyncio.wait_for(parts.__anext__(), PROMPTLY)
+        shutdown = asyncio.create_task(client.shutdown(grace=3600))
+        await _ticks()
+        assert not shutdown.done()  # the stream is open: shutdown waits for it
+        release.set()
+        rest = [part.bytes async for part in parts]
+    await asyncio.wait_for(shutdown, PROMPTLY)
+    assert [first.bytes, *rest] == [b"a", b"b"]
+    assert client.closed
+
+
+async def test_shutdown_waits_for_a_stream_that_opens_while_it_runs(
+    scripted_server: ScriptedServer, client: SageMakerRuntimeClient
+) -> None:
+    """A stream call in flight when shutdown begins may still open its stream within the grace
+    period; shutdown then waits for that stream too, and returns once it is closed."""
+    answer, release = asyncio.Event(), asyncio.Event()
+    scripted_server.script = [gated(release, answer=answer)]
+
+    async def read() -> list[bytes]:
+        async with call(client) as stream:
+            return [part.bytes async for part in stream]
+
+    reader = asyncio.create_task(read())
+    for _ in range(500):  # bounded: until the request has reached the server
+        if scripted_server.received:
+            break
+        await asyncio.sleep(0.01)
+    assert scripted_server.received
+    shutdown = asyncio.create_task(client.shutdown(grace=3600))
+    await _ticks()
+    answer.set()  # the stream opens now, while the client is closing
+    for _ in range(500):  # bounded: until the stream is open and its first part read
+        if not shutdown.done() and client._lifecycle._resources:
+            break
+        await asyncio.sleep(0.01)
+    await _ticks()
+    assert not shutdown.done()  # the stream is open: shutdown waits for it
+    release.set()
+    assert await asyncio.wait_for(reader, PROMPTLY) == [b"a", b"b"]
+    await asyncio.wait_for(shutdown, PROMPTLY)
+    assert client.closed
+
+
 # -- through the local runtime --------------------------------------------------------------------
 
 

@@ -54,7 +54,10 @@ CLIENTS = {
     # its first part and its end), to set against a call's.
     **{f"first {name}": ("first", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
 }
-DEFAULT_CLIENTS = "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text"
+DEFAULT_CLIENTS = (
+    "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text,"
+    "paced raw,paced ours,paced ours iter_text"
+)
 WARMUP = 30
 STREAMS = ("stream", "paced")  # kinds measured per event of 200-event streams
 

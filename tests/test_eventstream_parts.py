@@ -174,10 +174,12 @@ FORMS: list[EventForm] = [
 ]
 
 
-def _outcome(decoder: EventStreamDecoder, chunk: bytes) -> tuple[list[bytes], str | None]:
-    """The payloads a chunk gives, and the error raised or kept, whatever form the parts take."""
+def _outcome(form: EventForm | None, chunk: bytes) -> tuple[list[bytes], str | None]:
+    """The payloads a chunk gives, and the error raised or kept, whatever form the parts take.
+    ``form`` None: through ``feed`` and ``message_to_part``, which no fast path serves."""
+    decoder = EventStreamDecoder(event=form)
     try:
-        items = decoder.feed_events(chunk)
+        items: list[Any] = decoder.feed_events(chunk) if form else decoder.feed(chunk)
     except EventStreamError as exc:
         return [], str(exc)
     payloads: list[bytes] = []
@@ -185,27 +187,6 @@ def _outcome(decoder: EventStreamDecoder, chunk: bytes) -> tuple[list[bytes], st
         part = message_to_part(item) if isinstance(item, Message) else item
         if part is not None:  # an event of another type: the stream skips it
             payloads.append(part if isinstance(part, bytes) else part.bytes)
-    error = decoder.error
-    if error is None:
-        try:
-            decoder.close()
-        except EventStreamError as exc:
-            error = exc
-    return payloads, None if error is None else str(error)
-
-
-def _general_outcome(chunk: bytes) -> tuple[list[bytes], str | None]:
-    """The same through ``feed`` and ``message_to_part``, which no fast path serves."""
-    decoder = EventStreamDecoder()
-    try:
-        messages = decoder.feed(chunk)
-    except EventStreamError as exc:
-        return [], str(exc)
-    payloads: list[bytes] = []
-    for message in messages:
-        part = message_to_part(message)
-        if part is not None:
-            payloads.append(part.bytes)
     error = decoder.error
     if error is None:
         try:
@@ -248,7 +229,7 @@ def test_a_one_event_chunk_decodes_as_the_general_path_however_it_is_damaged(
     for chunk in chunks:
         # The known block again: a sound PayloadPart with another block replaces it.
         EventStreamDecoder(event=form).feed_events(encode_payload_part(b"warm"))
-        assert _outcome(EventStreamDecoder(event=form), chunk) == _general_outcome(chunk), chunk
+        assert _outcome(form, chunk) == _outcome(None, chunk), chunk
 
 
 def _forge(prefix: bytes, target: int) -> bytes:

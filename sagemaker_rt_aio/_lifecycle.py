@@ -145,7 +145,7 @@ class Lifecycle:
 
     async def shutdown(self, grace: float) -> None:
         # From now on the last call to leave sets idle, and the last body to close sets
-        # _resources_idle: both are made true here first.
+        # _resources_idle: both are brought up to date here first.
         self.closing = True
         if self.inflight:
             self.idle.clear()

@@ -1411,6 +1411,50 @@ async def test_shutdown_waits_for_a_stream_that_opens_while_it_runs(
     assert client.closed
 
 
+async def test_concurrent_shutdowns_both_wait_for_an_open_stream(
+    scripted_server: ScriptedServer, client: SageMakerRuntimeClient
+) -> None:
+    """A second shutdown while a stream is open waits for it too, and both return once it is
+    closed."""
+    release = asyncio.Event()
+    scripted_server.script = [gated(release)]
+    async with call(client) as stream:
+        parts = stream.__aiter__()
+        await asyncio.wait_for(parts.__anext__(), PROMPTLY)
+        first = asyncio.create_task(client.shutdown(grace=3600))
+        await _ticks()
+        second = asyncio.create_task(client.shutdown(grace=3600))
+        await _ticks()
+        assert not first.done() and not second.done()
+        release.set()
+        assert [part.bytes async for part in parts] == [b"b"]
+    await asyncio.wait_for(asyncio.gather(first, second), PROMPTLY)
+    assert client.closed
+
+
+async def test_a_cancelled_shutdown_ends_an_open_stream_and_still_closes(
+    scripted_server: ScriptedServer, client: SageMakerRuntimeClient
+) -> None:
+    """Cancelling shutdown (an application's own shutdown timeout) cuts the grace short: the
+    stream's pending read ends with an error, and the client still closes."""
+    release = asyncio.Event()
+    scripted_server.script = [gated(release)]
+    try:
+        with pytest.raises((ClientClosedError, ConnectionClosedError)):
+            async with call(client) as stream:
+                parts = stream.__aiter__()
+                await asyncio.wait_for(parts.__anext__(), PROMPTLY)
+                pending = asyncio.create_task(parts.__anext__())  # waits for the second part
+                await _ticks()
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(client.shutdown(grace=3600), 0.05)
+                await asyncio.wait_for(pending, PROMPTLY)
+        await asyncio.wait_for(client.shutdown(), PROMPTLY)  # waits for the same shutdown's end
+        assert client.closed
+    finally:
+        release.set()
+
+
 # -- through the local runtime --------------------------------------------------------------------
 
 

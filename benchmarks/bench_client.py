@@ -60,6 +60,7 @@ from floor import (  # noqa: E402  (re-exported: bench_peers imports these from 
     make_ours,
     quiet_environment,
     start_server,
+    steady_allocator,
     stop_server,
 )
 
@@ -363,6 +364,7 @@ def main() -> None:
     loops = args.loops.split(",") if args.loops else available_loops()
 
     quiet_environment()
+    steady_allocator()
     process, url = start_server()
     try:
         if args.profile:

@@ -372,7 +372,8 @@ OTHER_CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] 
 
 # -- stream readers: read() -> (events, seconds from the call to its first event) -----------------
 
-StreamRead = Callable[[], Awaitable[tuple[int, float]]]
+# A stream read: (events, or bytes for raw; seconds to the first; seconds to the headers).
+StreamRead = Callable[[], Awaitable[tuple[int, float, float]]]
 
 
 async def make_stream_raw(
@@ -383,18 +384,19 @@ async def make_stream_raw(
     target = f"{url}/endpoints/{endpoint}/invocations-response-stream"
     headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
 
-    async def read() -> tuple[int, float]:
+    async def read() -> tuple[int, float, float]:
         start = time.perf_counter()
         first = 0.0
         size = 0
         async with session.post(
             target, data=REQUEST_BODY, headers=headers, skip_auto_headers=SKIP_AUTO_HEADERS
         ) as response:
+            headers_in = time.perf_counter() - start
             async for chunk in response.content.iter_any():
                 if not size:
                     first = time.perf_counter() - start
                 size += len(chunk)
-        return size, first
+        return size, first, headers_in
 
     return read, session.close
 
@@ -405,19 +407,20 @@ async def _ours_stream(
     client = _ours_client(url, concurrency)
     await client.__aenter__()
 
-    async def read() -> tuple[int, float]:
+    async def read() -> tuple[int, float, float]:
         start = time.perf_counter()
         first = 0.0
         count = 0
         async with client.invoke_endpoint_with_response_stream(
             endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
         ) as stream:
+            headers_in = time.perf_counter() - start
             parts = stream if mode == "parts" else stream.iter_text()
             async for _part in parts:
                 if not count:
                     first = time.perf_counter() - start
                 count += 1
-        return count, first
+        return count, first, headers_in
 
     if mode == "text" and not hasattr(_stream_class(), "iter_text"):
         await client.shutdown()
@@ -459,19 +462,20 @@ async def make_stream_aiobotocore(url: str, concurrency: int) -> tuple[StreamRea
     )
     client = await context.__aenter__()
 
-    async def read() -> tuple[int, float]:
+    async def read() -> tuple[int, float, float]:
         start = time.perf_counter()
         first = 0.0
         count = 0
         response = await client.invoke_endpoint_with_response_stream(
             EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
         )
+        headers_in = time.perf_counter() - start
         async for event in response["Body"]:
             if "PayloadPart" in event:
                 if not count:
                     first = time.perf_counter() - start
                 count += 1
-        return count, first
+        return count, first, headers_in
 
     async def close() -> None:
         await context.__aexit__(None, None, None)

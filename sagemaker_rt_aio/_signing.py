@@ -9,9 +9,11 @@ signing key per (secret, date, region, service). Its output equals botocore's fo
 from __future__ import annotations
 
 import hashlib
+import importlib
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from ._constants import EMPTY_SHA256, SIGV4_ALGORITHM
@@ -62,10 +64,45 @@ class FrozenCredentials:
         return f"FrozenCredentials(access_key={self.access_key[:4]}****)"
 
 
+class _Hash(Protocol):
+    def copy(self) -> _Hash: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
+
+
+def _sha256_implementation() -> Callable[[], _Hash]:
+    """The SHA-256 a request is signed with: CPython's own (``_sha256``; ``_sha2`` from 3.12), or
+    OpenSSL's through ``hashlib`` when OpenSSL is in FIPS mode or Python was built without its own.
+
+    A call hashes three short messages in four contexts (the body, the canonical request and the
+    HMAC's two). Through OpenSSL each is an EVP context copied, dispatched to a provider and
+    cleansed, in code that has gone cold by the time the next call comes round: on loopback the
+    built-in implementation costs 1-2 % less CPU per call (3 to 5 µs), more than its slower hashing
+    of a few hundred bytes gives back. The outputs are the same (tests/test_signing.py signs with
+    both). A FIPS-mode OpenSSL is the validated module, and then it alone signs.
+    """
+    try:
+        import _hashlib  # hashlib's OpenSSL binding, loaded with hashlib
+
+        if _hashlib.get_fips_mode():
+            return hashlib.sha256
+    except (ImportError, AttributeError):  # no OpenSSL binding, or one without FIPS mode
+        pass
+    for name in ("_sha2", "_sha256"):
+        try:
+            constructor: Callable[[], _Hash] = importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+        return constructor
+    return hashlib.sha256
+
+
 # Hashes are made by copying these ready states: OpenSSL 3 looks the algorithm up (behind a lock)
 # each time a new hash object is made, which costs more than hashing a small request, most of all
-# with cold caches between network calls.
-_SHA256 = hashlib.sha256()
+# with cold caches between network calls; a copy of a ready state is the cheapest start for either
+# implementation.
+_SHA256 = _sha256_implementation()()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -104,10 +141,10 @@ def signing_hmac(secret_key: str, date: str, region: str, service: str) -> tuple
     with two hash copies instead of deriving the key (four HMACs) and keying a fifth.
     """
     key = signing_key(secret_key, date, region, service).ljust(64, b"\0")
-    return (
-        hashlib.sha256(bytes(byte ^ 0x36 for byte in key)),
-        hashlib.sha256(bytes(byte ^ 0x5C for byte in key)),
-    )
+    inner, outer = _SHA256.copy(), _SHA256.copy()
+    inner.update(bytes(byte ^ 0x36 for byte in key))
+    outer.update(bytes(byte ^ 0x5C for byte in key))
+    return inner, outer
 
 
 def hmac_signature(states: tuple[Any, Any], message: bytes) -> str:

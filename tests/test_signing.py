@@ -9,10 +9,13 @@ it receives with botocore and answers 403 to any request whose signature differs
 from __future__ import annotations
 
 import datetime
+import hashlib
+import importlib
 import re
 import string
+import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from unittest import mock
 
@@ -27,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from sagemaker_rt_aio import RetryPolicy, SageMakerRuntimeClient, ServiceError
+from sagemaker_rt_aio import RetryPolicy, SageMakerRuntimeClient, ServiceError, _signing
 from sagemaker_rt_aio._endpoints import host_header
 from sagemaker_rt_aio._signing import (
     EMPTY_SHA256,
@@ -428,6 +431,90 @@ def test_signing_key_is_cached_per_day() -> None:
         timestamp="20260315T235959Z",
     )
     assert second == expected.headers["Authorization"]
+
+
+@contextmanager
+def _signing_with(implementation: Callable[[], object]) -> Iterator[None]:
+    """Sign with another SHA-256 for the block: the ready state, and the caches made from it."""
+    saved = _signing._SHA256
+    _signing._SHA256 = implementation()  # type: ignore[assignment]
+    signing_hmac.cache_clear()
+    _signing._templates.clear()
+    try:
+        yield
+    finally:
+        _signing._SHA256 = saved
+        signing_hmac.cache_clear()
+        _signing._templates.clear()
+
+
+def _builtin_sha256() -> Callable[[], object]:
+    for name in ("_sha2", "_sha256"):
+        try:
+            constructor: Callable[[], object] = importlib.import_module(name).sha256
+        except ImportError:
+            continue
+        return constructor
+    pytest.fail("this CPython has no built-in SHA-256 (_sha2 or _sha256)")
+
+
+def test_requests_are_signed_with_cpythons_own_sha256_unless_openssl_is_in_fips_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import _hashlib
+
+    builtin = _builtin_sha256()
+    # The choice the module made on import, on this machine.
+    chosen = hashlib.sha256 if _hashlib.get_fips_mode() else builtin
+    assert type(_signing._SHA256) is type(chosen())
+    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 0)
+    assert _signing._sha256_implementation() is builtin
+    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 1)  # the validated module signs
+    assert _signing._sha256_implementation() is hashlib.sha256
+    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 0)
+    for name in ("_sha2", "_sha256"):  # a Python built without its own: hashlib's
+        monkeypatch.setitem(sys.modules, name, None)
+    assert _signing._sha256_implementation() is hashlib.sha256
+
+
+@pytest.mark.parametrize("implementation", ["openssl", "builtin"])
+@pytest.mark.parametrize("size", [0, 1, 55, 56, 63, 64, 65, 119, 120, 300, 100_000])
+def test_both_sha256_implementations_sign_as_botocore(implementation: str, size: int) -> None:
+    # Bodies around SHA-256's padding boundaries (55/56 bytes in a block, and a second block),
+    # and a canonical request and string to sign of the usual few hundred bytes.
+    body = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    credentials = FrozenCredentials("AKIDEXAMPLE", f"secret/{size}", "token" if size % 2 else None)
+    constructor = hashlib.sha256 if implementation == "openssl" else _builtin_sha256()
+    with _signing_with(constructor):
+        assert type(_signing._SHA256) is type(constructor())
+        inner, outer = signing_hmac(credentials.secret_key, "20260315", "us-east-1", "sagemaker")
+        assert type(inner) is type(outer) is type(constructor())  # the HMAC's states too
+        for timestamp in ("20260315T120000Z", "20260315T120001Z", "20260316T000000Z"):
+            ours = {"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"}
+            sign(
+                method="POST",
+                host="runtime.sagemaker.us-east-1.amazonaws.com",
+                path="/endpoints/ep/invocations",
+                headers=ours,
+                payload_hash=payload_sha256(body),
+                credentials=credentials,
+                region="us-east-1",
+                service="sagemaker",
+                timestamp=timestamp,
+            )
+            expected = botocore_signed(
+                botocore.auth.SigV4Auth,
+                method="POST",
+                url="https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/ep/invocations",
+                headers={"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"},
+                body=body,
+                credentials=credentials,
+                region="us-east-1",
+                service="sagemaker",
+                timestamp=timestamp,
+            )
+            assert ours["Authorization"] == expected.headers["Authorization"]
+            assert payload_sha256(body) == hashlib.sha256(body).hexdigest()
 
 
 @settings(max_examples=100, deadline=None, database=None)

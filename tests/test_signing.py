@@ -14,6 +14,7 @@ import importlib
 import re
 import string
 import sys
+import types
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -449,7 +450,8 @@ def _signing_with(implementation: Callable[[], object]) -> Iterator[None]:
 
 
 def _builtin_sha256() -> Callable[[], object]:
-    for name in ("_sha2", "_sha256"):
+    """CPython's own SHA-256: ``_sha256`` up to 3.11, ``_sha2`` (HACL*) from 3.12."""
+    for name in ("_sha256", "_sha2"):
         try:
             constructor: Callable[[], object] = importlib.import_module(name).sha256
         except ImportError:
@@ -458,22 +460,25 @@ def _builtin_sha256() -> Callable[[], object]:
     pytest.fail("this CPython has no built-in SHA-256 (_sha2 or _sha256)")
 
 
-def test_requests_are_signed_with_cpythons_own_sha256_unless_openssl_is_in_fips_mode(
+def test_requests_are_signed_with_cpythons_own_sha256_up_to_3_11_unless_openssl_is_in_fips_mode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import _hashlib
 
-    builtin = _builtin_sha256()
-    # The choice the module made on import, on this machine.
-    chosen = hashlib.sha256 if _hashlib.get_fips_mode() else builtin
+    # The choice the module made on import, on this interpreter and machine.
+    own = sys.version_info < (3, 12) and not _hashlib.get_fips_mode()
+    chosen = _builtin_sha256() if own else hashlib.sha256
     assert type(_signing._SHA256) is type(chosen())
+    # Where Python has _sha256, the mode decides (a stand-in module, so that every version tests it).
+    stand_in = types.ModuleType("_sha256")
+    stand_in.sha256 = _builtin_sha256()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_sha256", stand_in)
     monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 0)
-    assert _signing._sha256_implementation() is builtin
+    assert _signing._sha256_implementation() is stand_in.sha256  # type: ignore[attr-defined]
     monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 1)  # the validated module signs
     assert _signing._sha256_implementation() is hashlib.sha256
     monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 0)
-    for name in ("_sha2", "_sha256"):  # a Python built without its own: hashlib's
-        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "_sha256", None)  # 3.12+, or built without it: hashlib's
     assert _signing._sha256_implementation() is hashlib.sha256
 
 

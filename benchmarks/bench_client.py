@@ -19,7 +19,9 @@ Streams: 200 PayloadPart events per stream (TGI token lines, each written on its
 ``iter_text()`` (when present) and aiobotocore: client CPU per event, and at 1 stream the time from
 the call to its first event against raw aiohttp's first chunk, and how much of the difference
 was already there when the response headers came in (the request's side: signing, the call's
-bookkeeping) rather than after (the stream's).
+bookkeeping) rather than after (the stream's). Then, alternating the same way, the time to the
+first part of one-event streams, as a model's first token comes (alone, the server idle after
+it), raw aiohttp against ``async for part``.
 
 The script prints markdown tables and writes the chart the README shows (``--svg``, default
 ``benchmarks/results.svg``). ``bench_instructions.py`` counts instructions for the same clients
@@ -52,12 +54,14 @@ from floor import (  # noqa: E402  (re-exported: bench_peers imports these from 
     ACCESS_KEY,
     CALL_CLIENTS,
     ENDPOINT,
+    FIRST_ENDPOINT,
     REGION,
     REQUEST_BODY,
     RESPONSE_BODY,
     SECRET_KEY,
     STREAM_CLIENTS,
     STREAM_EVENTS,
+    StreamRead,
     check_expert_matches_ours,
     make_ours,
     quiet_environment,
@@ -230,6 +234,67 @@ def bench_streams(
         loop.close()
 
 
+FIRST_PART_STREAMS = 20  # one-event streams per client per round
+
+
+def bench_first_part(url: str, loop_name: str, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """Time to the first part of a one-event stream, as a model's first token comes: alone, the
+    server idle after it (the 200-event streams' first event shares its read, and the client's
+    loop, with the events written right behind it). Raw aiohttp and ``async for part`` take turns
+    round by round; per round and client, the medians of (time to the first part, time to the
+    response headers), in µs."""
+    loop = new_loop(loop_name)
+    closers = []
+    samples: dict[str, list[tuple[float, float]]] = {}
+    try:
+        reads = {}
+        for name in ("raw", "ours"):
+            made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
+            assert made is not None
+            reads[name], close = made
+            closers.append(close)
+            samples[name] = []
+
+        async def many(read: StreamRead) -> list[tuple[int, float, float]]:
+            return [await read() for _ in range(FIRST_PART_STREAMS)]
+
+        for read in reads.values():
+            loop.run_until_complete(many(read))  # warm-up
+        names = list(reads)
+        for r in range(rounds):
+            for name in names[r % 2 :] + names[: r % 2]:
+                gc.collect()
+                results = loop.run_until_complete(many(reads[name]))
+                samples[name].append(
+                    (
+                        statistics.median(first for _, first, _ in results) * 1e6,
+                        statistics.median(headers for _, _, headers in results) * 1e6,
+                    )
+                )
+        return samples
+    finally:
+        for close in closers:
+            loop.run_until_complete(close())
+        loop.close()
+
+
+def first_part_table(results: dict[str, dict[str, list[tuple[float, float]]]]) -> list[str]:
+    lines = [
+        "| loop | raw aiohttp | this client | difference (goal: "
+        f"{FIRST_EVENT_GOAL_US:.0f} µs) | of it, before the headers |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for loop_name, samples in results.items():
+        raw, ours = samples["raw"], samples["ours"]
+        lag = statistics.median(o[0] - r[0] for o, r in zip(ours, raw, strict=True))
+        before = statistics.median(o[1] - r[1] for o, r in zip(ours, raw, strict=True))
+        lines.append(
+            f"| {loop_name} | {statistics.median(r[0] for r in raw):.0f} µs "
+            f"| {statistics.median(o[0] for o in ours):.0f} µs | +{lag:.0f} µs | +{before:.0f} µs |"
+        )
+    return lines
+
+
 # -- reporting ------------------------------------------------------------------------------------
 
 
@@ -387,6 +452,7 @@ def main() -> None:
         stream_results: dict[
             tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]
         ] = {}
+        first_results: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for loop_name in loops:
             if not args.no_calls:
                 for concurrency in CONCURRENCIES:
@@ -403,6 +469,8 @@ def main() -> None:
                         url, loop_name, concurrency, streams, stream_rounds
                     )
                     print(f"streams: {loop_name} {concurrency} done", file=sys.stderr)
+                first_results[loop_name] = bench_first_part(url, loop_name, rounds)
+                print(f"first parts: {loop_name} done", file=sys.stderr)
     finally:
         stop_server(process)
 
@@ -420,6 +488,9 @@ def main() -> None:
     if stream_results:
         print(f"\nStreams of {STREAM_EVENTS} events: client CPU per event (median µs)\n")
         print("\n".join(stream_table(stream_results)))
+    if first_results:
+        print("\nTime to the first part of a one-event stream (median µs; paired differences)\n")
+        print("\n".join(first_part_table(first_results)))
     if call_results and args.svg is not None:
         write_chart(args.svg, call_results, stream_results, caption)
         print(f"\nchart written to {args.svg}")
@@ -429,6 +500,7 @@ def main() -> None:
                 {
                     "calls": {f"{k[0]} {k[1]}": v for k, v in call_results.items()},
                     "streams": {f"{k[0]} {k[1]}": v for k, v in stream_results.items()},
+                    "first_parts": first_results,
                 },
                 indent=1,
             )

@@ -389,20 +389,48 @@ def test_accept_encoding_is_not_signed() -> None:
 # -- the signing-key cache and credential hygiene ---------------------------------------------
 
 
-def _sign_once(credentials: FrozenCredentials, timestamp: str, region: str = "us-east-1") -> str:
-    headers: dict[str, str] = {}
+def _sign_once(
+    credentials: FrozenCredentials,
+    timestamp: str,
+    region: str = "us-east-1",
+    *,
+    body: bytes = b"x",
+    headers: dict[str, str] | None = None,
+) -> str:
+    headers = {} if headers is None else dict(headers)
     sign(
         method="POST",
         host="runtime.sagemaker.us-east-1.amazonaws.com",
         path="/endpoints/ep/invocations",
         headers=headers,
-        payload_hash=payload_sha256(b"x"),
+        payload_hash=payload_sha256(body),
         credentials=credentials,
         region=region,
         service="sagemaker",
         timestamp=timestamp,
     )
     return headers["Authorization"]
+
+
+def _botocore_once(
+    credentials: FrozenCredentials,
+    timestamp: str,
+    *,
+    body: bytes = b"x",
+    headers: dict[str, str] | None = None,
+) -> str:
+    """botocore's Authorization for what ``_sign_once`` signs."""
+    return botocore_signed(
+        botocore.auth.SigV4Auth,
+        method="POST",
+        url="https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/ep/invocations",
+        headers=headers or {},
+        body=body,
+        credentials=credentials,
+        region="us-east-1",
+        service="sagemaker",
+        timestamp=timestamp,
+    ).headers["Authorization"]
 
 
 def test_signing_key_is_cached_per_day() -> None:
@@ -420,18 +448,7 @@ def test_signing_key_is_cached_per_day() -> None:
     _sign_once(credentials, "20260316T120000Z", region="eu-west-1")  # so does another region
     assert signing_hmac.cache_info().misses == after_second.misses + 2
     # The cached key is the one botocore derives.
-    expected = botocore_signed(
-        botocore.auth.SigV4Auth,
-        method="POST",
-        url="https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/ep/invocations",
-        headers={},
-        body=b"x",
-        credentials=credentials,
-        region="us-east-1",
-        service="sagemaker",
-        timestamp="20260315T235959Z",
-    )
-    assert second == expected.headers["Authorization"]
+    assert second == _botocore_once(credentials, "20260315T235959Z")
 
 
 @contextmanager
@@ -494,31 +511,10 @@ def test_both_sha256_implementations_sign_as_botocore(implementation: str, size:
         assert type(_signing._SHA256) is type(constructor())
         inner, outer = signing_hmac(credentials.secret_key, "20260315", "us-east-1", "sagemaker")
         assert type(inner) is type(outer) is type(constructor())  # the HMAC's states too
+        headers = {"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"}
         for timestamp in ("20260315T120000Z", "20260315T120001Z", "20260316T000000Z"):
-            ours = {"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"}
-            sign(
-                method="POST",
-                host="runtime.sagemaker.us-east-1.amazonaws.com",
-                path="/endpoints/ep/invocations",
-                headers=ours,
-                payload_hash=payload_sha256(body),
-                credentials=credentials,
-                region="us-east-1",
-                service="sagemaker",
-                timestamp=timestamp,
-            )
-            expected = botocore_signed(
-                botocore.auth.SigV4Auth,
-                method="POST",
-                url="https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/ep/invocations",
-                headers={"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"},
-                body=body,
-                credentials=credentials,
-                region="us-east-1",
-                service="sagemaker",
-                timestamp=timestamp,
-            )
-            assert ours["Authorization"] == expected.headers["Authorization"]
+            ours = _sign_once(credentials, timestamp, body=body, headers=headers)
+            assert ours == _botocore_once(credentials, timestamp, body=body, headers=headers)
             assert payload_sha256(body) == hashlib.sha256(body).hexdigest()
 
 

@@ -290,7 +290,7 @@ def first_part_table(results: dict[str, dict[str, list[tuple[float, float]]]]) -
         before = statistics.median(o[1] - r[1] for o, r in zip(ours, raw, strict=True))
         lines.append(
             f"| {loop_name} | {statistics.median(r[0] for r in raw):.0f} µs "
-            f"| {statistics.median(o[0] for o in ours):.0f} µs | +{lag:.0f} µs | +{before:.0f} µs |"
+            f"| {statistics.median(o[0] for o in ours):.0f} µs | {lag:+.0f} µs | {before:+.0f} µs |"
         )
     return lines
 
@@ -343,7 +343,7 @@ def stream_table(
             first = (
                 f"{statistics.median(firsts['ours']):.0f} µs vs "
                 f"{statistics.median(firsts['raw']):.0f} µs (+{statistics.median(deltas):.0f}; "
-                f"+{statistics.median(before):.0f} before the headers)"
+                f"{statistics.median(before):+.0f} before the headers)"
             )
         else:
             first = "-"

@@ -370,9 +370,9 @@ OTHER_CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] 
     "ours request": make_ours_request,
 }
 
-# -- stream readers: read() -> (events, seconds from the call to its first event) -----------------
+# -- stream readers: read() -> (events, or bytes for raw; seconds from the call to the first event;
+# -- seconds from the call to the response headers) -------------------------------------------------
 
-# A stream read: (events, or bytes for raw; seconds to the first; seconds to the headers).
 StreamRead = Callable[[], Awaitable[tuple[int, float, float]]]
 
 

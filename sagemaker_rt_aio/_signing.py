@@ -77,10 +77,10 @@ def _sha256_implementation() -> Callable[[], _Hash]:
 
     A call hashes three short messages in four contexts (the body, the canonical request and the
     HMAC's two). Through OpenSSL each is an EVP context copied, dispatched to a provider and
-    cleansed, in code that has gone cold by the time the next call comes round. Measured inside
-    calls on loopback, Python 3.11: three OpenSSL hashes add about 8 µs to a call, three built-in
-    ones 5 (alone, 2.1 and 3.7 µs), and a whole call costs 1-2 % less CPU. From 3.12 CPython's own
-    (``_sha2``, HACL*) is slower per block and measured slower in calls too, so OpenSSL signs there.
+    cleansed, in code gone cold by the time the next call comes round: on Python 3.11, inside
+    loopback calls, three OpenSSL hashes add 7-9 µs and three built-in ones 5-7 (alone, in a loop,
+    1.8 and 3.3), and a whole call costs about 2 % less CPU (``benchmarks/bench_sha256.py``). From
+    3.12 CPython's own is HACL*'s (``_sha2``), and measured no cheaper in calls than OpenSSL's.
     The outputs are the same (tests/test_signing.py signs with both). A FIPS-mode OpenSSL is the
     validated module, and then it alone signs.
     """

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import importlib
 import statistics
@@ -28,11 +27,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+from bench_client import alternate, paired, round_runner  # noqa: E402
 from floor import (  # noqa: E402
     CONTENT_TYPE,
     ENDPOINT,
@@ -81,34 +82,30 @@ def signing_with(new: Callable[[], object]) -> None:
     _signing._templates.clear()
 
 
-async def alternate(
-    runs: dict[str, Callable[[], Awaitable[object]]],
-    rounds: int,
-    calls: int,
-    before: dict[str, Callable[[], None]] | None = None,
-) -> dict[str, list[float]]:
-    """CPU µs per call of each run, the runs taking turns round by round, the order rotating."""
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for name in names:  # warm-up
-        if before:
-            before[name]()
-        for _ in range(50):
-            await runs[name]()
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            if before:
-                before[name]()
-            gc.collect()
-            started = time.process_time()
-            for _ in range(calls):
-                await runs[name]()
-            samples[name].append((time.process_time() - started) / calls * 1e6)
-    return samples
+CALLS = 300  # per client and round
 
 
-async def pieces_in_calls(url: str, rounds: int) -> None:
-    session = _session(1)
+def cpu_per_call(
+    loop: asyncio.AbstractEventLoop,
+    call: Callable[[], Awaitable[object]],
+    before: Callable[[], None] = lambda: None,
+) -> Callable[[], float]:
+    """A run for bench_client's ``alternate``: ``before()``, then CPU µs per call over ``CALLS``."""
+    run = round_runner(loop, call, 1)
+    before()
+    run(50)  # warm-up
+
+    def measure() -> float:
+        before()
+        started = time.process_time()
+        run(CALLS)
+        return (time.process_time() - started) / CALLS * 1e6
+
+    return measure
+
+
+def pieces_in_calls(loop: asyncio.AbstractEventLoop, url: str, rounds: int) -> None:
+    session = loop.run_until_complete(_make_session())
     target = f"{url}/endpoints/{ENDPOINT}/invocations"
     headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
     pieces = {
@@ -127,8 +124,9 @@ async def pieces_in_calls(url: str, rounds: int) -> None:
 
         return call
 
-    samples = await alternate({n: call_doing(p) for n, p in pieces.items()}, rounds, 300)
-    await session.close()
+    runs = {name: cpu_per_call(loop, call_doing(piece)) for name, piece in pieces.items()}
+    samples = alternate(runs, rounds)
+    loop.run_until_complete(session.close())
     print("| piece | alone, µs | added to a call, µs (paired) |\n|---|---:|---:|")
     for name, piece in pieces.items():
         started = time.process_time()
@@ -140,23 +138,25 @@ async def pieces_in_calls(url: str, rounds: int) -> None:
         print(f"| {name} | {alone:.1f} | {added:+.1f} |")
 
 
-async def whole_calls(url: str, rounds: int) -> None:
-    expert, close_expert = await make_expert(url, 1)
-    ours, close_ours = await make_ours(url, 1)
-    runs = {"expert": expert, "ours, OpenSSL": ours, "ours, built-in": ours}
+def whole_calls(loop: asyncio.AbstractEventLoop, url: str, rounds: int) -> None:
+    expert, close_expert = loop.run_until_complete(make_expert(url, 1))
+    ours, close_ours = loop.run_until_complete(make_ours(url, 1))
     builtin = builtin_sha256()
-    before = {
-        "expert": lambda: None,
-        "ours, OpenSSL": lambda: signing_with(hashlib.sha256),
-        "ours, built-in": lambda: signing_with(builtin),
+    runs = {
+        "expert": cpu_per_call(loop, expert),
+        "ours, OpenSSL": cpu_per_call(loop, ours, lambda: signing_with(hashlib.sha256)),
+        "ours, built-in": cpu_per_call(loop, ours, lambda: signing_with(builtin)),
     }
-    samples = await alternate(runs, rounds, 300, before)
-    await close_expert()
-    await close_ours()
+    samples = alternate(runs, rounds)
+    loop.run_until_complete(close_expert())
+    loop.run_until_complete(close_ours())
     print("\n| client | CPU µs per call | of the expert's (paired) |\n|---|---:|---:|")
-    for name, values in samples.items():
-        ratio = statistics.median(a / b for a, b in zip(values, samples["expert"], strict=True))
-        print(f"| {name} | {statistics.median(values):.1f} | {ratio:.3f}x |")
+    for name, (median, ratio) in paired(samples, "expert").items():
+        print(f"| {name} | {median:.1f} | {ratio:.3f}x |")
+
+
+async def _make_session() -> Any:
+    return _session(1)  # made inside the loop, as aiohttp wants
 
 
 def main() -> None:
@@ -168,8 +168,10 @@ def main() -> None:
     process, url = start_server()
     try:
         print(f"Python {sys.version.split()[0]}, {args.rounds} rounds\n")
-        asyncio.run(pieces_in_calls(url, args.rounds))
-        asyncio.run(whole_calls(url, args.rounds))
+        loop = asyncio.new_event_loop()
+        pieces_in_calls(loop, url, args.rounds)
+        whole_calls(loop, url, args.rounds)
+        loop.close()
     finally:
         stop_server(process)
 

@@ -303,8 +303,18 @@ _event_blocks: dict[str, tuple[bytes, int, int, int]] = {}
 _NO_BLOCK = (b"", -1, 0, -1)  # no header block is -1 bytes long
 
 # An EventForm as _decode_messages uses it: (type, class, field, class is bytes, the class's
-# fields live in a __dict__), worked out once per decoder rather than once per chunk.
+# fields live in a __dict__), worked out once per form rather than per decoder (a stream builds
+# one per call) or per chunk. One entry per form the client's code uses, never one the data
+# chooses.
 _Plan: TypeAlias = tuple[str, type, str, bool, bool]
+_plans: dict[EventForm, _Plan] = {}
+
+
+def _plan(event: EventForm) -> _Plan:
+    event_type, event_class, event_field = event
+    in_dict = event_class.__dictoffset__ != 0  # PayloadPart's fields are in its __dict__
+    plan = _plans[event] = (event_type, event_class, event_field, event_class is bytes, in_dict)
+    return plan
 
 
 def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None = None) -> int:
@@ -329,31 +339,38 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
         event_type, event_class, event_field, as_bytes, in_dict = plan
         known, known_length, lowest, highest = _event_blocks.get(event_type, _NO_BLOCK)
     end = len(data)
-    limit = end - 4
     last = end - _PRELUDE_LENGTH  # the last position a prelude can start at
     payload_skip = lowest - 4  # a known event's payload starts this far into it
+    if end > highest:
+        # The fast path bounds a message's length by the chunk's (message_end <= end), which
+        # bounds it by the longest the block allows only while the chunk is no longer than that.
+        # A longer chunk (16 MiB and more) takes the general path, which checks each message.
+        known_length = -1
     while pos <= last:
         total, headers_length = _LENGTHS.unpack_from(data, pos)
-        crc_at = pos + total - 4
+        # Each offset computed once: past 256, every sum is an int object made and freed.
+        message_end = pos + total
+        crc_at = message_end - 4
+        payload_at = pos + payload_skip
         if (
             headers_length == known_length
-            and lowest <= total <= highest
-            and crc_at <= limit
-            and data[pos + 12 : pos + payload_skip] == known  # 12: the prelude's length
+            and lowest <= total
+            and message_end <= end  # and so total <= end <= highest (above)
+            and data[pos + 12 : payload_at] == known  # 12: the prelude's length
             and crc32(data[pos:crc_at]) == _U32.unpack_from(data, crc_at)[0]
         ):
             # The known event, whole and sound (its CRC covers the prelude and its CRC too).
             # Anything else, a bad CRC included, is left to the general path below.
             if as_bytes:
-                out.append(data[pos + payload_skip : crc_at])
+                out.append(data[payload_at:crc_at])
             else:
                 part: Any = _new(event_class)  # without a Python-level __init__ frame
                 if in_dict:  # half the cost of object.__setattr__'s slot wrapper
-                    part.__dict__[event_field] = data[pos + payload_skip : crc_at]
+                    part.__dict__[event_field] = data[payload_at:crc_at]
                 else:
-                    _set(part, event_field, data[pos + payload_skip : crc_at])
+                    _set(part, event_field, data[payload_at:crc_at])
                 out.append(part)
-            pos = crc_at + 4
+            pos = message_end
             continue
         prelude_crc = _U32.unpack_from(data, pos + 8)[0]
         if (
@@ -363,7 +380,6 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
             or total - headers_length - _MIN_MESSAGE_LENGTH > EVENTSTREAM_MAX_PAYLOAD_LENGTH
         ):
             _check_prelude(data, pos)  # raises the precise error (a bad prelude CRC first)
-        message_end = pos + total
         if message_end > end:
             # Incomplete: the prelude's own CRC vouches for the length we are going to wait for.
             if crc32(data[pos : pos + 8]) != prelude_crc:
@@ -392,6 +408,8 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
                 highest = lowest + EVENTSTREAM_MAX_PAYLOAD_LENGTH
                 payload_skip = lowest - 4
                 _event_blocks[event_type] = (known, known_length, lowest, highest)
+                if end > highest:
+                    known_length = -1  # as above
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end
@@ -428,11 +446,7 @@ class EventStreamDecoder:
         """``event`` = (``:event-type``, class, field): :meth:`feed_events` hands out events of
         that type as instances of the class, the payload in the field (set as on a frozen
         dataclass, without calling ``__init__``); with the class ``bytes``, as the payload."""
-        self._event: _Plan | None = None
-        if event is not None:
-            event_type, event_class, event_field = event
-            in_dict = event_class.__dictoffset__ != 0  # PayloadPart's fields are in its __dict__
-            self._event = (event_type, event_class, event_field, event_class is bytes, in_dict)
+        self._event = None if event is None else (_plans.get(event) or _plan(event))
         # The start of one incomplete message, never a whole one.
         self._buffer = bytearray()
         # How many bytes _buffer must hold before we can make progress: the prelude length while

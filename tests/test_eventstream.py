@@ -33,6 +33,7 @@ from sagemaker_rt_aio._eventstream import (
     Int32,
     Int64,
     Message,
+    encode_headers,
     encode_message,
 )
 from sagemaker_rt_aio._stream_events import (
@@ -559,3 +560,23 @@ def test_non_string_exception_type_is_not_trusted() -> None:
 def test_unknown_message_type_raises(headers: dict[str, HeaderValue]) -> None:
     with pytest.raises(EventStreamError, match="message-type"):
         to_part(encode_message(headers, b""))
+
+
+@pytest.mark.parametrize("learned_in_the_same_chunk", [False, True])
+def test_a_known_event_over_the_payload_limit_is_refused(learned_in_the_same_chunk: bool) -> None:
+    """The fast path for events with the known header block bounds their length by the chunk's;
+    a chunk longer than any such event may be takes the general path, which refuses it."""
+    # An event type of this test's own: its header block is learned from the first event below.
+    event_type = f"OverLimit{learned_in_the_same_chunk}"
+    block = encode_headers({":event-type": event_type, ":message-type": "event"})
+    small = raw_message(block, b"ok")
+    over = raw_message(block, b"\x00" * (EVENTSTREAM_MAX_PAYLOAD_LENGTH + 1))
+    decoder = EventStreamDecoder(event=(event_type, bytes, ""))
+    if learned_in_the_same_chunk:
+        assert decoder.feed_events(small + over) == [b"ok"]  # the good event before the bad one
+        assert decoder.error is not None
+        assert "over the limit" in str(decoder.error)
+    else:
+        assert decoder.feed_events(small) == [b"ok"]
+        with pytest.raises(EventStreamError, match="payload length 25165825 is over the limit"):
+            decoder.feed_events(over)

@@ -30,9 +30,8 @@ from ._types import PayloadPart, ResponseMetadata
 from ._validation import body_bytes, check_endpoint_name, header_value
 
 if TYPE_CHECKING:
-    import aiohttp
 
-    from ._watchdog import Watch
+    pass
 
 # The members the route carries as headers (the local runtime binds its Invocation from them; the
 # client sets Content-Type and Accept itself).
@@ -122,15 +121,10 @@ class ChatCompletionsStream(ResponseStream):
     """The route's streamed answer: the body's bytes as the container sent them (no event-stream
     framing), with ``iter_events()``, ``iter_json()``, ``iter_text()`` and ``iter_lines()``."""
 
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        metadata: ResponseMetadata,
-        *,
-        watch: Watch | None = None,
-    ) -> None:
-        super().__init__(response, metadata, watch=watch)
-        self.content_type = response.headers.get("Content-Type")
+    @property
+    def content_type(self) -> str | None:  # type: ignore[override]  # the mixin's, read-only here
+        """The body's content type, as the container sent it (``Content-Type``)."""
+        return self._response.headers.get("Content-Type")
 
     def __repr__(self) -> str:
         return (

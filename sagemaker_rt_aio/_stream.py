@@ -7,7 +7,7 @@ or raises the error it carries. A body that ends inside a message raises ``Event
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -74,12 +74,26 @@ class ResponseStream(TextStreamMixin):
         # The client's read watchdog keeps sock_read for this stream (see _watchdog).
         self._watch = watch
         self.response_metadata = metadata
-        headers: Mapping[str, str] = response.headers
-        self.content_type = headers.get(RESPONSE_STREAM_CONTENT_TYPE)
-        self.invoked_production_variant = headers.get(RESPONSE_INVOKED_VARIANT)
-        self.custom_attributes = headers.get(RESPONSE_CUSTOM_ATTRIBUTES)
         self._started = False
         self._finished = False
+
+    # The three response fields are read from aiohttp's (immutable) headers when asked for: a
+    # lookup costs about as much as the rest of the stream's set-up, and most callers ask for none.
+
+    @property
+    def content_type(self) -> str | None:  # type: ignore[override]  # the mixin's, read-only here
+        """The model's content type (``X-Amzn-SageMaker-Content-Type``)."""
+        return self._response.headers.get(RESPONSE_STREAM_CONTENT_TYPE)
+
+    @property
+    def invoked_production_variant(self) -> str | None:
+        """The production variant that answered (``X-Amzn-Invoked-Production-Variant``)."""
+        return self._response.headers.get(RESPONSE_INVOKED_VARIANT)
+
+    @property
+    def custom_attributes(self) -> str | None:
+        """The model's custom attributes (``X-Amzn-SageMaker-Custom-Attributes``)."""
+        return self._response.headers.get(RESPONSE_CUSTOM_ATTRIBUTES)
 
     def __repr__(self) -> str:
         return (
@@ -109,6 +123,7 @@ class ResponseStream(TextStreamMixin):
         response = self._response
         watch = self._watch
         observer = self._observer
+        payload_part = PayloadPart  # read per event: a local costs less than a global
         first = True
         rest = b""
         while True:
@@ -160,14 +175,12 @@ class ResponseStream(TextStreamMixin):
                 if payloads:
                     yield payloads
             else:
-                for item in items:
-                    part = (
-                        item  # nearly every event: a PayloadPart already, no further work
-                        if item.__class__ is PayloadPart
-                        else message_to_part(item, request_id=self.response_metadata.request_id)
-                    )
-                    if part is None:
-                        continue
+                for part in items:
+                    # Nearly every event is a PayloadPart already: one test, then straight out.
+                    if part.__class__ is not payload_part:
+                        part = message_to_part(part, request_id=self.response_metadata.request_id)
+                        if part is None:
+                            continue
                     if observer is not None:
                         observer.part()
                     yield part

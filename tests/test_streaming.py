@@ -319,6 +319,12 @@ async def test_response_headers_on_the_stream(
         assert all(name == name.lower() for name in metadata.http_headers)
         assert "11111111-2222-3333-4444-555555555555" in repr(stream)
         assert [part.bytes async for part in stream] == [b"a"]
+    # Read from the response's headers when asked for: still there once the connection is back.
+    assert (stream.content_type, stream.invoked_production_variant, stream.custom_attributes) == (
+        "application/jsonlines",
+        "variant-b",
+        "trace=abc; cost=2",
+    )
 
 
 async def test_response_headers_absent_are_none(

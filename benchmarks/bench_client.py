@@ -56,6 +56,7 @@ from floor import (  # noqa: E402  (re-exported: bench_peers imports these from 
     CALL_CLIENTS,
     ENDPOINT,
     FIRST_ENDPOINT,
+    FIRST_PART_CLIENTS,
     REGION,
     REQUEST_BODY,
     RESPONSE_BODY,
@@ -241,16 +242,17 @@ FIRST_PART_STREAMS = 20  # one-event streams per client per round
 def bench_first_part(url: str, loop_name: str, rounds: int) -> dict[str, list[tuple[float, float]]]:
     """Time to the first part of a one-event stream, as a model's first token comes: alone, the
     server idle after it (the 200-event streams' first event shares its read, and the client's
-    loop, with the events written right behind it). Raw aiohttp and ``async for part`` take turns
-    round by round; per round and client, the medians of (time to the first part, time to the
-    response headers), in µs."""
+    loop, with the events written right behind it). Raw aiohttp, the same read signed by hand
+    (the expert floor: what any signed stream pays) and ``async for part`` take turns round by
+    round; per round and client, the medians of (time to the first part, time to the response
+    headers), in µs."""
     loop = new_loop(loop_name)
     closers = []
     samples: dict[str, list[tuple[float, float]]] = {}
     try:
         reads = {}
-        for name in ("raw", "ours"):
-            made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
+        for name in ("raw", "expert", "ours"):
+            made = loop.run_until_complete(FIRST_PART_CLIENTS[name](url, 1, FIRST_ENDPOINT))
             assert made is not None
             reads[name], close = made
             closers.append(close)
@@ -284,17 +286,21 @@ def bench_first_part(url: str, loop_name: str, rounds: int) -> dict[str, list[tu
 
 def first_part_table(results: dict[str, dict[str, list[tuple[float, float]]]]) -> list[str]:
     lines = [
-        "| loop | raw aiohttp | this client | difference (goal: "
-        f"{FIRST_EVENT_GOAL_US:.0f} µs) | of it, before the headers |",
-        "|---|---:|---:|---:|---:|",
+        "| loop | raw aiohttp | expert | this client | difference (goal: "
+        f"{FIRST_EVENT_GOAL_US:.0f} µs) | of it, before the headers | expert's difference |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def behind(client: list[tuple[float, float]], raw: list[tuple[float, float]], at: int) -> float:
+        return statistics.median(c[at] - r[at] for c, r in zip(client, raw, strict=True))
+
     for loop_name, samples in results.items():
-        raw, ours = samples["raw"], samples["ours"]
-        lag = statistics.median(o[0] - r[0] for o, r in zip(ours, raw, strict=True))
-        before = statistics.median(o[1] - r[1] for o, r in zip(ours, raw, strict=True))
+        raw, expert, ours = samples["raw"], samples["expert"], samples["ours"]
         lines.append(
             f"| {loop_name} | {statistics.median(r[0] for r in raw):.0f} µs "
-            f"| {statistics.median(o[0] for o in ours):.0f} µs | {lag:+.0f} µs | {before:+.0f} µs |"
+            f"| {statistics.median(e[0] for e in expert):.0f} µs "
+            f"| {statistics.median(o[0] for o in ours):.0f} µs | {behind(ours, raw, 0):+.0f} µs "
+            f"| {behind(ours, raw, 1):+.0f} µs | {behind(expert, raw, 0):+.0f} µs |"
         )
     return lines
 

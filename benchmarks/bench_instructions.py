@@ -38,6 +38,7 @@ from callgrind import NOT_AVAILABLE, child_instructions  # noqa: E402
 from floor import (  # noqa: E402
     CALL_CLIENTS,
     FIRST_ENDPOINT,
+    FIRST_PART_CLIENTS,
     OTHER_CALL_CLIENTS,
     PACED_ENDPOINT,
     STREAM_CLIENTS,
@@ -54,8 +55,8 @@ CLIENTS = {
     **{f"stream {name}": ("stream", name) for name in STREAM_CLIENTS},
     **{f"paced {name}": ("paced", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
     # One-event streams: what a stream costs besides its events (the call, the stream's set-up,
-    # its first part and its end), to set against a call's.
-    **{f"first {name}": ("first", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
+    # its first part and its end), to set against a call's; the expert's signs by hand.
+    **{f"first {name}": ("first", name) for name in FIRST_PART_CLIENTS},
 }
 DEFAULT_CLIENTS = (
     "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text,"
@@ -74,7 +75,7 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
     if kind == "call":
         made = loop.run_until_complete(CALLS[name](url, concurrency))
     elif kind == "first":
-        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, FIRST_ENDPOINT))
+        made = loop.run_until_complete(FIRST_PART_CLIENTS[name](url, 1, FIRST_ENDPOINT))
     elif kind == "paced":
         made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, PACED_ENDPOINT))
     else:

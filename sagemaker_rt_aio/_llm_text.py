@@ -223,6 +223,7 @@ class TextDecoder:
     """
 
     __slots__ = (
+        "_idle",
         "_json",
         "_learner",
         "_plain",
@@ -255,13 +256,25 @@ class TextDecoder:
         # back to the general path for good.
         self._shape: EventShape | None = None
         self._learner = ShapeLearner(_LESSONS if learn_shapes else 0)
+        # True while the last chunk was whole events of the shape, taken with nothing held
+        # before it: the general decoders have not been fed since, so nothing is held still.
+        self._idle = False
         # Longer chunks take the general path, which raises on an over-long line or event.
         self._shape_limit = min(max_line_bytes, max_event_bytes - 1)
 
     def feed(self, chunk: bytes) -> list[str]:
         shape = self._shape
         if shape is not None and len(chunk) <= self._shape_limit:
+            if self._idle:  # a token stream's every chunk, once learned: one event, whole
+                taken = shape.take(chunk)
+                if taken is not None:
+                    found, rest = taken
+                    if not rest:
+                        return found
+                    self._idle = False
+                    return found + self._texts(self._values(rest))
             return self._feed_shaped(chunk, shape)
+        self._idle = False
         sse = self._sse
         if sse is not None:
             raws = sse.feed_data(chunk)
@@ -291,8 +304,10 @@ class TextDecoder:
     def _feed_shaped(self, chunk: bytes, shape: EventShape) -> list[str]:
         """``chunk`` once the token events' shape is known: the whole events of that shape at
         its head in one match, the rest by the general path."""
+        self._idle = False
         texts: list[str] = []
-        if not self._between_values():
+        between = self._between_values()
+        if not between:
             # An event begun in an earlier chunk: the general path takes the chunk up to its
             # first blank line (line end, for JSON lines), after which nothing is held, and the
             # events after it may be the shape's again.
@@ -308,8 +323,10 @@ class TextDecoder:
         taken = shape.take(chunk)
         if taken is not None:
             found, rest = taken
-            texts += found
-            return texts + self._texts(self._values(rest)) if rest else texts
+            if not rest:
+                self._idle = between  # nothing held before, and nothing now
+                return texts + found if texts else found
+            return texts + found + self._texts(self._values(rest))
         raws = self._values(chunk)
         more = self._texts(raws)
         if more:  # token events of another shape

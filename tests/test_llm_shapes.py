@@ -362,6 +362,30 @@ def test_a_chunk_that_completes_a_held_line_is_not_a_new_event() -> None:
     assert decoder._shape is not None and got[-2][0] == "StreamDecodeError"
 
 
+def test_after_a_whole_chunk_the_next_is_matched_at_once() -> None:
+    events = render("tgi", tokenize("a b c d e f g h"))[:-1]
+    decoder = TextDecoder("text/event-stream")
+    assert [decoder.feed(event) for event in events[:6]][-1] == [" f"]
+    assert decoder._idle  # nothing held: the next chunk goes straight to the shape
+    assert decoder.feed(events[6]) == [" g"] and decoder._idle
+    assert decoder.feed(b"data: ") == [] and not decoder._idle  # held by the general path
+
+
+@pytest.mark.parametrize("held_by", ["the rest of a matched chunk", "a chunk too long to match"])
+def test_what_the_general_path_holds_is_not_passed_over(held_by: str) -> None:
+    # After a chunk of whole token events, the next is matched at once, with no check that
+    # nothing is held: a chunk that left the start of a line with the general path ends that.
+    events = render("tgi", tokenize("a b c d e f g h"))[:-1]
+    learned = events[:6]  # learned, and the last of them taken whole
+    if held_by == "the rest of a matched chunk":
+        holding = events[6] + b"data: "
+    else:  # over the 399 bytes a chunk may have to be matched: the general path reads it
+        holding = b"".join(events[:4]) + b"data: "
+    got, decoder = both([*learned, holding, events[0]], "text/event-stream", max_event_bytes=400)
+    assert decoder._shape is not None
+    assert got[-2][0] == "StreamDecodeError"  # "data: " continued, as parsing reads it
+
+
 def test_a_long_event_after_the_shape_is_learned_still_raises() -> None:
     short = render("tgi", tokenize("a b c d e f"))[:-1]
     long = render("tgi", ["x" * 500])[0]

@@ -344,7 +344,7 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
     if end > highest:
         # The fast path bounds a message's length by the chunk's (message_end <= end), which
         # bounds it by the longest the block allows only while the chunk is no longer than that.
-        # A longer chunk (16 MiB and more) takes the general path, which checks each message.
+        # A longer chunk (over 24 MiB) takes the general path, which checks each message.
         known_length = -1
     while pos <= last:
         total, headers_length = _LENGTHS.unpack_from(data, pos)

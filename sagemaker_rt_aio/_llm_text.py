@@ -273,6 +273,7 @@ class TextDecoder:
                         return found
                     self._idle = False
                     return found + self._texts(self._values(rest))
+                # Not the shape's at its head (rare): _feed_shaped tries it once more, then parses.
             return self._feed_shaped(chunk, shape)
         self._idle = False
         sse = self._sse

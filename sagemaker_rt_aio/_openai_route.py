@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _model as m
 from ._constants import CHAT_COMPLETIONS_PATH, OPENAI_ROUTE_PREFIX
@@ -28,10 +28,6 @@ from ._stream_text import TextStreamMixin
 from ._transport import HttpResponse, read_chunk
 from ._types import PayloadPart, ResponseMetadata
 from ._validation import body_bytes, check_endpoint_name, header_value
-
-if TYPE_CHECKING:
-
-    pass
 
 # The members the route carries as headers (the local runtime binds its Invocation from them; the
 # client sets Content-Type and Accept itself).

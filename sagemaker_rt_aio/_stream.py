@@ -77,8 +77,9 @@ class ResponseStream(TextStreamMixin):
         self._started = False
         self._finished = False
 
-    # The three response fields are read from aiohttp's (immutable) headers when asked for: a
-    # lookup costs about as much as the rest of the stream's set-up, and most callers ask for none.
+    # The three response fields are read from aiohttp's (immutable) headers when asked for: the
+    # three case-insensitive lookups (about 0.5 us) would sit between the headers and the first
+    # part, and most callers ask for none.
 
     @property
     def content_type(self) -> str | None:  # type: ignore[override]  # the mixin's, read-only here

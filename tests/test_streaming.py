@@ -1342,14 +1342,19 @@ async def test_shutdown_while_a_stream_is_read_ends_it_with_an_error(
     assert parts
 
 
-def gated(release: asyncio.Event, *, answer: asyncio.Event | None = None) -> Handler:
+def gated(
+    release: asyncio.Event,
+    *,
+    answer: asyncio.Event | None = None,
+    headers: dict[str, str] | None = None,
+) -> Handler:
     """A stream of two parts, the second once ``release`` is set; with ``answer``, nothing at
     all (not even the headers) until that is set."""
 
     async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
         if answer is not None:
             await answer.wait()
-        response = await start_stream(request)
+        response = await start_stream(request, headers)
         await response.write(encode_payload_part(b"a"))
         await release.wait()
         await response.write(encode_payload_part(b"b"))
@@ -1444,7 +1449,8 @@ async def test_a_cancelled_shutdown_ends_an_open_stream_and_still_closes(
     """Cancelling shutdown (an application's own shutdown timeout) cuts the grace short: the
     stream's pending read ends with an error, and the client still closes."""
     release = asyncio.Event()
-    scripted_server.script = [gated(release)]
+    variant = {"X-Amzn-Invoked-Production-Variant": "variant-c"}
+    scripted_server.script = [gated(release, headers=variant)]
     try:
         with pytest.raises((ClientClosedError, ConnectionClosedError)):
             async with call(client) as stream:
@@ -1457,6 +1463,8 @@ async def test_a_cancelled_shutdown_ends_an_open_stream_and_still_closes(
                 await asyncio.wait_for(pending, PROMPTLY)
         await asyncio.wait_for(client.shutdown(), PROMPTLY)  # waits for the same shutdown's end
         assert client.closed
+        # The stream's fields are read from its response's headers: an aborted one keeps them.
+        assert stream.invoked_production_variant == "variant-c"
     finally:
         release.set()
 

@@ -52,6 +52,7 @@ __all__ = [
     "encode_headers",
     "encode_message",
     "frame",
+    "message_length",
     "split_first",
 ]
 
@@ -314,6 +315,8 @@ def _plan(event: EventForm) -> _Plan:
     event_type, event_class, event_field = event
     in_dict = event_class.__dictoffset__ != 0  # PayloadPart's fields are in its __dict__
     plan = _plans[event] = (event_type, event_class, event_field, event_class is bytes, in_dict)
+    # An entry from the start, so that the every-chunk path reads it by subscript, not .get().
+    _event_blocks.setdefault(event_type, _NO_BLOCK)
     return plan
 
 
@@ -337,7 +340,7 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
         known, known_length, lowest, highest = _NO_BLOCK
     else:
         event_type, event_class, event_field, as_bytes, in_dict = plan
-        known, known_length, lowest, highest = _event_blocks.get(event_type, _NO_BLOCK)
+        known, known_length, lowest, highest = _event_blocks[event_type]  # set with the plan
     end = len(data)
     last = end - _PRELUDE_LENGTH  # the last position a prelude can start at
     payload_skip = lowest - 4  # a known event's payload starts this far into it
@@ -416,6 +419,10 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
     return pos
 
 
+#: ``(total_length,)`` from the prelude of the message ``data`` starts with (4 bytes or more), unchecked.
+message_length = _U32.unpack_from
+
+
 def split_first(data: bytes) -> tuple[bytes, bytes]:
     """``data`` cut after its first message, if it holds that whole and more; else ``(data, b"")``.
 
@@ -488,7 +495,7 @@ class EventStreamDecoder:
             # block. It is checked as _decode_messages's fast path checks each event (lengths,
             # block, CRC), without that function's call, set-up and loop: a sixth less per
             # event. Anything else, a chunk of several events included, goes on below.
-            known, known_length, lowest, highest = _event_blocks.get(plan[0], _NO_BLOCK)
+            known, known_length, lowest, highest = _event_blocks[plan[0]]  # set with the plan
             if lowest <= len(data) <= highest:  # never without a known block (highest -1)
                 total, headers_length = _LENGTHS.unpack_from(data)
                 if (

@@ -153,8 +153,4 @@ class ChatCompletionsStream(ResponseStream):
 
 def open_chat_stream(response: HttpResponse, retries: int) -> ChatCompletionsStream:
     assert response.stream is not None
-    return ChatCompletionsStream(
-        response.stream,
-        ResponseMetadata.from_http(response.status, response.headers, retries),
-        watch=response.watch,
-    )
+    return ChatCompletionsStream(response.stream, watch=response.watch, retries=retries)

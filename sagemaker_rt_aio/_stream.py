@@ -15,7 +15,7 @@ from multidict import CIMultiDictProxy
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, TextDecodeError
-from ._eventstream import EventStreamDecoder, split_first
+from ._eventstream import EventStreamDecoder, message_length, split_first
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
     RESPONSE_INVOKED_VARIANT,
@@ -41,14 +41,7 @@ _PAYLOAD_BYTES = ("PayloadPart", bytes, "")  # decoded to the payload alone (joi
 def open_stream(response: HttpResponse, retries: int) -> ResponseStream:
     """The ``ResponseStream`` of a started stream (the pipeline's ``parse`` for streams)."""
     assert response.stream is not None
-    headers = response.headers
-    # aiohttp's headers (immutable): the metadata is folded only if read, as parse_invoke_endpoint's.
-    metadata = (
-        lazy_metadata(response.status, headers, retries)
-        if type(headers) is CIMultiDictProxy
-        else ResponseMetadata.from_http(response.status, headers, retries)
-    )
-    return ResponseStream(response.stream, metadata, watch=response.watch)
+    return ResponseStream(response.stream, watch=response.watch, retries=retries)
 
 
 class ResponseStream(TextStreamMixin):
@@ -62,20 +55,39 @@ class ResponseStream(TextStreamMixin):
     # The call's telemetry observer (_observe.CallObserver), set by it when one records: its span
     # lasts until the stream is closed.
     _observer: CallObserver | None = None
+    # Set on the instance only when they change (one store less each per stream).
+    _started = False
+    _finished = False
 
     def __init__(
         self,
         response: aiohttp.ClientResponse,
-        metadata: ResponseMetadata,
+        metadata: ResponseMetadata | None = None,
         *,
         watch: Watch | None = None,
+        retries: int = 0,
     ) -> None:
         self._response = response
         # The client's read watchdog keeps sock_read for this stream (see _watchdog).
         self._watch = watch
-        self.response_metadata = metadata
-        self._started = False
-        self._finished = False
+        # None: made from the response when first asked for (most callers never ask).
+        self._metadata = metadata
+        self._retries = retries
+
+    @property
+    def response_metadata(self) -> ResponseMetadata:
+        """The response's metadata (request id, status, headers, retries)."""
+        metadata = self._metadata
+        if metadata is None:
+            response = self._response
+            headers = response.headers
+            # aiohttp's headers (immutable): folded only if read, as parse_invoke_endpoint's.
+            metadata = self._metadata = (
+                lazy_metadata(response.status, headers, self._retries)
+                if type(headers) is CIMultiDictProxy
+                else ResponseMetadata.from_http(response.status, headers, self._retries)
+            )
+        return metadata
 
     # The three response fields are read from aiohttp's (immutable) headers when asked for: the
     # three case-insensitive lookups (about 0.5 us) would sit between the headers and the first
@@ -147,7 +159,9 @@ class ResponseStream(TextStreamMixin):
                     watch.consumed += len(chunk)
                 if first:  # its first part before the others are decoded: see split_first
                     first = False
-                    chunk, rest = split_first(chunk)
+                    # Cut only a chunk holding more than one message (a token stream's holds one).
+                    if len(chunk) > 16 and message_length(chunk)[0] < len(chunk):
+                        chunk, rest = split_first(chunk)
             items = decoder.feed_events(chunk)
             if joined:
                 try:

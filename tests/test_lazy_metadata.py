@@ -170,6 +170,7 @@ class _Content:
 
 class _Response:
     def __init__(self, headers: Any, chunks: list[bytes]) -> None:
+        self.status = 200  # a stream's metadata is made from the response it reads
         self.headers = headers
         self.content = _Content(chunks)
 
@@ -239,3 +240,12 @@ def test_a_stream_over_other_headers_folds_them_at_once() -> None:
     metadata = _open(headers).response_metadata
     assert "_raw_headers" not in metadata.__dict__
     assert metadata == ResponseMetadata.from_http(200, headers, 2)
+
+
+async def test_a_streams_metadata_is_made_once_when_first_asked_for() -> None:
+    stream = _open(_headers(repeated=False))
+    assert stream._metadata is None  # opening the stream made none
+    metadata = stream.response_metadata
+    assert metadata is stream.response_metadata  # made once, then kept
+    assert metadata.retry_attempts == 2 and metadata.http_status_code == 200
+    assert metadata == ResponseMetadata.from_http(200, _headers(repeated=False), 2)

@@ -167,6 +167,9 @@ async def test_same_pipeline_retries_only_not_now_answers(
     runtime.fail_next("tgi", 1, error="ServiceUnavailable", status=503)
     async with client.chat_completions_stream(endpoint_name="tgi", body={}) as stream:
         assert "".join([t async for t in stream.iter_text()]) == LLM_TEXT
+    # Made from the response when first read, after the block: the retry counted all the same.
+    assert stream.response_metadata.retry_attempts == 1
+    assert stream.response_metadata.http_status_code == 200
     runtime.fail_next("tgi", 1, error="ServiceUnavailable", status=503)
     no_retries = client.with_options(retry_policy=RetryPolicy.none())
     with pytest.raises(ServiceUnavailable):

@@ -1465,6 +1465,11 @@ async def test_a_cancelled_shutdown_ends_an_open_stream_and_still_closes(
         assert client.closed
         # The stream's fields are read from its response's headers: an aborted one keeps them.
         assert stream.invoked_production_variant == "variant-c"
+        # So is its metadata, first asked for here.
+        assert stream._metadata is None
+        metadata = stream.response_metadata
+        assert metadata.http_status_code == 200
+        assert metadata.http_headers["x-amzn-invoked-production-variant"] == "variant-c"
     finally:
         release.set()
 

@@ -419,7 +419,8 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
     return pos
 
 
-#: ``(total_length,)`` from the prelude of the message ``data`` starts with (4 bytes or more), unchecked.
+#: ``message_length(data)[0]``: the total length the prelude of ``data``'s first message gives
+#: (``data`` 4 bytes or more), unchecked: for a cut that the decoder then checks.
 message_length = _U32.unpack_from
 
 

@@ -52,7 +52,6 @@ __all__ = [
     "encode_headers",
     "encode_message",
     "frame",
-    "message_length",
     "split_first",
 ]
 
@@ -417,11 +416,6 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end
     return pos
-
-
-#: ``message_length(data)[0]``: the total length the prelude of ``data``'s first message gives
-#: (``data`` 4 bytes or more), unchecked: for a cut that the decoder then checks.
-message_length = _U32.unpack_from
 
 
 def split_first(data: bytes) -> tuple[bytes, bytes]:

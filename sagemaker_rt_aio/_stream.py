@@ -15,7 +15,7 @@ from multidict import CIMultiDictProxy
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, TextDecodeError
-from ._eventstream import EventStreamDecoder, message_length, split_first
+from ._eventstream import EventStreamDecoder, split_first
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
     RESPONSE_INVOKED_VARIANT,
@@ -159,9 +159,7 @@ class ResponseStream(TextStreamMixin):
                     watch.consumed += len(chunk)
                 if first:  # its first part before the others are decoded: see split_first
                     first = False
-                    # Cut only a chunk holding more than one message (a token stream's holds one).
-                    if len(chunk) > 16 and message_length(chunk)[0] < len(chunk):
-                        chunk, rest = split_first(chunk)
+                    chunk, rest = split_first(chunk)
             items = decoder.feed_events(chunk)
             if joined:
                 try:

@@ -9,11 +9,9 @@ signing key per (secret, date, region, service). Its output equals botocore's fo
 from __future__ import annotations
 
 import hashlib
-import importlib
 import time
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from ._constants import EMPTY_SHA256, SIGV4_ALGORITHM
@@ -64,45 +62,13 @@ class FrozenCredentials:
         return f"FrozenCredentials(access_key={self.access_key[:4]}****)"
 
 
-class _Hash(Protocol):
-    def copy(self) -> _Hash: ...
-    def update(self, data: bytes, /) -> None: ...
-    def digest(self) -> bytes: ...
-    def hexdigest(self) -> str: ...
-
-
-def _sha256_implementation() -> Callable[[], _Hash]:
-    """The SHA-256 a request is signed with: CPython's own up to 3.11 (``_sha256``), else
-    OpenSSL's through ``hashlib``, and OpenSSL's whenever it is in FIPS mode.
-
-    A call hashes three short messages in four contexts (the body, the canonical request and the
-    HMAC's two). Through OpenSSL each is an EVP context copied, dispatched to a provider and
-    cleansed, in code gone cold by the time the next call comes round: on Python 3.11, inside
-    loopback calls, three OpenSSL hashes add 7-9 µs and three built-in ones 5-7 (alone, in a loop,
-    1.8 and 3.3), and a whole call costs about 2 % less CPU (``benchmarks/bench_sha256.py``). From
-    3.12 CPython's own is HACL*'s (``_sha2``), and measured no cheaper in calls than OpenSSL's.
-    The outputs are the same (tests/test_signing.py signs with both). A FIPS-mode OpenSSL is the
-    validated module, and then it alone signs.
-    """
-    try:
-        import _hashlib  # hashlib's OpenSSL binding, loaded with hashlib
-
-        if _hashlib.get_fips_mode():
-            return hashlib.sha256
-    except (ImportError, AttributeError):  # no OpenSSL binding, or one without FIPS mode
-        pass
-    try:
-        constructor: Callable[[], _Hash] = importlib.import_module("_sha256").sha256
-    except (ImportError, AttributeError):  # 3.12+, or a Python built without it
-        return hashlib.sha256
-    return constructor
-
-
-# Hashes are made by copying these ready states: OpenSSL 3 looks the algorithm up (behind a lock)
+# Hashes are made by copying this ready state: OpenSSL 3 looks the algorithm up (behind a lock)
 # each time a new hash object is made, which costs more than hashing a small request, most of all
-# with cold caches between network calls; a copy of a ready state is the cheapest start for either
-# implementation.
-_SHA256 = _sha256_implementation()()
+# with cold caches between network calls. OpenSSL's SHA-256 (hashlib's) signs rather than CPython's
+# own (``_sha256``, in software): it uses the CPU's SHA instructions where there are any, it is the
+# validated module in FIPS mode, and inside real calls the two measure within 2 % of each other,
+# one way on one CPU and the other way on another (``benchmarks/bench_sha256.py``).
+_SHA256 = hashlib.sha256()
 
 
 def sha256_hex(data: bytes) -> str:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib
 import re
 import string
 import sys
-import types
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from unittest import mock
 
@@ -451,71 +449,26 @@ def test_signing_key_is_cached_per_day() -> None:
     assert second == _botocore_once(credentials, "20260315T235959Z")
 
 
-@contextmanager
-def _signing_with(implementation: Callable[[], object]) -> Iterator[None]:
-    """Sign with another SHA-256 for the block: the ready state, and the caches made from it."""
-    saved = _signing._SHA256
-    _signing._SHA256 = implementation()  # type: ignore[assignment]
-    signing_hmac.cache_clear()
-    _signing._templates.clear()
-    try:
-        yield
-    finally:
-        _signing._SHA256 = saved
-        signing_hmac.cache_clear()
-        _signing._templates.clear()
+def test_requests_are_signed_with_openssls_sha256_from_one_ready_state() -> None:
+    # hashlib's (OpenSSL's: the CPU's SHA instructions, and the validated module in FIPS mode),
+    # copied from one ready state rather than made per hash; the HMAC's states are copies too.
+    assert type(_signing._SHA256) is type(hashlib.sha256())
+    inner, outer = signing_hmac("secret/ready", "20260315", "us-east-1", "sagemaker")
+    assert type(inner) is type(outer) is type(hashlib.sha256())
+    assert _signing._SHA256.hexdigest() == EMPTY_SHA256  # the ready state is never updated
 
 
-def _builtin_sha256() -> Callable[[], object]:
-    """CPython's own SHA-256: ``_sha256`` up to 3.11, ``_sha2`` (HACL*) from 3.12."""
-    for name in ("_sha256", "_sha2"):
-        try:
-            constructor: Callable[[], object] = importlib.import_module(name).sha256
-        except ImportError:
-            continue
-        return constructor
-    pytest.fail("this CPython has no built-in SHA-256 (_sha2 or _sha256)")
-
-
-def test_requests_are_signed_with_cpythons_own_sha256_up_to_3_11_unless_openssl_is_in_fips_mode(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import _hashlib
-
-    # The choice the module made on import, on this interpreter and machine.
-    own = sys.version_info < (3, 12) and not _hashlib.get_fips_mode()
-    chosen = _builtin_sha256() if own else hashlib.sha256
-    assert type(_signing._SHA256) is type(chosen())
-    # Where Python has _sha256, the mode decides (a stand-in module, so that every version tests it).
-    stand_in = types.ModuleType("_sha256")
-    stand_in.sha256 = _builtin_sha256()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "_sha256", stand_in)
-    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 0)
-    assert _signing._sha256_implementation() is stand_in.sha256  # type: ignore[attr-defined]
-    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 1)  # the validated module signs
-    assert _signing._sha256_implementation() is hashlib.sha256
-    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: 0)
-    monkeypatch.setitem(sys.modules, "_sha256", None)  # 3.12+, or built without it: hashlib's
-    assert _signing._sha256_implementation() is hashlib.sha256
-
-
-@pytest.mark.parametrize("implementation", ["openssl", "builtin"])
 @pytest.mark.parametrize("size", [0, 1, 55, 56, 63, 64, 65, 119, 120, 300, 100_000])
-def test_both_sha256_implementations_sign_as_botocore(implementation: str, size: int) -> None:
+def test_bodies_around_sha256_block_boundaries_sign_as_botocore(size: int) -> None:
     # Bodies around SHA-256's padding boundaries (55/56 bytes in a block, and a second block),
     # and a canonical request and string to sign of the usual few hundred bytes.
     body = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
     credentials = FrozenCredentials("AKIDEXAMPLE", f"secret/{size}", "token" if size % 2 else None)
-    constructor = hashlib.sha256 if implementation == "openssl" else _builtin_sha256()
-    with _signing_with(constructor):
-        assert type(_signing._SHA256) is type(constructor())
-        inner, outer = signing_hmac(credentials.secret_key, "20260315", "us-east-1", "sagemaker")
-        assert type(inner) is type(outer) is type(constructor())  # the HMAC's states too
-        headers = {"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"}
-        for timestamp in ("20260315T120000Z", "20260315T120001Z", "20260316T000000Z"):
-            ours = _sign_once(credentials, timestamp, body=body, headers=headers)
-            assert ours == _botocore_once(credentials, timestamp, body=body, headers=headers)
-            assert payload_sha256(body) == hashlib.sha256(body).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Amzn-SageMaker-Custom-Attributes": "a"}
+    for timestamp in ("20260315T120000Z", "20260315T120001Z", "20260316T000000Z"):
+        ours = _sign_once(credentials, timestamp, body=body, headers=headers)
+        assert ours == _botocore_once(credentials, timestamp, body=body, headers=headers)
+        assert payload_sha256(body) == hashlib.sha256(body).hexdigest()
 
 
 @settings(max_examples=100, deadline=None, database=None)
@@ -755,7 +708,6 @@ def test_clients_with_other_keys_sign_one_request_shape_from_many_threads() -> N
     """The signer's per-shape template remembers the last key's signing state; clients with other
     keys, on other threads (each with its own event loop), sign the same shape at once and must
     each get their own signature, never a mix of the two keys'."""
-    import sys
     import threading
 
     keys = [FrozenCredentials(f"AKIDTHREAD{i}", f"thread-secret-{i}") for i in range(2)]

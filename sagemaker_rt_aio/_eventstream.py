@@ -434,6 +434,15 @@ def split_first(data: bytes) -> tuple[bytes, bytes]:
     return data, b""
 
 
+def unraised(error: EventStreamError) -> EventStreamError:
+    """What a decoder keeps of an error, and what is raised of one it kept: the same error, a
+    different object. A raised error's traceback holds the frames it passed through, the
+    decoder's among them: kept by the decoder, it would close a cycle (decoder, error,
+    traceback, frame, decoder) that only the garbage collector frees, and the stream, its
+    response and its task with it."""
+    return EventStreamError(*error.args)
+
+
 class EventStreamDecoder:
     """Incremental decoder: ``feed`` chunks as they arrive, then ``close`` at the end of the body.
 
@@ -515,7 +524,7 @@ class EventStreamDecoder:
             if pos < len(data):
                 self._keep(data[pos:])
         except EventStreamError as exc:
-            self._error = exc
+            self._error = unraised(exc)
             if not out:
                 raise
         return out
@@ -528,7 +537,7 @@ class EventStreamDecoder:
         try:
             self._feed(data if type(data) is bytes else bytes(data), out, event)
         except EventStreamError as exc:
-            self._error = exc
+            self._error = unraised(exc)
             if not out:
                 raise
 
@@ -545,7 +554,7 @@ class EventStreamDecoder:
             self._error = EventStreamError(
                 f"event stream truncated: {len(self._buffer)} bytes of an incomplete message"
             )
-            raise self._error
+            raise unraised(self._error)
 
     def _feed(self, data: bytes, messages: list[Any], event: _Plan | None) -> None:
         start = 0

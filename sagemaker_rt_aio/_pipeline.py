@@ -253,9 +253,10 @@ class Pipeline:
         last_cost = 0
         observe = self.observe
         obs = None if observe is None else observe(wire.operation.name, wire.endpoint_name, stream)
+        error: SageMakerRuntimeError | None = None
+        closed = None
         try:
             while True:
-                error: SageMakerRuntimeError
                 retry_after = None
                 try:
                     if direct:
@@ -403,6 +404,9 @@ class Pipeline:
                     lifecycle.aborted.discard(task)
                 if not inflight and lifecycle.closing:
                     lifecycle.idle.set()  # kept only while shutdown may wait for it
+            # The error's traceback holds this frame: without these, the frame would hold the
+            # error, and the task that ends with it, in cycles only the garbage collector frees.
+            error = closed = task = None
 
     async def _attempt(
         self, request: HttpRequest, send: CallNext, deadline: float | None, stream: bool

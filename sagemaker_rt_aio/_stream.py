@@ -15,7 +15,7 @@ from multidict import CIMultiDictProxy
 
 from ._constants import DEFAULT_MAX_LINE_BYTES
 from ._errors import LineTooLongError, TextDecodeError
-from ._eventstream import EventStreamDecoder, split_first
+from ._eventstream import EventStreamDecoder, split_first, unraised
 from ._model import (
     RESPONSE_CUSTOM_ATTRIBUTES,
     RESPONSE_INVOKED_VARIANT,
@@ -151,7 +151,10 @@ class ResponseStream(TextStreamMixin):
                     if failure is exc:
                         raise
                 if failure is not None:
-                    raise failure  # outside the handler: only translate_error's __cause__ shows
+                    try:
+                        raise failure  # outside the handler: only translate_error's __cause__ shows
+                    finally:
+                        del failure  # its traceback holds this frame: no cycle through it
                 if not chunk:
                     self._end(decoder)
                     return
@@ -198,7 +201,7 @@ class ResponseStream(TextStreamMixin):
                         observer.part()
                     yield part
             if decoder._error is not None:  # not the property: a call per chunk
-                raise decoder._error  # after the good messages that came before it
+                raise unraised(decoder._error)  # after the good messages that came before it
 
     async def iter_lines(
         self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, encoding: str = "utf-8"

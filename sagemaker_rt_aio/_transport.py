@@ -308,8 +308,14 @@ async def exchange(
     finally:
         if watch is not None:
             watchdog.unwatch(watch)  # type: ignore[union-attr]  # set with the watch
+        # A traceback through this frame must not hold the task that may end with its error:
+        # that would be a cycle only the garbage collector frees.
+        task = None
     # Raised outside the handler so that only the __cause__ translate_error chose is reachable.
-    raise error
+    try:
+        raise error
+    finally:
+        del error  # the error's traceback holds this frame: no cycle through it
 
 
 # (a timeout, it without sock_read); an object no client passes, to start with.
@@ -413,7 +419,10 @@ async def read_chunk(response: aiohttp.ClientResponse) -> bytes:
         if not _is_transport_failure(exc):
             raise
         error = translate_error(exc)
-    raise error
+    try:
+        raise error
+    finally:
+        del error  # the error's traceback holds this frame: no cycle through it
 
 
 # aiohttp has no documented way for either of the two things below; they are kept here, and

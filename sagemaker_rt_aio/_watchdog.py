@@ -90,7 +90,7 @@ class Watch:
         transport: _Transport | None,
     ) -> None:
         self.owner = owner
-        self.task = task
+        self.task: asyncio.Task[object] | None = task  # None once unwatched (see unwatch)
         self.idle = idle
         self.since = since
         self.transport = transport  # None: idle time counts from the start
@@ -164,8 +164,11 @@ class ReadWatchdog:
         if watch.transport is not None:
             # A call watched while sending stays its task's _SENDING until that task's next call
             # (setting a context variable costs more than the rest of a watch): it forgets what
-            # it refers to, so it keeps nothing alive, and ``connected`` ignores it.
-            watch.transport = watch.subject = watch.on_expire = watch.reader = None
+            # it refers to, so it keeps nothing alive, and ``connected`` ignores it. Its task
+            # above all: the task holds its context, which holds the watch, and that cycle would
+            # keep every finished task (its result, its exception and traceback's frames) until
+            # the garbage collector came round, not free it when its last reference goes.
+            watch.transport = watch.subject = watch.on_expire = watch.reader = watch.task = None
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""
@@ -214,7 +217,8 @@ class ReadWatchdog:
 
     def _expire(self, watch: Watch) -> None:
         if watch.on_expire is None:
-            watch.task.cancel()
+            if watch.task is not None:  # always, while watched
+                watch.task.cancel()
         else:
             del self._watches[watch]
             watch.on_expire(watch.subject)

@@ -1,0 +1,238 @@
+"""A finished call leaves no reference cycle behind: its task, frames, request and response are
+freed when the last reference to them goes, not when the garbage collector next comes round.
+
+A web service makes each call from a task of its own (one per request it serves). A cycle through
+that task keeps it, its result or exception, the traceback's frames and everything they hold (the
+request's body, the response's) until a collection; under load, that is memory nobody asked for
+and collections that grow with it. Each scenario runs with the collector off, makes its call in a
+task of its own, drops the task, and then asserts that the task is gone and that a collection
+finds nothing of ours: no task, no frame, no object of this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import sys
+import types
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import ScriptedServer, json_error
+
+from sagemaker_rt_aio import (
+    EventStreamError,
+    ModelError,
+    ModelStreamError,
+    ReadTimeoutError,
+    RetryPolicy,
+    SageMakerRuntimeClient,
+    SageMakerRuntimeError,
+    ServiceUnavailable,
+    ValidationError,
+)
+from sagemaker_rt_aio._stream_events import encode_exception, encode_payload_part
+
+pytestmark = pytest.mark.timeout(60)
+
+KEYS = {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret"}
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+TOKEN = encode_payload_part(b'data: {"token": {"text": "x"}}\n\n')
+FAST = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001, throttle_base_delay=0.001)
+CALLS = 3  # per scenario, each in a task of its own
+
+
+async def answer(request: web.Request, body: bytes) -> web.StreamResponse:
+    return web.Response(body=b'{"ok": 1}', content_type="application/json")
+
+
+def stream_of(*chunks: bytes) -> Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": EVENTSTREAM})
+        await response.prepare(request)
+        for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+async def stall(request: web.Request, body: bytes) -> web.StreamResponse:
+    await asyncio.sleep(30)  # cancelled at the server's teardown
+    raise AssertionError("unreachable")
+
+
+def closed_port() -> Iterator[str]:
+    """A loopback address nothing listens on: connections to it are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def invoke(client: SageMakerRuntimeClient) -> object:
+    return await client.invoke_endpoint(endpoint_name="e", body=b"{}")
+
+
+def read_stream(
+    *, leave_early: bool = False, text: bool = False
+) -> Callable[[Any], Awaitable[Any]]:
+    async def read(client: SageMakerRuntimeClient) -> object:
+        async with client.invoke_endpoint_with_response_stream(endpoint_name="e", body=b"{}") as s:
+            if text:
+                return "".join([piece async for piece in s.iter_text()])
+            parts = []
+            async for part in s:
+                parts.append(part)
+                if leave_early:
+                    break
+            return parts
+
+    return read
+
+
+async def chat(client: SageMakerRuntimeClient) -> object:
+    return await client.chat_completions(endpoint_name="e", body={"messages": []})
+
+
+async def pass_through(request: Any, call_next: Any) -> Any:
+    return await call_next(request)
+
+
+# (server handler or None for a refused connection, call, error it ends with, client options)
+Scenario = tuple[Any, Callable[[Any], Awaitable[Any]], type[BaseException] | None, dict[str, Any]]
+SCENARIOS: dict[str, Scenario] = {
+    "a call answered": (answer, invoke, None, {}),
+    "a model error": (json_error(424, "ModelError", "boom"), invoke, ModelError, {}),
+    "retries exhausted": (
+        json_error(503, "ServiceUnavailable", "busy"),
+        invoke,
+        ServiceUnavailable,
+        {"retry_policy": FAST},
+    ),
+    "a refused connection": (None, invoke, SageMakerRuntimeError, {"retry_policy": FAST}),
+    "a read timeout": (
+        stall,
+        invoke,
+        ReadTimeoutError,
+        {
+            "timeout": aiohttp.ClientTimeout(sock_read=0.05),
+            "retry_policy": RetryPolicy(max_attempts=1),
+        },
+    ),
+    "a call through a middleware": (answer, invoke, None, {"middlewares": [pass_through]}),
+    "a model error through a middleware": (
+        json_error(424, "ModelError", "boom"),
+        invoke,
+        ModelError,
+        {"middlewares": [pass_through]},
+    ),
+    "a chat completion": (answer, chat, None, {}),
+    "a chat completion refused": (
+        json_error(400, "ValidationError", "no"),
+        chat,
+        ValidationError,
+        {},
+    ),
+    "a stream read whole": (stream_of(TOKEN, TOKEN, TOKEN), read_stream(), None, {}),
+    "a stream left early": (
+        stream_of(TOKEN, TOKEN, TOKEN),
+        read_stream(leave_early=True),
+        None,
+        {},
+    ),
+    "a stream's text": (stream_of(TOKEN, TOKEN), read_stream(text=True), None, {}),
+    "a stream's error event": (
+        stream_of(TOKEN, encode_exception("ModelStreamError", "broken", error_code="X")),
+        read_stream(),
+        ModelStreamError,
+        {},
+    ),
+    "a stream cut inside a message": (stream_of(TOKEN[:-3]), read_stream(), EventStreamError, {}),
+}
+
+
+def is_ours(thing: object, frames: bool) -> bool:
+    """A task, a frame of this package's code, or an object of a class of this package's."""
+    if isinstance(thing, asyncio.Task):
+        return True
+    if isinstance(thing, types.FrameType):
+        return frames and "sagemaker_rt_aio" in thing.f_code.co_filename
+    return type(thing).__module__.startswith("sagemaker_rt_aio")
+
+
+def describe(thing: object) -> str:
+    if isinstance(thing, types.FrameType):
+        return f"frame of {thing.f_code.co_name}"
+    return type(thing).__qualname__
+
+
+@pytest.fixture
+def collector_off() -> Iterator[None]:
+    # pytest keeps the last failure's traceback for post-mortem debugging (sys.last_*): let it go
+    # first, or another test's failure would show up as this one's garbage.
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.set_debug(0)
+        gc.enable()
+
+
+@pytest.mark.parametrize("caught", [True, False], ids=["caught in the task", "ending the task"])
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_a_finished_call_leaves_no_reference_cycle(
+    scripted_server: ScriptedServer, collector_off: None, scenario: str, caught: bool
+) -> None:
+    handler, call, error, options = SCENARIOS[scenario]
+    url = scripted_server.url
+    if handler is None:
+        url = next(closed_port())
+    else:
+        scripted_server.default = handler
+    async with SageMakerRuntimeClient(
+        "us-east-1", endpoint_url=url, allow_http=True, **KEYS, **options
+    ) as client:
+
+        async def one() -> object:
+            if not caught:
+                return await call(client)  # an error ends the task, which then holds it
+            try:
+                return await call(client)
+            except SageMakerRuntimeError as exc:
+                return type(exc)  # the caller's handler let go of the error
+
+        tasks = []
+        for _ in range(CALLS):
+            task = asyncio.create_task(one())
+            await asyncio.wait([task])
+            if error is None:
+                assert not isinstance(task.result(), (BaseException, type))  # the call's result
+            elif caught:
+                assert issubclass(task.result(), error)
+            else:
+                assert isinstance(task.exception(), error)
+            tasks.append(weakref.ref(task))
+            del task
+        for _ in range(3):
+            await asyncio.sleep(0)  # the loop lets go of done callbacks it had scheduled
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        # A refused connection leaves a cycle of asyncio's and aiohttp's (the OSError kept in a
+        # frame's locals as its traceback passes through), which holds every frame above it,
+        # ours too: there, only tasks and objects of ours are this package's business.
+        frames = handler is not None
+        ours = [describe(thing) for thing in gc.garbage if is_ours(thing, frames)]
+        gc.garbage.clear()
+        gc.set_debug(0)
+    assert [ref() for ref in tasks] == [None] * CALLS
+    assert ours == [], ", ".join(sorted(ours))

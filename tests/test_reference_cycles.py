@@ -26,6 +26,7 @@ from aiohttp import web
 from conftest import ScriptedServer, json_error
 
 from sagemaker_rt_aio import (
+    ClientClosedError,
     EventStreamError,
     ModelError,
     ModelStreamError,
@@ -223,16 +224,86 @@ async def test_a_finished_call_leaves_no_reference_cycle(
                 assert isinstance(task.exception(), error)
             tasks.append(weakref.ref(task))
             del task
-        for _ in range(3):
-            await asyncio.sleep(0)  # the loop lets go of done callbacks it had scheduled
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
         # A refused connection leaves a cycle of asyncio's and aiohttp's (the OSError kept in a
         # frame's locals as its traceback passes through), which holds every frame above it,
         # ours too: there, only tasks and objects of ours are this package's business.
-        frames = handler is not None
-        ours = [describe(thing) for thing in gc.garbage if is_ours(thing, frames)]
-        gc.garbage.clear()
-        gc.set_debug(0)
+        ours = await garbage_of_ours(frames=handler is not None)
     assert [ref() for ref in tasks] == [None] * CALLS
     assert ours == [], ", ".join(sorted(ours))
+
+
+@pytest.mark.parametrize("ending", ["cancelled by its caller", "ended by shutdown"])
+@pytest.mark.parametrize("kind", ["call", "stream"])
+async def test_a_call_ended_midway_leaves_no_reference_cycle(
+    scripted_server: ScriptedServer, collector_off: None, kind: str, ending: str
+) -> None:
+    waiting = asyncio.Event()  # the call is in flight: its request in, or its first part read
+
+    async def hang(request: web.Request, body: bytes) -> web.StreamResponse:
+        if kind == "call":
+            waiting.set()
+        else:
+            response = web.StreamResponse(headers={"Content-Type": EVENTSTREAM})
+            await response.prepare(request)
+            await response.write(TOKEN)
+        await asyncio.sleep(30)  # cancelled at the server's teardown
+        raise AssertionError("unreachable")
+
+    async def read_one_then_wait(client: SageMakerRuntimeClient) -> object:
+        async with client.invoke_endpoint_with_response_stream(endpoint_name="e", body=b"{}") as s:
+            async for _ in s:
+                waiting.set()
+        raise AssertionError("the stream never ends")
+
+    scripted_server.default = hang
+    call = invoke if kind == "call" else read_one_then_wait
+    calls = CALLS if ending == "cancelled by its caller" else 1  # shutdown ends the client
+    tasks = []
+    async with SageMakerRuntimeClient(
+        "us-east-1", endpoint_url=scripted_server.url, allow_http=True, **KEYS
+    ) as client:
+        for _ in range(calls):
+            waiting.clear()
+            task = asyncio.create_task(call(client))
+            await asyncio.wait_for(waiting.wait(), 10)
+            if ending == "cancelled by its caller":
+                task.cancel()
+                await asyncio.wait([task])
+                assert task.cancelled()
+            else:
+                await client.shutdown(grace=0)
+                await asyncio.wait([task])
+                assert isinstance(task.exception(), ClientClosedError)
+            tasks.append(weakref.ref(task))
+            del task
+    ours = await garbage_of_ours()
+    assert [ref() for ref in tasks] == [None] * calls
+    if kind == "stream" and ending == "ended by shutdown":
+        # Shutdown ends a stream being read through aiohttp's reader (set_exception), which keeps
+        # the error and raises it from a frame of its own: error, traceback, reader, error is
+        # aiohttp's cycle, and the stream's read is in it. Its task is not.
+        assert set(ours) <= {*STREAM_IN_AIOHTTPS_CYCLE}, ", ".join(sorted(ours))
+    else:
+        assert ours == [], ", ".join(sorted(ours))
+
+
+STREAM_IN_AIOHTTPS_CYCLE = (
+    "ClientClosedError",
+    "EventStreamDecoder",
+    "PayloadPart",
+    "ResponseStream",
+    "Watch",
+    "frame of _read",
+)
+
+
+async def garbage_of_ours(frames: bool = True) -> list[str]:
+    """What a collection finds of ours (see ``is_ours``), the collector being off until then."""
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop lets go of the done callbacks it had scheduled
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    gc.collect()
+    ours = [describe(thing) for thing in gc.garbage if is_ours(thing, frames)]
+    gc.garbage.clear()
+    gc.set_debug(0)
+    return ours

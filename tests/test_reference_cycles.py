@@ -17,12 +17,14 @@ import asyncio
 import gc
 import socket
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
+import botocore.credentials
 import pytest
 from aiohttp import web
 from conftest import ScriptedServer, json_error
@@ -30,10 +32,13 @@ from conftest import ScriptedServer, json_error
 from sagemaker_rt_aio import (
     ClientClosedError,
     ConnectionClosedError,
+    CredentialsError,
+    CredentialsTimeoutError,
     EventStreamError,
     ModelError,
     ModelStreamError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     RetryPolicy,
     SageMakerRuntimeClient,
     SageMakerRuntimeError,
@@ -141,6 +146,12 @@ SCENARIOS: dict[str, Scenario] = {
             "retry_policy": RetryPolicy(max_attempts=1),
         },
     ),
+    "an answer over max_response_bytes": (
+        answer,
+        invoke,
+        ResponseTooLargeError,
+        {"max_response_bytes": 4},
+    ),
     "a call through a middleware": (answer, invoke, None, {"middlewares": [pass_through]}),
     "a model error through a middleware": (
         json_error(424, "ModelError", "boom"),
@@ -225,27 +236,7 @@ async def test_a_finished_call_leaves_no_reference_cycle(
     async with SageMakerRuntimeClient(
         "us-east-1", endpoint_url=url, allow_http=True, **KEYS, **options
     ) as client:
-
-        async def one() -> object:
-            if not caught:
-                return await call(client)  # an error ends the task, which then holds it
-            try:
-                return await call(client)
-            except SageMakerRuntimeError as exc:
-                return type(exc)  # the caller's handler let go of the error
-
-        tasks = []
-        for _ in range(CALLS):
-            task = asyncio.create_task(one())
-            await asyncio.wait([task])
-            if error is None:
-                assert not isinstance(task.result(), (BaseException, type))  # the call's result
-            elif caught:
-                assert issubclass(task.result(), error)
-            else:
-                assert isinstance(task.exception(), error)
-            tasks.append(weakref.ref(task))
-            del task
+        tasks = await calls_in_tasks_of_their_own(client, call, error, caught)
         # A refused connection leaves a cycle of asyncio's and aiohttp's (the OSError kept in a
         # frame's locals as its traceback passes through), which holds every frame above it,
         # ours too, and what they hold: there, only tasks are checked. (A read timeout takes the
@@ -253,6 +244,87 @@ async def test_a_finished_call_leaves_no_reference_cycle(
         ours = await garbage_of_ours(only_tasks=handler is None)
     assert [ref() for ref in tasks] == [None] * CALLS
     assert_none_of_ours(ours, reader_cycle=scenario == "a stream's connection dropped")
+
+
+async def calls_in_tasks_of_their_own(
+    client: SageMakerRuntimeClient,
+    call: Callable[[Any], Awaitable[Any]],
+    error: type[BaseException] | None,
+    caught: bool,
+) -> list[weakref.ref[asyncio.Task[object]]]:
+    """``CALLS`` calls, each in a task of its own, one after the other; references to the tasks,
+    which are dropped (and with them, with ``caught``, the errors the calls ended in)."""
+
+    async def one() -> object:
+        if not caught:
+            return await call(client)  # an error ends the task, which then holds it
+        try:
+            return await call(client)
+        except SageMakerRuntimeError as exc:
+            return type(exc)  # the caller's handler let go of the error
+
+    tasks = []
+    for _ in range(CALLS):
+        task = asyncio.create_task(one())
+        await asyncio.wait([task])
+        if error is None:
+            assert not isinstance(task.result(), (BaseException, type))  # the call's result
+        elif caught:
+            assert issubclass(task.result(), error)
+        else:
+            assert isinstance(task.exception(), error)
+        tasks.append(weakref.ref(task))
+        del task
+    return tasks
+
+
+class CredentialProvider:
+    """botocore's refresh function for credentials that expired long ago: it hangs until
+    ``gate`` is set (at most 10 s), or fails at once."""
+
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+        self.gate = threading.Event()
+
+    def __call__(self) -> dict[str, str]:
+        if self.fails:
+            raise RuntimeError("the credential provider failed")
+        self.gate.wait(10)
+        return {
+            "access_key": "AKIDNEW",
+            "secret_key": "new-secret",
+            "token": "new-token",
+            "expiry_time": "2099-01-01T00:00:00Z",
+        }
+
+
+@pytest.mark.parametrize("caught", [True, False], ids=["caught in the task", "ending the task"])
+@pytest.mark.parametrize("fails", [False, True], ids=["hung", "failing"])
+async def test_a_call_without_credentials_leaves_no_reference_cycle(
+    scripted_server: ScriptedServer, collector_off: None, fails: bool, caught: bool
+) -> None:
+    """A credential provider that hangs past the call's deadline, or fails: nothing is sent."""
+    provider = CredentialProvider(fails)
+    expired = {"access_key": "AKIDOLD", "secret_key": "old", "token": "old"}
+    credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        {**expired, "expiry_time": "2000-01-01T00:00:00Z"}, provider, "test"
+    )
+    error = CredentialsError if fails else CredentialsTimeoutError
+    try:
+        async with SageMakerRuntimeClient(
+            "us-east-1",
+            endpoint_url=scripted_server.url,
+            allow_http=True,
+            credentials=credentials,
+            timeout=aiohttp.ClientTimeout(total=0.05),
+        ) as client:
+            tasks = await calls_in_tasks_of_their_own(client, invoke, error, caught)
+            ours = await garbage_of_ours()
+    finally:
+        provider.gate.set()  # the worker thread returns
+    assert not scripted_server.received
+    assert [ref() for ref in tasks] == [None] * CALLS
+    assert ours == [], ", ".join(sorted(ours))
 
 
 @pytest.mark.parametrize("ending", ["cancelled by its caller", "ended by shutdown"])

@@ -121,6 +121,11 @@ async def chat(client: SageMakerRuntimeClient) -> object:
     return await client.chat_completions(endpoint_name="e", body={"messages": []})
 
 
+async def chat_stream(client: SageMakerRuntimeClient) -> object:
+    async with client.chat_completions_stream(endpoint_name="e", body={"messages": []}) as s:
+        return [part async for part in s]
+
+
 async def pass_through(request: Any, call_next: Any) -> Any:
     return await call_next(request)
 
@@ -164,6 +169,12 @@ SCENARIOS: dict[str, Scenario] = {
         json_error(400, "ValidationError", "no"),
         chat,
         ValidationError,
+        {},
+    ),
+    "a chat stream read whole": (
+        stream_of(b"data: {}\n\n", b"data: [DONE]\n\n"),
+        chat_stream,
+        None,
         {},
     ),
     "a stream read whole": (stream_of(TOKEN, TOKEN, TOKEN), read_stream(), None, {}),

@@ -14,7 +14,8 @@ spell of this shared machine hits both sides of every ratio alike.
 Clients (see ``floor.py``): raw aiohttp unsigned, the expert's hand-signed aiohttp call, this client
 (``invoke_endpoint`` with keyword arguments), aiobotocore.
 
-Streams: 200 PayloadPart events per stream (TGI token lines, each written on its own), read at 1 and
+Streams: 200 PayloadPart events per stream (TGI token lines, each written on its own, and then all
+in one write), read at 1 and
 256 concurrent streams by raw aiohttp (the same bytes), this client's ``async for part``, its
 ``iter_text()`` (when present) and aiobotocore: client CPU per event, and at 1 stream the time from
 the call to its first event against raw aiohttp's first chunk, and how much of the difference
@@ -53,6 +54,7 @@ if str(BENCH_DIR) not in sys.path:
 from chart import bar_panel, svg  # noqa: E402
 from floor import (  # noqa: E402  (re-exported: bench_peers imports these from here)
     ACCESS_KEY,
+    BURST_ENDPOINT,
     CALL_CLIENTS,
     ENDPOINT,
     FIRST_ENDPOINT,
@@ -87,6 +89,10 @@ __all__ = [
 GOAL = 1.0  # this client's CPU per call at most the expert's (issue 15)
 CONCURRENCIES = (1, 64, 512)
 STREAM_CONCURRENCIES = (1, 256)
+# How the server writes a stream: event by event, as a model generates tokens (how many events a
+# read brings then depends on the machine), or all in one write (many events a read, anywhere).
+STREAM_WRITES = {ENDPOINT: "event by event", BURST_ENDPOINT: "in one write"}
+StreamSetting = tuple[str, int, str]  # (loop, concurrent streams, endpoint)
 EVENT_GOAL_US = 2.5
 FIRST_EVENT_GOAL_US = 50.0
 
@@ -186,7 +192,7 @@ def bench_calls(
 
 
 def bench_streams(
-    url: str, loop_name: str, concurrency: int, streams: int, rounds: int
+    url: str, loop_name: str, concurrency: int, streams: int, rounds: int, endpoint: str = ENDPOINT
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """(CPU µs per event samples, time-to-first-event µs samples) per client; the samples of
     time to the response headers under "<client> headers"."""
@@ -196,7 +202,7 @@ def bench_streams(
     firsts: dict[str, list[float]] = {}
     try:
         for name, factory in STREAM_CLIENTS.items():
-            made = loop.run_until_complete(factory(url, concurrency))
+            made = loop.run_until_complete(factory(url, concurrency, endpoint))
             if made is None:
                 continue
             read, close = made
@@ -336,15 +342,15 @@ def call_table(results: dict[tuple[str, int], dict[str, list[float]]]) -> list[s
 
 
 def stream_table(
-    results: dict[tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]],
+    results: dict[StreamSetting, tuple[dict[str, list[float]], dict[str, list[float]]]],
 ) -> list[str]:
     names = list(STREAM_CLIENTS)
     lines = [
-        "| loop | streams | " + " | ".join(f"{n} µs/event" for n in names) + " | first event, "
-        "this client vs raw (of the difference, before the headers) |",
-        "|---|---:|" + "---:|" * len(names) + "---:|",
+        "| loop | streams | written | " + " | ".join(f"{n} µs/event" for n in names)
+        + " | first event, this client vs raw (of the difference, before the headers) |",
+        "|---|---:|---|" + "---:|" * len(names) + "---:|",
     ]
-    for (loop_name, concurrency), (cpu, firsts) in results.items():
+    for (loop_name, concurrency, endpoint), (cpu, firsts) in results.items():
         cells = []
         for name in names:
             cells.append(f"{statistics.median(cpu[name]):.2f}" if name in cpu else "-")
@@ -361,14 +367,17 @@ def stream_table(
             )
         else:
             first = "-"
-        lines.append(f"| {loop_name} | {concurrency} | " + " | ".join(cells) + f" | {first} |")
+        written = STREAM_WRITES[endpoint]
+        lines.append(
+            f"| {loop_name} | {concurrency} | {written} | " + " | ".join(cells) + f" | {first} |"
+        )
     return lines
 
 
 def write_chart(
     path: Path,
     calls: dict[tuple[str, int], dict[str, list[float]]],
-    streams: dict[tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]],
+    streams: dict[StreamSetting, tuple[dict[str, list[float]], dict[str, list[float]]]],
     caption: str,
 ) -> None:
     groups = [f"{loop} c={c}" for loop, c in calls]
@@ -393,28 +402,32 @@ def write_chart(
             reference=1.0,
         )
     ]
-    if streams:
-        stream_groups = [f"{loop} {c} stream{'s' if c > 1 else ''}" for loop, c in streams]
+    y = 340
+    for endpoint, written in STREAM_WRITES.items():
+        settings = {key: value for key, value in streams.items() if key[2] == endpoint}
+        if not settings:
+            continue
         stream_series: dict[str, list[float | None]] = {}
         for name in STREAM_CLIENTS:
             stream_series[labels.get(name, name)] = [
                 statistics.median(cpu[name]) if name in cpu else None
-                for cpu, _ in streams.values()
+                for cpu, _ in settings.values()
             ]
         panels.append(
             bar_panel(
-                "Client CPU per streamed event (lower is better)",
-                stream_groups,
+                f"Client CPU per streamed event, the stream written {written} (lower is better)",
+                [f"{loop} {c} stream{'s' if c > 1 else ''}" for loop, c, _ in settings],
                 stream_series,
                 "µs per event",
                 x=0,
-                y=340,
+                y=y,
                 width=900,
                 height=330,
                 reference=EVENT_GOAL_US,
             )
         )
-    path.write_text(svg(panels, width=900, height=690 if streams else 350, caption=caption))
+        y += 340
+    path.write_text(svg(panels, width=900, height=y + 10, caption=caption))
 
 
 def profile_ours(url: str, calls: int) -> None:
@@ -464,7 +477,7 @@ def main() -> None:
         check_expert_matches_ours(url)
         call_results: dict[tuple[str, int], dict[str, list[float]]] = {}
         stream_results: dict[
-            tuple[str, int], tuple[dict[str, list[float]], dict[str, list[float]]]
+            StreamSetting, tuple[dict[str, list[float]], dict[str, list[float]]]
         ] = {}
         first_results: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for loop_name in loops:
@@ -476,13 +489,17 @@ def main() -> None:
                     )
                     print(f"calls: {loop_name} c={concurrency} done", file=sys.stderr)
             if not args.no_streams:
-                for concurrency in STREAM_CONCURRENCIES:
-                    streams = 5 if concurrency == 1 else concurrency
-                    stream_rounds = rounds if concurrency == 1 else max(5, rounds // 3)
-                    stream_results[(loop_name, concurrency)] = bench_streams(
-                        url, loop_name, concurrency, streams, stream_rounds
-                    )
-                    print(f"streams: {loop_name} {concurrency} done", file=sys.stderr)
+                for endpoint in STREAM_WRITES:
+                    for concurrency in STREAM_CONCURRENCIES:
+                        streams = 5 if concurrency == 1 else concurrency
+                        stream_rounds = rounds if concurrency == 1 else max(5, rounds // 3)
+                        stream_results[(loop_name, concurrency, endpoint)] = bench_streams(
+                            url, loop_name, concurrency, streams, stream_rounds, endpoint
+                        )
+                        print(
+                            f"streams: {loop_name} {concurrency} {STREAM_WRITES[endpoint]} done",
+                            file=sys.stderr,
+                        )
                 first_results[loop_name] = bench_first_part(
                     url, loop_name, rounds * FIRST_PART_ROUND_FACTOR
                 )
@@ -518,7 +535,7 @@ def main() -> None:
             json.dumps(
                 {
                     "calls": {f"{k[0]} {k[1]}": v for k, v in call_results.items()},
-                    "streams": {f"{k[0]} {k[1]}": v for k, v in stream_results.items()},
+                    "streams": {" ".join(map(str, k)): v for k, v in stream_results.items()},
                     "first_parts": first_results,
                 },
                 indent=1,

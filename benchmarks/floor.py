@@ -14,7 +14,7 @@ For streams, ``make_stream_X(url, events)`` returns ``read() -> (events seen, se
 The server runs in a spawned process of its own, so its CPU is never counted. It answers every
 ``.../invocations`` POST with 200 and ``RESPONSE_BODY``; ``.../invocations-response-stream`` with
 ``STREAM_EVENTS`` PayloadPart events carrying TGI-style token lines (``data:{"token":...}``), each
-written on its own as a model generating tokens would.
+written on its own as a model generating tokens would (the endpoint ``burst``: all in one write).
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ FIRST_ENDPOINT = "first"  # answers one-event streams
 # own (unpaced, the server writes faster than a client reads, and a read brings several events).
 PACED_ENDPOINT = "paced"
 PACE_SECONDS = 0.003  # between events; above a client's cost per event even under callgrind
+# Answers each stream in one write, as a container that buffers its output does: reads bring many
+# events each on any machine (unpaced, how many depends on how fast the server writes against how
+# fast the client reads), so what a client spends per event besides aiohttp's reads shows.
+BURST_ENDPOINT = "burst"
 REQUEST_ID = "00000000-0000-0000-0000-000000000000"
 
 Call = Callable[..., Awaitable[Any]]  # call(endpoint=ENDPOINT)
@@ -79,6 +83,12 @@ def _serve(port_queue: Any) -> None:
         "x-Amzn-Invoked-Production-Variant": "AllTraffic",
     }
 
+    stream_headers = {
+        "Content-Type": "application/vnd.amazon.eventstream",
+        "X-Amzn-SageMaker-Content-Type": "text/event-stream",
+        **call_headers,
+    }
+
     held: dict[str, tuple[int, asyncio.Event]] = {}
 
     async def invocations(request: web.Request) -> web.Response:
@@ -98,13 +108,9 @@ def _serve(port_queue: Any) -> None:
         # The endpoint "first": one-event streams (bench_instructions' cost of a stream's start).
         name = request.match_info.get("name")
         count = 1 if name == FIRST_ENDPOINT else int(request.query.get("events", STREAM_EVENTS))
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "application/vnd.amazon.eventstream",
-                "X-Amzn-SageMaker-Content-Type": "text/event-stream",
-                **call_headers,
-            }
-        )
+        if name == BURST_ENDPOINT:
+            return web.Response(body=b"".join(frames[:count]), headers=stream_headers)
+        response = web.StreamResponse(headers=stream_headers)
         await response.prepare(request)
         pace = PACE_SECONDS if name == PACED_ENDPOINT else 0.0
         for frame in frames[:count]:
@@ -463,7 +469,9 @@ async def make_stream_ours_text(
     return await _ours_stream(url, concurrency, "text", endpoint)
 
 
-async def make_stream_aiobotocore(url: str, concurrency: int) -> tuple[StreamRead, Close] | None:
+async def make_stream_aiobotocore(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
     try:
         from aiobotocore.config import AioConfig
         from aiobotocore.session import get_session
@@ -484,7 +492,7 @@ async def make_stream_aiobotocore(url: str, concurrency: int) -> tuple[StreamRea
         first = 0.0
         count = 0
         response = await client.invoke_endpoint_with_response_stream(
-            EndpointName=ENDPOINT, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
+            EndpointName=endpoint, Body=REQUEST_BODY, ContentType=CONTENT_TYPE
         )
         headers_in = time.perf_counter() - start
         async for event in response["Body"]:

@@ -62,6 +62,7 @@ from ._protocol import (
     coerce_request,
     parse_invoke_endpoint,
     parse_invoke_endpoint_async,
+    parse_invoke_endpoint_with_metadata,
     serialize,
     serialize_fields,
 )
@@ -98,7 +99,8 @@ if TYPE_CHECKING:  # botocore is imported only when its config or credential cha
 
 def _check_request(cls: type, request: object, *fields: object) -> None:
     """A request object must be of the operation's type and come without keyword fields."""
-    coerce_request(cls, request, {})
+    if type(request) is not cls:  # a subclass passes, anything else is refused
+        coerce_request(cls, request, {})
     if any(map(is_not, fields, repeat(None))):  # (a C loop: identity, never a value's __eq__)
         raise ParamValidationError(
             "request", "give either a request object or keyword fields, not both"
@@ -107,6 +109,13 @@ def _check_request(cls: type, request: object, *fields: object) -> None:
 
 def _parse_result(response: HttpResponse, retries: int) -> InvokeEndpointResult:
     return parse_invoke_endpoint(response.status, response.headers, response.body, retries)
+
+
+def _parse_result_keeping_metadata(response: HttpResponse, retries: int) -> InvokeEndpointResult:
+    """For a call made with a request object, whose metadata the client keeps."""
+    return parse_invoke_endpoint_with_metadata(
+        response.status, response.headers, response.body, retries
+    )
 
 
 def _parse_async_result(response: HttpResponse, retries: int) -> InvokeEndpointAsyncResult:
@@ -659,11 +668,9 @@ class SageMakerRuntimeClient:
                 inference_id, enable_explanations, inference_component_name, session_id,
                 prefix_aware_id,
             )  # fmt: skip
-            cache_key = request
         wire = serialize(m.INVOKE_ENDPOINT, request, max_body_bytes=self._max_body_bytes)
-        result = await self._pipeline.call(wire, _parse_result)
-        if cache_key is not None:
-            self._metadata.put(cache_key, _types.response_metadata_of(result))
+        result = await self._pipeline.call(wire, _parse_result_keeping_metadata)
+        self._metadata.put(request, result.response_metadata)
         return result
 
     @overload

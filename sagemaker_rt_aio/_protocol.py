@@ -24,6 +24,7 @@ from ._types import (
     InvokeEndpointRequest,
     InvokeEndpointResult,
     ResponseMetadata,
+    lazy_metadata,
     lazy_result,
 )
 from ._validation import body_bytes, check_endpoint_name, header_value
@@ -197,6 +198,18 @@ def parse_invoke_endpoint(
         get(m.RESPONSE_CLOSED_SESSION_ID),
         metadata,
     )
+
+
+def parse_invoke_endpoint_with_metadata(
+    status: int, headers: Mapping[str, str], body: bytes, retry_attempts: int = 0
+) -> InvokeEndpointResult:
+    """:func:`parse_invoke_endpoint` with the result's ``response_metadata`` made at once (its
+    headers still folded only when first read), for a caller that keeps it: read later, the
+    field would first be found unset, which costs an exception."""
+    result = parse_invoke_endpoint(status, headers, body, retry_attempts)
+    if type(headers) is CIMultiDictProxy:  # a lazy result, made without it
+        result.response_metadata = lazy_metadata(status, headers, retry_attempts)
+    return result
 
 
 def parse_invoke_endpoint_async(

@@ -14,7 +14,10 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from sagemaker_rt_aio import InvokeEndpointResult, ResponseMetadata
-from sagemaker_rt_aio._protocol import parse_invoke_endpoint
+from sagemaker_rt_aio._protocol import (
+    parse_invoke_endpoint,
+    parse_invoke_endpoint_with_metadata,
+)
 from sagemaker_rt_aio._types import response_metadata_of
 
 
@@ -139,6 +142,25 @@ def test_the_metadata_a_request_object_caches_leaves_the_fields_unread() -> None
     assert response_metadata_of(result) is metadata
     eager = parse_invoke_endpoint(200, dict(headers.items()), b"{}", 1)
     assert response_metadata_of(eager) is eager.response_metadata
+
+
+def test_a_result_parsed_with_its_metadata_leaves_the_fields_unread() -> None:
+    # A call made with a request object parses its answer so: the metadata it caches is set on
+    # the result at once (finding the slot unset later would cost an exception), and the five
+    # header fields, and the metadata's own two folded ones, are still read only when asked.
+    headers = _headers(repeated=False)
+    result = parse_invoke_endpoint_with_metadata(200, headers, b"{}", 2)
+    assert unread(result) == [name for name in LAZY_FIELDS if name != "response_metadata"]
+    metadata = result.response_metadata
+    assert "http_headers" not in metadata.__dict__  # not folded yet
+    assert metadata == ResponseMetadata.from_http(200, headers, 2)
+    assert result.content_type == "application/json"  # the fields still fill, metadata kept
+    assert result.response_metadata is metadata
+    assert response_metadata_of(result) is metadata
+    # Headers of any other mapping: the dataclass, made whole, as parse_invoke_endpoint makes it.
+    eager = parse_invoke_endpoint_with_metadata(200, dict(headers.items()), b"{}", 2)
+    assert unread(eager) == []
+    assert eager.response_metadata == metadata
 
 
 def test_repeated_result_headers_are_joined_as_botocore_does() -> None:

@@ -15,14 +15,13 @@ Clients (see ``floor.py``): raw aiohttp unsigned, the expert's hand-signed aioht
 (``invoke_endpoint`` with keyword arguments), aiobotocore.
 
 Streams: 200 PayloadPart events per stream (TGI token lines, each written on its own, and then all
-in one write), read at 1 and
-256 concurrent streams by raw aiohttp (the same bytes), this client's ``async for part``, its
-``iter_text()`` (when present) and aiobotocore: client CPU per event, and at 1 stream the time from
-the call to its first event against raw aiohttp's first chunk, and how much of the difference
-was already there when the response headers came in (the request's side: signing, the call's
-bookkeeping) rather than after (the stream's). Then, alternating the same way, the time to the
-first part of one-event streams, as a model's first token comes (alone, the server idle after
-it), raw aiohttp against ``async for part``.
+in one write), read at 1 and 256 concurrent streams by raw aiohttp (the same bytes), this client's
+``async for part``, its ``iter_text()`` (when present) and aiobotocore: client CPU per event, and
+at 1 stream the time from the call to its first event against raw aiohttp's first chunk, and how
+much of the difference was already there when the response headers came in (the request's side:
+signing, the call's bookkeeping) rather than after (the stream's). Then, alternating the same
+way, the time to the first part of one-event streams, as a model's first token comes (alone, the
+server idle after it), raw aiohttp against ``async for part``.
 
 The script prints markdown tables and writes the chart the README shows (``--svg``, default
 ``benchmarks/results.svg``). ``bench_instructions.py`` counts instructions for the same clients

@@ -12,7 +12,9 @@ made by that many tasks at once through a pool of as many connections, as in ben
 garbage collector's share, which grows with the calls in flight, included). Streams: the same with
 whole 200-event streams, per event, written by the server as fast as it can (a read brings
 several events, as from a busy container); ``paced ...``: the same streams paced as a model
-generates tokens (3 ms apart), so that each event arrives in a read of its own; ``first ...``:
+generates tokens (3 ms apart), so that each event arrives in a read of its own; ``burst ...``:
+the same streams written in one write, many events a read (not in the default list);
+``first ...``:
 whole one-event streams, per stream (``--calls`` of them), the cost of a stream besides its
 events. ``ours request``: this client called with a request object per call, as the Java SDK is.
 
@@ -36,7 +38,9 @@ if str(BENCH_DIR) not in sys.path:
 
 from callgrind import NOT_AVAILABLE, child_instructions  # noqa: E402
 from floor import (  # noqa: E402
+    BURST_ENDPOINT,
     CALL_CLIENTS,
+    ENDPOINT,
     FIRST_ENDPOINT,
     FIRST_PART_CLIENTS,
     OTHER_CALL_CLIENTS,
@@ -54,6 +58,7 @@ CLIENTS = {
     **{name: ("call", name) for name in CALLS},
     **{f"stream {name}": ("stream", name) for name in STREAM_CLIENTS},
     **{f"paced {name}": ("paced", name) for name in STREAM_CLIENTS if name != "aiobotocore"},
+    **{f"burst {name}": ("burst", name) for name in STREAM_CLIENTS},
     # One-event streams: what a stream costs besides its events (the call, the stream's set-up,
     # its first part and its end), to set against a call's; the expert's signs by hand.
     **{f"first {name}": ("first", name) for name in FIRST_PART_CLIENTS},
@@ -63,7 +68,9 @@ DEFAULT_CLIENTS = (
     "paced raw,paced ours,paced ours iter_text"
 )
 WARMUP = 30
-STREAMS = ("stream", "paced")  # kinds measured per event of 200-event streams
+STREAMS = ("stream", "paced", "burst")  # kinds measured per event of 200-event streams
+# The endpoint each kind of stream reads (floor.py's server answers each its own way).
+STREAM_ENDPOINTS = {"stream": ENDPOINT, "paced": PACED_ENDPOINT, "burst": BURST_ENDPOINT}
 
 
 def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> None:
@@ -76,10 +83,8 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
         made = loop.run_until_complete(CALLS[name](url, concurrency))
     elif kind == "first":
         made = loop.run_until_complete(FIRST_PART_CLIENTS[name](url, 1, FIRST_ENDPOINT))
-    elif kind == "paced":
-        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, PACED_ENDPOINT))
     else:
-        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1))
+        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, STREAM_ENDPOINTS[kind]))
     if made is None:
         sys.exit(NOT_AVAILABLE)
     call, close = made
@@ -146,6 +151,7 @@ def main() -> None:
                 "call": "call",
                 "stream": "event",
                 "paced": "paced event",
+                "burst": "event written in one write",
                 "first": "one-event stream",
             }[kind]
             if kind in STREAMS:
@@ -157,7 +163,7 @@ def main() -> None:
     base = {
         unit: per
         for label, per, unit in rows
-        if label in ("raw", "stream raw", "paced raw", "first raw")
+        if label in ("raw", "stream raw", "paced raw", "burst raw", "first raw")
     }
     print("| client | instructions | per | vs raw |")
     print("|---|---:|---|---:|")
@@ -173,7 +179,7 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]], concurrency: int
     from chart import bar_panel, svg
 
     panels = []
-    for unit in ("call", "event", "paced event", "one-event stream"):
+    for unit in ("call", "event", "paced event", "event written in one write", "one-event stream"):
         chosen = [(label, per) for label, per, u in rows if u == unit]
         if not chosen:
             continue

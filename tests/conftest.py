@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,28 @@ def json_error(status: int, code: str, message: str, **extra: object) -> Handler
         )
 
     return handler
+
+
+class HungProvider:
+    """botocore's refresh function for credentials that expired long ago: it hangs until ``gate``
+    is set (at most 10 s), or with ``fails`` fails at once; ``calls`` counts its calls."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
+        self.gate = threading.Event()
+        self.calls = 0
+
+    def __call__(self) -> dict[str, str]:
+        self.calls += 1
+        if self.fails:
+            raise RuntimeError("the credential provider failed")
+        self.gate.wait(10)
+        return {
+            "access_key": "AKIDHUNG",
+            "secret_key": "hung-secret",
+            "token": "hung-token",
+            "expiry_time": "2099-01-01T00:00:00Z",
+        }
 
 
 class FakeTime:

@@ -34,7 +34,7 @@ from sagemaker_rt_aio import (
     TextDecodeError,
 )
 from sagemaker_rt_aio._transport import abort_response, on_connection_released
-from tests.conftest import Received, ScriptedServer
+from tests.conftest import HungProvider, Received, ScriptedServer
 
 KEYS = {"aws_access_key_id": "AKIDCORE", "aws_secret_access_key": "core-secret-key"}
 
@@ -210,22 +210,6 @@ async def test_cancelled_shutdown_still_closes_and_can_be_resumed(
 
 
 # -- 4. credentials bounded by the deadline ------------------------------------------------------
-
-
-class HungProvider:
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.calls = 0
-
-    def __call__(self) -> dict[str, str]:
-        self.calls += 1
-        self.gate.wait(10)
-        return {
-            "access_key": "AKIDHUNG",
-            "secret_key": "hung-secret",
-            "token": "hung-token",
-            "expiry_time": "2099-01-01T00:00:00Z",
-        }
 
 
 async def test_hung_provider_bounded_by_each_callers_deadline(

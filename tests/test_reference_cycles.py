@@ -17,7 +17,6 @@ import asyncio
 import gc
 import socket
 import sys
-import threading
 import types
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,7 +26,7 @@ import aiohttp
 import botocore.credentials
 import pytest
 from aiohttp import web
-from conftest import ScriptedServer, json_error
+from conftest import HungProvider, ScriptedServer, json_error
 
 from sagemaker_rt_aio import (
     ClientClosedError,
@@ -289,33 +288,13 @@ async def calls_in_tasks_of_their_own(
     return tasks
 
 
-class CredentialProvider:
-    """botocore's refresh function for credentials that expired long ago: it hangs until
-    ``gate`` is set (at most 10 s), or fails at once."""
-
-    def __init__(self, fails: bool) -> None:
-        self.fails = fails
-        self.gate = threading.Event()
-
-    def __call__(self) -> dict[str, str]:
-        if self.fails:
-            raise RuntimeError("the credential provider failed")
-        self.gate.wait(10)
-        return {
-            "access_key": "AKIDNEW",
-            "secret_key": "new-secret",
-            "token": "new-token",
-            "expiry_time": "2099-01-01T00:00:00Z",
-        }
-
-
 @pytest.mark.parametrize("caught", [True, False], ids=["caught in the task", "ending the task"])
 @pytest.mark.parametrize("fails", [False, True], ids=["hung", "failing"])
 async def test_a_call_without_credentials_leaves_no_reference_cycle(
     scripted_server: ScriptedServer, collector_off: None, fails: bool, caught: bool
 ) -> None:
     """A credential provider that hangs past the call's deadline, or fails: nothing is sent."""
-    provider = CredentialProvider(fails)
+    provider = HungProvider(fails)
     expired = {"access_key": "AKIDOLD", "secret_key": "old", "token": "old"}
     credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
         {**expired, "expiry_time": "2000-01-01T00:00:00Z"}, provider, "test"

@@ -103,8 +103,11 @@ def text_path(doc: Any) -> tuple[str | int, ...] | None:
 
 class ShapeLearner:
     """One decoder's learning: ``lessons`` left, and the pattern the last lesson built. A shape is
-    compiled (about a millisecond) only once two token events in a row give the same pattern, so
-    a stream whose events never repeat a shape costs no compiling."""
+    compiled (about a millisecond) only once two token events in a row give the same pattern, in
+    one stream or in the last two lessons of any, so a stream whose events never repeat a shape
+    costs no compiling, and a server whose every stream is one token event (a short answer)
+    confirms its shape on its second stream rather than building it again on each (the pattern's
+    building alone costs as much as the rest of such a stream's decoding, twice over)."""
 
     __slots__ = ("_candidate", "lessons")
 
@@ -132,8 +135,10 @@ class ShapeLearner:
             source = _pattern(doc, path, _ENCODERS[_SEPARATORS[spaced]], 0)
         except ValueError:  # too deep, an object where delta() does not read, NaN or infinity
             return None
-        if source != self._candidate:
-            self._candidate = source  # confirmed, or not, by the next lesson
+        global _last_candidate
+        if source != self._candidate and source != _last_candidate:
+            # Confirmed, or not, by this stream's next lesson or any stream's.
+            self._candidate = _last_candidate = source
             return None
         shape = EventShape(source, framing)
         if not shape.whole(framed):
@@ -147,6 +152,9 @@ class ShapeLearner:
 # server's shape here for the cost of a match rather than of building and compiling a pattern.
 _RECENT = 8
 _recent: list[EventShape] = []
+# The pattern the last lesson of any decoder built and did not confirm (one string, at most the
+# size a token event's pattern has: see _MAX_LEARNED).
+_last_candidate: str | None = None
 
 
 class _Encoder:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sagemaker_rt_aio import LineTooLongError
+from sagemaker_rt_aio import LineTooLongError, _llm_shapes
 from sagemaker_rt_aio._llm_shapes import (
     _RECENT,
     EventShape,
@@ -500,6 +500,34 @@ def test_shapes_are_compiled_only_when_confirmed_and_then_shared() -> None:
         _, decoder = both(events(f"r-{n}", logprobs=False), "text/event-stream")
         assert decoder._shape is not None
     assert _compile.cache_info().misses == compiled + 1
+
+
+def test_one_event_streams_confirm_their_shape_on_the_second_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server whose every answer is one token event: each stream's decoder has one lesson, so
+    the shape is confirmed by the next stream's, and then found, not built again per stream."""
+    built: list[Any] = []
+    pattern = _llm_shapes._pattern
+
+    def counting(value: Any, path: Any, encoder: Any, depth: int) -> str:
+        if depth == 0:
+            built.append(value)
+        return pattern(value, path, encoder, depth)
+
+    monkeypatch.setattr(_llm_shapes, "_pattern", counting)
+    monkeypatch.setattr(_llm_shapes, "_recent", [])  # as in a new process
+    monkeypatch.setattr(_llm_shapes, "_last_candidate", None)
+    doc = {"one_event_server": 1, "token": {"text": " yes", "special": False}}
+    event = b"data: " + json.dumps(doc).encode() + b"\n\n"
+    decoders = []
+    for _ in range(5):
+        got, decoder = both([event], "text/event-stream")
+        assert got[0] == [" yes"]
+        decoders.append(decoder)
+    assert decoders[0]._shape is None  # one event: not confirmed yet
+    assert all(decoder._shape is not None for decoder in decoders[1:])
+    assert len(built) == 2  # the first two streams' lessons; the others found it
 
 
 def test_a_falsy_finish_reason_stays_fixed() -> None:

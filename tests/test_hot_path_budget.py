@@ -56,6 +56,11 @@ FIRST_PART_BUDGET = 105
 # per chunk, as a token stream's reads bring them): 9-10 when written, against 16-20 when every
 # event is parsed. More means the matched path grew, or stopped being taken.
 TEXT_EVENT_BUDGET = 10.5
+# Function calls of a whole TextDecoder (built, fed one token event, closed: a one-token answer's
+# iter_text()) above the same decoder's with learning switched off, once its server's shape is
+# known: 16-18 when written (the lookup of the learned shape). Before a shape could be confirmed
+# across streams it was rebuilt on every one-event stream: 56-142 above.
+ONE_EVENT_TEXT_BUDGET = 25
 
 
 class _ThreadServer:
@@ -327,3 +332,36 @@ def test_text_decoder_calls_per_token_event_stay_within_budget(fmt: str) -> None
         f"{matched:.1f} calls per token event (parsed: {parsed:.1f})"
     )
     assert matched < parsed
+
+
+@pytest.mark.parametrize("fmt", ["openai-chat", "tgi", "lmi"])
+def test_text_decoder_calls_per_one_event_stream_stay_within_budget(fmt: str) -> None:
+    """A server whose every answer is one token event: what learning adds to each stream's
+    decoder, once the server's first streams have shown the shape, stays a lookup."""
+    from sagemaker_rt_aio._llm_text import TextDecoder
+    from sagemaker_rt_aio.local.demo_models import CONTENT_TYPES, render, tokenize
+
+    event = render(fmt, tokenize("word " * 4))[1]
+
+    def calls_per_stream(learn_shapes: bool) -> int:
+        for _ in range(3):  # earlier streams: the shape is confirmed by the second
+            TextDecoder(CONTENT_TYPES[fmt], learn_shapes=learn_shapes).feed(event)
+        calls = 0
+
+        def count(frame: FrameType, kind: str, arg: Any) -> None:
+            nonlocal calls
+            calls += kind in ("call", "c_call")
+
+        sys.setprofile(count)
+        try:
+            decoder = TextDecoder(CONTENT_TYPES[fmt], learn_shapes=learn_shapes)
+            texts = decoder.feed(event) + decoder.close()
+        finally:
+            sys.setprofile(None)
+        assert texts in ([" word"], ["word"])  # the one event's text, whichever the format
+        return calls
+
+    learning, parsing = calls_per_stream(True), calls_per_stream(False)
+    assert learning - parsing <= ONE_EVENT_TEXT_BUDGET, (
+        f"{learning} calls per one-event decoder with learning, {parsing} without"
+    )

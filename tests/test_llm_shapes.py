@@ -470,7 +470,12 @@ def test_large_or_deep_events_are_parsed_not_learned() -> None:
         assert decoder._shape is None and got[0] == [" t"]
 
 
-def test_shapes_are_compiled_only_when_confirmed_and_then_shared() -> None:
+def test_shapes_are_compiled_only_when_confirmed_and_then_shared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The last lesson of an earlier test must not confirm the first lesson here.
+    monkeypatch.setattr(_llm_shapes, "_last_candidate", None)
+
     def events(request: str, logprobs: bool) -> list[bytes]:
         out = []
         for i in range(8):

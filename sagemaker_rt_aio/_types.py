@@ -235,8 +235,9 @@ def _fill_result(result: InvokeEndpointResult, headers: CIMultiDictProxy[str]) -
 
 
 def response_metadata_of(result: InvokeEndpointResult) -> ResponseMetadata:
-    """``result.response_metadata``, leaving a lazy result's five header fields unread (what a
-    call made with a request object keeps for ``get_cached_response_metadata``)."""
+    """``result.response_metadata``, leaving a lazy result's five header fields unread: made from
+    its answer the first time, then kept in its slot. (A call made with a request object has it
+    made while parsing instead: ``parse_invoke_endpoint_with_metadata``.)"""
     slot = _SLOTS["response_metadata"]
     if not _is_set(slot, result):  # a lazy result's: made from its answer, kept in its slot
         slot.__set__(result, lazy_metadata(*_ANSWER.__get__(result)))

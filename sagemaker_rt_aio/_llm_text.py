@@ -44,6 +44,7 @@ _JSON_LINES_TYPES = ("jsonl", "ndjson", "json-seq", "jsonlines", "x-json-stream"
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _LESSONS = 4  # times a text decoder learns its token events' shape (see TextDecoder.feed)
+_SPLITS = 8  # events of a chunk decoded one at a time while the shape is learned (_feed_learning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,31 +277,55 @@ class TextDecoder:
                 # Not the shape's at its head (rare): _feed_shaped tries it once more, then parses.
             return self._feed_shaped(chunk, shape)
         self._idle = False
-        sse = self._sse
-        if sse is not None:
-            raws = sse.feed_data(chunk)
-            texts = self._texts(raws)
-            if texts and shape is None and self._learner.lessons:
+        if self._sse is None:
+            json_decoder = self._json
+            if json_decoder._framing is None:
+                detected = json_decoder.detect(chunk)
+                if detected is None:
+                    return []
+                chunk = detected
+                if json_decoder._framing == PLAIN:
+                    self._plain = codecs.getincrementaldecoder("utf-8-sig")("replace")
+                elif json_decoder._framing == SSE:
+                    self._sse = json_decoder._sse
+            if self._plain is not None:  # text as it is, characters split between chunks whole
+                text = self._plain.decode(chunk)
+                return [text] if text else []
+        if shape is None and self._learner.lessons:
+            return self._feed_learning(chunk)
+        return self._texts(self._values(chunk))
+
+    def _feed_learning(self, chunk: bytes) -> list[str]:
+        """``chunk`` while the shape may still be learned: its first events one at a time, so
+        that once one of them teaches the shape, the events after it in the same chunk are
+        matched, not parsed. A read can bring a model's whole answer (a container that buffers
+        its output; a client slower than its server): parsed whole, none of it would be."""
+        end_mark = b"\n\n" if self._sse is not None else b"\n"
+        texts: list[str] = []
+        # Bounded: events without text (a role, a comment) teach nothing and cost a lesson
+        # nothing, so a chunk of them ends the splitting here rather than an event at a time.
+        for _ in range(_SPLITS):
+            end = chunk.find(end_mark) + len(end_mark)
+            if end < len(end_mark) or end == len(chunk):
+                break  # one event, or the start of one: the chunk goes whole, below
+            raws = self._values(chunk[:end])
+            chunk = chunk[end:]
+            more = self._texts(raws)
+            if more:
+                texts += more
                 self._learn(raws)
-            return texts
-        json_decoder = self._json
-        if json_decoder._framing is None:
-            detected = json_decoder.detect(chunk)
-            if detected is None:
-                return []
-            chunk = detected
-            if json_decoder._framing == PLAIN:
-                self._plain = codecs.getincrementaldecoder("utf-8-sig")("replace")
-            elif json_decoder._framing == SSE:
-                self._sse = json_decoder._sse
-        if self._plain is not None:  # text as it is, characters split between chunks kept whole
-            text = self._plain.decode(chunk)
-            return [text] if text else []
-        raws = json_decoder.raw(chunk)
-        texts = self._texts(raws)
-        if texts and shape is None and self._learner.lessons:
+                shape = self._shape
+                if shape is not None:
+                    if len(chunk) <= self._shape_limit:
+                        return texts + self._feed_shaped(chunk, shape)
+                    return texts + self._texts(self._values(chunk))  # see feed: the limits
+                if not self._learner.lessons:
+                    break
+        raws = self._values(chunk)
+        more = self._texts(raws)
+        if more and self._learner.lessons:
             self._learn(raws)
-        return texts
+        return texts + more if texts else more
 
     def _feed_shaped(self, chunk: bytes, shape: EventShape) -> list[str]:
         """``chunk`` once the token events' shape is known: the whole events of that shape at

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sagemaker_rt_aio import LineTooLongError, _llm_shapes
+from sagemaker_rt_aio import LineTooLongError, _llm_shapes, _llm_text
 from sagemaker_rt_aio._llm_shapes import (
     _RECENT,
     EventShape,
@@ -533,6 +533,51 @@ def test_one_event_streams_confirm_their_shape_on_the_second_stream(
     assert decoders[0]._shape is None  # one event: not confirmed yet
     assert all(decoder._shape is not None for decoder in decoders[1:])
     assert len(built) == 2  # the first two streams' lessons; the others found it
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "lmi-outputs"])
+def test_a_whole_answer_in_one_chunk_is_matched_after_its_first_events(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that brings the whole answer (a container that buffers its output): the events
+    that teach the shape are parsed, the rest of the same chunk matched."""
+    monkeypatch.setattr(_llm_shapes, "_recent", [])  # no shape known: two lessons to learn it
+    monkeypatch.setattr(_llm_shapes, "_last_candidate", None)
+    parsed: list[Any] = []
+    delta = TextDecoder.delta
+
+    def counting(decoder: TextDecoder, doc: Any) -> str:
+        if decoder._learner.lessons:  # the learning decoder, not the reference one
+            parsed.append(doc)
+        return delta(decoder, doc)
+
+    monkeypatch.setattr(TextDecoder, "delta", counting)
+    words = " ".join(f"w{i}" for i in range(40))
+    got, decoder = both([b"".join(render(fmt, tokenize(words)))], CONTENT_TYPES[fmt])
+    assert "".join(got[0] + got[1]) == words
+    assert decoder._shape is not None
+    # The first events (a role, a first token) and the two lessons; without learning ahead,
+    # all 40 and more.
+    assert len(parsed) <= 4, len(parsed)
+
+
+def test_a_chunk_of_events_without_text_is_split_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quiet = b"data: " + json.dumps({"token": {"text": "", "special": False}}).encode() + b"\n\n"
+    token = b"data: " + json.dumps({"token": {"text": " t", "special": False}}).encode() + b"\n\n"
+    chunk = quiet * 100 + token * 3
+    assert feed_all(TextDecoder("text/event-stream", learn_shapes=False), [chunk])[0] == [" t"] * 3
+    fed: list[bytes] = []
+    values = TextDecoder._values
+
+    def counting(decoder: TextDecoder, chunk: bytes) -> list[str]:
+        fed.append(chunk)
+        return values(decoder, chunk)
+
+    monkeypatch.setattr(TextDecoder, "_values", counting)
+    assert TextDecoder("text/event-stream").feed(chunk) == [" t"] * 3
+    assert len(fed) == _llm_text._SPLITS + 1  # a few events one at a time, then the rest whole
 
 
 def test_a_falsy_finish_reason_stays_fixed() -> None:

@@ -24,8 +24,7 @@ from ._errors import ParamValidationError
 from ._protocol import WireRequest
 from ._signing import payload_sha256
 from ._stream import ResponseStream
-from ._stream_text import TextStreamMixin
-from ._transport import HttpResponse, read_chunk
+from ._transport import HttpResponse, read_chunk, transport_failure
 from ._types import PayloadPart, ResponseMetadata
 from ._validation import body_bytes, check_endpoint_name, header_value
 
@@ -128,18 +127,35 @@ class ChatCompletionsStream(ResponseStream):
             f"request_id={self.response_metadata.request_id!r}>"
         )
 
-    # Its parts are the body's chunks (no event stream to decode): the mixin's reading of them.
-    _text_input = TextStreamMixin._text_input
-
     def __aiter__(self) -> AsyncIterator[PayloadPart]:
-        return self._parts()
+        return self._body(as_parts=True)
 
-    async def _parts(self) -> AsyncIterator[PayloadPart]:
-        self._begin()  # the one iteration; reads go through read_chunk, which translates failures
+    def _text_input(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive, for the LLM helpers: no ``PayloadPart`` and no
+        generator of ours between them and the read, which a token stream pays per event."""
+        return self._body(as_parts=False)
+
+    async def _body(self, *, as_parts: bool) -> AsyncIterator[Any]:
+        """The one reading loop of the route's body (no event stream to decode): each chunk as
+        a ``PayloadPart``, or as it is. Reads as ``ResponseStream._read`` does: aiohttp's own
+        read awaited straight, a transport failure translated."""
+        readany = self._begin()
+        response = self._response
         observer = self._observer
         watch = self._watch  # the read watchdog's: body bytes read are the consumer's progress
         while True:
-            chunk = await read_chunk(self._response)
+            failure = None
+            try:
+                chunk = await readany() if readany is not None else await read_chunk(response)
+            except Exception as exc:
+                failure = transport_failure(exc)
+                if failure is exc:
+                    raise
+            if failure is not None:
+                try:
+                    raise failure  # outside the handler: only translate_error's __cause__ shows
+                finally:
+                    del failure  # its traceback holds this frame: no cycle through it
             if not chunk:
                 self._unwatch()
                 self._finished = True
@@ -148,7 +164,7 @@ class ChatCompletionsStream(ResponseStream):
                 watch.consumed += len(chunk)
             if observer is not None:
                 observer.part()
-            yield PayloadPart(chunk)
+            yield PayloadPart(chunk) if as_parts else chunk
 
 
 def open_chat_stream(response: HttpResponse, retries: int) -> ChatCompletionsStream:

@@ -300,13 +300,16 @@ class TextDecoder:
         that once one of them teaches the shape, the events after it in the same chunk are
         matched, not parsed. A read can bring a model's whole answer (a container that buffers
         its output; a client slower than its server): parsed whole, none of it would be."""
-        end_mark = b"\n\n" if self._sse is not None else b"\n"
+        if self._sse is not None:
+            end_mark, mark_length = b"\n\n", 2
+        else:
+            end_mark, mark_length = b"\n", 1
         texts: list[str] = []
         # Bounded: events without text (a role, a comment) teach nothing and cost a lesson
         # nothing, so a chunk of them ends the splitting here rather than an event at a time.
         for _ in range(_SPLITS):
-            end = chunk.find(end_mark) + len(end_mark)
-            if end < len(end_mark) or end == len(chunk):
+            end = chunk.find(end_mark) + mark_length
+            if end < mark_length or end == len(chunk):
                 break  # one event, or the start of one: the chunk goes whole, below
             raws = self._values(chunk[:end])
             chunk = chunk[end:]

@@ -17,6 +17,8 @@ the same streams written in one write, many events a read (not in the default li
 ``first ...``:
 whole one-event streams, per stream (``--calls`` of them), the cost of a stream besides its
 events. ``ours request``: this client called with a request object per call, as the Java SDK is.
+``chat ...`` and ``chat burst ...``: streams of the OpenAI-compatible route (200 chat chunks as
+server-sent events), written as fast as the server can and in one write (not in the default list).
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``). Every child
 first puts glibc's allocator in a long-running process's regime (``floor.steady_allocator``), so
@@ -40,6 +42,7 @@ from callgrind import NOT_AVAILABLE, child_instructions  # noqa: E402
 from floor import (  # noqa: E402
     BURST_ENDPOINT,
     CALL_CLIENTS,
+    CHAT_CLIENTS,
     ENDPOINT,
     FIRST_ENDPOINT,
     FIRST_PART_CLIENTS,
@@ -62,15 +65,26 @@ CLIENTS = {
     # One-event streams: what a stream costs besides its events (the call, the stream's set-up,
     # its first part and its end), to set against a call's; the expert's signs by hand.
     **{f"first {name}": ("first", name) for name in FIRST_PART_CLIENTS},
+    # The OpenAI-compatible route's streams of 200 chat chunks (server-sent events, no event
+    # stream): written as fast as the server can, and in one write.
+    **{f"chat {name}": ("chat", name) for name in CHAT_CLIENTS},
+    **{f"chat burst {name}": ("chat burst", name) for name in CHAT_CLIENTS},
 }
 DEFAULT_CLIENTS = (
     "raw,expert,ours,aiobotocore,stream raw,stream ours,stream ours iter_text,"
     "paced raw,paced ours,paced ours iter_text"
 )
 WARMUP = 30
-STREAMS = ("stream", "paced", "burst")  # kinds measured per event of 200-event streams
+# Kinds measured per event of 200-event streams.
+STREAMS = ("stream", "paced", "burst", "chat", "chat burst")
 # The endpoint each kind of stream reads (floor.py's server answers each its own way).
-STREAM_ENDPOINTS = {"stream": ENDPOINT, "paced": PACED_ENDPOINT, "burst": BURST_ENDPOINT}
+STREAM_ENDPOINTS = {
+    "stream": ENDPOINT,
+    "paced": PACED_ENDPOINT,
+    "burst": BURST_ENDPOINT,
+    "chat": ENDPOINT,
+    "chat burst": BURST_ENDPOINT,
+}
 
 
 def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> None:
@@ -84,7 +98,8 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
     elif kind == "first":
         made = loop.run_until_complete(FIRST_PART_CLIENTS[name](url, 1, FIRST_ENDPOINT))
     else:
-        made = loop.run_until_complete(STREAM_CLIENTS[name](url, 1, STREAM_ENDPOINTS[kind]))
+        clients = CHAT_CLIENTS if kind.startswith("chat") else STREAM_CLIENTS
+        made = loop.run_until_complete(clients[name](url, 1, STREAM_ENDPOINTS[kind]))
     if made is None:
         sys.exit(NOT_AVAILABLE)
     call, close = made
@@ -153,6 +168,8 @@ def main() -> None:
                 "paced": "paced event",
                 "burst": "event written in one write",
                 "first": "one-event stream",
+                "chat": "chat event",
+                "chat burst": "chat event written in one write",
             }[kind]
             if kind in STREAMS:
                 per /= STREAM_EVENTS
@@ -163,7 +180,7 @@ def main() -> None:
     base = {
         unit: per
         for label, per, unit in rows
-        if label in ("raw", "stream raw", "paced raw", "burst raw", "first raw")
+        if label == "raw" or label.endswith(" raw")  # each kind's raw aiohttp
     }
     print("| client | instructions | per | vs raw |")
     print("|---|---:|---|---:|")
@@ -179,7 +196,15 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]], concurrency: int
     from chart import bar_panel, svg
 
     panels = []
-    for unit in ("call", "event", "paced event", "event written in one write", "one-event stream"):
+    for unit in (
+        "call",
+        "event",
+        "paced event",
+        "event written in one write",
+        "one-event stream",
+        "chat event",
+        "chat event written in one write",
+    ):
         chosen = [(label, per) for label, per, u in rows if u == unit]
         if not chosen:
             continue

@@ -65,6 +65,22 @@ def token_line(index: int) -> bytes:
     return b"data:" + json.dumps({"token": token, "generated_text": None}).encode() + b"\n\n"
 
 
+def chat_chunk(index: int) -> bytes:
+    """One server-sent event of an OpenAI chat-completions stream, as vLLM's and SGLang's
+    OpenAI-compatible servers write them."""
+    chunk = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1767225600,
+        "model": "bench-model",
+        "choices": [{"index": 0, "delta": {"content": f" tok{index % 97}"}, "finish_reason": None}],
+    }
+    return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+
+
+CHAT_DONE = b"data: [DONE]\n\n"
+
+
 def stream_text(events: int) -> str:
     return "".join(f" tok{i % 97}" for i in range(events))
 
@@ -103,28 +119,44 @@ def _serve(port_queue: Any) -> None:
             await event.wait()
         return web.Response(body=RESPONSE_BODY, content_type=CONTENT_TYPE, headers=call_headers)
 
-    async def stream(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        # The endpoint "first": one-event streams (bench_instructions' cost of a stream's start).
-        name = request.match_info.get("name")
-        count = 1 if name == FIRST_ENDPOINT else int(request.query.get("events", STREAM_EVENTS))
-        if name == BURST_ENDPOINT:
-            return web.Response(body=b"".join(frames[:count]), headers=stream_headers)
-        response = web.StreamResponse(headers=stream_headers)
-        await response.prepare(request)
-        pace = PACE_SECONDS if name == PACED_ENDPOINT else 0.0
-        for frame in frames[:count]:
-            await response.write(frame)  # each event in its own write, as tokens are generated
-            if pace:
-                await asyncio.sleep(pace)
-        await response.write_eof()
-        return response
+    def streaming(
+        events: list[bytes], end: list[bytes], headers: dict[str, str]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def stream(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            # The endpoint "first": one-event streams (bench_instructions' cost of a stream's
+            # start).
+            name = request.match_info.get("name")
+            count = 1 if name == FIRST_ENDPOINT else int(request.query.get("events", STREAM_EVENTS))
+            chosen = events[:count] + end
+            if name == BURST_ENDPOINT:
+                return web.Response(body=b"".join(chosen), headers=headers)
+            response = web.StreamResponse(headers=headers)
+            await response.prepare(request)
+            pace = PACE_SECONDS if name == PACED_ENDPOINT else 0.0
+            for frame in chosen:
+                await response.write(frame)  # each event in its own write, as tokens are made
+                if pace:
+                    await asyncio.sleep(pace)
+            await response.write_eof()
+            return response
+
+        return stream
+
+    stream = streaming(frames, [], stream_headers)
+    # The OpenAI-compatible route: the container's own server-sent events, no event stream.
+    chat = streaming(
+        [chat_chunk(i) for i in range(STREAM_EVENTS)],
+        [CHAT_DONE],
+        {"Content-Type": "text/event-stream", **call_headers},
+    )
 
     async def main() -> None:
         app = web.Application()
         app.router.add_post("/endpoints/{name}/invocations", invocations)
         app.router.add_post("/endpoints/{name}/invocations-response-stream", stream)
         app.router.add_post("/raw-stream", stream)
+        app.router.add_post("/endpoints/{name}/openai/v1/chat/completions", chat)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
@@ -507,6 +539,85 @@ async def make_stream_aiobotocore(
 
     return read, close
 
+
+# -- the OpenAI-compatible route's streams ----------------------------------------------------------
+
+CHAT_BODY = {"messages": [{"role": "user", "content": "Hello"}]}
+
+
+async def make_chat_raw(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close]:
+    """The route's stream read with aiohttp alone (a bearer token of no cost). Counts chunks."""
+    session = _session(concurrency)
+    target = f"{url}/endpoints/{endpoint}/openai/v1/chat/completions"
+    body = json.dumps({**CHAT_BODY, "stream": True}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        "Authorization": "Bearer benchmark",
+        "Accept-Encoding": "identity",
+        "User-Agent": "raw",
+    }
+
+    async def read() -> tuple[int, float, float]:
+        start = time.perf_counter()
+        first = 0.0
+        size = 0
+        async with session.post(
+            target, data=body, headers=headers, skip_auto_headers=SKIP_AUTO_HEADERS
+        ) as response:
+            headers_in = time.perf_counter() - start
+            async for chunk in response.content.iter_any():
+                if not size:
+                    first = time.perf_counter() - start
+                size += len(chunk)
+        return size, first, headers_in
+
+    return read, session.close
+
+
+async def _ours_chat(
+    url: str, concurrency: int, mode: str, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
+    client = _ours_client(url, concurrency)
+    if not hasattr(client, "chat_completions_stream"):
+        return None
+    await client.__aenter__()
+
+    async def read() -> tuple[int, float, float]:
+        start = time.perf_counter()
+        first = 0.0
+        count = 0
+        async with client.chat_completions_stream(endpoint_name=endpoint, body=CHAT_BODY) as stream:
+            headers_in = time.perf_counter() - start
+            parts = stream if mode == "parts" else stream.iter_text()
+            async for _part in parts:
+                if not count:
+                    first = time.perf_counter() - start
+                count += 1
+        return count, first, headers_in
+
+    return read, client.shutdown
+
+
+async def make_chat_ours(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
+    return await _ours_chat(url, concurrency, "parts", endpoint)
+
+
+async def make_chat_ours_text(
+    url: str, concurrency: int, endpoint: str = ENDPOINT
+) -> tuple[StreamRead, Close] | None:
+    return await _ours_chat(url, concurrency, "text", endpoint)
+
+
+CHAT_CLIENTS: dict[str, Callable[..., Awaitable[tuple[StreamRead, Close] | None]]] = {
+    "raw": make_chat_raw,
+    "ours": make_chat_ours,
+    "ours iter_text": make_chat_ours_text,
+}
 
 STREAM_CLIENTS: dict[str, Callable[..., Awaitable[tuple[StreamRead, Close] | None]]] = {
     "raw": make_stream_raw,

@@ -263,6 +263,19 @@ async def test_dropped_route_stream_keeps_the_partial_text(
     assert caught.value.partial_text == "Hello world" == "".join(received) == stream.text
 
 
+async def test_dropped_route_stream_of_parts_is_a_typed_error_after_the_parts(
+    client: SageMakerRuntimeClient, runtime: LocalRuntime
+) -> None:
+    runtime.add_endpoint("flaky", _tokens_then_fail)
+    received = b""
+    with pytest.raises(ConnectionClosedError) as caught:
+        async with client.chat_completions_stream(endpoint_name="flaky", body={}) as stream:
+            async for part in stream:
+                received += part.bytes
+    assert received.count(b"data: ") == 3  # every event sent before the drop came out first
+    assert isinstance(caught.value.__cause__, aiohttp.ClientError)  # aiohttp's, translated once
+
+
 async def test_model_stream_error_keeps_the_partial_text(
     client: SageMakerRuntimeClient, runtime: LocalRuntime
 ) -> None:

@@ -14,7 +14,7 @@ components using standard SageMaker AI APIs", routed by the endpoint name in the
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,8 @@ from ._errors import ParamValidationError
 from ._protocol import WireRequest
 from ._signing import payload_sha256
 from ._stream import ResponseStream
-from ._transport import HttpResponse, read_chunk, transport_failure
-from ._types import PayloadPart, ResponseMetadata
+from ._transport import HttpResponse
+from ._types import ResponseMetadata
 from ._validation import body_bytes, check_endpoint_name, header_value
 
 # The members the route carries as headers (the local runtime binds its Invocation from them; the
@@ -127,44 +127,8 @@ class ChatCompletionsStream(ResponseStream):
             f"request_id={self.response_metadata.request_id!r}>"
         )
 
-    def __aiter__(self) -> AsyncIterator[PayloadPart]:
-        return self._body(as_parts=True)
-
-    def _text_input(self) -> AsyncIterator[bytes]:
-        """The body's chunks as they arrive, for the LLM helpers: no ``PayloadPart`` and no
-        generator of ours between them and the read, which a token stream pays per event."""
-        return self._body(as_parts=False)
-
-    async def _body(self, *, as_parts: bool) -> AsyncIterator[Any]:
-        """The one reading loop of the route's body (no event stream to decode): each chunk as
-        a ``PayloadPart``, or as it is. Reads as ``ResponseStream._read`` does: aiohttp's own
-        read awaited straight, a transport failure translated."""
-        readany = self._begin()
-        response = self._response
-        observer = self._observer
-        watch = self._watch  # the read watchdog's: body bytes read are the consumer's progress
-        while True:
-            failure = None
-            try:
-                chunk = await readany() if readany is not None else await read_chunk(response)
-            except Exception as exc:
-                failure = transport_failure(exc)
-                if failure is exc:
-                    raise
-            if failure is not None:
-                try:
-                    raise failure  # outside the handler: only translate_error's __cause__ shows
-                finally:
-                    del failure  # its traceback holds this frame: no cycle through it
-            if not chunk:
-                self._unwatch()
-                self._finished = True
-                return
-            if watch is not None:
-                watch.consumed += len(chunk)
-            if observer is not None:
-                observer.part()
-            yield PayloadPart(chunk) if as_parts else chunk
+    # Its body is the container's own bytes: each chunk is a part (ResponseStream._read).
+    _event_stream = False
 
 
 def open_chat_stream(response: HttpResponse, retries: int) -> ChatCompletionsStream:

@@ -58,6 +58,9 @@ class ResponseStream(TextStreamMixin):
     # Set on the instance only when they change (one store less each per stream).
     _started = False
     _finished = False
+    # The body is an event stream to decode; the OpenAI route's is the container's bytes as they
+    # are (its subclass), each chunk handed out as it comes.
+    _event_stream = True
 
     def __init__(
         self,
@@ -118,8 +121,9 @@ class ResponseStream(TextStreamMixin):
         return self._read(joined=False)
 
     def _text_input(self) -> AsyncIterator[bytes]:
-        """The payloads each chunk of the body completes, joined: what the LLM helpers decode
-        (their decoders take bytes cut anywhere), without a step or a PayloadPart per part.
+        """The payloads each chunk of the body completes, joined (without an event stream, each
+        chunk): what the LLM helpers decode (their decoders take bytes cut anywhere), without a
+        step or a PayloadPart per part.
 
         Parts before an error message, or before a corrupt message, come out before the error
         is raised, as through ``async for``.
@@ -128,11 +132,13 @@ class ResponseStream(TextStreamMixin):
 
     async def _read(self, *, joined: bool) -> AsyncIterator[Any]:
         """The one reading loop of both ways through the body: each part as a ``PayloadPart``,
-        or (``joined``) each chunk's payloads as one ``bytes``. (One loop that tests a flag per
-        chunk rather than two copies; a shared generator of chunks would cost a step per chunk,
-        which for a token stream is one per event.)"""
+        or (``joined``) each chunk's payloads as one ``bytes``; without an event stream, each
+        chunk as one part, or as it is. (One loop that tests a flag per chunk rather than two
+        copies; a shared generator of chunks would cost a step per chunk, which for a token
+        stream is one per event.)"""
         readany = self._begin()
         decoder = EventStreamDecoder(event=_PAYLOAD_BYTES if joined else _PAYLOAD_PART)
+        event_stream = self._event_stream
         response = self._response
         watch = self._watch
         observer = self._observer
@@ -160,6 +166,11 @@ class ResponseStream(TextStreamMixin):
                     return
                 if watch is not None:
                     watch.consumed += len(chunk)
+                if not event_stream:  # nothing to decode: the chunk is the part
+                    if observer is not None:
+                        observer.part()
+                    yield chunk if joined else payload_part(chunk)
+                    continue
                 if first:  # its first part before the others are decoded: see split_first
                     first = False
                     chunk, rest = split_first(chunk)
@@ -228,9 +239,9 @@ class ResponseStream(TextStreamMixin):
             yield _decode_line(buffer, max_line_bytes, encoding)
 
     def _begin(self) -> Callable[[], Awaitable[bytes]] | None:
-        """Start the one iteration a stream allows (``_read``; ``_parts`` on the OpenAI route's
-        stream). Returns aiohttp's own read, for the loop to await without a coroutine of ours
-        around it (one less per chunk), unless a test has put another ``read_chunk`` in its place."""
+        """Start the one iteration a stream allows (``_read``). Returns aiohttp's own read, for
+        the loop to await without a coroutine of ours around it (one less per chunk), unless a
+        test has put another ``read_chunk`` in its place."""
         if self._started:
             raise RuntimeError("a response stream can be iterated only once")
         self._started = True

@@ -1,8 +1,9 @@
 """``iter_events()``, ``iter_json()`` and ``iter_text()``: the LLM helpers of every response stream.
 
-A mixin over anything that iterates ``PayloadPart``-like objects (``.bytes``) and has a
-``content_type``: the event-stream of InvokeEndpointWithResponseStream and the raw body of the
-OpenAI-compatible route alike. The decoding itself is in the I/O-free ``_sse`` and ``_llm_text``.
+A mixin over a stream that gives the bytes to decode (``_text_input()``) and has a
+``content_type``: the event stream of InvokeEndpointWithResponseStream (its payloads) and the raw
+body of the OpenAI-compatible route (its chunks) alike. The decoding itself is in the I/O-free
+``_sse`` and ``_llm_text``.
 """
 
 from __future__ import annotations
@@ -38,11 +39,9 @@ class TextStreamMixin:
     def __aiter__(self) -> AsyncIterator[Any]:  # pragma: no cover - provided by the stream
         raise NotImplementedError
 
-    async def _text_input(self) -> AsyncIterator[bytes]:
-        """The bytes the decoders below read, in pieces of any size: each part's, unless the
-        stream hands out several at once (the event-stream response does, per chunk)."""
-        async for part in self:
-            yield part.bytes
+    def _text_input(self) -> AsyncIterator[bytes]:  # pragma: no cover - provided by the stream
+        """The bytes the decoders below read, in pieces of any size, as they arrive."""
+        raise NotImplementedError
 
     @property
     def text(self) -> str:

@@ -17,8 +17,9 @@ the same streams written in one write, many events a read (not in the default li
 ``first ...``:
 whole one-event streams, per stream (``--calls`` of them), the cost of a stream besides its
 events. ``ours request``: this client called with a request object per call, as the Java SDK is.
-``chat ...`` and ``chat burst ...``: streams of the OpenAI-compatible route (200 chat chunks as
-server-sent events), written as fast as the server can and in one write (not in the default list).
+``chat ...``, ``chat paced ...`` and ``chat burst ...``: streams of the OpenAI-compatible route (200
+chat chunks as server-sent events), written as fast as the server can, paced and in one write (not
+in the default list).
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``). Every child
 first puts glibc's allocator in a long-running process's regime (``floor.steady_allocator``), so
@@ -66,8 +67,9 @@ CLIENTS = {
     # its first part and its end), to set against a call's; the expert's signs by hand.
     **{f"first {name}": ("first", name) for name in FIRST_PART_CLIENTS},
     # The OpenAI-compatible route's streams of 200 chat chunks (server-sent events, no event
-    # stream): written as fast as the server can, and in one write.
+    # stream): written as fast as the server can, paced, and in one write.
     **{f"chat {name}": ("chat", name) for name in CHAT_CLIENTS},
+    **{f"chat paced {name}": ("chat paced", name) for name in CHAT_CLIENTS},
     **{f"chat burst {name}": ("chat burst", name) for name in CHAT_CLIENTS},
 }
 DEFAULT_CLIENTS = (
@@ -76,13 +78,14 @@ DEFAULT_CLIENTS = (
 )
 WARMUP = 30
 # Kinds measured per event of 200-event streams.
-STREAMS = ("stream", "paced", "burst", "chat", "chat burst")
+STREAMS = ("stream", "paced", "burst", "chat", "chat paced", "chat burst")
 # The endpoint each kind of stream reads (floor.py's server answers each its own way).
 STREAM_ENDPOINTS = {
     "stream": ENDPOINT,
     "paced": PACED_ENDPOINT,
     "burst": BURST_ENDPOINT,
     "chat": ENDPOINT,
+    "chat paced": PACED_ENDPOINT,
     "chat burst": BURST_ENDPOINT,
 }
 
@@ -169,6 +172,7 @@ def main() -> None:
                 "burst": "event written in one write",
                 "first": "one-event stream",
                 "chat": "chat event",
+                "chat paced": "paced chat event",
                 "chat burst": "chat event written in one write",
             }[kind]
             if kind in STREAMS:
@@ -203,6 +207,7 @@ def write_chart(path: Path, rows: list[tuple[str, float, str]], concurrency: int
         "event written in one write",
         "one-event stream",
         "chat event",
+        "paced chat event",
         "chat event written in one write",
     ):
         chosen = [(label, per) for label, per, u in rows if u == unit]

@@ -79,6 +79,7 @@ def chat_chunk(index: int) -> bytes:
 
 
 CHAT_DONE = b"data: [DONE]\n\n"
+CHAT_BODY = {"messages": [{"role": "user", "content": "Hello"}]}  # the route's request
 
 
 def stream_text(events: int) -> str:
@@ -419,7 +420,9 @@ async def make_stream_raw(
 ) -> tuple[StreamRead, Close]:
     """Reading the same bytes with aiohttp alone: the floor. Counts chunks, not events."""
     headers = {"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity", "User-Agent": "raw"}
-    return _aiohttp_stream(url, concurrency, endpoint, lambda: headers)
+    return _aiohttp_stream(
+        concurrency, _stream_target(url, endpoint), REQUEST_BODY, lambda: headers
+    )
 
 
 async def make_stream_expert(
@@ -429,22 +432,28 @@ async def make_stream_expert(
     any signed stream pays before its first part. Counts chunks, not events."""
     signer = ExpertSigner(url.split("/")[2], f"/endpoints/{endpoint}/invocations-response-stream")
     return _aiohttp_stream(
-        url, concurrency, endpoint, lambda: signer.headers(REQUEST_BODY, CONTENT_TYPE)
+        concurrency,
+        _stream_target(url, endpoint),
+        REQUEST_BODY,
+        lambda: signer.headers(REQUEST_BODY, CONTENT_TYPE),
     )
 
 
+def _stream_target(url: str, endpoint: str) -> str:
+    return f"{url}/endpoints/{endpoint}/invocations-response-stream"
+
+
 def _aiohttp_stream(
-    url: str, concurrency: int, endpoint: str, headers_for: Callable[[], dict[str, str]]
+    concurrency: int, target: str, body: bytes, headers_for: Callable[[], dict[str, str]]
 ) -> tuple[StreamRead, Close]:
     session = _session(concurrency)
-    target = f"{url}/endpoints/{endpoint}/invocations-response-stream"
 
     async def read() -> tuple[int, float, float]:
         start = time.perf_counter()
         first = 0.0
         size = 0
         async with session.post(
-            target, data=REQUEST_BODY, headers=headers_for(), skip_auto_headers=SKIP_AUTO_HEADERS
+            target, data=body, headers=headers_for(), skip_auto_headers=SKIP_AUTO_HEADERS
         ) as response:
             headers_in = time.perf_counter() - start
             async for chunk in response.content.iter_any():
@@ -457,18 +466,27 @@ def _aiohttp_stream(
 
 
 async def _ours_stream(
-    url: str, concurrency: int, mode: str, endpoint: str = ENDPOINT
+    url: str, concurrency: int, mode: str, endpoint: str = ENDPOINT, *, chat: bool = False
 ) -> tuple[StreamRead, Close] | None:
+    """This client's ``async for part`` (``mode`` "parts") or ``iter_text()`` ("text") of a
+    response stream, or (``chat``) of the OpenAI-compatible route's stream."""
     client = _ours_client(url, concurrency)
+    if chat and not hasattr(client, "chat_completions_stream"):
+        return None
     await client.__aenter__()
+
+    def open_stream() -> Any:
+        if chat:
+            return client.chat_completions_stream(endpoint_name=endpoint, body=CHAT_BODY)
+        return client.invoke_endpoint_with_response_stream(
+            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
+        )
 
     async def read() -> tuple[int, float, float]:
         start = time.perf_counter()
         first = 0.0
         count = 0
-        async with client.invoke_endpoint_with_response_stream(
-            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
-        ) as stream:
+        async with open_stream() as stream:
             headers_in = time.perf_counter() - start
             parts = stream if mode == "parts" else stream.iter_text()
             async for _part in parts:
@@ -542,16 +560,11 @@ async def make_stream_aiobotocore(
 
 # -- the OpenAI-compatible route's streams ----------------------------------------------------------
 
-CHAT_BODY = {"messages": [{"role": "user", "content": "Hello"}]}
-
 
 async def make_chat_raw(
     url: str, concurrency: int, endpoint: str = ENDPOINT
 ) -> tuple[StreamRead, Close]:
     """The route's stream read with aiohttp alone (a bearer token of no cost). Counts chunks."""
-    session = _session(concurrency)
-    target = f"{url}/endpoints/{endpoint}/openai/v1/chat/completions"
-    body = json.dumps({**CHAT_BODY, "stream": True}).encode()
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream",
@@ -559,58 +572,24 @@ async def make_chat_raw(
         "Accept-Encoding": "identity",
         "User-Agent": "raw",
     }
-
-    async def read() -> tuple[int, float, float]:
-        start = time.perf_counter()
-        first = 0.0
-        size = 0
-        async with session.post(
-            target, data=body, headers=headers, skip_auto_headers=SKIP_AUTO_HEADERS
-        ) as response:
-            headers_in = time.perf_counter() - start
-            async for chunk in response.content.iter_any():
-                if not size:
-                    first = time.perf_counter() - start
-                size += len(chunk)
-        return size, first, headers_in
-
-    return read, session.close
-
-
-async def _ours_chat(
-    url: str, concurrency: int, mode: str, endpoint: str = ENDPOINT
-) -> tuple[StreamRead, Close] | None:
-    client = _ours_client(url, concurrency)
-    if not hasattr(client, "chat_completions_stream"):
-        return None
-    await client.__aenter__()
-
-    async def read() -> tuple[int, float, float]:
-        start = time.perf_counter()
-        first = 0.0
-        count = 0
-        async with client.chat_completions_stream(endpoint_name=endpoint, body=CHAT_BODY) as stream:
-            headers_in = time.perf_counter() - start
-            parts = stream if mode == "parts" else stream.iter_text()
-            async for _part in parts:
-                if not count:
-                    first = time.perf_counter() - start
-                count += 1
-        return count, first, headers_in
-
-    return read, client.shutdown
+    return _aiohttp_stream(
+        concurrency,
+        f"{url}/endpoints/{endpoint}/openai/v1/chat/completions",
+        json.dumps({**CHAT_BODY, "stream": True}).encode(),
+        lambda: headers,
+    )
 
 
 async def make_chat_ours(
     url: str, concurrency: int, endpoint: str = ENDPOINT
 ) -> tuple[StreamRead, Close] | None:
-    return await _ours_chat(url, concurrency, "parts", endpoint)
+    return await _ours_stream(url, concurrency, "parts", endpoint, chat=True)
 
 
 async def make_chat_ours_text(
     url: str, concurrency: int, endpoint: str = ENDPOINT
 ) -> tuple[StreamRead, Close] | None:
-    return await _ours_chat(url, concurrency, "text", endpoint)
+    return await _ours_stream(url, concurrency, "text", endpoint, chat=True)
 
 
 CHAT_CLIENTS: dict[str, Callable[..., Awaitable[tuple[StreamRead, Close] | None]]] = {

@@ -127,9 +127,9 @@ def test_a_lazy_result_keeps_what_the_caller_set_before_reading() -> None:
     assert type(result) is InvokeEndpointResult
 
 
-def test_the_metadata_a_request_object_caches_leaves_the_fields_unread() -> None:
-    # What get_cached_response_metadata keeps after a call with a request object: the result's
-    # own metadata, made without reading its five header fields.
+def test_a_lazy_results_metadata_is_made_without_reading_its_fields() -> None:
+    # response_metadata_of, the one place a lazy result's metadata is made from its answer (as its
+    # fields are filled on first read): the metadata alone, the five header fields left unread.
     headers = _headers(repeated=False)
     result = parse_invoke_endpoint(200, headers, b"{}", 1)
     metadata = response_metadata_of(result)

@@ -30,9 +30,10 @@ from __future__ import annotations
 import logging
 import struct
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import MemberDescriptorType
 from typing import Any, ClassVar, TypeAlias
 from zlib import crc32
 
@@ -302,21 +303,33 @@ def _parse_block(block: bytes) -> _HeaderEntry:
 _event_blocks: dict[str, tuple[bytes, int, int, int]] = {}
 _NO_BLOCK = (b"", -1, 0, -1)  # no header block is -1 bytes long
 
-# An EventForm as _decode_messages uses it: (type, class, field, class is bytes, the class's
-# fields live in a __dict__), worked out once per form rather than per decoder (a stream builds
-# one per call) or per chunk. One entry per form the client's code uses, never one the data
-# chooses.
-_Plan: TypeAlias = tuple[str, type, str, bool, bool]
+# An EventForm as _decode_messages uses it: (type, class, class is bytes, the field's setter),
+# worked out once per form rather than per decoder (a stream builds one per call) or per chunk.
+# One entry per form the client's code uses, never one the data chooses.
+_Plan: TypeAlias = tuple[str, type, bool, Callable[[Any, Any], object]]
 _plans: dict[EventForm, _Plan] = {}
 
 
 def _plan(event: EventForm) -> _Plan:
     event_type, event_class, event_field = event
-    in_dict = event_class.__dictoffset__ != 0  # PayloadPart's fields are in its __dict__
-    plan = _plans[event] = (event_type, event_class, event_field, event_class is bytes, in_dict)
+    slot = event_class.__dict__.get(event_field)
+    if type(slot) is MemberDescriptorType:
+        # A slotted class (PayloadPart): its slot's own setter, which a frozen dataclass's
+        # __setattr__ does not guard; half the cost of object.__setattr__ or of a __dict__.
+        setter: Callable[[Any, Any], object] = slot.__set__
+    else:
+
+        def setter(part: Any, value: Any) -> None:
+            _set(part, event_field, value)
+
+    plan = _plans[event] = (event_type, event_class, event_class is bytes, setter)
     # An entry from the start, so that the every-chunk path reads it by subscript, not .get().
     _event_blocks.setdefault(event_type, _NO_BLOCK)
     return plan
+
+
+def _unplanned(part: Any, value: Any) -> None:  # pragma: no cover - see its one use
+    raise AssertionError("a decoder without an EventForm makes no event objects")
 
 
 def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None = None) -> int:
@@ -334,11 +347,11 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
     if plan is None:
         event_type: str | None = None
         event_class: type = object
-        event_field = ""
-        as_bytes = in_dict = False
+        as_bytes = False
+        setter: Callable[[Any, Any], object] = _unplanned  # no event_type: never called
         known, known_length, lowest, highest = _NO_BLOCK
     else:
-        event_type, event_class, event_field, as_bytes, in_dict = plan
+        event_type, event_class, as_bytes, setter = plan
         known, known_length, lowest, highest = _event_blocks[event_type]  # set with the plan
     end = len(data)
     last = end - _PRELUDE_LENGTH  # the last position a prelude can start at
@@ -367,10 +380,7 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
                 out.append(data[payload_at:crc_at])
             else:
                 part: Any = _new(event_class)  # without a Python-level __init__ frame
-                if in_dict:  # half the cost of object.__setattr__'s slot wrapper
-                    part.__dict__[event_field] = data[payload_at:crc_at]
-                else:
-                    _set(part, event_field, data[payload_at:crc_at])
+                setter(part, data[payload_at:crc_at])
                 out.append(part)
             pos = message_end
             continue
@@ -401,7 +411,7 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
                 out.append(data[headers_end:crc_at])
             else:
                 part = _new(event_class)
-                _set(part, event_field, data[headers_end:crc_at])
+                setter(part, data[headers_end:crc_at])
                 out.append(part)
             if block != known and len(block) <= _HEADER_CACHE_MAX_BLOCK:
                 # The next messages with this block take the fast path above.
@@ -509,13 +519,10 @@ class EventStreamDecoder:
                     and crc32(data[:-4]) == _U32.unpack_from(data, total - 4)[0]
                 ):
                     payload = data[lowest - 4 : -4]
-                    if plan[3]:
+                    if plan[2]:
                         return [payload]
                     part: Any = _new(plan[1])
-                    if plan[4]:
-                        part.__dict__[plan[2]] = payload
-                    else:
-                        _set(part, plan[2], payload)
+                    plan[3](part, payload)
                     return [part]
         # The every-event path: nothing buffered, so decode straight from the chunk.
         out = []

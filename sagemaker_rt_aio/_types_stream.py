@@ -31,7 +31,7 @@ class InvokeEndpointWithResponseStreamRequest(_WeakReferenceable):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PayloadPart:
     """One ``PayloadPart`` event of a response stream: a chunk of the model's output."""
 

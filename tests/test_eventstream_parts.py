@@ -3,6 +3,9 @@ shared across decoders: the same results as ``feed`` + ``message_to_part``, cut 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -160,17 +163,18 @@ def test_fast_path_and_general_path_agree_when_header_blocks_alternate() -> None
         assert _via_feed_events(chunks) == _via_feed(chunks)
 
 
-@dataclass(frozen=True, slots=True)
-class _SlottedPart:  # an event class without a __dict__: the field is set through its slot
+@dataclass(frozen=True)
+class _DictPart:  # an event class with a __dict__: the field is set through object.__setattr__
     bytes: bytes
 
 
-# The three ways a decoder hands out its events: as the stream's PayloadPart, as the payload
-# alone (iter_text's input), and as a class whose field lives in a slot.
+# The three ways a decoder hands out its events: as the stream's PayloadPart (its field a slot,
+# set through the slot's own setter), as the payload alone (iter_text's input), and as a class
+# whose field lives in its __dict__.
 FORMS: list[EventForm] = [
     PART,
     ("PayloadPart", bytes, ""),
-    ("PayloadPart", _SlottedPart, "bytes"),
+    ("PayloadPart", _DictPart, "bytes"),
 ]
 
 
@@ -196,7 +200,7 @@ def _outcome(form: EventForm | None, chunk: bytes) -> tuple[list[bytes], str | N
     return payloads, None if error is None else str(error)
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "slots"])
+@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "dict"])
 def test_a_one_event_chunk_decodes_as_the_general_path_however_it_is_damaged(
     form: EventForm,
 ) -> None:
@@ -255,7 +259,7 @@ def _forge(prefix: bytes, target: int) -> bytes:
     return forged
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "slots"])
+@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "dict"])
 def test_a_sound_one_event_chunk_takes_no_loop(
     form: EventForm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,3 +272,19 @@ def test_a_sound_one_event_chunk_takes_no_loop(
     (item,) = EventStreamDecoder(event=form).feed_events(encode_payload_part(b"one"))
     assert item == (b"one" if form[1] is bytes else form[1](b"one"))
     assert type(item) is form[1]
+
+
+def test_a_decoded_part_is_a_whole_frozen_payload_part() -> None:
+    """A part the decoder made without ``__init__`` is the same value as one made by hand:
+    equal, hashed alike, frozen, and it survives pickling, copying and ``replace``."""
+    (part,) = EventStreamDecoder(event=PART).feed_events(encode_payload_part(b"token"))
+    made = PayloadPart(bytes=b"token")
+    assert type(part) is PayloadPart
+    assert part == made and hash(part) == hash(made) and repr(part) == repr(made)
+    assert not hasattr(part, "__dict__")  # slotted: nothing but its one field
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        part.bytes = b"other"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(part)) == made
+    assert copy.copy(part) == made and copy.deepcopy(part) == made
+    assert dataclasses.replace(part, bytes=b"other") == PayloadPart(b"other")
+    assert dataclasses.asdict(part) == {"bytes": b"token"}

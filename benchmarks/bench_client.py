@@ -22,8 +22,9 @@ its first event against raw aiohttp's first chunk, and how much of the differenc
 there when the response headers came in (the request's side: signing, the call's bookkeeping)
 rather than after (the stream's), beside the expert's own difference. Each round starts with a
 full garbage collection, which walks the whole heap and leaves every client's next few streams
-slower (several hundred µs on the first after it here), more so the signed ones; the expert's
-column shows how much of this client's difference any signed stream pays. Then, alternating the
+slower (several hundred µs on the first after it here), more so the signed ones and this
+client's (``bench_cold.py`` shows it stream by stream); the expert's column shows how much of
+this client's difference any signed stream pays. Then, alternating the
 same way, the time to the first part of one-event streams, as a model's first token comes
 (alone, the server idle after it), raw aiohttp and the expert against ``async for part``.
 

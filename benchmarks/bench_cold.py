@@ -21,7 +21,8 @@ difference between runs of 2 and 6 such streams, divided by 4, is what one strea
 caches costs: its instructions, its L1 misses, and the lines it had to bring from memory
 (instruction fetches, data reads, data writes), with a child's that only evicts taken out. Those
 lines are what a stream touches that was not in cache: the code and data of every layer it goes
-through. (The simulator has no TLB, and empties its caches by the write, not by a collection.)
+through. (The simulator has no TLB, and empties its caches by the write, not by a collection.
+Repeat runs move by a few per cent: how many reads bring a stream depends on timing.)
 """
 
 from __future__ import annotations
@@ -30,12 +31,8 @@ import argparse
 import asyncio
 import ctypes
 import gc
-import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +40,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+from callgrind import NOT_AVAILABLE, child_events  # noqa: E402
 from floor import (  # noqa: E402
     BURST_ENDPOINT,
     ENDPOINT,
@@ -169,7 +167,7 @@ def child(name: str, url: str, endpoint: str, count: int) -> None:
         factory = CLIENTS[name]
         made = await factory(url, 1, endpoint)
         if made is None:
-            sys.exit(3)
+            sys.exit(NOT_AVAILABLE)
         read, close = made
         for _ in range(3):
             await read()
@@ -182,34 +180,8 @@ def child(name: str, url: str, endpoint: str, count: int) -> None:
 
 
 def simulated(name: str, url: str, endpoint: str, count: int) -> dict[str, int] | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--cache-sim=yes",
-            *SIM_CACHES,
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            name,
-            url,
-            endpoint,
-            str(count),
-        ]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-        if done.returncode == 3:
-            return None
-        if done.returncode != 0:
-            raise RuntimeError(f"{name}: exit {done.returncode}\n{done.stderr[-2000:]}")
-        text = out.read_text()
-        events = re.search(r"^events: (.*)$", text, re.MULTILINE)
-        totals = re.search(r"^(?:summary|totals): (.*)$", text, re.MULTILINE)
-        if events is None or totals is None:
-            raise RuntimeError(f"{name}: no totals in the callgrind output")
-        return dict(zip(events.group(1).split(), map(int, totals.group(1).split()), strict=True))
+    options = ("--cache-sim=yes", *SIM_CACHES)
+    return child_events(__file__, [name, url, endpoint, str(count)], options)
 
 
 def per_stream(name: str, url: str, endpoint: str) -> dict[str, float] | None:

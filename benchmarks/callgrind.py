@@ -1,4 +1,5 @@
-"""One measured child process under valgrind's callgrind: its total user-space instructions."""
+"""One measured child process under valgrind's callgrind: its total user-space instructions, or
+(with the cache simulator) every event callgrind counts."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ from pathlib import Path
 NOT_AVAILABLE = 3  # the exit code of a child whose client is not installed
 
 
-def child_instructions(script: str | Path, args: list[str]) -> int | None:
-    """Run ``python script --child *args`` under callgrind and return its instruction count
-    (callgrind's ``Ir``), or None if the child exited with ``NOT_AVAILABLE``."""
+def child_events(
+    script: str | Path, args: list[str], options: tuple[str, ...] = ()
+) -> dict[str, int] | None:
+    """Run ``python script --child *args`` under callgrind (with extra valgrind ``options``) and
+    return its totals by event (``Ir``, and with ``--cache-sim=yes`` ``I1mr``, ``DLmw``...), or
+    None if the child exited with ``NOT_AVAILABLE``."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = [
             "valgrind",
             "--tool=callgrind",
+            *options,
             f"--callgrind-out-file={out}",
             sys.executable,
             str(Path(script).resolve()),
@@ -33,7 +38,16 @@ def child_instructions(script: str | Path, args: list[str]) -> int | None:
             return None
         if done.returncode != 0:
             raise RuntimeError(f"{args}: exit {done.returncode}\n{done.stderr[-2000:]}")
-        match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-        if match is None:
+        text = out.read_text()
+        events = re.search(r"^events: (.*)$", text, re.MULTILINE)
+        totals = re.search(r"^(?:summary|totals): (.*)$", text, re.MULTILINE)
+        if events is None or totals is None:
             raise RuntimeError(f"{args}: no totals in the callgrind output")
-        return int(match.group(1))
+        return dict(zip(events.group(1).split(), map(int, totals.group(1).split()), strict=True))
+
+
+def child_instructions(script: str | Path, args: list[str]) -> int | None:
+    """Run ``python script --child *args`` under callgrind and return its instruction count
+    (callgrind's ``Ir``), or None if the child exited with ``NOT_AVAILABLE``."""
+    counts = child_events(script, args)
+    return None if counts is None else counts["Ir"]

@@ -75,7 +75,8 @@ SIM_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 
 
 class Evictor:
-    """Empties the caches by writing a buffer allocated once (no allocation, no page faults)."""
+    """Empties the caches by writing a buffer allocated once: an eviction allocates nothing, and
+    only the first faults its pages in (before any stream is timed)."""
 
     def __init__(self, size: int) -> None:
         self.buffer = bytearray(size)

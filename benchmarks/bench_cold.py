@@ -1,16 +1,18 @@
-"""Streams after the CPU's caches are emptied: client CPU per event, stream by stream.
+"""Streams after a full collection, or after the caches are emptied: CPU per event, stream by stream.
 
-Run: ``python benchmarks/bench_cold.py [--rounds R] [--streams N] [--evict collect|write]
+Run: ``python benchmarks/bench_cold.py [--rounds R] [--streams N] [--evict KIND]
 [--written burst|event]``, or ``--cache-sim`` for the deterministic companion.
 
 ``bench_client.py`` starts every round with a full garbage collection and reads five streams a
 round at one stream, and every client's first stream after the collection costs several times
 its later ones. This script shows where that comes from and what it adds. Raw aiohttp, the
 expert's (the same read, signed by hand), this client's ``async for part`` and its
-``iter_text()`` take turns round by round (the order rotating); each round first empties the
-caches (``--evict collect``: a full collection, as bench_client does; ``write``: a 64 MiB write,
-which touches no Python object), then reads ``--streams`` 200-event streams one after the other,
-each timed on its own (``time.process_time()``). Then the same rounds without emptying anything.
+``iter_text()`` take turns round by round (the order rotating); each round first runs what
+``--evict`` names (``collect``: a full collection, as bench_client does; ``collect-twice``: two in
+a row, the second freeing nothing; ``objects``: ``gc.get_objects()``, a walk over every tracked
+object without a collection; ``young``: ``gc.collect(1)``; ``write``: a 64 MiB write, which
+touches no Python object), then reads ``--streams`` 200-event streams one after the other, each
+timed on its own (``time.process_time()``). Then the same rounds without emptying anything.
 Printed: per client and position, the median CPU per event; the mean of the first five (what
 bench_client's rounds at one stream average); and the steady state.
 
@@ -34,6 +36,7 @@ import gc
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -74,6 +77,24 @@ EVICTION_ONLY = "eviction"  # a child that only evicts: what every client's coun
 SIM_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 
 
+def _collect_twice() -> None:
+    gc.collect()
+    gc.collect()  # frees nothing: only the walk over the heap
+
+
+def _collect_young() -> None:
+    gc.collect(1)
+
+
+# --evict: what runs before each client's streams in a round (and "write": an Evictor).
+EVICTIONS: dict[str, Callable[[], object]] = {
+    "collect": gc.collect,
+    "collect-twice": _collect_twice,
+    "objects": gc.get_objects,
+    "young": _collect_young,
+}
+
+
 class Evictor:
     """Empties the caches by writing a buffer allocated once: an eviction allocates nothing, and
     only the first faults its pages in (before any stream is timed)."""
@@ -105,7 +126,7 @@ async def positions(
     for read, _ in made.values():
         for _ in range(3):
             await read()  # warm-up: connections open, the header cache and shapes learned
-    evictor = Evictor(EVICT_BYTES) if evict == "write" else None
+    empty = EVICTIONS[evict] if evict in EVICTIONS else Evictor(EVICT_BYTES)
     names = list(made)
     results = []
     for emptied in (True, False):
@@ -116,10 +137,7 @@ async def positions(
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 read = made[name][0]
                 if emptied:
-                    if evictor is not None:
-                        evictor()
-                    else:
-                        gc.collect()
+                    empty()
                 for position in range(streams):
                     cpu = time.process_time()
                     await read()
@@ -221,7 +239,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--streams", type=int, default=8, help="streams per round (default 8)")
-    parser.add_argument("--evict", choices=("collect", "write"), default="collect")
+    parser.add_argument("--evict", choices=(*EVICTIONS, "write"), default="collect")
     parser.add_argument("--written", choices=tuple(WRITTEN), default="burst")
     parser.add_argument("--cache-sim", action="store_true", help="count cache misses instead")
     args = parser.parse_args()

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 _READ_CHUNK = read_chunk  # tests replace the module's read_chunk to watch reads
 _PAYLOAD_PART = ("PayloadPart", PayloadPart, "bytes")  # decoded straight into PayloadPart
 _PAYLOAD_BYTES = ("PayloadPart", bytes, "")  # decoded to the payload alone (joined)
+# What a body that is not an event stream (the OpenAI route's) has instead of a decoder of its
+# own: never fed, so one serves every such stream, and closing it at the end checks nothing.
+_UNFED_DECODER = EventStreamDecoder()
 
 
 def open_stream(response: HttpResponse, retries: int) -> ResponseStream:
@@ -137,8 +140,12 @@ class ResponseStream(TextStreamMixin):
         copies; a shared generator of chunks would cost a step per chunk, which for a token
         stream is one per event.)"""
         readany = self._begin()
-        decoder = EventStreamDecoder(event=_PAYLOAD_BYTES if joined else _PAYLOAD_PART)
         event_stream = self._event_stream
+        decoder = (
+            EventStreamDecoder(event=_PAYLOAD_BYTES if joined else _PAYLOAD_PART)
+            if event_stream
+            else _UNFED_DECODER
+        )
         response = self._response
         watch = self._watch
         observer = self._observer

@@ -126,6 +126,20 @@ async def test_a_route_stream_is_iterated_only_once(client: SageMakerRuntimeClie
             [text async for text in s.iter_text()]
 
 
+async def test_route_streams_share_one_decoder_that_is_never_fed(
+    client: SageMakerRuntimeClient,
+) -> None:
+    # The route's body is not an event stream: its streams use one shared, never-fed decoder
+    # rather than building one each. Fed, it would carry one stream's bytes into the next.
+    from sagemaker_rt_aio._stream import _UNFED_DECODER
+
+    for way in ("parts", "text"):
+        async with client.chat_completions_stream(endpoint_name="tgi", body={}) as s:
+            got = [p async for p in s] if way == "parts" else [t async for t in s.iter_text()]
+        assert got
+        assert _UNFED_DECODER.pending == 0 and _UNFED_DECODER.error is None
+
+
 async def test_classic_stream_has_the_same_helpers(client: SageMakerRuntimeClient) -> None:
     for fmt in FORMATS:
         async with client.invoke_endpoint_with_response_stream(endpoint_name=fmt, body=b"{}") as s:

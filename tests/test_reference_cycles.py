@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
-import sys
 import types
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -214,11 +213,6 @@ def describe(thing: object) -> str:
 
 @pytest.fixture
 def collector_off() -> Iterator[None]:
-    # pytest keeps the last failure's traceback for post-mortem debugging (sys.last_*): let it go
-    # first, or another test's failure would show up as this one's garbage.
-    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
-        if hasattr(sys, name):
-            delattr(sys, name)
     # Everything tracked so far, an earlier test's garbage included, is set aside (frozen), so
     # that a collection in the test walks only what the test made: quick whatever the worker
     # has imported, and no earlier garbage to tell from this test's. What exists before the test

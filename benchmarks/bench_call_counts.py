@@ -38,7 +38,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from callgrind import child_events  # noqa: E402
+from callgrind import NOT_AVAILABLE, child_events  # noqa: E402
 from floor import CALL_CLIENTS, quiet_environment, start_server, stop_server  # noqa: E402
 
 CHILD = BENCH_DIR / "bench_instructions.py"
@@ -65,14 +65,19 @@ def _child_args(name: str, url: str, calls: int, concurrency: int) -> list[str]:
     return ["call", name, url, str(calls), str(concurrency)]
 
 
-def syscalls(name: str, url: str, calls: int, concurrency: int) -> collections.Counter[str]:
-    """The system calls of one child run, by name (an interrupted call is counted once)."""
+def syscalls(name: str, url: str, calls: int, concurrency: int) -> collections.Counter[str] | None:
+    """The system calls of one child run, by name (an interrupted call is counted once), or None
+    if the client is not installed."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "strace.out"
         command = ["strace", "-f", "-qq", "-o", str(out), sys.executable, str(CHILD), "--child"]
         command += _child_args(name, url, calls, concurrency)
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        subprocess.run(command, check=True, capture_output=True, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode == NOT_AVAILABLE:
+            return None
+        if done.returncode != 0:
+            raise RuntimeError(f"{name}: exit {done.returncode}\n{done.stderr[-2000:]}")
         counts: collections.Counter[str] = collections.Counter()
         for line in out.read_text().splitlines():
             match = _SYSCALL.match(line)
@@ -81,17 +86,20 @@ def syscalls(name: str, url: str, calls: int, concurrency: int) -> collections.C
         return counts
 
 
-def per_call_syscalls(name: str, url: str, calls: int, concurrency: int) -> dict[str, float]:
+def per_call_syscalls(name: str, url: str, calls: int, concurrency: int) -> dict[str, float] | None:
     short = syscalls(name, url, calls, concurrency)
     long = syscalls(name, url, 2 * calls, concurrency)
+    if short is None or long is None:
+        return None
     long.subtract(short)
     return {syscall: count / calls for syscall, count in long.items() if count}
 
 
-def per_call_events(name: str, url: str, calls: int, concurrency: int) -> dict[str, float]:
+def per_call_events(name: str, url: str, calls: int, concurrency: int) -> dict[str, float] | None:
     short = child_events(CHILD, _child_args(name, url, calls, concurrency), SIMULATORS)
     long = child_events(CHILD, _child_args(name, url, 2 * calls, concurrency), SIMULATORS)
-    assert short is not None and long is not None  # raw, expert and ours are always there
+    if short is None or long is None:
+        return None
     return {event: (long[event] - short[event]) / calls for event in long}
 
 
@@ -122,15 +130,18 @@ def main() -> None:
             calls = max(args.calls, concurrency)  # every task makes at least one
             for name in clients:
                 cells = [str(concurrency), name]
+                by_name = per_call_syscalls(name, url, calls, concurrency) if can_strace else {}
+                events = per_call_events(name, url, calls, concurrency) if can_simulate else {}
+                if by_name is None or events is None:
+                    print(f"{name}: not installed, skipped", file=sys.stderr)
+                    continue
                 if can_strace:
-                    by_name = per_call_syscalls(name, url, calls, concurrency)
                     top = ", ".join(
                         f"{syscall} {count:.2f}"
                         for syscall, count in sorted(by_name.items(), key=lambda kv: -kv[1])[:3]
                     )
                     cells.append(f"{sum(by_name.values()):.2f} ({top})")
                 if can_simulate:
-                    events = per_call_events(name, url, calls, concurrency)
                     cells += [f"{sum(events[e] for e in sums):,.0f}" for _, sums in COLUMNS]
                 lines.append("| " + " | ".join(cells) + " |")
                 print(f"c={concurrency} {name} done", file=sys.stderr)

@@ -26,19 +26,16 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from callgrind import NOT_AVAILABLE, child_events  # noqa: E402
+from callgrind import child_events, child_output  # noqa: E402
 from floor import CALL_CLIENTS, quiet_environment, start_server, stop_server  # noqa: E402
 
 CHILD = BENCH_DIR / "bench_instructions.py"
@@ -68,22 +65,19 @@ def _child_args(name: str, url: str, calls: int, concurrency: int) -> list[str]:
 def syscalls(name: str, url: str, calls: int, concurrency: int) -> collections.Counter[str] | None:
     """The system calls of one child run, by name (an interrupted call is counted once), or None
     if the client is not installed."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "strace.out"
-        command = ["strace", "-f", "-qq", "-o", str(out), sys.executable, str(CHILD), "--child"]
-        command += _child_args(name, url, calls, concurrency)
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        if done.returncode == NOT_AVAILABLE:
-            return None
-        if done.returncode != 0:
-            raise RuntimeError(f"{name}: exit {done.returncode}\n{done.stderr[-2000:]}")
-        counts: collections.Counter[str] = collections.Counter()
-        for line in out.read_text().splitlines():
-            match = _SYSCALL.match(line)
-            if match is not None and "resumed>" not in line:
-                counts[match.group(1)] += 1
-        return counts
+    text = child_output(
+        lambda out: ["strace", "-f", "-qq", "-o", str(out)],
+        CHILD,
+        _child_args(name, url, calls, concurrency),
+    )
+    if text is None:
+        return None
+    counts: collections.Counter[str] = collections.Counter()
+    for line in text.splitlines():
+        match = _SYSCALL.match(line)
+        if match is not None and "resumed>" not in line:
+            counts[match.group(1)] += 1
+    return counts
 
 
 def per_call_syscalls(name: str, url: str, calls: int, concurrency: int) -> dict[str, float] | None:

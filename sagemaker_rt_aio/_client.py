@@ -589,6 +589,11 @@ class SageMakerRuntimeClient:
                 skip_auto_headers=SKIP_AUTO_HEADERS,
                 headers=owner._session_headers,
                 timeout=owner._pipeline.timeout,
+                # No cookies kept or sent, as botocore keeps none: a server's Set-Cookie must not
+                # follow later calls (to other endpoints of the host too), and one that sets a new
+                # cookie per answer must not grow the jar and every request (aiohttp before 3.14
+                # bounds neither).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             owner._session = session
         return session

@@ -28,6 +28,8 @@ import botocore.config
 import botocore.utils
 import pytest
 import trustme
+from aiohttp import web
+from conftest import ScriptedServer
 from real_proxy import USER, Proxy, running_proxy
 from yarl import URL
 
@@ -600,3 +602,46 @@ async def test_keepalive_client_talks(scripted_server: Any) -> None:
     ) as client:
         result = await client.invoke_endpoint(endpoint_name="e", body=b"k")
     assert result.body == b"k"
+
+
+async def test_no_cookie_is_kept_or_sent_back(scripted_server: ScriptedServer) -> None:
+    """botocore keeps no cookies; neither does the client's session. A server (or a proxy, a load
+    balancer) that sets a new cookie on every answer does not make later calls carry it, nor grow
+    the client. Through ``localhost``: aiohttp's default jar ignores cookies from an IP address."""
+    from sagemaker_rt_aio._stream_events import encode_payload_part
+
+    answered = 0
+
+    def cookie() -> dict[str, str]:
+        nonlocal answered
+        answered += 1
+        return {"Set-Cookie": f"c{answered}={'x' * 100}; Path=/", "x-amzn-RequestId": "r"}
+
+    async def call(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(body=b"{}", content_type="application/json", headers=cookie())
+
+    async def stream(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/vnd.amazon.eventstream", **cookie()}
+        )
+        await response.prepare(request)
+        await response.write(encode_payload_part(b"token"))
+        await response.write_eof()
+        return response
+
+    url = scripted_server.url.replace("127.0.0.1", "localhost")
+    async with SageMakerRuntimeClient(
+        "us-east-1", endpoint_url=url, aws_access_key_id="AK", aws_secret_access_key="SK"
+    ) as client:
+        for index in range(6):
+            scripted_server.default = stream if index % 2 else call
+            if index % 2:
+                async with client.invoke_endpoint_with_response_stream(
+                    endpoint_name="ep", body=b"{}"
+                ) as parts:
+                    assert [part.bytes async for part in parts] == [b"token"]
+            else:
+                await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+        assert len(client._get_session().cookie_jar) == 0
+    assert answered == len(scripted_server.received) == 6
+    assert [r.headers.get("Cookie") for r in scripted_server.received] == [None] * 6

@@ -116,6 +116,7 @@ class ContainerBackend:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.ping_timeout),
                 # Only the headers the service sends: no compression is asked of the container.
                 skip_auto_headers=("Accept-Encoding",),
+                cookie_jar=aiohttp.DummyCookieJar(),  # as the client's: no cookies kept or sent
             )
         return self._session
 

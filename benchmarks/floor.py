@@ -273,11 +273,13 @@ def check_expert_matches_ours(url: str) -> None:
 SKIP_AUTO_HEADERS = frozenset({"Accept", "Content-Type", "Accept-Encoding", "User-Agent"})
 
 
-def _session(concurrency: int) -> Any:
+def _session(concurrency: int, timeout: Any = None) -> Any:
     import aiohttp
 
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency), auto_decompress=False
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        auto_decompress=False,
+        **({} if timeout is None else {"timeout": timeout}),
     )
 
 
@@ -301,9 +303,10 @@ async def make_raw(url: str, concurrency: int) -> tuple[Call, Close]:
     return call, session.close
 
 
-async def make_expert(url: str, concurrency: int) -> tuple[Call, Close]:
-    """The expert floor: the same POST, signed by hand on every call."""
-    session = _session(concurrency)
+async def make_expert(url: str, concurrency: int, timeout: Any = None) -> tuple[Call, Close]:
+    """The expert floor: the same POST, signed by hand on every call (``timeout``: the session's;
+    if None, aiohttp's default: 300 s in all, no read timeout)."""
+    session = _session(concurrency, timeout)
     signers: dict[str, ExpertSigner] = {}
 
     async def call(endpoint: str = ENDPOINT) -> bytes:
@@ -398,6 +401,37 @@ async def make_ours_request(url: str, concurrency: int) -> tuple[Call, Close]:
     return call, client.shutdown
 
 
+async def make_expert_read_timeout(url: str, concurrency: int) -> tuple[Call, Close]:
+    """The expert floor keeping the read timeout this client keeps: aiohttp's own ``sock_read``
+    of 70 s (its timer, armed once the request is written and re-armed on every read), and no
+    total (this client's default has none either)."""
+    import aiohttp
+
+    return await make_expert(url, concurrency, aiohttp.ClientTimeout(sock_read=70))
+
+
+async def make_ours_without_read_timeout(url: str, concurrency: int) -> tuple[Call, Close]:
+    """An ablation, not a way to call: this client with its 70 s read timeout switched off (its
+    read watchdog then watches nothing). The API refuses ``sock_read=0``, so the timeout is set
+    on the client's internals before its session is made."""
+    import aiohttp
+
+    client = _ours_client(url, concurrency)
+    timeout = client.timeout
+    client._pipeline.timeout = aiohttp.ClientTimeout(
+        total=timeout.total, connect=timeout.connect, sock_connect=timeout.sock_connect, sock_read=0
+    )
+    await client.__aenter__()
+
+    async def call(endpoint: str = ENDPOINT) -> bytes:
+        result = await client.invoke_endpoint(
+            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
+        )
+        return bytes(result.body)
+
+    return call, client.shutdown
+
+
 CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {
     "raw": make_raw,
     "expert": make_expert,
@@ -407,6 +441,8 @@ CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None
 # Other ways of calling, counted by bench_instructions.py when named (not in the timed runs).
 OTHER_CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {
     "ours request": make_ours_request,
+    "expert read timeout": make_expert_read_timeout,
+    "ours without read timeout": make_ours_without_read_timeout,
 }
 
 # -- stream readers: read() -> (events, or bytes for raw; seconds from the call to the first event;

@@ -1,0 +1,144 @@
+"""The cyclic garbage collector's share of each client's CPU per call.
+
+Run: ``python benchmarks/bench_gc.py [--concurrency 64,512] [--rounds R] [--calls N] [--loop L]``.
+
+At concurrency 512 the calls in flight keep tens of thousands of objects alive, and the young
+collections that every few hundred allocations trigger walk the ones made since the last: a
+fixed cost per call that every client pays and that is not in a call's path. This script asks
+whether this client makes the collector work harder than the expert does (more objects per call
+in flight, or costlier ones to walk), and whether the collector explains why its CPU reads a few
+per cent behind the expert's at 64 and 512 where every count is level.
+
+As in ``bench_client.py``: one loopback server in its own process, every client's pool warmed
+up, the clients taking turns round by round (the order rotating), a full collection before each
+round. Per round and client: CPU per call (``time.process_time()``), CPU per call spent in
+collections (``gc.callbacks``, start to stop of each), and how many of each generation ran. It
+prints the medians over rounds, each client's median paired ratio to the expert's, and the same
+ratio with every collection's CPU taken out of both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from bench_client import new_loop, round_runner  # noqa: E402
+from floor import (  # noqa: E402
+    CALL_CLIENTS,
+    quiet_environment,
+    start_server,
+    steady_allocator,
+    stop_server,
+)
+
+CLIENTS = ("raw", "expert", "ours")
+
+
+class CollectorClock:
+    """CPU spent in collections, and how many of each generation ran, since ``reset``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.runs = [0, 0, 0]
+        self._started = 0.0
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+        self.runs = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.runs[info["generation"]] += 1
+
+
+def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -> list[str]:
+    loop = new_loop(loop_name)
+    clock = CollectorClock()
+    runs: dict[str, Callable[[int], None]] = {}
+    closers = []
+    cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    in_gc: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    collections: dict[str, list[int]] = {name: [0, 0, 0] for name in CLIENTS}
+    gc.callbacks.append(clock)
+    try:
+        for name in CLIENTS:
+            call, close = loop.run_until_complete(CALL_CLIENTS[name](url, concurrency))
+            closers.append(close)
+            runs[name] = round_runner(loop, call, concurrency)
+            runs[name](max(calls, 2 * concurrency))  # warm-up: every connection opened
+        for r in range(rounds):
+            for name in CLIENTS[r % 3 :] + CLIENTS[: r % 3]:
+                gc.collect()
+                clock.reset()
+                start = time.process_time()
+                runs[name](calls)
+                spent = time.process_time() - start
+                cpu[name].append(spent / calls * 1e6)
+                in_gc[name].append(clock.seconds / calls * 1e6)
+                collections[name] = [
+                    a + b for a, b in zip(collections[name], clock.runs, strict=True)
+                ]
+    finally:
+        gc.callbacks.remove(clock)
+        for close in closers:
+            loop.run_until_complete(close())
+        loop.close()
+    lines = []
+    for name in CLIENTS:
+        ratio = statistics.median(c / e for c, e in zip(cpu[name], cpu["expert"], strict=True))
+        without = statistics.median(
+            (c - g) / (e - h)
+            for c, g, e, h in zip(
+                cpu[name], in_gc[name], cpu["expert"], in_gc["expert"], strict=True
+            )
+        )
+        per_round = "/".join(f"{n / rounds:.0f}" for n in collections[name])
+        lines.append(
+            f"| {loop_name} | {concurrency} | {name} | {statistics.median(cpu[name]):.1f} | "
+            f"{statistics.median(in_gc[name]):.1f} | {per_round} | {ratio:.3f}x | {without:.3f}x |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", default="64,512")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=4096, help="calls per round")
+    parser.add_argument("--loop", default="asyncio", help="asyncio or uvloop")
+    args = parser.parse_args()
+    quiet_environment()
+    steady_allocator()
+    # The heap bench_client has: aiobotocore and botocore imported (a full collection walks them).
+    with contextlib.suppress(ImportError):
+        import aiobotocore.session  # noqa: F401
+    process, url = start_server()
+    try:
+        print(
+            "| loop | concurrency | client | CPU µs/call | of it in collections | "
+            "collections a round (gen 0/1/2) | vs expert | vs expert, collections out |"
+        )
+        print("|---|---:|---|---:|---:|---|---:|---:|")
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            for line in bench(url, args.loop, concurrency, args.calls, args.rounds):
+                print(line, flush=True)
+    finally:
+        stop_server(process)
+
+
+if __name__ == "__main__":
+    main()

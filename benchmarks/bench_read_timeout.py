@@ -1,0 +1,107 @@
+"""What keeping a 70 s read timeout costs a call: the expert floor with and without one, this
+client with and without its own.
+
+Run: ``python benchmarks/bench_read_timeout.py [--concurrency 1,64,512] [--rounds R] [--calls N]
+[--loop asyncio|uvloop]``.
+
+The expert floor of ``bench_client.py`` keeps no read timeout: aiohttp's default session has a
+300 s total and no ``sock_read``. This client keeps a 70 s ``sock_read`` on every call (AWS's
+advice for SageMaker: the service gives the model 60 s), with one read watchdog per client
+instead of aiohttp's timer re-armed on every read. Four clients, in paired rounds as in
+``bench_client.py`` (one loopback server in its own process, pools warmed up, turns rotating, a
+full collection before each round; each ratio the median over rounds of the ratio within a
+round):
+
+- ``expert``: the floor as ``bench_client.py`` has it;
+- ``expert read timeout``: the same session with ``ClientTimeout(sock_read=70)``, as aiohttp's
+  documentation keeps one (and no total, as this client's default);
+- ``ours``: ``invoke_endpoint``, as ``bench_client.py`` calls it;
+- ``ours without read timeout``: an ablation, not a setting (the API refuses ``sock_read=0``):
+  the same client with its read watchdog watching nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from bench_client import alternate, new_loop, paired, round_runner  # noqa: E402
+from floor import (  # noqa: E402
+    CALL_CLIENTS,
+    OTHER_CALL_CLIENTS,
+    quiet_environment,
+    start_server,
+    steady_allocator,
+    stop_server,
+)
+
+CLIENTS = {
+    "expert": CALL_CLIENTS["expert"],
+    "expert read timeout": OTHER_CALL_CLIENTS["expert read timeout"],
+    "ours": CALL_CLIENTS["ours"],
+    "ours without read timeout": OTHER_CALL_CLIENTS["ours without read timeout"],
+}
+
+
+def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -> list[str]:
+    loop = new_loop(loop_name)
+    closers = []
+    runs: dict[str, Callable[[], float]] = {}
+    try:
+        for name, factory in CLIENTS.items():
+            made = loop.run_until_complete(factory(url, concurrency))
+            assert made is not None
+            call, close = made
+            closers.append(close)
+            run = round_runner(loop, call, concurrency)
+            run(max(calls, 2 * concurrency))  # warm-up: every connection of the pool opened
+
+            def measure(run: Callable[[int], None] = run) -> float:
+                cpu = time.process_time()
+                run(calls)
+                return (time.process_time() - cpu) / calls * 1e6
+
+            runs[name] = measure
+        samples = alternate(runs, rounds)
+    finally:
+        for close in closers:
+            loop.run_until_complete(close())
+        loop.close()
+    to_expert = paired(samples, "expert")
+    to_ours = paired(samples, "ours")
+    return [
+        f"| {loop_name} | {concurrency} | {name} | {to_expert[name][0]:.1f} | "
+        f"{to_expert[name][1]:.3f}x | {to_ours[name][1]:.3f}x |"
+        for name in CLIENTS
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", default="1,64,512")
+    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--calls", type=int, default=2048, help="calls per round")
+    parser.add_argument("--loop", default="asyncio", help="asyncio or uvloop")
+    args = parser.parse_args()
+    quiet_environment()
+    steady_allocator()
+    process, url = start_server()
+    try:
+        print("| loop | concurrency | client | CPU µs/call | vs expert | vs ours |")
+        print("|---|---:|---|---:|---:|---:|")
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            for line in bench(url, args.loop, concurrency, args.calls, args.rounds):
+                print(line, flush=True)
+    finally:
+        stop_server(process)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_client import alternate, new_loop, paired, round_runner  # noqa: E402
+from bench_client import bench_calls, paired  # noqa: E402
 from floor import (  # noqa: E402
     CALL_CLIENTS,
     OTHER_CALL_CLIENTS,
@@ -51,29 +49,7 @@ CLIENTS = {
 
 
 def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -> list[str]:
-    loop = new_loop(loop_name)
-    closers = []
-    runs: dict[str, Callable[[], float]] = {}
-    try:
-        for name, factory in CLIENTS.items():
-            made = loop.run_until_complete(factory(url, concurrency))
-            assert made is not None
-            call, close = made
-            closers.append(close)
-            run = round_runner(loop, call, concurrency)
-            run(max(calls, 2 * concurrency))  # warm-up: every connection of the pool opened
-
-            def measure(run: Callable[[int], None] = run) -> float:
-                cpu = time.process_time()
-                run(calls)
-                return (time.process_time() - cpu) / calls * 1e6
-
-            runs[name] = measure
-        samples = alternate(runs, rounds)
-    finally:
-        for close in closers:
-            loop.run_until_complete(close())
-        loop.close()
+    samples = bench_calls(url, loop_name, concurrency, calls, rounds, CLIENTS)
     to_expert = paired(samples, "expert")
     to_ours = paired(samples, "ours")
     return [

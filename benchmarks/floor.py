@@ -341,8 +341,11 @@ def _ours_client(url: str, concurrency: int) -> Any:
     )
 
 
-async def make_ours(url: str, concurrency: int) -> tuple[Call, Close]:
-    client = _ours_client(url, concurrency)
+async def make_ours(url: str, concurrency: int, client: Any = None) -> tuple[Call, Close]:
+    """``invoke_endpoint`` with keyword arguments (``client``: one made by ``_ours_client`` and
+    set up otherwise, not yet entered)."""
+    if client is None:
+        client = _ours_client(url, concurrency)
     await client.__aenter__()
 
     async def call(endpoint: str = ENDPOINT) -> bytes:
@@ -421,15 +424,7 @@ async def make_ours_without_read_timeout(url: str, concurrency: int) -> tuple[Ca
     client._pipeline.timeout = aiohttp.ClientTimeout(
         total=timeout.total, connect=timeout.connect, sock_connect=timeout.sock_connect, sock_read=0
     )
-    await client.__aenter__()
-
-    async def call(endpoint: str = ENDPOINT) -> bytes:
-        result = await client.invoke_endpoint(
-            endpoint_name=endpoint, body=REQUEST_BODY, content_type=CONTENT_TYPE
-        )
-        return bytes(result.body)
-
-    return call, client.shutdown
+    return await make_ours(url, concurrency, client)
 
 
 CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {

@@ -154,49 +154,32 @@ def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseExc
 
         return run
 
-    def huge_body(server: Hostile) -> Behaviour:
-        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(server, reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n")
-            chunk = b"h" * 65536
-            while True:
-                writer.write(chunk)
-                await writer.drain()
+    def flooding(head: bytes, chunk: bytes) -> Callable[[Hostile], Behaviour]:
+        """A response that starts with ``head`` and then sends ``chunk`` for ever."""
 
-        return run
+        def make(server: Hostile) -> Behaviour:
+            async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await read_request(server, reader)
+                writer.write(head)
+                while True:
+                    writer.write(chunk)
+                    await writer.drain()
 
-    def endless_chunked(server: Hostile) -> Behaviour:
-        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(server, reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-            chunk = b"10000\r\n" + b"e" * 65536 + b"\r\n"
-            while True:
-                writer.write(chunk)
-                await writer.drain()
+            return run
 
-        return run
+        return make
 
-    def endless_headers(server: Hostile) -> Behaviour:
-        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(server, reader)
-            writer.write(b"HTTP/1.1 200 OK\r\n")
-            lines = b"".join(b"X-Header-%d: %s\r\n" % (i, b"v" * 100) for i in range(512))
-            while True:  # header lines for ever, each one short
-                writer.write(lines)
-                await writer.drain()
-
-        return run
-
-    def endless_header_value(server: Hostile) -> Behaviour:
-        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(server, reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nX-Huge: ")
-            chunk = b"v" * 65536
-            while True:  # one header's value for ever
-                writer.write(chunk)
-                await writer.drain()
-
-        return run
+    huge_body = flooding(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n", b"h" * 65536)
+    endless_chunked = flooding(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"10000\r\n" + b"e" * 65536 + b"\r\n",
+    )
+    # Header lines for ever, each one short; one header's value for ever.
+    endless_headers = flooding(
+        b"HTTP/1.1 200 OK\r\n",
+        b"".join(b"X-Header-%d: %s\r\n" % (i, b"v" * 100) for i in range(512)),
+    )
+    endless_header_value = flooding(b"HTTP/1.1 200 OK\r\nX-Huge: ", b"v" * 65536)
 
     return {
         "endless-headers": (endless_headers, TransportError),

@@ -81,7 +81,7 @@ def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -
             runs[name] = round_runner(loop, call, concurrency)
             runs[name](max(calls, 2 * concurrency))  # warm-up: every connection opened
         for r in range(rounds):
-            for name in CLIENTS[r % 3 :] + CLIENTS[: r % 3]:
+            for name in CLIENTS[r % len(CLIENTS) :] + CLIENTS[: r % len(CLIENTS)]:
                 gc.collect()
                 clock.reset()
                 start = time.process_time()

@@ -5,7 +5,8 @@ on, so a wrong retry decision would show as a second request), nothing left open
 connections), and no secret reachable from the exception. The huge and endless bodies and headers
 also bound the process's memory (resident set, from /proc/self/statm): endless header lines are
 refused by aiohttp from 3.13.4 on (before, they filled memory until the read timeout ended the
-call: 15 MiB in the 0.6 s these tests allow, gigabytes in the default 70 s), hence the floor."""
+call: 15 MiB in the 0.6 s these tests allow, gigabytes in the default 70 s), hence the
+``aiohttp>=3.13.5`` in pyproject.toml."""
 
 from __future__ import annotations
 

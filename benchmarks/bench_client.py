@@ -164,6 +164,13 @@ def paired(samples: dict[str, list[float]], base: str) -> dict[str, tuple[float,
 # -- calls ----------------------------------------------------------------------------------------
 
 
+def cpu_per_call(name: str, run: Callable[[int], None], calls: int) -> float:
+    """One round's sample: ``run(calls)``'s CPU in µs per call."""
+    cpu = time.process_time()
+    run(calls)
+    return (time.process_time() - cpu) / calls * 1e6
+
+
 def bench_calls(
     url: str,
     loop_name: str,
@@ -171,8 +178,11 @@ def bench_calls(
     calls: int,
     rounds: int,
     clients: Mapping[str, Callable[[str, int], Awaitable[Any]]] = CALL_CLIENTS,
+    measure: Callable[[str, Callable[[int], None], int], float] = cpu_per_call,
 ) -> dict[str, list[float]]:
-    """CPU µs per call samples, a round each, per client (one not installed is left out)."""
+    """CPU µs per call samples, a round each, per client (one not installed is left out).
+    ``measure(client, run, calls)`` takes each round's sample (``bench_gc`` also times the
+    collector in it)."""
     loop = new_loop(loop_name)
     closers = []
     runs: dict[str, Callable[[], float]] = {}
@@ -185,13 +195,7 @@ def bench_calls(
             closers.append(close)
             run = round_runner(loop, call, concurrency)
             run(max(calls, 2 * concurrency))  # warm-up: every connection of the pool opened
-
-            def measure(run: Callable[[int], None] = run) -> float:
-                cpu = time.process_time()
-                run(calls)
-                return (time.process_time() - cpu) / calls * 1e6
-
-            runs[name] = measure
+            runs[name] = functools.partial(measure, name, run, calls)
         return alternate(runs, rounds)
     finally:
         for close in closers:

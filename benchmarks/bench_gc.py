@@ -33,7 +33,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_client import new_loop, round_runner  # noqa: E402
+from bench_client import bench_calls, cpu_per_call, paired  # noqa: E402
 from floor import (  # noqa: E402
     CALL_CLIENTS,
     quiet_environment,
@@ -42,7 +42,7 @@ from floor import (  # noqa: E402
     stop_server,
 )
 
-CLIENTS = ("raw", "expert", "ours")
+CLIENTS = {name: CALL_CLIENTS[name] for name in ("raw", "expert", "ours")}
 
 
 class CollectorClock:
@@ -66,52 +66,34 @@ class CollectorClock:
 
 
 def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -> list[str]:
-    loop = new_loop(loop_name)
     clock = CollectorClock()
-    runs: dict[str, Callable[[int], None]] = {}
-    closers = []
-    cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
     in_gc: dict[str, list[float]] = {name: [] for name in CLIENTS}
     collections: dict[str, list[int]] = {name: [0, 0, 0] for name in CLIENTS}
+
+    def measure(name: str, run: Callable[[int], None], calls: int) -> float:
+        clock.reset()  # after the full collection that starts each round
+        cpu = cpu_per_call(name, run, calls)
+        in_gc[name].append(clock.seconds / calls * 1e6)
+        collections[name] = [a + b for a, b in zip(collections[name], clock.runs, strict=True)]
+        return cpu
+
     gc.callbacks.append(clock)
     try:
-        for name in CLIENTS:
-            call, close = loop.run_until_complete(CALL_CLIENTS[name](url, concurrency))
-            closers.append(close)
-            runs[name] = round_runner(loop, call, concurrency)
-            runs[name](max(calls, 2 * concurrency))  # warm-up: every connection opened
-        for r in range(rounds):
-            for name in CLIENTS[r % len(CLIENTS) :] + CLIENTS[: r % len(CLIENTS)]:
-                gc.collect()
-                clock.reset()
-                start = time.process_time()
-                runs[name](calls)
-                spent = time.process_time() - start
-                cpu[name].append(spent / calls * 1e6)
-                in_gc[name].append(clock.seconds / calls * 1e6)
-                collections[name] = [
-                    a + b for a, b in zip(collections[name], clock.runs, strict=True)
-                ]
+        cpu = bench_calls(url, loop_name, concurrency, calls, rounds, CLIENTS, measure)
     finally:
         gc.callbacks.remove(clock)
-        for close in closers:
-            loop.run_until_complete(close())
-        loop.close()
-    lines = []
-    for name in CLIENTS:
-        ratio = statistics.median(c / e for c, e in zip(cpu[name], cpu["expert"], strict=True))
-        without = statistics.median(
-            (c - g) / (e - h)
-            for c, g, e, h in zip(
-                cpu[name], in_gc[name], cpu["expert"], in_gc["expert"], strict=True
-            )
-        )
-        per_round = "/".join(f"{n / rounds:.0f}" for n in collections[name])
-        lines.append(
-            f"| {loop_name} | {concurrency} | {name} | {statistics.median(cpu[name]):.1f} | "
-            f"{statistics.median(in_gc[name]):.1f} | {per_round} | {ratio:.3f}x | {without:.3f}x |"
-        )
-    return lines
+    to_expert = paired(cpu, "expert")
+    without = {
+        name: [c - g for c, g in zip(cpu[name], in_gc[name], strict=True)] for name in CLIENTS
+    }
+    without_to_expert = paired(without, "expert")
+    return [
+        f"| {loop_name} | {concurrency} | {name} | {to_expert[name][0]:.1f} | "
+        f"{statistics.median(in_gc[name]):.1f} | "
+        + "/".join(f"{n / rounds:.0f}" for n in collections[name])
+        + f" | {to_expert[name][1]:.3f}x | {without_to_expert[name][1]:.3f}x |"
+        for name in CLIENTS
+    ]
 
 
 def main() -> None:

@@ -203,6 +203,40 @@ def bench_calls(
         loop.close()
 
 
+def call_table_main(
+    doc: str,
+    header: tuple[str, str],
+    bench: Callable[[str, str, int, int, int], list[str]],
+    *,
+    concurrency: str,
+    rounds: int,
+    calls: int,
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """The ``main`` of a script that prints one table of call rounds (``bench_gc``,
+    ``bench_read_timeout``): its options, the server, and ``bench(url, loop, concurrency,
+    calls, rounds)``'s rows under ``header`` for each concurrency. ``prepare`` runs before the
+    server starts."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--concurrency", default=concurrency)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--calls", type=int, default=calls, help="calls per round")
+    parser.add_argument("--loop", default="asyncio", help="asyncio or uvloop")
+    args = parser.parse_args()
+    quiet_environment()
+    steady_allocator()
+    if prepare is not None:
+        prepare()
+    process, url = start_server()
+    try:
+        print("\n".join(header))
+        for level in (int(c) for c in args.concurrency.split(",")):
+            for line in bench(url, args.loop, level, args.calls, args.rounds):
+                print(line, flush=True)
+    finally:
+        stop_server(process)
+
+
 # -- streams --------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,6 @@ ratio with every collection's CPU taken out of both sides.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import statistics
@@ -33,14 +32,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_client import bench_calls, cpu_per_call, paired  # noqa: E402
-from floor import (  # noqa: E402
-    CALL_CLIENTS,
-    quiet_environment,
-    start_server,
-    steady_allocator,
-    stop_server,
-)
+from bench_client import bench_calls, call_table_main, cpu_per_call, paired  # noqa: E402
+from floor import CALL_CLIENTS  # noqa: E402
 
 CLIENTS = {name: CALL_CLIENTS[name] for name in ("raw", "expert", "ours")}
 
@@ -96,30 +89,27 @@ def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", default="64,512")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=4096, help="calls per round")
-    parser.add_argument("--loop", default="asyncio", help="asyncio or uvloop")
-    args = parser.parse_args()
-    quiet_environment()
-    steady_allocator()
-    # The heap bench_client has: aiobotocore and botocore imported (a full collection walks them).
+def import_aiobotocore() -> None:
+    """The heap bench_client has: aiobotocore and botocore imported (a full collection walks
+    them)."""
     with contextlib.suppress(ImportError):
         import aiobotocore.session  # noqa: F401
-    process, url = start_server()
-    try:
-        print(
+
+
+def main() -> None:
+    call_table_main(
+        __doc__,
+        (
             "| loop | concurrency | client | CPU µs/call | of it in collections | "
-            "collections a round (gen 0/1/2) | vs expert | vs expert, collections out |"
-        )
-        print("|---|---:|---|---:|---:|---|---:|---:|")
-        for concurrency in (int(c) for c in args.concurrency.split(",")):
-            for line in bench(url, args.loop, concurrency, args.calls, args.rounds):
-                print(line, flush=True)
-    finally:
-        stop_server(process)
+            "collections a round (gen 0/1/2) | vs expert | vs expert, collections out |",
+            "|---|---:|---|---:|---:|---|---:|---:|",
+        ),
+        bench,
+        concurrency="64,512",
+        rounds=15,
+        calls=4096,
+        prepare=import_aiobotocore,
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ round):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -30,15 +29,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_client import bench_calls, paired  # noqa: E402
-from floor import (  # noqa: E402
-    CALL_CLIENTS,
-    OTHER_CALL_CLIENTS,
-    quiet_environment,
-    start_server,
-    steady_allocator,
-    stop_server,
-)
+from bench_client import bench_calls, call_table_main, paired  # noqa: E402
+from floor import CALL_CLIENTS, OTHER_CALL_CLIENTS  # noqa: E402
 
 CLIENTS = {
     "expert": CALL_CLIENTS["expert"],
@@ -60,23 +52,17 @@ def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", default="1,64,512")
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--calls", type=int, default=2048, help="calls per round")
-    parser.add_argument("--loop", default="asyncio", help="asyncio or uvloop")
-    args = parser.parse_args()
-    quiet_environment()
-    steady_allocator()
-    process, url = start_server()
-    try:
-        print("| loop | concurrency | client | CPU µs/call | vs expert | vs ours |")
-        print("|---|---:|---|---:|---:|---:|")
-        for concurrency in (int(c) for c in args.concurrency.split(",")):
-            for line in bench(url, args.loop, concurrency, args.calls, args.rounds):
-                print(line, flush=True)
-    finally:
-        stop_server(process)
+    call_table_main(
+        __doc__,
+        (
+            "| loop | concurrency | client | CPU µs/call | vs expert | vs ours |",
+            "|---|---:|---|---:|---:|---:|",
+        ),
+        bench,
+        concurrency="1,64,512",
+        rounds=31,
+        calls=2048,
+    )
 
 
 if __name__ == "__main__":

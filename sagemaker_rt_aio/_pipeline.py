@@ -562,6 +562,7 @@ class Pipeline:
                     max_body=limit,
                     route=route,
                     watchdog=self._watchdog,
+                    own_session=self._own_session,
                 ),
                 remaining,
             )

@@ -1,12 +1,19 @@
 """Fault injection: hostile loopback servers, written at the socket level, against the client.
 
-For each fault: the typed error, no request sent twice when the model may have run (retries are
-on, so a wrong retry decision would show as a second request), nothing left open (tasks,
-connections), and no secret reachable from the exception. The huge and endless bodies and headers
-also bound the process's memory (resident set, from /proc/self/statm): endless header lines are
-refused by aiohttp from 3.13.4 on (before, they filled memory until the read timeout ended the
-call: 15 MiB in the 0.6 s these tests allow, gigabytes in the default 70 s), hence the
-``aiohttp>=3.13.5`` in pyproject.toml."""
+For each fault, through ``invoke_endpoint`` and through a response stream read to its end: the
+typed error, no request sent twice when the model may have run (retries are on, so a wrong retry
+decision would show as a second request), nothing left open (tasks, connections), and no secret
+reachable from the exception. The huge and endless bodies and headers also bound the process's
+memory (resident set, from /proc/self/statm): endless header lines are refused by aiohttp from
+3.13.4 on (before, they filled memory until the read timeout ended the call: 15 MiB in the 0.6 s
+these tests allow, gigabytes in the default 70 s), hence the ``aiohttp>=3.13.5`` in
+pyproject.toml.
+
+Two servers send bytes that never become the answer, for ever (a chunk's extension) or a byte at
+a time, each sooner than ``sock_read`` (a header line): aiohttp's own timer, re-armed on every
+read, would let them run until the total timeout (a ``DeadlineExceededError``). The client's read
+watchdog counts only body bytes as progress, and nothing before the headers are complete, so it
+ends them after ``sock_read``."""
 
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import pytest
 
 from sagemaker_rt_aio import (
     ConnectionClosedError,
+    EventStreamError,
     ReadTimeoutError,
     ResponseTooLargeError,
     RetryPolicy,
@@ -181,6 +189,23 @@ def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseExc
         b"".join(b"X-Header-%d: %s\r\n" % (i, b"v" * 100) for i in range(512)),
     )
     endless_header_value = flooding(b"HTTP/1.1 200 OK\r\nX-Huge: ", b"v" * 65536)
+    # Bytes for ever that are never body (one chunk's extension): see the module's docstring.
+    endless_chunk_extension = flooding(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=", b"x" * 65536
+    )
+
+    def trickling_headers_quickly(server: Hostile) -> Behaviour:
+        """A header line a byte at a time, each sooner than sock_read, for ever."""
+
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(server, reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while True:
+                writer.write(b"a")
+                await writer.drain()
+                await asyncio.sleep(0.05)  # within sock_read (0.3 s)
+
+        return run
 
     return {
         "endless-headers": (endless_headers, TransportError),
@@ -194,17 +219,20 @@ def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseExc
         "trickling-body": (trickling_body, ReadTimeoutError),
         "huge-body": (huge_body, ResponseTooLargeError),
         "endless-chunked": (endless_chunked, ResponseTooLargeError),
+        "endless-chunk-extension": (endless_chunk_extension, ReadTimeoutError),
+        "trickling-headers-quickly": (trickling_headers_quickly, ReadTimeoutError),
     }
 
 
 BEHAVIOURS = behaviours()
+TOTAL = 10.0  # the clients' total timeout, where they have one; a hang's bound where they do not
 
 
 @pytest.fixture
 async def client_factory() -> AsyncIterator[Callable[..., SageMakerRuntimeClient]]:
     made: list[SageMakerRuntimeClient] = []
 
-    def make(url: str, **kwargs: Any) -> SageMakerRuntimeClient:
+    def make(url: str, total: float | None = TOTAL, **kwargs: Any) -> SageMakerRuntimeClient:
         client = SageMakerRuntimeClient(
             "us-east-1",
             endpoint_url=url,
@@ -212,7 +240,7 @@ async def client_factory() -> AsyncIterator[Callable[..., SageMakerRuntimeClient
             aws_secret_access_key=SECRET,
             aws_session_token=TOKEN,
             retry_policy=RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002),
-            timeout=aiohttp.ClientTimeout(total=10, sock_read=0.3),
+            timeout=aiohttp.ClientTimeout(total=total, sock_read=0.3),
             **kwargs,
         )
         made.append(client)
@@ -223,20 +251,59 @@ async def client_factory() -> AsyncIterator[Callable[..., SageMakerRuntimeClient
         await client.shutdown()
 
 
+# Where a response stream ends otherwise than invoke_endpoint: a flood of bytes that are not an
+# event stream is refused at its first prelude (a stream's length has no bound of its own: its
+# reader takes the parts as they come).
+STREAM_ERRORS: dict[str, type[BaseException]] = {
+    "huge-body": EventStreamError,
+    "endless-chunked": EventStreamError,
+}
+MAX_PARTS = 1000  # no hostile server here sends a part: a bound on the loop, not an expectation
+
+
+async def invoke(client: SageMakerRuntimeClient) -> None:
+    await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+
+
+async def read_stream(client: SageMakerRuntimeClient) -> None:
+    parts = 0
+    async with client.invoke_endpoint_with_response_stream(
+        endpoint_name="ep", body=b"{}"
+    ) as stream:
+        async for _ in stream:
+            parts += 1
+            assert parts < MAX_PARTS
+
+
+# Each way through the client, and its client's total timeout: a stream without one takes the
+# pipeline's flat path (the default), with one another (the total bounds the stream's start).
+CALLS: dict[str, tuple[Callable[[SageMakerRuntimeClient], Awaitable[None]], float | None]] = {
+    "invoke_endpoint": (invoke, TOTAL),
+    "stream": (read_stream, None),
+    "stream-with-total": (read_stream, TOTAL),
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
 @pytest.mark.parametrize("name", sorted(BEHAVIOURS))
 async def test_hostile_server(
-    name: str, client_factory: Callable[..., SageMakerRuntimeClient]
+    name: str, call: str, client_factory: Callable[..., SageMakerRuntimeClient]
 ) -> None:
     make_behaviour, expected = BEHAVIOURS[name]
+    run, total = CALLS[call]
+    if run is read_stream:
+        expected = STREAM_ERRORS.get(name, expected)
     fds_before = open_sockets()
     server = Hostile(lambda r, w: make_behaviour(server)(r, w))
     await server.start()
     tasks_before = client_tasks()
     rss_before = rss_bytes()
     try:
-        client = client_factory(server.url)
+        client = client_factory(server.url, total)
         with pytest.raises(SageMakerRuntimeError) as caught:
-            await client.invoke_endpoint(endpoint_name="ep", body=b"{}")
+            # Without a total, a call the client failed to end would hang: an asyncio
+            # TimeoutError here, not one of ours (a total's end is DeadlineExceededError).
+            await asyncio.wait_for(run(client), TOTAL)
         assert isinstance(caught.value, expected), repr(caught.value)
         # The model may have run every time: never sent twice.
         assert server.requests == 1

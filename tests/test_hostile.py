@@ -1,6 +1,7 @@
 """Fault injection: hostile loopback servers, written at the socket level, against the client.
 
-For each fault, through ``invoke_endpoint`` and through a response stream read to its end: the
+For each fault, through ``invoke_endpoint`` and a response stream read to its end, with and
+without a total timeout, and through the OpenAI route's ``chat_completions`` (``CALLS``): the
 typed error, no request sent twice when the model may have run (retries are on, so a wrong retry
 decision would show as a second request), nothing left open (tasks, connections), and no secret
 reachable from the exception. The huge and endless bodies and headers also bound the process's
@@ -275,12 +276,19 @@ async def read_stream(client: SageMakerRuntimeClient) -> None:
             assert parts < MAX_PARTS
 
 
-# Each way through the client, and its client's total timeout: a stream without one takes the
-# pipeline's flat path (the default), with one another (the total bounds the stream's start).
+async def chat(client: SageMakerRuntimeClient) -> None:
+    await client.chat_completions(endpoint_name="ep", body={"messages": []})
+
+
+# Each way through the client, and its client's total timeout (none by default). They take
+# different paths through the pipeline: a call, and a stream without a total, its flat path; a
+# stream whose total bounds its start another, and the OpenAI route (bearer token) a third.
 CALLS: dict[str, tuple[Callable[[SageMakerRuntimeClient], Awaitable[None]], float | None]] = {
-    "invoke_endpoint": (invoke, TOTAL),
+    "invoke_endpoint": (invoke, None),
+    "invoke_endpoint-with-total": (invoke, TOTAL),
     "stream": (read_stream, None),
     "stream-with-total": (read_stream, TOTAL),
+    "chat_completions": (chat, None),
 }
 
 
@@ -307,7 +315,7 @@ async def test_hostile_server(
         assert isinstance(caught.value, expected), repr(caught.value)
         # The model may have run every time: never sent twice.
         assert server.requests == 1
-        assert_no_secret(caught.value, TOKEN, SECRET, "Signature=")
+        assert_no_secret(caught.value, TOKEN, SECRET, "Signature=", "Bearer ")
         # Bounded memory: the client read at most its bound (6 MiB and change), not the flood.
         assert rss_bytes() - rss_before < 64 * 1024 * 1024
         # Nothing left open: no task left behind once the client is shut down.

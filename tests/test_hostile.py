@@ -184,6 +184,11 @@ def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseExc
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"10000\r\n" + b"e" * 65536 + b"\r\n",
     )
+    # A retryable status whose error body never ends: read as far as the bound, never retried.
+    error_endless_body = flooding(
+        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"10000\r\n" + b"e" * 65536 + b"\r\n",
+    )
     # Header lines for ever, each one short; one header's value for ever.
     endless_headers = flooding(
         b"HTTP/1.1 200 OK\r\n",
@@ -220,6 +225,7 @@ def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseExc
         "trickling-body": (trickling_body, ReadTimeoutError),
         "huge-body": (huge_body, ResponseTooLargeError),
         "endless-chunked": (endless_chunked, ResponseTooLargeError),
+        "error-with-endless-body": (error_endless_body, ResponseTooLargeError),
         "endless-chunk-extension": (endless_chunk_extension, ReadTimeoutError),
         "trickling-headers-quickly": (trickling_headers_quickly, ReadTimeoutError),
     }

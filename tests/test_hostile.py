@@ -180,14 +180,11 @@ def behaviours() -> dict[str, tuple[Callable[[Hostile], Behaviour], type[BaseExc
         return make
 
     huge_body = flooding(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n", b"h" * 65536)
-    endless_chunked = flooding(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"10000\r\n" + b"e" * 65536 + b"\r\n",
-    )
+    chunk = b"10000\r\n" + b"e" * 65536 + b"\r\n"  # one 64 KiB chunk of a chunked body
+    endless_chunked = flooding(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunk)
     # A retryable status whose error body never ends: read as far as the bound, never retried.
     error_endless_body = flooding(
-        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"10000\r\n" + b"e" * 65536 + b"\r\n",
+        b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n", chunk
     )
     # Header lines for ever, each one short; one header's value for ever.
     endless_headers = flooding(

@@ -1,7 +1,8 @@
 """Fault injection: hostile loopback servers, written at the socket level, against the client.
 
 For each fault, through ``invoke_endpoint`` and a response stream read to its end, with and
-without a total timeout, and through the OpenAI route's ``chat_completions`` (``CALLS``): the
+without a total timeout or a middleware, and through the OpenAI route's ``chat_completions``
+(``CALLS``): the
 typed error, no request sent twice when the model may have run (retries are on, so a wrong retry
 decision would show as a second request), nothing left open (tasks, connections), and no secret
 reachable from the exception. The huge and endless bodies and headers also bound the process's
@@ -28,8 +29,12 @@ import aiohttp
 import pytest
 
 from sagemaker_rt_aio import (
+    CallNext,
     ConnectionClosedError,
     EventStreamError,
+    HttpRequest,
+    HttpResponse,
+    Middleware,
     ReadTimeoutError,
     ResponseTooLargeError,
     RetryPolicy,
@@ -283,15 +288,23 @@ async def chat(client: SageMakerRuntimeClient) -> None:
     await client.chat_completions(endpoint_name="ep", body={"messages": []})
 
 
-# Each way through the client, and its client's total timeout (none by default). They take
-# different paths through the pipeline: a call, and a stream without a total, its flat path; a
-# stream whose total bounds its start another, and the OpenAI route (bearer token) a third.
-CALLS: dict[str, tuple[Callable[[SageMakerRuntimeClient], Awaitable[None]], float | None]] = {
-    "invoke_endpoint": (invoke, None),
-    "invoke_endpoint-with-total": (invoke, TOTAL),
-    "stream": (read_stream, None),
-    "stream-with-total": (read_stream, TOTAL),
-    "chat_completions": (chat, None),
+async def passing_on(request: HttpRequest, call_next: CallNext) -> HttpResponse:
+    return await call_next(request)
+
+
+# Each way through the client, with its client's total timeout (none by default) and
+# middlewares. They take different paths through the pipeline: a call, and a stream without a
+# total, its flat path; a stream whose total bounds its start another; with a middleware, each
+# attempt goes through the chain of them; the OpenAI route (bearer token) has a target of its own.
+Run = Callable[[SageMakerRuntimeClient], Awaitable[None]]
+CALLS: dict[str, tuple[Run, float | None, tuple[Middleware, ...]]] = {
+    "invoke_endpoint": (invoke, None, ()),
+    "invoke_endpoint-with-total": (invoke, TOTAL, ()),
+    "invoke_endpoint-with-middleware": (invoke, None, (passing_on,)),
+    "stream": (read_stream, None, ()),
+    "stream-with-total": (read_stream, TOTAL, ()),
+    "stream-with-middleware": (read_stream, None, (passing_on,)),
+    "chat_completions": (chat, None, ()),
 }
 
 
@@ -301,7 +314,7 @@ async def test_hostile_server(
     name: str, call: str, client_factory: Callable[..., SageMakerRuntimeClient]
 ) -> None:
     make_behaviour, expected = BEHAVIOURS[name]
-    run, total = CALLS[call]
+    run, total, middlewares = CALLS[call]
     if run is read_stream:
         expected = STREAM_ERRORS.get(name, expected)
     fds_before = open_sockets()
@@ -310,7 +323,7 @@ async def test_hostile_server(
     tasks_before = client_tasks()
     rss_before = rss_bytes()
     try:
-        client = client_factory(server.url, total)
+        client = client_factory(server.url, total, middlewares=middlewares)
         with pytest.raises(SageMakerRuntimeError) as caught:
             # Without a total, a call the client failed to end would hang: an asyncio
             # TimeoutError here, not one of ours (a total's end is DeadlineExceededError).

@@ -44,6 +44,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeError,
 )
 from sagemaker_rt_aio._constants import EMPTY_SHA256
+from tests.test_hostile import Hostile
 
 ACCESS_KEY = "AKIDTESTS3WAITER"
 SECRET_KEY = "test-secret-key"
@@ -211,6 +212,47 @@ async def test_a_result_body_that_stalls_raises_read_timeout(
             await c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
         release.set()
         assert len(c._pipeline._watchdog) == 0
+
+
+async def test_a_result_whose_headers_trickle_raises_read_timeout() -> None:
+    """The GET of a result is watched from its request on, as every call: headers that come a
+    byte at a time, each sooner than sock_read, never end the idle time (aiohttp's own timer,
+    re-armed on every read, would let them run until the wait's timeout). The GET is retried as
+    S3's are, each attempt ended after sock_read."""
+    gets = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal gets
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"HEAD "):  # the poll: the output is there
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+                continue
+            gets += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(400):  # 20 s at most, far past the wait's timeout
+                writer.write(b"a")
+                await writer.drain()
+                await asyncio.sleep(0.05)  # within sock_read (0.3 s)
+
+    server = Hostile(serve)
+    await server.start()
+    try:
+        async with SageMakerRuntimeClient(
+            REGION,
+            endpoint_url=NOWHERE,
+            s3_endpoint_url=server.url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            retry_policy=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002),
+            timeout=aiohttp.ClientTimeout(sock_read=0.3),
+        ) as c:
+            with pytest.raises(ReadTimeoutError):
+                await c.wait_for_async_result(queued("bkt"), timeout=10, poll_interval=FAST)
+            assert gets == 2  # each attempt ended by the read timeout, not by the wait's end
+            assert len(c._pipeline._watchdog) == 0
+    finally:
+        await server.stop()  # its handlers' connections too
 
 
 async def test_failure_object_appears_instead(

@@ -98,6 +98,7 @@ def make_client(
     endpoint_url: str = NOWHERE,
     access_key: str = ACCESS_KEY,
     secret_key: str = SECRET_KEY,
+    timeout: aiohttp.ClientTimeout | None = None,
 ) -> SageMakerRuntimeClient:
     return SageMakerRuntimeClient(
         REGION,
@@ -108,6 +109,7 @@ def make_client(
         # The default attempts, with waits short enough for a test (S3's SlowDown backs off
         # from 0.5 s by default).
         retry_policy=RetryPolicy(base_delay=0.001, throttle_base_delay=0.001, max_delay=0.01),
+        timeout=timeout,
     )
 
 
@@ -200,13 +202,8 @@ async def test_a_result_body_that_stalls_raises_read_timeout(
         return response
 
     scripted_server.default = handler
-    async with SageMakerRuntimeClient(
-        REGION,
-        endpoint_url=NOWHERE,
-        s3_endpoint_url=scripted_server.url,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        timeout=aiohttp.ClientTimeout(sock_read=0.3),
+    async with make_client(
+        s3_endpoint_url=scripted_server.url, timeout=aiohttp.ClientTimeout(sock_read=0.3)
     ) as c:
         with pytest.raises(ReadTimeoutError):
             await c.wait_for_async_result(queued("bkt"), timeout=30, poll_interval=FAST)
@@ -238,18 +235,13 @@ async def test_a_result_whose_headers_trickle_raises_read_timeout() -> None:
     server = Hostile(serve)
     await server.start()
     try:
-        async with SageMakerRuntimeClient(
-            REGION,
-            endpoint_url=NOWHERE,
-            s3_endpoint_url=server.url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            retry_policy=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002),
-            timeout=aiohttp.ClientTimeout(sock_read=0.3),
+        async with make_client(
+            s3_endpoint_url=server.url, timeout=aiohttp.ClientTimeout(sock_read=0.3)
         ) as c:
             with pytest.raises(ReadTimeoutError):
                 await c.wait_for_async_result(queued("bkt"), timeout=10, poll_interval=FAST)
-            assert gets == 2  # each attempt ended by the read timeout, not by the wait's end
+            # Every attempt ended by the read timeout, none by the wait's end.
+            assert gets == c.retry_policy.max_attempts
             assert len(c._pipeline._watchdog) == 0
     finally:
         await server.stop()  # its handlers' connections too

@@ -518,54 +518,34 @@ class Pipeline:
                 request.attempt,
                 redacted(headers),
             )
-        timeout = self.timeout
-        limit = self.max_response_bytes
         route_for = self._route_for
         route = self._route if target is self.sagemaker or not route_for else route_for(url)
-        if request.deadline is None:
-            return await send(
-                session,
-                request,
-                timeout,
-                stream=stream,
-                max_body=limit,
-                route=route,
-                watchdog=self._watchdog,
-                own_session=self._own_session,
+        timeout = self.timeout
+        deadline = request.deadline
+        if deadline is not None:
+            # A call's total is what is left of its deadline. A stream's deadline covers getting
+            # its first response (wait_for below), not reading it to the end.
+            timeout = (
+                aiohttp.ClientTimeout(
+                    total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
+                )
+                if stream
+                else self._timeout_for(deadline)
             )
-        remaining = max(request.deadline - time.monotonic(), 0.001)
-        if not stream:
-            timeout = aiohttp.ClientTimeout(
-                total=remaining, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
-            )
-            return await send(
-                session,
-                request,
-                timeout,
-                stream=False,
-                max_body=limit,
-                route=route,
-                watchdog=self._watchdog,
-                own_session=self._own_session,
-            )
-        # A stream's deadline covers getting its first response, not reading it to the end.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout.sock_connect, sock_read=timeout.sock_read
+        attempt = send(
+            session,
+            request,
+            timeout,
+            stream=stream,
+            max_body=self.max_response_bytes,
+            route=route,
+            watchdog=self._watchdog,
+            own_session=self._own_session,
         )
+        if deadline is None or not stream:
+            return await attempt
         try:
-            return await asyncio.wait_for(
-                send(
-                    session,
-                    request,
-                    timeout,
-                    stream=True,
-                    max_body=limit,
-                    route=route,
-                    watchdog=self._watchdog,
-                    own_session=self._own_session,
-                ),
-                remaining,
-            )
+            return await asyncio.wait_for(attempt, max(deadline - time.monotonic(), 0.001))
         except SageMakerRuntimeError:
             raise  # our own errors are TimeoutErrors too (ReadTimeoutError): not the deadline
         except asyncio.TimeoutError:

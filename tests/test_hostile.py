@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -29,11 +30,8 @@ import aiohttp
 import pytest
 
 from sagemaker_rt_aio import (
-    CallNext,
     ConnectionClosedError,
     EventStreamError,
-    HttpRequest,
-    HttpResponse,
     Middleware,
     ReadTimeoutError,
     ResponseTooLargeError,
@@ -42,6 +40,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeError,
     TransportError,
 )
+from sagemaker_rt_aio.middleware import LoggingMiddleware
 from tests.test_core import assert_no_secret
 
 TOKEN = "HOSTILE-SESSION-TOKEN"
@@ -288,22 +287,20 @@ async def chat(client: SageMakerRuntimeClient) -> None:
     await client.chat_completions(endpoint_name="ep", body={"messages": []})
 
 
-async def passing_on(request: HttpRequest, call_next: CallNext) -> HttpResponse:
-    return await call_next(request)
-
-
 # Each way through the client, with its client's total timeout (none by default) and
 # middlewares. They take different paths through the pipeline: a call, and a stream without a
-# total, its flat path; a stream whose total bounds its start another; with a middleware, each
-# attempt goes through the chain of them; the OpenAI route (bearer token) has a target of its own.
+# total, its flat path; a stream whose total bounds its start another; with a middleware (the
+# package's own, logging every attempt), each attempt goes through the chain; the OpenAI route
+# (bearer token) has a target of its own.
+LOGGING = (LoggingMiddleware(level=logging.WARNING),)  # enabled: pytest captures its lines
 Run = Callable[[SageMakerRuntimeClient], Awaitable[None]]
 CALLS: dict[str, tuple[Run, float | None, tuple[Middleware, ...]]] = {
     "invoke_endpoint": (invoke, None, ()),
     "invoke_endpoint-with-total": (invoke, TOTAL, ()),
-    "invoke_endpoint-with-middleware": (invoke, None, (passing_on,)),
+    "invoke_endpoint-with-middleware": (invoke, None, LOGGING),
     "stream": (read_stream, None, ()),
     "stream-with-total": (read_stream, TOTAL, ()),
-    "stream-with-middleware": (read_stream, None, (passing_on,)),
+    "stream-with-middleware": (read_stream, None, LOGGING),
     "chat_completions": (chat, None, ()),
 }
 

@@ -206,23 +206,29 @@ def bench_calls(
 def call_table_main(
     doc: str,
     header: tuple[str, str],
-    bench: Callable[[str, str, int, int, int], list[str]],
+    bench: Callable[..., list[str]],
     *,
     concurrency: str,
     rounds: int,
     calls: int,
     prepare: Callable[[], None] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """The ``main`` of a script that prints one table of call rounds (``bench_gc``,
     ``bench_read_timeout``): its options, the server, and ``bench(url, loop, concurrency,
     calls, rounds)``'s rows under ``header`` for each concurrency. ``prepare`` runs before the
-    server starts."""
+    server starts. ``options``: the script's own, ``{"--name": add_argument's keywords}``, each
+    passed to ``bench`` as a keyword (``name``)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--concurrency", default=concurrency)
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--calls", type=int, default=calls, help="calls per round")
     parser.add_argument("--loop", default="asyncio", help="asyncio or uvloop")
+    names = [
+        parser.add_argument(flag, **keywords).dest for flag, keywords in (options or {}).items()
+    ]
     args = parser.parse_args()
+    extra = {name: getattr(args, name) for name in names}
     quiet_environment()
     steady_allocator()
     if prepare is not None:
@@ -231,7 +237,7 @@ def call_table_main(
     try:
         print("\n".join(header))
         for level in (int(c) for c in args.concurrency.split(",")):
-            for line in bench(url, args.loop, level, args.calls, args.rounds):
+            for line in bench(url, args.loop, level, args.calls, args.rounds, **extra):
                 print(line, flush=True)
     finally:
         stop_server(process)

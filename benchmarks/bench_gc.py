@@ -1,6 +1,7 @@
 """The cyclic garbage collector's share of each client's CPU per call.
 
-Run: ``python benchmarks/bench_gc.py [--concurrency 64,512] [--rounds R] [--calls N] [--loop L]``.
+Run: ``python benchmarks/bench_gc.py [--concurrency 64,512] [--rounds R] [--calls N] [--loop L]
+[--max-connections P]``.
 
 At concurrency 512 the calls in flight keep tens of thousands of objects alive, and the young
 collections that every few hundred allocations trigger walk the ones made since the last: a
@@ -15,6 +16,15 @@ round. Per round and client: CPU per call (``time.process_time()``), CPU per cal
 collections (``gc.callbacks``, start to stop of each), and how many of each generation ran. It
 prints the medians over rounds, each client's median paired ratio to the expert's, and the same
 ratio with every collection's CPU taken out of both sides.
+
+``--max-connections P`` gives every client a pool of P connections whatever the concurrency (by
+default each has one per task, as in bench_client): with more tasks than connections, calls wait
+for one, where each client makes them wait. aiohttp's pool (raw, the expert) holds a call once
+its request is built; this client's slots hold it before it is signed and built (a signature
+made before a long wait could expire), so a call woken from the queue builds its request then,
+and the calls woken in one loop iteration allocate together what the calls that ended in the
+last one freed together. A free cannot take the young generation's count below zero, so the
+count climbs by all of it: young collections run several times as often as the expert's.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import gc
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +43,7 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
 from bench_client import bench_calls, call_table_main, cpu_per_call, paired  # noqa: E402
-from floor import CALL_CLIENTS  # noqa: E402
+from floor import CALL_CLIENTS, make_expert, make_ours, make_raw, ours_client  # noqa: E402
 
 CLIENTS = {name: CALL_CLIENTS[name] for name in ("raw", "expert", "ours")}
 
@@ -58,7 +68,24 @@ class CollectorClock:
             self.runs[info["generation"]] += 1
 
 
-def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -> list[str]:
+def pooled(pool: int) -> dict[str, Callable[[str, int], Awaitable[Any]]]:
+    """The clients, each with ``pool`` connections whatever the concurrency."""
+    return {
+        "raw": lambda url, concurrency: make_raw(url, pool),
+        "expert": lambda url, concurrency: make_expert(url, pool),
+        "ours": lambda url, concurrency: make_ours(url, concurrency, ours_client(url, pool)),
+    }
+
+
+def bench(
+    url: str,
+    loop_name: str,
+    concurrency: int,
+    calls: int,
+    rounds: int,
+    max_connections: int | None = None,
+) -> list[str]:
+    clients = CLIENTS if max_connections is None else pooled(max_connections)
     clock = CollectorClock()
     in_gc: dict[str, list[float]] = {name: [] for name in CLIENTS}
     collections: dict[str, list[int]] = {name: [0, 0, 0] for name in CLIENTS}
@@ -72,7 +99,7 @@ def bench(url: str, loop_name: str, concurrency: int, calls: int, rounds: int) -
 
     gc.callbacks.append(clock)
     try:
-        cpu = bench_calls(url, loop_name, concurrency, calls, rounds, CLIENTS, measure)
+        cpu = bench_calls(url, loop_name, concurrency, calls, rounds, clients, measure)
     finally:
         gc.callbacks.remove(clock)
     to_expert = paired(cpu, "expert")
@@ -109,6 +136,12 @@ def main() -> None:
         rounds=15,
         calls=4096,
         prepare=import_aiobotocore,
+        options={
+            "--max-connections": {
+                "type": int,
+                "help": "every client's pool (default: the concurrency, as in bench_client)",
+            }
+        },
     )
 
 

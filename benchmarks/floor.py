@@ -328,7 +328,8 @@ async def make_expert(url: str, concurrency: int, timeout: Any = None) -> tuple[
     return call, session.close
 
 
-def _ours_client(url: str, concurrency: int) -> Any:
+def ours_client(url: str, concurrency: int) -> Any:
+    """This client, its pool of ``concurrency`` connections (``max_connections``)."""
     from sagemaker_rt_aio import SageMakerRuntimeClient
 
     return SageMakerRuntimeClient(
@@ -342,10 +343,10 @@ def _ours_client(url: str, concurrency: int) -> Any:
 
 
 async def make_ours(url: str, concurrency: int, client: Any = None) -> tuple[Call, Close]:
-    """``invoke_endpoint`` with keyword arguments (``client``: one made by ``_ours_client`` and
+    """``invoke_endpoint`` with keyword arguments (``client``: one made by ``ours_client`` and
     set up otherwise, not yet entered)."""
     if client is None:
-        client = _ours_client(url, concurrency)
+        client = ours_client(url, concurrency)
     await client.__aenter__()
 
     async def call(endpoint: str = ENDPOINT) -> bytes:
@@ -391,7 +392,7 @@ async def make_ours_request(url: str, concurrency: int) -> tuple[Call, Close]:
     call's metadata for ``get_cached_response_metadata``)."""
     from sagemaker_rt_aio import InvokeEndpointRequest
 
-    client = _ours_client(url, concurrency)
+    client = ours_client(url, concurrency)
     await client.__aenter__()
 
     async def call(endpoint: str = ENDPOINT) -> bytes:
@@ -419,7 +420,7 @@ async def make_ours_without_read_timeout(url: str, concurrency: int) -> tuple[Ca
     on the client's internals before its session is made."""
     import aiohttp
 
-    client = _ours_client(url, concurrency)
+    client = ours_client(url, concurrency)
     timeout = client.timeout
     client._pipeline.timeout = aiohttp.ClientTimeout(
         total=timeout.total, connect=timeout.connect, sock_connect=timeout.sock_connect, sock_read=0
@@ -501,7 +502,7 @@ async def _ours_stream(
 ) -> tuple[StreamRead, Close] | None:
     """This client's ``async for part`` (``mode`` "parts") or ``iter_text()`` ("text") of a
     response stream, or (``chat``) of the OpenAI-compatible route's stream."""
-    client = _ours_client(url, concurrency)
+    client = ours_client(url, concurrency)
     if chat and not hasattr(client, "chat_completions_stream"):
         return None
     await client.__aenter__()

@@ -1,15 +1,15 @@
 """Fault injection: hostile loopback servers, written at the socket level, against the client.
 
 For each fault, through ``invoke_endpoint`` and a response stream read to its end, with and
-without a total timeout or a middleware, and through the OpenAI route's ``chat_completions``
-(``CALLS``): the
-typed error, no request sent twice when the model may have run (retries are on, so a wrong retry
-decision would show as a second request), nothing left open (tasks, connections), and no secret
-reachable from the exception. The huge and endless bodies and headers also bound the process's
-memory (resident set, from /proc/self/statm): endless header lines are refused by aiohttp from
-3.13.4 on (before, they filled memory until the read timeout ended the call: 15 MiB in the 0.6 s
-these tests allow, gigabytes in the default 70 s), hence the ``aiohttp>=3.13.5`` in
-pyproject.toml.
+without a total timeout or a middleware, with a second call queued for the slot the first holds,
+and through the OpenAI route's ``chat_completions`` (``CALLS``): the typed error, no request sent
+twice when the model may have run (retries are on, so a wrong retry decision would show as a
+second request), no slot lost (a queued call would wait for it until the test's bound), nothing
+left open (tasks, connections), and no secret reachable from the exception. The huge and
+endless bodies and headers also bound the process's memory (resident set, from
+/proc/self/statm): endless header lines are refused by aiohttp from 3.13.4 on (before, they
+filled memory until the read timeout ended the call: 15 MiB in the 0.6 s these tests allow,
+gigabytes in the default 70 s), hence the ``aiohttp>=3.13.5`` in pyproject.toml.
 
 Two servers send bytes that never become the answer, for ever (a chunk's extension) or a byte at
 a time, each sooner than ``sock_read`` (a header line): aiohttp's own timer, re-armed on every
@@ -287,20 +287,41 @@ async def chat(client: SageMakerRuntimeClient) -> None:
     await client.chat_completions(endpoint_name="ep", body={"messages": []})
 
 
+Run = Callable[[SageMakerRuntimeClient], Awaitable[None]]
+
+
+def queued(run: Run) -> Run:
+    """Two of ``run`` at once on a client with one slot: the second waits for it until the first
+    has failed (a stream's slot comes back with its connection), then meets the same server."""
+
+    async def both(client: SageMakerRuntimeClient) -> None:
+        first, second = await asyncio.gather(run(client), run(client), return_exceptions=True)
+        assert isinstance(first, SageMakerRuntimeError), repr(first)
+        assert type(second) is type(first), repr(second)
+        assert_no_secret(first, TOKEN, SECRET, "Signature=", "Bearer ")
+        assert client._pipeline._slots.free == 1  # both slots given back, none lost
+        raise second
+
+    return both
+
+
 # Each way through the client, with its client's total timeout (none by default) and
 # middlewares. They take different paths through the pipeline: a call, and a stream without a
 # total, its flat path; a stream whose total bounds its start another; with a middleware (the
 # package's own, logging every attempt), each attempt goes through the chain; the OpenAI route
-# (bearer token) has a target of its own.
+# (bearer token) has a target of its own. Queued: a second call waits for the slot the first
+# holds, on the flat path (before it is signed) and in the chain (before the middlewares).
 LOGGING = (LoggingMiddleware(level=logging.WARNING),)  # enabled: pytest captures its lines
-Run = Callable[[SageMakerRuntimeClient], Awaitable[None]]
 CALLS: dict[str, tuple[Run, float | None, tuple[Middleware, ...]]] = {
     "invoke_endpoint": (invoke, None, ()),
     "invoke_endpoint-with-total": (invoke, TOTAL, ()),
     "invoke_endpoint-with-middleware": (invoke, None, LOGGING),
+    "invoke_endpoint-queued": (queued(invoke), None, ()),
+    "invoke_endpoint-queued-with-middleware": (queued(invoke), None, LOGGING),
     "stream": (read_stream, None, ()),
     "stream-with-total": (read_stream, TOTAL, ()),
     "stream-with-middleware": (read_stream, None, LOGGING),
+    "stream-queued": (queued(read_stream), None, ()),
     "chat_completions": (chat, None, ()),
 }
 
@@ -312,22 +333,23 @@ async def test_hostile_server(
 ) -> None:
     make_behaviour, expected = BEHAVIOURS[name]
     run, total, middlewares = CALLS[call]
-    if run is read_stream:
+    if call.startswith("stream"):
         expected = STREAM_ERRORS.get(name, expected)
+    calls = 2 if "queued" in call else 1
     fds_before = open_sockets()
     server = Hostile(lambda r, w: make_behaviour(server)(r, w))
     await server.start()
     tasks_before = client_tasks()
     rss_before = rss_bytes()
     try:
-        client = client_factory(server.url, total, middlewares=middlewares)
+        client = client_factory(server.url, total, middlewares=middlewares, max_connections=1)
         with pytest.raises(SageMakerRuntimeError) as caught:
             # Without a total, a call the client failed to end would hang: an asyncio
             # TimeoutError here, not one of ours (a total's end is DeadlineExceededError).
             await asyncio.wait_for(run(client), TOTAL)
         assert isinstance(caught.value, expected), repr(caught.value)
         # The model may have run every time: never sent twice.
-        assert server.requests == 1
+        assert server.requests == calls
         assert_no_secret(caught.value, TOKEN, SECRET, "Signature=", "Bearer ")
         # Bounded memory: the client read at most its bound (6 MiB and change), not the flood.
         assert rss_bytes() - rss_before < 64 * 1024 * 1024

@@ -87,8 +87,8 @@ def bench(
 ) -> list[str]:
     clients = CLIENTS if max_connections is None else pooled(max_connections)
     clock = CollectorClock()
-    in_gc: dict[str, list[float]] = {name: [] for name in CLIENTS}
-    collections: dict[str, list[int]] = {name: [0, 0, 0] for name in CLIENTS}
+    in_gc: dict[str, list[float]] = {name: [] for name in clients}
+    collections: dict[str, list[int]] = {name: [0, 0, 0] for name in clients}
 
     def measure(name: str, run: Callable[[int], None], calls: int) -> float:
         clock.reset()  # after the full collection that starts each round
@@ -104,7 +104,7 @@ def bench(
         gc.callbacks.remove(clock)
     to_expert = paired(cpu, "expert")
     without = {
-        name: [c - g for c, g in zip(cpu[name], in_gc[name], strict=True)] for name in CLIENTS
+        name: [c - g for c, g in zip(cpu[name], in_gc[name], strict=True)] for name in clients
     }
     without_to_expert = paired(without, "expert")
     return [
@@ -112,7 +112,7 @@ def bench(
         f"{statistics.median(in_gc[name]):.1f} | "
         + "/".join(f"{n / rounds:.0f}" for n in collections[name])
         + f" | {to_expert[name][1]:.3f}x | {without_to_expert[name][1]:.3f}x |"
-        for name in CLIENTS
+        for name in clients
     ]
 
 

@@ -1,5 +1,6 @@
-"""The slot queue under random cancellation and release orders: no slot lost or duplicated, and a
-cancelled waiter always sees its own CancelledError."""
+"""The slot queue under random cancellation and release orders, with slots taken on credit among
+them: no slot lost or duplicated, a cancelled waiter always sees its own CancelledError, and a
+caller in line gets its slot only when no slot is out on credit (so a connection is free for it)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from hypothesis import strategies as st
 
 from sagemaker_rt_aio._slots import Slots
 
-# Each step: ("take", _) starts a caller; ("cancel", i) cancels caller i; ("release", i) makes
-# caller i give its slot back if it holds one; ("tick", _) lets the loop run.
+# Each step: ("take", _) starts a caller; ("credit", _) starts one that takes its slot on credit
+# if it may (it holds one at once), or queues; ("cancel", i) cancels caller i; ("release", i)
+# makes caller i give its slot back if it holds one; ("tick", _) lets the loop run.
 _STEPS = st.lists(
-    st.tuples(st.sampled_from(["take", "cancel", "release", "tick"]), st.integers(0, 30)),
+    st.tuples(st.sampled_from(["take", "credit", "cancel", "release", "tick"]), st.integers(0, 30)),
     max_size=60,
 )
 
@@ -26,12 +28,22 @@ async def _scenario(limit: int, steps: list[tuple[str, int]]) -> None:
 
     async def caller(i: int) -> None:
         await slots.take()
+        assert slots.free >= 0  # nothing on credit: the connection it was handed is free
         assert i not in holding
         holding.add(i)
+
+    async def on_credit() -> None:
+        pass  # it holds its slot from the start
 
     for op, n in steps:
         if op == "take":
             tasks.append(asyncio.create_task(caller(len(tasks))))
+        elif op == "credit":
+            if slots.take_on_credit():
+                holding.add(len(tasks))
+                tasks.append(asyncio.create_task(on_credit()))
+            else:  # callers in line, or handed slots on their way to them: it queues too
+                tasks.append(asyncio.create_task(caller(len(tasks))))
         elif op == "cancel" and tasks:
             tasks[n % len(tasks)].cancel()
         elif op == "release" and tasks:
@@ -42,8 +54,7 @@ async def _scenario(limit: int, steps: list[tuple[str, int]]) -> None:
                 slots.give_back()
         else:
             await asyncio.sleep(0)
-        assert len(holding) <= limit
-        assert slots.free + len(holding) <= limit
+        assert slots.free + len(holding) <= limit  # free is below zero by what is on credit
 
     # Let everything settle, releasing what is held until every caller has finished.
     for _ in range(len(tasks) * 3 + 5):
@@ -94,3 +105,38 @@ async def test_wait_for_timeout_while_queued_is_the_callers_timeout() -> None:
     assert set(outcomes) == {asyncio.TimeoutError}
     slots.give_back()
     assert slots.free == 1 and slots.queued == 0
+
+
+async def test_slots_given_back_repay_the_credit_before_a_caller_in_line_gets_one() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    assert slots.take_on_credit()  # none free: on credit, waiting for its connection in the pool
+    assert (slots.free, slots.queued) == (-1, 1)
+    waiter = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    assert slots.queued == 2
+    assert not slots.take_on_credit()  # a caller in line: arrival order, so it queues too
+    slots.give_back()  # the first holder's connection goes to the call on credit
+    await asyncio.sleep(0)
+    assert not waiter.done() and (slots.free, slots.queued) == (0, 1)
+    slots.give_back()  # the call on credit is done: its connection is free for the caller in line
+    await asyncio.wait_for(waiter, 1)
+    assert (slots.free, slots.queued) == (0, 0)
+    slots.give_back()
+    assert slots.free == 1
+
+
+async def test_no_credit_while_a_slot_handed_to_a_caller_in_line_is_on_its_way() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    waiter = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    slots.give_back()  # handed to the waiter, which has yet to run
+    assert slots.queued == 0
+    assert not slots.take_on_credit()  # it would take the connection the waiter was handed
+    await asyncio.wait_for(waiter, 1)
+    assert slots.take_on_credit()  # the waiter holds it now: a newcomer waits in the pool
+    assert (slots.free, slots.queued) == (-1, 1)
+    slots.give_back()
+    slots.give_back()
+    assert slots.free == 1

@@ -52,6 +52,11 @@ DEFAULT_POLL_MAX_INTERVAL = 15.0
 # Connection pool bound per client (aiohttp's own default is 100).
 DEFAULT_MAX_CONNECTIONS = 100
 
+# A request signed before it waited this long for a connection is signed again before it is sent:
+# SigV4 accepts a request dated within 5 minutes of the service's clock, and temporary
+# credentials can run out meanwhile.
+SIGN_AGAIN_AFTER = 60.0
+
 # get_cached_response_metadata: the Java SDK keeps 50 entries; ours also expire.
 DEFAULT_METADATA_CACHE_SIZE = 50
 DEFAULT_METADATA_CACHE_TTL = 300.0

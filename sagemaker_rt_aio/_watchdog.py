@@ -20,6 +20,11 @@ Semantics: the same idle limit as ``sock_read``, detected up to two ticks late (
 most 78.75 s; before the headers, one more tick for noticing the request written): past the
 limit a watch is suspect, and ended only if still so at the next tick, which leaves a loop starved
 of CPU one tick to run the I/O that was waiting.
+
+A call still waiting for its connection is not idle. One that waits in the client's own pool,
+signed (its watch holds its ``wire`` request, see ``Slots.take_on_credit``), is marked ``late``
+once the ticks have found it waiting longer than ``SIGN_AGAIN_AFTER`` (counted from the first
+that found it, so up to a tick more): the client's connector signs it again before it is sent.
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._constants import SIGN_AGAIN_AFTER
+
+if TYPE_CHECKING:
+    from ._protocol import WireRequest
 
 _TICKS_PER_LIMIT = 16
 
@@ -80,6 +90,12 @@ class Watch:
     on_expire: Callable[[Any], None] | None = None
     subject: Any = None
     consumed = -1  # a stream's bytes read by its consumer; -1 while not a stream
+    # A call that may wait for its connection in the client's own pool: its request
+    # (``WireRequest``), signed again once it has one if it waited long (``late``; see
+    # ``WatchedConnector``); None otherwise.
+    wire: WireRequest | None = None
+    waiting_since = -1.0  # when a tick first found it waiting for its connection
+    late = False  # it waited longer than SIGN_AGAIN_AFTER
 
     def __init__(
         self,
@@ -102,7 +118,7 @@ class Watch:
 
 class ReadWatchdog:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+        self.clock = clock  # the watches' time (tests drive it)
         self._watches: dict[Watch, None] = {}  # an ordered set
         self._handle: asyncio.TimerHandle | None = None
         self._tick = 0.0
@@ -120,7 +136,7 @@ class ReadWatchdog:
         if task is None:
             task = asyncio.current_task()
             assert task is not None
-        watch = Watch(self, task, idle, self._clock(), _CONNECTING if sending else None)
+        watch = Watch(self, task, idle, self.clock(), _CONNECTING if sending else None)
         if sending:
             _SENDING.set(watch)
         self._watches[watch] = None
@@ -131,10 +147,11 @@ class ReadWatchdog:
 
     def connected(
         self, transport: _Transport, on_expire: Callable[[Any], None], subject: object
-    ) -> None:
+    ) -> Watch | None:
         """The current task's connection is made (the client's connector calls this): if it is a
         call watched while ``sending``, its request goes out through ``transport``, and
-        ``on_expire(subject)`` ends it if it then waits too long for its answer."""
+        ``on_expire(subject)`` ends it if it then waits too long for its answer. Returns that
+        call's watch, if any."""
         # Kept until the call ends: aiohttp may send an idempotent request again on a new
         # connection (the old one closed under it), and the watch must follow.
         watch = _SENDING.get()
@@ -142,6 +159,8 @@ class ReadWatchdog:
             watch.transport = transport
             watch.on_expire = on_expire
             watch.subject = subject
+            return watch
+        return None
 
     def hand_over(
         self, watch: Watch, reader: _Reader, on_expire: Callable[[Any], None], subject: object
@@ -151,6 +170,7 @@ class ReadWatchdog:
         limit. A call watched while ``sending`` stops being the one its task is sending."""
         if watch.transport is not None and _SENDING.get() is watch:
             _SENDING.set(None)  # a later connection of the task's must not take this watch
+        watch.wire = None  # its request is sent: not kept for the rest of the stream
         watch.reader = reader
         watch.on_expire = on_expire
         watch.subject = subject
@@ -168,7 +188,8 @@ class ReadWatchdog:
             # above all: the task holds its context, which holds the watch, and that cycle would
             # keep every finished task (its result, its exception and traceback's frames) until
             # the garbage collector came round, not free it when its last reference goes.
-            watch.transport = watch.subject = watch.on_expire = watch.reader = watch.task = None
+            watch.transport = watch.subject = watch.on_expire = watch.reader = None
+            watch.task = watch.wire = None
 
     def close(self) -> None:
         """Stop the timer now (the client shut down)."""
@@ -185,7 +206,7 @@ class ReadWatchdog:
     def check(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """One tick: end the calls idle for too long; re-arm while any call is watched."""
         self._handle = None
-        now = self._clock()
+        now = self.clock()
         tick = float("inf")
         for watch in list(self._watches):
             reader = watch.reader
@@ -195,6 +216,12 @@ class ReadWatchdog:
                 # Still connecting or writing; the tick that first finds the request written
                 # (seen -2, received -1) starts the clock.
                 received = -2
+                if transport is _CONNECTING and watch.wire is not None:
+                    # Waiting in the pool, signed: to be signed again if it waits too long.
+                    if watch.waiting_since < 0:
+                        watch.waiting_since = now
+                    elif now - watch.waiting_since > SIGN_AGAIN_AFTER:
+                        watch.late = True
             if received != watch.seen or received == -2 or 0 <= watch.consumed < received:
                 # New bytes, bytes its reader has yet to take, or a request being written.
                 watch.seen = received

@@ -13,6 +13,7 @@ from aiohttp import web
 from conftest import ScriptedServer
 
 from sagemaker_rt_aio import ReadTimeoutError, SageMakerRuntimeClient
+from sagemaker_rt_aio._constants import SIGN_AGAIN_AFTER
 from sagemaker_rt_aio._watchdog import _SENDING, ReadWatchdog, Watch
 
 
@@ -136,6 +137,37 @@ async def test_only_the_task_that_sends_is_told_its_connection() -> None:
 
     await asyncio.ensure_future(later())
     assert ended(never)
+
+
+async def test_a_call_waiting_long_for_its_connection_is_found_late() -> None:
+    """A call that waits for its connection in the pool, signed (its watch holds its request),
+    is marked ``late`` once a tick finds it has waited longer than SIGN_AGAIN_AFTER: the client's
+    connector then signs it again before sending it. Its wait is not idleness."""
+    clock = Clock()
+    watchdog = ReadWatchdog(clock=clock)
+    waiting: dict[str, Watch] = {}
+
+    async def call(name: str, wire: object, connect: bool) -> None:
+        watch = waiting[name] = watchdog.watch(70.0, sending=True)
+        watch.wire = wire
+        if connect:
+            watchdog.connected(Transport(), print, name)
+
+    for name, wire, connect in [("pooled", object(), False), ("no request", None, False)]:
+        await asyncio.ensure_future(call(name, wire, connect))
+    await asyncio.ensure_future(call("connected", object(), True))
+    watchdog.check()  # finds them waiting
+    clock.now += SIGN_AGAIN_AFTER
+    watchdog.check()
+    assert not any(watch.late for watch in waiting.values())  # not longer than it yet
+    clock.now += 1.0
+    watchdog.check()
+    assert {name for name, watch in waiting.items() if watch.late} == {"pooled"}
+    assert not any(watch.expired or watch.suspect for watch in waiting.values())
+    for watch in waiting.values():
+        watchdog.unwatch(watch)
+        assert watch.wire is None  # an ended call's watch keeps nothing alive
+    assert len(watchdog) == 0
 
 
 def ended(watch: Watch | None) -> bool:

@@ -581,10 +581,15 @@ class SageMakerRuntimeClient:
         if session is None:
             if owner._lifecycle.closed:
                 raise ClientClosedError()
+            pipeline = owner._pipeline
+            connector = owner._network.connector(
+                limit=owner._max_connections,
+                watchdog=pipeline.watchdog,
+                lifecycle=owner._lifecycle,
+                admit=pipeline.admit_queued,
+            )
             session = aiohttp.ClientSession(
-                connector=owner._network.connector(
-                    limit=owner._max_connections, watchdog=owner._pipeline.watchdog
-                ),
+                connector=connector,
                 auto_decompress=False,
                 skip_auto_headers=SKIP_AUTO_HEADERS,
                 headers=owner._session_headers,

@@ -25,7 +25,7 @@ import os
 import socket
 import ssl
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias
 from urllib.parse import unquote
@@ -35,6 +35,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._errors import ParamValidationError
+from ._lifecycle import Lifecycle
+from ._protocol import WireRequest
 from ._transport import DIRECT, WatchedConnector
 from ._watchdog import ReadWatchdog
 
@@ -223,13 +225,21 @@ class Network:
             kwargs["ssl"] = self.ssl
         return MappingProxyType(kwargs) if kwargs else DIRECT
 
-    def connector(self, *, limit: int, watchdog: ReadWatchdog) -> aiohttp.TCPConnector:
+    def connector(
+        self,
+        *,
+        limit: int,
+        watchdog: ReadWatchdog,
+        lifecycle: Lifecycle,
+        admit: Callable[[aiohttp.ClientRequest, WireRequest], Awaitable[None]],
+    ) -> WatchedConnector:
         """The connector of a session the client owns (its requests take ``own_route``); it tells
-        ``watchdog`` each call's connection (see ``_watchdog``)."""
+        ``watchdog`` each call's connection (see ``_watchdog``), and admits the calls that waited
+        in its pool with ``admit`` (see ``WatchedConnector``)."""
         kwargs: dict[str, Any] = {"limit": limit, "ttl_dns_cache": 60, "ssl": self.ssl}
         if self.tcp_keepalive:
             kwargs["socket_factory"] = _keepalive_socket
-        return WatchedConnector(watchdog=watchdog, **kwargs)
+        return WatchedConnector(watchdog=watchdog, lifecycle=lifecycle, admit=admit, **kwargs)
 
 
 def check_keepalive_supported() -> None:

@@ -172,6 +172,7 @@ class Pipeline:
         # reports connections to it), of the other calls (see _watchdog); shared with derived views.
         self._watchdog = ReadWatchdog()
         self._own_session = own_session
+        self._pooled = self._queues_in_pool(timeout)
         lifecycle.on_close(self._close_watchdog)
         self._middlewares = tuple(middlewares)
         # No middleware: SageMaker calls take call()'s flat path (streams without a deadline).
@@ -194,11 +195,48 @@ class Pipeline:
         view = copy.copy(self)
         if timeout is not None:
             view.timeout = timeout
+            view._pooled = view._queues_in_pool(timeout)
         if retry_policy is not None:
             view.retry_policy = retry_policy
         view._rand = random.Random()
         view._build_chains()
         return view
+
+    def _queues_in_pool(self, timeout: aiohttp.ClientTimeout) -> bool:
+        """Whether this pipeline's flat calls without a deadline may wait for their connection in
+        the client's own pool, on a slot taken on credit (see ``Slots.take_on_credit``): with the
+        client's session, whose connector knows each call by its watch (a read timeout), and no
+        ``connect`` timeout, which would bound that wait as aiohttp's own."""
+        return self._own_session and bool(timeout.sock_read) and timeout.connect is None
+
+    async def admit_queued(self, request: aiohttp.ClientRequest, wire: WireRequest) -> None:
+        """A call that waited in the client's own pool has its connection (``WatchedConnector``
+        calls this before anything is written): refused if the client began shutting down,
+        otherwise signed again, its signature made before a long wait (``SIGN_AGAIN_AFTER``)."""
+        if self.lifecycle.closing:
+            raise ClientClosedError()
+        target = self.sagemaker
+        credentials = self._credentials.current() or await self._credentials.get(None)
+        headers = wire.headers.copy()
+        sign_headers(
+            wire.method,
+            target.host,  # type: ignore[arg-type]  # SageMaker's is set
+            request.url.raw_path,
+            headers,
+            wire.payload_hash,
+            credentials,
+            target.region,
+            target.signing_name,
+            "",
+            None,
+            target.double_encode_path,
+        )
+        for name in ("X-Amz-Date", "X-Amz-Security-Token", "Authorization"):
+            value = headers.get(name)
+            if value is None:
+                request.headers.popall(name, None)
+            else:
+                request.headers[name] = value
 
     @property
     def watchdog(self) -> ReadWatchdog:
@@ -249,6 +287,9 @@ class Pipeline:
             deadline = started + total if deadline is None else min(deadline, started + total)
         # A stream takes the flat path too unless a deadline bounds its start (_sign_and_send).
         direct = self._direct and target is self.sagemaker and (not stream or deadline is None)
+        # Without a deadline, a flat call may wait for its connection in the client's own pool,
+        # signed and built, rather than in the slots before it is signed (Slots.take_on_credit).
+        pooled = direct and deadline is None and self._pooled
         attempt = 1
         last_cost = 0
         observe = self.observe
@@ -265,7 +306,7 @@ class Pipeline:
                             raise DeadlineExceededError(
                                 "the call's deadline passed before it completed"
                             )
-                        if not slots.try_take():
+                        if not (slots.take_on_credit() if pooled else slots.try_take()):
                             await self._wait_for_slot(deadline)
                         try:
                             if lifecycle.closing:
@@ -306,6 +347,7 @@ class Pipeline:
                                 self._watchdog,
                                 self._own_session,
                                 task,
+                                wire if pooled else None,
                             )
                         except BaseException:
                             slots.give_back()
@@ -467,7 +509,8 @@ class Pipeline:
 
     @property
     def gauges(self) -> tuple[int, int]:
-        """(attempts queued for a slot, retry-quota tokens left), for telemetry's gauges."""
+        """(attempts queued for a slot or, on credit, for a connection; retry-quota tokens left),
+        for telemetry's gauges."""
         return self._slots.queued, self._quota.available
 
     async def sleep_unless_closing(self, seconds: float) -> bool:

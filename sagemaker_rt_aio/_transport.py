@@ -8,7 +8,7 @@ what the retry layer needs to know.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,8 @@ from ._errors import (
     SSLError,
     TransportError,
 )
+from ._lifecycle import Lifecycle
+from ._protocol import WireRequest
 from ._signing import payload_sha256
 from ._watchdog import ReadWatchdog, Watch
 
@@ -222,6 +224,7 @@ async def exchange(
     watchdog: ReadWatchdog | None = None,
     own_session: bool = False,
     task: asyncio.Task[Any] | None = None,
+    queued: WireRequest | None = None,
 ) -> HttpResponse:
     """``send`` without the ``HttpRequest``: the pipeline's flat path takes this one directly.
 
@@ -231,7 +234,9 @@ async def exchange(
     :class:`WatchedConnector` of the same watchdog, and it skips aiohttp's automatic headers
     itself) for every call from the start (``task``: the running task, if the caller has it at
     hand), a started stream's watch carrying on from its headers; without, for a started stream
-    from its headers on, aiohttp's own timer applying until then and to other calls.
+    from its headers on, aiohttp's own timer applying until then and to other calls. ``queued``:
+    the call's ``WireRequest`` if it may wait for its connection in that session's pool (a slot
+    taken on credit), to be signed again there after a long wait (see :class:`WatchedConnector`).
 
     A body read whole is bounded by ``max_body``: a larger Content-Length is refused before reading,
     a chunked body is cut off at the bound (``ResponseTooLargeError``), and the connection is
@@ -248,6 +253,8 @@ async def exchange(
         # the watch starts now and counts idle time only once the connector has told it the
         # connection and the request has left its buffer.
         watch = watchdog.watch(timeout.sock_read, True, task)
+        if queued is not None:
+            watch.wire = queued
         cached = _stripped  # read once: another thread's client may replace it meanwhile
         timeout = cached[1] if cached[0] is timeout else _without_sock_read(timeout)
     try:
@@ -344,17 +351,45 @@ def _without_sock_read(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
 
 class WatchedConnector(aiohttp.TCPConnector):
     """The connector of a session the client owns: tells the client's read watchdog which
-    connection a call's request goes out on (see ``_watchdog``)."""
+    connection a call's request goes out on (see ``_watchdog``), and admits the calls that waited
+    for it in its pool.
 
-    def __init__(self, *, watchdog: ReadWatchdog, **kwargs: Any) -> None:
+    Those are the pipeline's calls without a deadline, on a slot taken on credit
+    (``Slots.take_on_credit``): signed and built, as an expert's own aiohttp call waits. Once one
+    has its connection, ``admit(request, wire)`` refuses it if the client is shutting down
+    (nothing is sent, as for a call queued in the slots), or signs it again if the watchdog found
+    it waiting longer than ``SIGN_AGAIN_AFTER`` (``watch.late``).
+    """
+
+    def __init__(
+        self,
+        *,
+        watchdog: ReadWatchdog,
+        lifecycle: Lifecycle,
+        admit: Callable[[aiohttp.ClientRequest, WireRequest], Awaitable[None]],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.watchdog = watchdog
+        self._lifecycle = lifecycle
+        self._admit = admit
 
     async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
         connection = await _connect(self, req, traces, timeout)  # super(), without making one
         protocol = connection.protocol
         if protocol is not None and protocol.transport is not None:
-            self.watchdog.connected(protocol.transport, _answer_timed_out, protocol)
+            watch = self.watchdog.connected(protocol.transport, _answer_timed_out, protocol)
+            # A call that may have waited here is admitted before anything is sent.
+            if (
+                watch is not None
+                and (watch.late or self._lifecycle.closing)
+                and watch.wire is not None
+            ):
+                try:
+                    await self._admit(req, watch.wire)
+                except BaseException:
+                    connection.release()  # nothing was written on it
+                    raise
         return connection
 
 

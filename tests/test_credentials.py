@@ -30,6 +30,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeClient,
     SageMakerRuntimeError,
 )
+from sagemaker_rt_aio._constants import SIGN_AGAIN_AFTER
 from sagemaker_rt_aio._credentials import CredentialSource
 from sagemaker_rt_aio._signing import FrozenCredentials
 from sagemaker_rt_aio.middleware import LoggingMiddleware
@@ -379,6 +380,122 @@ async def test_expired_credentials_refresh_and_the_signing_key_changes(
     assert [g.token for g in got] == [f"{TOKEN}-0"] * 2 + [f"{TOKEN}-1"] * 2
     verify_signature(scripted_server.received[0], scripted_server.url, f"{SECRET}-0")
     verify_signature(scripted_server.received[2], scripted_server.url, f"{SECRET}-1")
+
+
+async def test_a_call_that_waited_long_for_its_connection_is_signed_with_refreshed_keys(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call waiting in the pool was signed before it waited; signed again once it has its
+    connection (it waited longer than SIGN_AGAIN_AFTER), it takes the keys refreshed meanwhile."""
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
+    refresher = Refresher()
+    credentials = refresher.credentials(
+        expires_in=SIGN_AGAIN_AFTER / 2, clock=fake, advisory_timeout=1, mandatory_timeout=1
+    )
+    release = asyncio.Event()
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        if body == b"first":
+            await asyncio.wait_for(release.wait(), 5)
+        return web.Response(body=body)
+
+    scripted_server.default = handler
+    async with make_client(
+        scripted_server.url, credentials=credentials, max_connections=1
+    ) as client:
+        watchdog = client._pipeline.watchdog
+        watchdog.clock = fake.clock
+        first = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+        for _ in range(1000):  # until the first holds the only connection
+            if scripted_server.received:
+                break
+            await asyncio.sleep(0.002)
+        second = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"second"))
+        for _ in range(1000):  # until the second is signed and waiting for its connection
+            if len(watchdog) == 2:
+                break
+            await asyncio.sleep(0.002)
+        assert client._pipeline._slots.queued == 1
+        for advance in (0.0, SIGN_AGAIN_AFTER + 1):  # the ticks that find it waiting, then late
+            fake.advance(advance)
+            watchdog.close()
+            watchdog.check(asyncio.get_running_loop())
+        assert refresher.calls == 0
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert refresher.calls == 1
+    got = {r.body: signed(r) for r in scripted_server.received}
+    assert got[b"first"].access_key == "AKIDINITIAL"
+    assert (got[b"second"].access_key, got[b"second"].token) == ("AKIDREFRESHED1", f"{TOKEN}-1")
+    verify_signature(scripted_server.received[1], scripted_server.url, f"{SECRET}-1")
+
+
+async def test_cancelling_a_call_whose_late_signing_waits_on_a_hung_refresh(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signed again once it has its connection, a call may wait there for a refresh that hangs:
+    cancelled then, it gives the connection back unused, and its slot, and a later call goes."""
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
+    entered, gate = threading.Event(), threading.Event()
+
+    class Hung(Refresher):
+        def __call__(self) -> dict[str, str]:
+            entered.set()
+            gate.wait(5)
+            return super().__call__()
+
+    refresher = Hung()
+    credentials = refresher.credentials(
+        expires_in=SIGN_AGAIN_AFTER / 2, clock=fake, advisory_timeout=1, mandatory_timeout=1
+    )
+    release = asyncio.Event()
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        if body == b"first":
+            await asyncio.wait_for(release.wait(), 5)
+        return web.Response(body=body)
+
+    scripted_server.default = handler
+    try:
+        async with make_client(
+            scripted_server.url, credentials=credentials, max_connections=1
+        ) as client:
+            watchdog = client._pipeline.watchdog
+            watchdog.clock = fake.clock
+            slots = client._pipeline._slots
+            first = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+            for _ in range(1000):
+                if scripted_server.received:
+                    break
+                await asyncio.sleep(0.002)
+            late = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"late"))
+            for _ in range(1000):
+                if len(watchdog) == 2:
+                    break
+                await asyncio.sleep(0.002)
+            for advance in (0.0, SIGN_AGAIN_AFTER + 1):
+                fake.advance(advance)
+                watchdog.close()
+                watchdog.check(asyncio.get_running_loop())
+            release.set()
+            assert (await asyncio.wait_for(first, 5)).body == b"first"
+            await asyncio.get_running_loop().run_in_executor(None, entered.wait, 5)
+            assert not late.done()  # holding the connection, waiting for the refresh
+            late.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await late
+            assert slots.free == 1 and slots.queued == 0
+            gate.set()
+            again = await asyncio.wait_for(
+                client.invoke_endpoint(endpoint_name="ep", body=b"again"), 5
+            )
+            assert again.body == b"again"
+    finally:
+        gate.set()
+    assert [r.body for r in scripted_server.received] == [b"first", b"again"]
+    assert signed(scripted_server.received[1]).access_key == "AKIDREFRESHED1"
 
 
 async def test_a_failing_mandatory_refresh_sends_nothing(scripted_server: ScriptedServer) -> None:

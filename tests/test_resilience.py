@@ -45,6 +45,8 @@ from sagemaker_rt_aio import (
     ThrottlingException,
     ValidationError,
 )
+from sagemaker_rt_aio._constants import SIGN_AGAIN_AFTER
+from sagemaker_rt_aio._watchdog import ReadWatchdog
 from sagemaker_rt_aio.middleware import LoggingMiddleware
 
 ACCESS_KEY = "AKIDRESILIENCE"
@@ -181,6 +183,33 @@ def verify_signature(received: Received, url: str) -> None:
 
 def amz_epoch(received: Received) -> int:
     return timegm(time.strptime(received.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ"))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition`` holds (at most BOUND seconds)."""
+    for _ in range(int(BOUND / 0.002)):
+        if condition():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the condition never held")
+
+
+def held_first(release: asyncio.Event) -> Handler:
+    """Echoes each body; the one ``b"first"`` only once ``release`` is set (at most BOUND s)."""
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        if body == b"first":
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(release.wait(), BOUND)
+        return web.Response(body=body)
+
+    return handler
+
+
+def tick(watchdog: ReadWatchdog) -> None:
+    """One of the client's read watchdog's ticks, now (its timer is set again from here)."""
+    watchdog.close()
+    watchdog.check(asyncio.get_running_loop())
 
 
 # -- what is retried ----------------------------------------------------------------------------
@@ -866,41 +895,184 @@ async def test_max_connections_bounds_requests_in_flight_fifo(
         assert abs(int(call_id) - position) <= 1, served
 
 
-async def test_queued_call_is_signed_when_its_turn_comes(
+async def test_a_call_queued_for_its_connection_is_signed_before_it_waits(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a deadline a call waits for its connection in the client's own pool, signed and
+    built (a slot taken on credit): a wait shorter than SIGN_AGAIN_AFTER keeps that signature."""
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
+    release_first = asyncio.Event()
+    scripted_server.default = held_first(release_first)
+    async with make_client(scripted_server.url, max_connections=1) as client:
+        slots = client._pipeline._slots
+        first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+        await until(lambda: len(scripted_server.received) == 1)  # it holds the only slot
+        queued_at = fake.wall()
+        second = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"second"))
+        await until(lambda: slots.queued == 1)
+        assert slots.free == -1  # on credit: waiting in the pool
+        fake.advance(5.0)  # the first call takes 5 s...
+        release_first.set()
+        await first
+        result = await asyncio.wait_for(second, BOUND)
+        assert slots.free == 1 and slots.queued == 0
+    assert result.body == b"second"
+    received = {r.body: r for r in scripted_server.received}
+    assert amz_epoch(received[b"second"]) < int(queued_at) + 5  # dated when it was queued
+    verify_signature(received[b"second"], scripted_server.url)
+
+
+async def test_a_call_that_waited_long_for_its_connection_is_signed_again(
     scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeTime()
     fake.patch_wall_clock(monkeypatch)
-    first_done: list[float] = []
-    first_arrived = asyncio.Event()
     release_first = asyncio.Event()
-
-    async def slow_first(request: web.Request, body: bytes) -> web.StreamResponse:
-        if body == b"first":
-            first_arrived.set()
-            await asyncio.wait_for(release_first.wait(), BOUND)
-            first_done.append(fake.wall())
-        return web.Response(body=body)
-
-    scripted_server.default = slow_first
+    scripted_server.default = held_first(release_first)
     async with make_client(scripted_server.url, max_connections=1) as client:
+        watchdog = client._pipeline.watchdog
+        watchdog.clock = fake.clock
+        slots = client._pipeline._slots
         first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
-        await asyncio.wait_for(first_arrived.wait(), BOUND)  # it holds the only slot
+        await until(lambda: len(scripted_server.received) == 1)
         queued_at = fake.wall()
         second = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"second"))
-        for _ in range(5):
-            await asyncio.sleep(0)  # the second call is queued for the slot now
-        assert not second.done()
-        fake.advance(5.0)  # the first call takes 5 s...
+        await until(lambda: slots.queued == 1)
+        tick(watchdog)  # finds it waiting for its connection
+        fake.advance(SIGN_AGAIN_AFTER - 1)
+        tick(watchdog)
+        fake.advance(2)
+        tick(watchdog)  # ... for longer than SIGN_AGAIN_AFTER now
         release_first.set()
         await first
         result = await asyncio.wait_for(second, BOUND)
     assert result.body == b"second"
     received = {r.body: r for r in scripted_server.received}
-    # Signed after the first call finished (5 s after it was queued), not when it was queued.
-    assert amz_epoch(received[b"second"]) >= int(first_done[0])
-    assert amz_epoch(received[b"second"]) >= int(queued_at) + 5
+    assert amz_epoch(received[b"second"]) >= int(queued_at + SIGN_AGAIN_AFTER) + 1
     verify_signature(received[b"second"], scripted_server.url)
+    assert len(scripted_server.received) == 2
+
+
+async def test_shutdown_refuses_the_calls_waiting_for_their_connection(
+    scripted_server: ScriptedServer,
+) -> None:
+    """Calls waiting in the pool are not work in flight: once shutdown begins they get
+    ClientClosedError when a connection comes, and nothing of theirs is sent."""
+    release_first = asyncio.Event()
+    scripted_server.default = held_first(release_first)
+    client = make_client(scripted_server.url, max_connections=1)
+    slots = client._pipeline._slots
+    first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+    await until(lambda: len(scripted_server.received) == 1)
+    queued = [
+        asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"queued"))
+        for _ in range(3)
+    ]
+    await until(lambda: slots.queued == 3)
+    shutdown = asyncio.create_task(client.shutdown(grace=BOUND))
+    await asyncio.sleep(0)
+    assert client.closed
+    release_first.set()  # answers within the grace period
+    assert (await asyncio.wait_for(first, BOUND)).body == b"first"
+    for call in queued:
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(call, BOUND)
+    await asyncio.wait_for(shutdown, BOUND)
+    assert [r.body for r in scripted_server.received] == [b"first"]
+    assert slots.free == 1 and slots.queued == 0
+
+
+async def test_cancelling_a_call_waiting_for_its_connection_gives_up_its_place(
+    scripted_server: ScriptedServer,
+) -> None:
+    release_first = asyncio.Event()
+    scripted_server.default = held_first(release_first)
+    async with make_client(scripted_server.url, max_connections=1) as client:
+        slots = client._pipeline._slots
+        first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+        await until(lambda: len(scripted_server.received) == 1)
+        queued = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"queued"))
+        last = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"last"))
+        await until(lambda: slots.queued == 2)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert slots.queued == 1
+        release_first.set()
+        assert (await asyncio.wait_for(first, BOUND)).body == b"first"
+        assert (await asyncio.wait_for(last, BOUND)).body == b"last"
+        # One slot, one connection, neither lost: a later call still gets them.
+        again = await asyncio.wait_for(
+            client.invoke_endpoint(endpoint_name="ep", body=b"again"), BOUND
+        )
+        assert again.body == b"again"
+        assert slots.free == 1
+    assert [r.body for r in scripted_server.received] == [b"first", b"last", b"again"]
+
+
+async def test_calls_with_and_without_a_deadline_keep_their_order_of_arrival(
+    scripted_server: ScriptedServer,
+) -> None:
+    """A call with a deadline queues in the slots (it is signed when its turn comes, and its wait
+    is bounded by its deadline); calls without one that arrive after it queue there behind it,
+    rather than in the pool ahead of it."""
+    release_first = asyncio.Event()
+    scripted_server.default = held_first(release_first)
+    async with make_client(scripted_server.url, max_connections=1) as client:
+        bounded = client.with_options(timeout=aiohttp.ClientTimeout(total=BOUND * 4))
+        slots = client._pipeline._slots
+        first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+        await until(lambda: len(scripted_server.received) == 1)
+        calls = [asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"pooled"))]
+        await until(lambda: slots.queued == 1)
+        calls.append(
+            asyncio.create_task(bounded.invoke_endpoint(endpoint_name="ep", body=b"deadline"))
+        )
+        await until(lambda: slots.queued == 2)
+        calls.append(asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"after")))
+        await until(lambda: slots.queued == 3)
+        assert slots.free == -1  # only the first queued call is on credit
+        release_first.set()
+        await asyncio.wait_for(asyncio.gather(first, *calls), BOUND)
+        assert slots.free == 1 and slots.queued == 0
+    order = [r.body for r in scripted_server.received]
+    assert order == [b"first", b"pooled", b"deadline", b"after"]
+
+
+async def test_a_call_with_a_deadline_queues_behind_the_calls_on_credit_in_the_slots(
+    scripted_server: ScriptedServer,
+) -> None:
+    """A slot given back repays a call on credit first (that call takes the connection): a call
+    queued in the slots gets its slot only with a connection to take, so its deadline ends its
+    wait there (PoolTimeoutError), never in the pool after it was signed."""
+    releases = {b"first": asyncio.Event(), b"pooled": asyncio.Event()}
+
+    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(releases[body].wait(), BOUND)
+        return web.Response(body=body)
+
+    scripted_server.default = handler
+    async with make_client(scripted_server.url, max_connections=1) as client:
+        bounded = client.with_options(timeout=aiohttp.ClientTimeout(total=0.3))
+        slots = client._pipeline._slots
+        first = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+        await until(lambda: len(scripted_server.received) == 1)
+        pooled = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"pooled"))
+        await until(lambda: slots.queued == 1)
+        deadline = asyncio.create_task(
+            bounded.invoke_endpoint(endpoint_name="ep", body=b"deadline")
+        )
+        await until(lambda: slots.queued == 2)
+        releases[b"first"].set()  # its connection goes to the call on credit, held in turn
+        await until(lambda: len(scripted_server.received) == 2)
+        with pytest.raises(PoolTimeoutError):
+            await asyncio.wait_for(deadline, BOUND)
+        releases[b"pooled"].set()
+        await asyncio.wait_for(asyncio.gather(first, pooled), BOUND)
+        assert slots.free == 1 and slots.queued == 0
+    assert [r.body for r in scripted_server.received] == [b"first", b"pooled"]
 
 
 # -- cancellation -------------------------------------------------------------------------------

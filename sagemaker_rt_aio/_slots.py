@@ -8,11 +8,14 @@ flat path without a deadline), takes its slot on credit when none is free (``tak
 ``free`` goes below zero, one for each such call, and the pool is their queue, in arrival order
 too. Slots given back repay that credit before they go to the callers queued here, and none is
 taken on credit while a slot handed to one of those is on its way: a slot handed to a caller in
-line always comes with a connection to take. (Why not queue every call here: a call woken from
-this queue builds its request then, and the calls woken in one loop iteration allocate together
-what the calls that ended in the last one freed together; a free cannot take the young
-generation's count below zero, so young collections ran three to four times as often as for an
-expert's aiohttp calls, which wait in the pool once built, and cost a tenth of a call.)
+line always comes with a connection to take. Nor past ``POOL_QUEUE_PER_CONNECTION`` per slot: a
+request waiting in the pool holds about 9 KiB, a caller queued here 2.5.
+
+Why not queue every call here: a call woken from this queue builds its request then, and the calls
+woken in one loop iteration allocate together what the calls that ended in the last one freed
+together; a free cannot take the young generation's count below zero, so young collections ran
+three to four times as often as for an expert's aiohttp calls, which wait in the pool once built,
+and cost a tenth of a call.
 
 Invariant: ``free + holders == limit``, holders on credit included. A waiter leaves the queue
 exactly once: either ``give_back`` pops it and hands it the slot (its future gets a result), or it
@@ -26,10 +29,14 @@ import asyncio
 import contextlib
 from collections import deque
 
+from ._constants import POOL_QUEUE_PER_CONNECTION
+
 
 class Slots:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_credit: int | None = None) -> None:
         self._free = limit
+        # The lowest ``free`` may go by slots taken on credit (``on_credit`` of them at most).
+        self._floor = -(POOL_QUEUE_PER_CONNECTION * limit if on_credit is None else on_credit)
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._handed = 0  # slots handed to callers in line that have yet to run
 
@@ -57,8 +64,9 @@ class Slots:
     def take_on_credit(self) -> bool:
         """Take a slot now, on credit if none is free: the caller then waits for its connection
         in the pool. False if callers are queued here, or were just handed slots whose
-        connections they have yet to take: queue with :meth:`take` (arrival order)."""
-        if self._waiters or (self._handed and self._free <= 0):
+        connections they have yet to take, or the credit is at its bound (the requests waiting in
+        the pool hold more memory than callers queued here): queue with :meth:`take`."""
+        if self._waiters or (self._free <= 0 and (self._handed or self._free <= self._floor)):
             return False
         self._free -= 1
         return True

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import os
 import threading
+import tracemalloc
 import weakref
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from sagemaker_rt_aio import (
     SageMakerRuntimeError,
     TextDecodeError,
 )
+from sagemaker_rt_aio._constants import POOL_QUEUE_PER_CONNECTION
 from sagemaker_rt_aio._transport import abort_response, on_connection_released
 from tests.conftest import HungProvider, Received, ScriptedServer
 
@@ -81,6 +83,48 @@ async def test_shutdown_with_thousands_queued_gives_each_client_closed(
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert {type(r) for r in results} == {ClientClosedError}
     assert len(scripted_server.received) == 2  # nothing queued was sent
+
+
+async def test_calls_queued_past_the_pools_bound_wait_in_the_slots_and_hold_little(
+    scripted_server: ScriptedServer,
+) -> None:
+    """Calls without a deadline wait for their connection in the pool, each holding its built
+    request (about 9 KiB), POOL_QUEUE_PER_CONNECTION per connection at most; the others wait in
+    the slots before they are signed (about 2.5 KiB): queued memory stays near the latter."""
+    release = asyncio.Event()
+    scripted_server.default = hanging(release)
+    queued = 1000
+    async with make_client(scripted_server.url, max_connections=2) as client:
+        slots = client._pipeline._slots
+        first = [
+            asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"x"))
+            for _ in range(2)
+        ]
+        await arrived(scripted_server, 2)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            tasks = [
+                asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b"x" * 100))
+                for _ in range(queued)
+            ]
+            for _ in range(200):
+                await asyncio.sleep(0)
+                if slots.queued == queued:
+                    break
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert slots.queued == queued
+        assert slots.free == -POOL_QUEUE_PER_CONNECTION * 2  # the rest wait in the slots
+        assert held / queued < 5 * 1024, held / queued
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*first, *tasks), 30)
+        assert all(r.body == b"late" for r in results)
+        assert slots.free == 2 and slots.queued == 0
+    assert len(scripted_server.received) == queued + 2
 
 
 async def test_wait_for_while_queued_is_the_callers_timeout(

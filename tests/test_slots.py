@@ -9,6 +9,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sagemaker_rt_aio._constants import POOL_QUEUE_PER_CONNECTION
 from sagemaker_rt_aio._slots import Slots
 
 # Each step: ("take", _) starts a caller; ("credit", _) starts one that takes its slot on credit
@@ -20,8 +21,8 @@ _STEPS = st.lists(
 )
 
 
-async def _scenario(limit: int, steps: list[tuple[str, int]]) -> None:
-    slots = Slots(limit)
+async def _scenario(limit: int, credit: int, steps: list[tuple[str, int]]) -> None:
+    slots = Slots(limit, on_credit=credit)
     holding: set[int] = set()
     tasks: list[asyncio.Task[None]] = []
     released: set[int] = set()
@@ -55,6 +56,7 @@ async def _scenario(limit: int, steps: list[tuple[str, int]]) -> None:
         else:
             await asyncio.sleep(0)
         assert slots.free + len(holding) <= limit  # free is below zero by what is on credit
+        assert slots.free >= -credit
 
     # Let everything settle, releasing what is held until every caller has finished.
     for _ in range(len(tasks) * 3 + 5):
@@ -74,11 +76,11 @@ async def _scenario(limit: int, steps: list[tuple[str, int]]) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(limit=st.integers(1, 4), steps=_STEPS)
+@given(limit=st.integers(1, 4), credit=st.integers(0, 3), steps=_STEPS)
 def test_random_cancel_and_release_orders_keep_the_count(
-    limit: int, steps: list[tuple[str, int]]
+    limit: int, credit: int, steps: list[tuple[str, int]]
 ) -> None:
-    asyncio.run(_scenario(limit, steps))
+    asyncio.run(_scenario(limit, credit, steps))
 
 
 async def test_cancel_after_being_popped_raises_cancelled_not_valueerror() -> None:
@@ -140,3 +142,22 @@ async def test_no_credit_while_a_slot_handed_to_a_caller_in_line_is_on_its_way()
     slots.give_back()
     slots.give_back()
     assert slots.free == 1
+
+
+async def test_credit_stops_at_its_bound_and_later_calls_queue_here() -> None:
+    slots = Slots(1, on_credit=2)
+    assert slots.try_take()
+    assert slots.take_on_credit() and slots.take_on_credit()
+    assert not slots.take_on_credit()  # two requests wait in the pool: the next waits here
+    waiter = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    assert (slots.free, slots.queued) == (-2, 3)
+    for _ in range(3):  # the holder, then the two on credit
+        slots.give_back()
+    await asyncio.wait_for(waiter, 1)
+    assert (slots.free, slots.queued) == (0, 0)
+    slots.give_back()
+    assert slots.free == 1
+    by_default = Slots(2)  # POOL_QUEUE_PER_CONNECTION per slot
+    taken = [by_default.take_on_credit() for _ in range(2 + 2 * POOL_QUEUE_PER_CONNECTION + 1)]
+    assert taken == [True] * (2 + 2 * POOL_QUEUE_PER_CONNECTION) + [False]

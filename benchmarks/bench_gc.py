@@ -20,11 +20,13 @@ ratio with every collection's CPU taken out of both sides.
 ``--max-connections P`` gives every client a pool of P connections whatever the concurrency (by
 default each has one per task, as in bench_client): with more tasks than connections, calls wait
 for one, where each client makes them wait. aiohttp's pool (raw, the expert) holds a call once
-its request is built; this client's slots hold it before it is signed and built (a signature
-made before a long wait could expire), so a call woken from the queue builds its request then,
-and the calls woken in one loop iteration allocate together what the calls that ended in the
-last one freed together. A free cannot take the young generation's count below zero, so the
-count climbs by all of it: young collections run several times as often as the expert's.
+its request is built, and so does this client's since 2026-12-04 (a slot taken on credit; signed
+again if it waited over a minute). It adds "ours in slots", this client with its calls waiting
+in its slots before they are signed and built, as until then (an ablation, set on the client's
+internals): a call woken from that queue builds its request then, and the calls woken in one
+loop iteration allocate together what the calls that ended in the last one freed together. A
+free cannot take the young generation's count below zero, so the count climbs by all of it:
+young collections run several times as often as the expert's.
 """
 
 from __future__ import annotations
@@ -43,7 +45,14 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
 from bench_client import bench_calls, call_table_main, cpu_per_call, paired  # noqa: E402
-from floor import CALL_CLIENTS, make_expert, make_ours, make_raw, ours_client  # noqa: E402
+from floor import (  # noqa: E402
+    CALL_CLIENTS,
+    make_expert,
+    make_ours,
+    make_ours_queued_in_slots,
+    make_raw,
+    ours_client,
+)
 
 CLIENTS = {name: CALL_CLIENTS[name] for name in ("raw", "expert", "ours")}
 
@@ -74,6 +83,7 @@ def pooled(pool: int) -> dict[str, Callable[[str, int], Awaitable[Any]]]:
         "raw": lambda url, concurrency: make_raw(url, pool),
         "expert": lambda url, concurrency: make_expert(url, pool),
         "ours": lambda url, concurrency: make_ours(url, concurrency, ours_client(url, pool)),
+        "ours in slots": lambda url, concurrency: make_ours_queued_in_slots(url, pool),
     }
 
 

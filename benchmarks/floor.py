@@ -428,6 +428,15 @@ async def make_ours_without_read_timeout(url: str, concurrency: int) -> tuple[Ca
     return await make_ours(url, concurrency, client)
 
 
+async def make_ours_queued_in_slots(url: str, concurrency: int) -> tuple[Call, Close]:
+    """An ablation, not a way to call: this client with every call that finds no free connection
+    waiting in its slots, before it is signed and built (as until 2026-12-04), rather than in its
+    pool once built (a slot taken on credit)."""
+    client = ours_client(url, concurrency)
+    client._pipeline._pooled = False
+    return await make_ours(url, concurrency, client)
+
+
 CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] | None]]] = {
     "raw": make_raw,
     "expert": make_expert,
@@ -439,6 +448,7 @@ OTHER_CALL_CLIENTS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close] 
     "ours request": make_ours_request,
     "expert read timeout": make_expert_read_timeout,
     "ours without read timeout": make_ours_without_read_timeout,
+    "ours queued in slots": make_ours_queued_in_slots,
 }
 
 # -- stream readers: read() -> (events, or bytes for raw; seconds from the call to the first event;

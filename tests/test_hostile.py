@@ -292,14 +292,15 @@ Run = Callable[[SageMakerRuntimeClient], Awaitable[None]]
 
 def queued(run: Run) -> Run:
     """Two of ``run`` at once on a client with one slot: the second waits for it until the first
-    has failed (a stream's slot comes back with its connection), then meets the same server."""
+    has failed (a stream's slot comes back with its connection), then meets the same server. On
+    the flat path it waits in the pool, signed and built, on a slot taken on credit."""
 
     async def both(client: SageMakerRuntimeClient) -> None:
         first, second = await asyncio.gather(run(client), run(client), return_exceptions=True)
         assert isinstance(first, SageMakerRuntimeError), repr(first)
         assert type(second) is type(first), repr(second)
         assert_no_secret(first, TOKEN, SECRET, "Signature=", "Bearer ")
-        assert client._pipeline._slots.free == 1  # both slots given back, none lost
+        assert client._pipeline._slots.free == 1  # both slots given back (the credit repaid)
         raise second
 
     return both
@@ -310,7 +311,8 @@ def queued(run: Run) -> Run:
 # total, its flat path; a stream whose total bounds its start another; with a middleware (the
 # package's own, logging every attempt), each attempt goes through the chain; the OpenAI route
 # (bearer token) has a target of its own. Queued: a second call waits for the slot the first
-# holds, on the flat path (before it is signed) and in the chain (before the middlewares).
+# holds, on the flat path in the pool (on credit: signed and built) and in the chain in the slots
+# (before the middlewares).
 LOGGING = (LoggingMiddleware(level=logging.WARNING),)  # enabled: pytest captures its lines
 CALLS: dict[str, tuple[Run, float | None, tuple[Middleware, ...]]] = {
     "invoke_endpoint": (invoke, None, ()),

@@ -216,20 +216,17 @@ class Pipeline:
         if self.lifecycle.closing:
             raise ClientClosedError()
         target = self.sagemaker
-        credentials = self._credentials.current() or await self._credentials.get(None)
         headers = wire.headers.copy()
-        sign_headers(
-            wire.method,
-            target.host,  # type: ignore[arg-type]  # SageMaker's is set
-            request.url.raw_path,
-            headers,
-            wire.payload_hash,
-            credentials,
-            target.region,
-            target.signing_name,
-            "",
-            None,
-            target.double_encode_path,
+        sign(
+            method=wire.method,
+            host=target.host,  # type: ignore[arg-type]  # SageMaker's is set
+            path=request.url.raw_path,
+            headers=headers,
+            payload_hash=wire.payload_hash,
+            credentials=self._credentials.current() or await self._credentials.get(None),
+            region=target.region,
+            service=target.signing_name,
+            double_encode_path=target.double_encode_path,
         )
         for name in ("X-Amz-Date", "X-Amz-Security-Token", "Authorization"):
             value = headers.get(name)

@@ -382,6 +382,42 @@ async def test_expired_credentials_refresh_and_the_signing_key_changes(
     verify_signature(scripted_server.received[2], scripted_server.url, f"{SECRET}-1")
 
 
+async def queue_late(
+    client: SageMakerRuntimeClient,
+    server: ScriptedServer,
+    fake: FakeTime,
+    release: asyncio.Event,
+    body: bytes,
+) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+    """A first call held by ``server`` until ``release``, then a call with ``body`` waiting for
+    the only connection in the pool, signed, until the watchdog's ticks find it late."""
+
+    async def handler(request: web.Request, received: bytes) -> web.StreamResponse:
+        if received == b"first":
+            await asyncio.wait_for(release.wait(), 5)
+        return web.Response(body=received)
+
+    server.default = handler
+    watchdog = client._pipeline.watchdog
+    watchdog.clock = fake.clock
+    first = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
+    for _ in range(1000):  # until the first holds the only connection
+        if server.received:
+            break
+        await asyncio.sleep(0.002)
+    late = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=body))
+    for _ in range(1000):  # until that one is signed and waiting for its connection
+        if len(watchdog) == 2:
+            break
+        await asyncio.sleep(0.002)
+    assert client._pipeline._slots.queued == 1
+    for advance in (0.0, SIGN_AGAIN_AFTER + 1):  # the ticks that find it waiting, then late
+        fake.advance(advance)
+        watchdog.close()
+        watchdog.check(asyncio.get_running_loop())
+    return first, late
+
+
 async def test_a_call_that_waited_long_for_its_connection_is_signed_with_refreshed_keys(
     scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -394,33 +430,10 @@ async def test_a_call_that_waited_long_for_its_connection_is_signed_with_refresh
         expires_in=SIGN_AGAIN_AFTER / 2, clock=fake, advisory_timeout=1, mandatory_timeout=1
     )
     release = asyncio.Event()
-
-    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
-        if body == b"first":
-            await asyncio.wait_for(release.wait(), 5)
-        return web.Response(body=body)
-
-    scripted_server.default = handler
     async with make_client(
         scripted_server.url, credentials=credentials, max_connections=1
     ) as client:
-        watchdog = client._pipeline.watchdog
-        watchdog.clock = fake.clock
-        first = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
-        for _ in range(1000):  # until the first holds the only connection
-            if scripted_server.received:
-                break
-            await asyncio.sleep(0.002)
-        second = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"second"))
-        for _ in range(1000):  # until the second is signed and waiting for its connection
-            if len(watchdog) == 2:
-                break
-            await asyncio.sleep(0.002)
-        assert client._pipeline._slots.queued == 1
-        for advance in (0.0, SIGN_AGAIN_AFTER + 1):  # the ticks that find it waiting, then late
-            fake.advance(advance)
-            watchdog.close()
-            watchdog.check(asyncio.get_running_loop())
+        first, second = await queue_late(client, scripted_server, fake, release, b"second")
         assert refresher.calls == 0
         release.set()
         await asyncio.wait_for(asyncio.gather(first, second), 5)
@@ -451,34 +464,12 @@ async def test_cancelling_a_call_whose_late_signing_waits_on_a_hung_refresh(
         expires_in=SIGN_AGAIN_AFTER / 2, clock=fake, advisory_timeout=1, mandatory_timeout=1
     )
     release = asyncio.Event()
-
-    async def handler(request: web.Request, body: bytes) -> web.StreamResponse:
-        if body == b"first":
-            await asyncio.wait_for(release.wait(), 5)
-        return web.Response(body=body)
-
-    scripted_server.default = handler
     try:
         async with make_client(
             scripted_server.url, credentials=credentials, max_connections=1
         ) as client:
-            watchdog = client._pipeline.watchdog
-            watchdog.clock = fake.clock
             slots = client._pipeline._slots
-            first = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"first"))
-            for _ in range(1000):
-                if scripted_server.received:
-                    break
-                await asyncio.sleep(0.002)
-            late = asyncio.ensure_future(client.invoke_endpoint(endpoint_name="ep", body=b"late"))
-            for _ in range(1000):
-                if len(watchdog) == 2:
-                    break
-                await asyncio.sleep(0.002)
-            for advance in (0.0, SIGN_AGAIN_AFTER + 1):
-                fake.advance(advance)
-                watchdog.close()
-                watchdog.check(asyncio.get_running_loop())
+            first, late = await queue_late(client, scripted_server, fake, release, b"late")
             release.set()
             assert (await asyncio.wait_for(first, 5)).body == b"first"
             await asyncio.get_running_loop().run_in_executor(None, entered.wait, 5)

@@ -22,6 +22,7 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from conftest import FakeTime, Received, ScriptedServer
 
 from sagemaker_rt_aio import (
+    ClientClosedError,
     InvokeEndpointAsyncRequest,
     InvokeEndpointRequest,
     NoCredentialsError,
@@ -382,6 +383,19 @@ async def test_expired_credentials_refresh_and_the_signing_key_changes(
     verify_signature(scripted_server.received[2], scripted_server.url, f"{SECRET}-1")
 
 
+@dataclass
+class HungRefresher(Refresher):
+    """A refresh that hangs until ``gate`` is set (at most 5 s); ``entered`` once it has begun."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self) -> dict[str, str]:
+        self.entered.set()
+        self.gate.wait(5)
+        return super().__call__()
+
+
 async def queue_late(
     client: SageMakerRuntimeClient,
     server: ScriptedServer,
@@ -451,15 +465,8 @@ async def test_cancelling_a_call_whose_late_signing_waits_on_a_hung_refresh(
     cancelled then, it gives the connection back unused, and its slot, and a later call goes."""
     fake = FakeTime()
     fake.patch_wall_clock(monkeypatch)
-    entered, gate = threading.Event(), threading.Event()
-
-    class Hung(Refresher):
-        def __call__(self) -> dict[str, str]:
-            entered.set()
-            gate.wait(5)
-            return super().__call__()
-
-    refresher = Hung()
+    refresher = HungRefresher()
+    entered, gate = refresher.entered, refresher.gate
     credentials = refresher.credentials(
         expires_in=SIGN_AGAIN_AFTER / 2, clock=fake, advisory_timeout=1, mandatory_timeout=1
     )
@@ -487,6 +494,34 @@ async def test_cancelling_a_call_whose_late_signing_waits_on_a_hung_refresh(
         gate.set()
     assert [r.body for r in scripted_server.received] == [b"first", b"again"]
     assert signed(scripted_server.received[1]).access_key == "AKIDREFRESHED1"
+
+
+async def test_shutdown_ends_a_call_whose_late_signing_waits_on_a_hung_refresh(
+    scripted_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent shutdown ends a call that has its connection and waits there for a refresh
+    that hangs: ClientClosedError, its request never sent, its slot and connection given back."""
+    fake = FakeTime()
+    fake.patch_wall_clock(monkeypatch)
+    refresher = HungRefresher()
+    credentials = refresher.credentials(
+        expires_in=SIGN_AGAIN_AFTER / 2, clock=fake, advisory_timeout=1, mandatory_timeout=1
+    )
+    release = asyncio.Event()
+    client = make_client(scripted_server.url, credentials=credentials, max_connections=1)
+    try:
+        first, late = await queue_late(client, scripted_server, fake, release, b"late")
+        release.set()
+        assert (await asyncio.wait_for(first, 5)).body == b"first"
+        await asyncio.get_running_loop().run_in_executor(None, refresher.entered.wait, 5)
+        await asyncio.wait_for(client.shutdown(grace=0), 5)
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(late, 5)
+        slots = client._pipeline._slots
+        assert slots.free == 1 and slots.queued == 0
+    finally:
+        refresher.gate.set()
+    assert [r.body for r in scripted_server.received] == [b"first"]
 
 
 async def test_a_failing_mandatory_refresh_sends_nothing(scripted_server: ScriptedServer) -> None:

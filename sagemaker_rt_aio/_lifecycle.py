@@ -63,15 +63,33 @@ class Lifecycle:
         self._hurry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_close: list[Callable[[], Awaitable[None]]] = []
+        # The loop the client's calls run in (its session's), learned from the first: see
+        # running_task.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- calls ------------------------------------------------------------------------------
+
+    def running_task(self) -> asyncio.Task[Any] | None:
+        """The running task. ``asyncio.current_task()`` looks for the running loop first, which
+        on Python 3.10 and 3.11 makes a getpid() system call; given the loop, it is a dict lookup.
+        A client's calls all run in one loop, its session's: the first call's. (A call from
+        another loop finds no task in it and is looked up the long way.)"""
+        loop = self.loop
+        if loop is not None:
+            task = asyncio.current_task(loop)
+            if task is not None:
+                return task
+        task = asyncio.current_task()
+        if task is not None and loop is None:
+            self.loop = task.get_loop()
+        return task
 
     def enter(self, *, immediate: bool = False) -> asyncio.Task[Any] | None:
         """Register the running task; returns it if this registration is the outermost one.
         ``immediate``: shutdown cancels it at once rather than after the grace period."""
         if self.closing:
             raise ClientClosedError()
-        task = asyncio.current_task()
+        task = self.running_task()
         if task is None or task in self.inflight:
             return None
         self.inflight.add(task)
@@ -91,7 +109,7 @@ class Lifecycle:
     def closed_error(self, task: asyncio.Task[Any] | None = None) -> ClientClosedError | None:
         """For a task that got CancelledError: the error to raise instead if the cancellation was
         the shutdown's, not its caller's (None otherwise)."""
-        task = task or asyncio.current_task()
+        task = task or self.running_task()
         if task is None or task not in self.aborted:
             return None
         self.aborted.discard(task)
@@ -229,7 +247,7 @@ class _Tracked:
         lifecycle, task = self._lifecycle, self._task
         try:
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-                error = lifecycle.closed_error(task or asyncio.current_task())
+                error = lifecycle.closed_error(task)
                 if error is not None:
                     raise error from None
         finally:

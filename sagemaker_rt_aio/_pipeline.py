@@ -263,7 +263,12 @@ class Pipeline:
         # lifecycle.enter(), inlined: this is every call's path.
         if lifecycle.closing:
             raise ClientClosedError()
-        task = asyncio.current_task()
+        # lifecycle.running_task(), inlined: asyncio.current_task() without the loop would make
+        # a system call per call on Python 3.10-3.11.
+        loop = lifecycle.loop
+        task = asyncio.current_task(loop) if loop is not None else None
+        if task is None:
+            task = lifecycle.running_task()
         inflight = lifecycle.inflight
         if task is None or task in inflight:
             task = None  # registered by an outer entry point (a wait, invoke-and-wait)

@@ -27,6 +27,7 @@ from sagemaker_rt_aio import (
     ServiceError,
     ValidationError,
 )
+from sagemaker_rt_aio._lifecycle import Lifecycle
 
 KEYS: dict[str, Any] = {"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret"}
 
@@ -192,6 +193,48 @@ async def test_shutdown_while_calls_are_in_flight_ends_them(
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(call, 5)
     assert client.closed
+
+
+async def test_shutdown_ends_a_call_that_found_its_task_by_the_clients_loop(
+    scripted_server: ScriptedServer,
+) -> None:
+    # The first call teaches the lifecycle its loop; later calls find their task by it (no
+    # getpid() system call on Python 3.10-3.11): they are registered all the same.
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def quick(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(body=b"first")
+
+    async def slow(request: web.Request, body: bytes) -> web.StreamResponse:
+        arrived.set()
+        await release.wait()
+        return web.Response(body=b"late")
+
+    scripted_server.script = [quick, slow]
+    client = make_client(scripted_server.url)
+    assert (await client.invoke_endpoint(endpoint_name="ep", body=b"")).body == b"first"
+    assert client._lifecycle.loop is asyncio.get_running_loop()
+    call = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b""))
+    await asyncio.wait_for(arrived.wait(), 5)
+    assert len(client._lifecycle.inflight) == 1
+    await client.shutdown(grace=0.05)
+    release.set()
+    with pytest.raises(ClientClosedError):
+        await asyncio.wait_for(call, 5)
+
+
+def test_running_task_is_found_in_another_loop_than_the_one_learned() -> None:
+    lifecycle = Lifecycle()
+
+    async def check() -> asyncio.AbstractEventLoop:
+        assert lifecycle.running_task() is asyncio.current_task()
+        return asyncio.get_running_loop()
+
+    first = asyncio.run(check())
+    assert lifecycle.loop is first
+    asyncio.run(check())  # a task of a loop other than the learned one, the long way
+    assert lifecycle.loop is first
 
 
 # -- properties -------------------------------------------------------------------------------------

@@ -50,10 +50,6 @@ class Slots:
         """Callers waiting in line: here, or for a connection on credit."""
         return len(self._waiters) + max(-self._free, 0)
 
-    def locked(self) -> bool:
-        """True when a new caller would have to wait."""
-        return self._free <= 0 or bool(self._waiters)
-
     def try_take(self) -> bool:
         """Take a free slot now, if one is free and nobody is queued ahead."""
         if self._free > 0 and not self._waiters:

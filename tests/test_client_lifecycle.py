@@ -173,33 +173,13 @@ async def test_invalid_call_after_shutdown_is_client_closed(
         await client.invoke_endpoint(endpoint_name="", body=b"")
 
 
+@pytest.mark.parametrize("earlier_calls", [0, 1])
 async def test_shutdown_while_calls_are_in_flight_ends_them(
-    scripted_server: ScriptedServer,
+    scripted_server: ScriptedServer, earlier_calls: int
 ) -> None:
-    arrived = asyncio.Event()
-    release = asyncio.Event()
-
-    async def slow(request: web.Request, body: bytes) -> web.StreamResponse:
-        arrived.set()
-        await release.wait()
-        return web.Response(body=b"late")
-
-    scripted_server.script = [slow]
-    client = make_client(scripted_server.url)
-    call = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b""))
-    await asyncio.wait_for(arrived.wait(), 5)
-    await client.shutdown(grace=0.05)
-    release.set()
-    with pytest.raises(ClientClosedError):
-        await asyncio.wait_for(call, 5)
-    assert client.closed
-
-
-async def test_shutdown_ends_a_call_that_found_its_task_by_the_clients_loop(
-    scripted_server: ScriptedServer,
-) -> None:
-    # The first call teaches the lifecycle its loop; later calls find their task by it (no
-    # getpid() system call on Python 3.10-3.11): they are registered all the same.
+    # After an earlier call, the call in flight found its task by the client's loop, which the
+    # first call taught the lifecycle (no getpid() system call on Python 3.10-3.11): it is
+    # registered all the same.
     arrived = asyncio.Event()
     release = asyncio.Event()
 
@@ -211,17 +191,19 @@ async def test_shutdown_ends_a_call_that_found_its_task_by_the_clients_loop(
         await release.wait()
         return web.Response(body=b"late")
 
-    scripted_server.script = [quick, slow]
+    scripted_server.script = [quick] * earlier_calls + [slow]
     client = make_client(scripted_server.url)
-    assert (await client.invoke_endpoint(endpoint_name="ep", body=b"")).body == b"first"
-    assert client._lifecycle.loop is asyncio.get_running_loop()
+    for _ in range(earlier_calls):
+        assert (await client.invoke_endpoint(endpoint_name="ep", body=b"")).body == b"first"
     call = asyncio.create_task(client.invoke_endpoint(endpoint_name="ep", body=b""))
     await asyncio.wait_for(arrived.wait(), 5)
+    assert client._lifecycle.loop is asyncio.get_running_loop()
     assert len(client._lifecycle.inflight) == 1
     await client.shutdown(grace=0.05)
     release.set()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(call, 5)
+    assert client.closed
 
 
 def test_running_task_is_found_in_another_loop_than_the_one_learned() -> None:

@@ -73,7 +73,9 @@ class Lifecycle:
         """The running task. ``asyncio.current_task()`` looks for the running loop first, which
         on Python 3.10 and 3.11 makes a getpid() system call; given the loop, it is a dict lookup.
         A client's calls all run in one loop, its session's: the first call's. (A call from
-        another loop finds no task in it and is looked up the long way.)"""
+        another loop, where the first is no longer running, finds no task in it and is looked
+        up the long way; a client is not to be shared between threads' loops, as its session
+        is not.)"""
         loop = self.loop
         if loop is not None:
             task = asyncio.current_task(loop)

@@ -6,7 +6,9 @@ Parsing each one whole (the C JSON scanner builds two or three dicts per token) 
 everything else ``iter_text()`` does. So ``TextDecoder`` parses the first token events as usual,
 learns their shape here, and from then on takes the whole events at the head of each chunk with
 one compiled pattern, framing included, the texts as the pattern's captures: one C call for a
-chunk of one event (a token stream's usual chunk), two for a chunk of several.
+chunk of one event (a token stream's usual chunk), two for a chunk of several. A shape once
+confirmed is shared: a new stream's first token events are matched against the shapes recent
+streams confirmed before anything of them is parsed (``ShapeLearner.recall``).
 
 Why the result is the same: a shape is learned only from an event whose text ``delta()`` takes
 without noting anything (no finish reason, no usage, no error), and its pattern fixes every value
@@ -109,11 +111,31 @@ class ShapeLearner:
     confirms its shape on its second stream rather than building it again on each (the pattern's
     building alone costs as much as the rest of such a stream's decoding, twice over)."""
 
-    __slots__ = ("_candidate", "lessons")
+    __slots__ = ("_candidate", "lessons", "recalls")
 
     def __init__(self, lessons: int) -> None:
         self.lessons = lessons
+        # Chunks that may still be tried against the shapes recent streams confirmed, before
+        # any is parsed (see recall); none for a decoder that does not learn.
+        self.recalls = _RECALLS if lessons else 0
         self._candidate: str | None = None
+
+    def recall(self, chunk: bytes, framing: str) -> tuple[EventShape, list[str], bytes] | None:
+        """The shape a recent stream confirmed whose events ``chunk`` starts with (a chunk that
+        starts where an event does), with what its ``take`` gives; ``None`` if none does.
+
+        A server's streams all have the same token events: a new stream's first token event is
+        matched rather than parsed and learned from, which is most of what decoding a short
+        answer costs. The same guarantee as a shape learned on the stream itself: a match is an
+        event ``delta()`` would give the same text for, noting nothing. Bounded: ``_RECALLS``
+        chunks per decoder, each tried against at most ``_RECENT`` shapes."""
+        self.recalls -= 1
+        for shape in _recent:
+            if shape.framing == framing:
+                taken = shape.take(chunk)
+                if taken is not None:
+                    return shape, taken[0], taken[1]
+        return None
 
     def learn(self, doc: Any, raw: str, framing: str) -> EventShape | None:
         """The shape of the token events like ``doc`` (parsed from ``raw``, framed by
@@ -152,6 +174,10 @@ class ShapeLearner:
 # server's shape here for the cost of a match rather than of building and compiling a pattern.
 _RECENT = 8
 _recent: list[EventShape] = []
+# Chunks a decoder tries against those before it learns by parsing: the first ones only, as a
+# stream whose events match none of them stays unmatched (a role or a comment first, then tokens:
+# two or three).
+_RECALLS = 4
 # The pattern the last lesson of any decoder built and did not confirm (one string, at most the
 # size a token event's pattern has: see _MAX_LEARNED).
 _last_candidate: str | None = None

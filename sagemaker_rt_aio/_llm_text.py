@@ -219,8 +219,9 @@ def parse(text: str) -> Any:
 class TextDecoder:
     """Bytes in, generated text deltas out; ``finish_reason`` and ``usage`` once reported.
 
-    Once the token events' shape is learned from the first ones (``_llm_shapes``), the events of
-    that shape are matched whole instead of parsed, with the same result.
+    Once the token events' shape is learned from the first ones (``_llm_shapes``), or recalled
+    from a recent stream's, the events of that shape are matched whole instead of parsed, with
+    the same result.
     """
 
     __slots__ = (
@@ -292,8 +293,35 @@ class TextDecoder:
                 text = self._plain.decode(chunk)
                 return [text] if text else []
         if shape is None and self._learner.lessons:
+            if self._learner.recalls:
+                recalled = self._recall(chunk)
+                if recalled is not None:
+                    return recalled
             return self._feed_learning(chunk)
         return self._texts(self._values(chunk))
+
+    def _recall(self, chunk: bytes) -> list[str] | None:
+        """``chunk``, if it starts with events of a shape a recent stream confirmed: taken as
+        once the shape is learned (``feed``), and the shape kept. ``None``: left to learning."""
+        sse = self._sse
+        if sse is not None:
+            if not (sse.between_events() or sse.unfed()):
+                return None  # an event begun in an earlier chunk: not at the chunk's head
+        elif self._json._lines:
+            return None
+        framing = self._json._framing
+        assert framing is not None  # known before any chunk gets here
+        recalled = self._learner.recall(chunk, framing)
+        if recalled is None:
+            return None
+        shape, found, rest = recalled
+        self._shape = shape
+        if sse is not None:
+            sse.start_taken()  # (between events already, if not the stream's start)
+        if not rest:
+            self._idle = True  # nothing held before, and nothing now
+            return found
+        return found + self._texts(self._values(rest))
 
     def _feed_learning(self, chunk: bytes) -> list[str]:
         """``chunk`` while the shape may still be learned: its first events one at a time, so

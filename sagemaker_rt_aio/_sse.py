@@ -100,6 +100,16 @@ class SSEDecoder:
             or self._retry is not None
         )
 
+    def unfed(self) -> bool:
+        """Nothing fed yet: the next bytes are the stream's first."""
+        return self._bom_pending and not self._pending
+
+    def start_taken(self) -> None:
+        """The stream's first bytes were whole events taken without this decoder (a learned
+        shape's, which start with a field, not a byte order mark): from now on the next byte
+        starts an event's first line, and no byte order mark is looked for."""
+        self._bom_pending = False
+
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         out: list[ServerSentEvent] = []
         self._feed(chunk, out, False)

@@ -273,8 +273,13 @@ def test_every_breakage_after_learning_gives_what_parsing_gives(
         events = token_events(fmt, sep)
         events[4] = events[4].replace(old, new)
         chunks = [*events[:4], b"".join(events[4:])] if together else events
-        _, decoder = both(chunks, FORMAT_TYPES[fmt])
-        assert decoder._learner.lessons < 4  # it learned from the first events
+        both(chunks, FORMAT_TYPES[fmt])
+        # The breakage comes once the shape is known: learned from the first events, or
+        # recalled from an earlier stream's.
+        before = TextDecoder(FORMAT_TYPES[fmt])
+        for chunk in events[:4]:
+            before.feed(chunk)
+        assert before._shape is not None
 
 
 CHANGES: list[tuple[str, dict[str, Any]]] = [
@@ -533,6 +538,73 @@ def test_one_event_streams_confirm_their_shape_on_the_second_stream(
     assert decoders[0]._shape is None  # one event: not confirmed yet
     assert all(decoder._shape is not None for decoder in decoders[1:])
     assert len(built) == 2  # the first two streams' lessons; the others found it
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "lmi-outputs"])
+def test_a_new_stream_matches_the_shape_earlier_streams_confirmed_without_parsing(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a server's streams have confirmed its shape, a new stream's token events are
+    matched from the first: none is parsed or learned from (a short answer's decoding was mostly
+    that)."""
+    monkeypatch.setattr(_llm_shapes, "_recent", [])  # as in a new process
+    monkeypatch.setattr(_llm_shapes, "_last_candidate", None)
+    events = render(fmt, tokenize("one two three four five"))
+    got, decoder = both(events, CONTENT_TYPES[fmt])  # learns and confirms the shape
+    assert decoder._shape is not None and _llm_shapes._recent == [decoder._shape]
+    parsed: list[Any] = []
+    delta = TextDecoder.delta
+
+    def counting(decoder: TextDecoder, doc: Any) -> str:
+        parsed.append(doc)
+        return delta(decoder, doc)
+
+    monkeypatch.setattr(TextDecoder, "delta", counting)
+    tokens = [(e, texts) for e, texts in zip(events, got[: len(events)], strict=True) if texts][:3]
+    decoder = TextDecoder(CONTENT_TYPES[fmt])
+    for event, texts in tokens:  # a new stream's first three token events
+        assert decoder.feed(event) == texts
+        assert decoder._shape is _llm_shapes._recent[0]
+    assert parsed == []
+    assert decoder._learner.lessons == _llm_text._LESSONS  # nothing learned: recalled
+
+
+def test_a_recalled_stream_start_is_its_start_for_the_byte_order_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A byte order mark counts only as a stream's first bytes (the SSE spec): once a recalled
+    shape took those, one at the start of a later chunk is part of its line, as when parsing."""
+    monkeypatch.setattr(_llm_shapes, "_recent", [])
+    monkeypatch.setattr(_llm_shapes, "_last_candidate", None)
+    event = render("tgi", tokenize("a b c"))[1]
+    both([event] * 3, "text/event-stream")  # learned and confirmed
+    got, decoder = both([event, b"\xef\xbb\xbf" + event, event], "text/event-stream")
+    assert got[:3] == [[" b"], [], [" b"]]  # the second event's field is not "data"
+    assert decoder._shape is not None
+
+
+def test_recalling_is_bounded_for_a_stream_of_another_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_llm_shapes, "_recent", [])
+    monkeypatch.setattr(_llm_shapes, "_last_candidate", None)
+    for n in range(_llm_shapes._RECENT):  # a process that talked to many servers
+        doc = {f"server{n}": n, "token": {"text": " t", "special": False}}
+        both([b"data: " + json.dumps(doc).encode() + b"\n\n"] * 3, "text/event-stream")
+    assert len(_llm_shapes._recent) == _llm_shapes._RECENT
+    tries: list[bytes] = []
+    take = EventShape.take
+
+    def counting_take(shape: EventShape, chunk: bytes) -> tuple[list[str], bytes] | None:
+        tries.append(chunk)
+        return take(shape, chunk)
+
+    monkeypatch.setattr(EventShape, "take", counting_take)
+    quiet = b"data: " + json.dumps({"token": {"text": "", "special": False}}).encode() + b"\n\n"
+    got, _ = both([quiet] * 50, "text/event-stream")  # events without text teach nothing
+    assert got[:50] == [[]] * 50
+    # The first chunks only, each against every recent shape: then the stream is parsed.
+    assert len(tries) == _llm_shapes._RECALLS * _llm_shapes._RECENT
 
 
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "lmi-outputs"])

@@ -283,7 +283,7 @@ async def exchange(
                 if watchdog is not None and timeout.sock_read and _stop_read_timer(response):
                     # From the first byte on, the client's watchdog keeps sock_read for the
                     # stream: aiohttp's timer would be re-armed on every read, that is per event.
-                    kept = watchdog.watch(timeout.sock_read)
+                    kept = watchdog.watch(timeout.sock_read, False, task)
                     watchdog.hand_over(kept, response.content, _read_timed_out, response)
                     return HttpResponse(response.status, response.headers, b"", response, kept)
                 return HttpResponse(response.status, response.headers, b"", response)

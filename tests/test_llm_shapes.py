@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sagemaker_rt_aio import LineTooLongError, _llm_shapes, _llm_text
 from sagemaker_rt_aio._llm_shapes import (
@@ -397,6 +400,24 @@ def test_a_long_event_after_the_shape_is_learned_still_raises() -> None:
     got, decoder = both([*short, long], "text/event-stream", max_line_bytes=300)
     assert got[-2] == ("LineTooLongError", str(LineTooLongError(300)))
     assert decoder._shape is not None
+
+
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+@given(
+    st.text(alphabet="-+.eE0123456789", max_size=14)
+    | st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{1,3})?([eE][-+]?[0-9]{1,3})?", fullmatch=True)
+)
+def test_the_number_pattern_is_jsons_number_grammar(text: str) -> None:
+    """A free number matches exactly what the JSON scanner reads whole as a number (integers of
+    up to 100 digits, as here)."""
+    try:
+        value, end = _scan_once(text, 0)
+        scanned = end == len(text) and type(value) in (int, float)
+    except (StopIteration, ValueError):
+        scanned = False
+    assert (re.fullmatch(_llm_shapes._NUMBER, text) is not None) == scanned
 
 
 def test_text_path_mirrors_delta() -> None:

@@ -47,8 +47,15 @@ _FREE_TOP_KEYS = frozenset({"index"})  # TGI's token counter; an OpenAI choice's
 # not UTF-8 (those events are left to the general path, which decodes them as U+FFFD).
 _CHARS = r'[^"\\\x00-\x1f\udc80-\udcff]*'
 _ESCAPE = r'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})'
-_STRING = '"' + _CHARS + "(?:" + _ESCAPE + _CHARS + ")*" + '"'
-_TEXT = '"(' + _CHARS + "(?:" + _ESCAPE + _CHARS + ")*" + ')"'  # the text, captured unquoted
+# A free string (an id, a model's name) rarely has an escape: tried first without one, its
+# closing quote inside the alternative, so that a string with one fails it at once (the engine
+# skips to where a quote could follow) and only then pays for the group's repeat (see _NUMBER).
+# An OpenAI chat chunk's match, with its two: 6.7 % fewer instructions (5 % more when one of them
+# has an escape).
+_STRING = '"(?:' + _CHARS + '"|' + _CHARS + "(?:" + _ESCAPE + _CHARS + ')*")'
+# The text, captured unquoted: as one group (the pieces of a split), and often with an escape (a
+# line break), which the alternative above would make dearer.
+_TEXT = '"(' + _CHARS + "(?:" + _ESCAPE + _CHARS + ")*" + ')"'
 # At most 100 integer digits: the scanner refuses integers past Python's limit on digits. The
 # optional parts are alternatives with the empty string rather than groups with "?": the same
 # language and the same greedy preference, but Python's regex engine takes a group's "?" through

@@ -420,6 +420,27 @@ def test_the_number_pattern_is_jsons_number_grammar(text: str) -> None:
     assert (re.fullmatch(_llm_shapes._NUMBER, text) is not None) == scanned
 
 
+@given(
+    st.text(alphabet='"\\/bnu0aF\x01\x1f é\udc80', max_size=12).map(lambda s: f'"{s}"')
+    | st.text(max_size=6).map(lambda s: json.dumps(s, ensure_ascii=False))
+    | st.text(max_size=6).map(json.dumps)
+)
+def test_the_string_and_text_patterns_are_jsons_string_grammar(text: str) -> None:
+    """A free string and a text match exactly what the JSON scanner reads whole as a string
+    (bytes that were not UTF-8, decoded with surrogateescape, match neither: left to parsing)."""
+    try:
+        value, end = _scan_once(text, 0)
+        scanned = end == len(text) and type(value) is str
+    except (StopIteration, ValueError):
+        scanned = False
+    scanned = scanned and not any("\udc80" <= c <= "\udcff" for c in text)
+    assert (re.fullmatch(_llm_shapes._STRING, text) is not None) == scanned
+    text_match = re.fullmatch(_llm_shapes._TEXT, text)
+    assert (text_match is not None) == scanned
+    if text_match is not None:
+        assert _scan_once('"' + text_match[1] + '"', 0)[0] == _scan_once(text, 0)[0]
+
+
 def test_text_path_mirrors_delta() -> None:
     for fmt in ("openai-chat", "openai-completions", "tgi", "lmi"):
         for event in render(fmt, ["w1", " w2"])[:-1]:

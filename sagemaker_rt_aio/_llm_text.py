@@ -304,11 +304,8 @@ class TextDecoder:
         """``chunk``, if it starts with events of a shape a recent stream confirmed: taken as
         once the shape is learned (``feed``), and the shape kept. ``None``: left to learning."""
         sse = self._sse
-        if sse is not None:
-            if not (sse.between_events() or sse.unfed()):
-                return None  # an event begun in an earlier chunk: not at the chunk's head
-        elif self._json._lines:
-            return None
+        if not (self._between_values() or (sse is not None and sse.unfed())):
+            return None  # an event begun in an earlier chunk: not at the chunk's head
         framing = self._json._framing
         assert framing is not None  # known before any chunk gets here
         recalled = self._learner.recall(chunk, framing)

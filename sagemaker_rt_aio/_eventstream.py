@@ -4,9 +4,10 @@ The AWS event-stream encoding (as botocore's ``eventstream.py`` reads it). A mes
 
     total_length:u32  headers_length:u32  prelude_crc:u32  headers  payload  message_crc:u32
 
-with both CRCs CRC-32 (zlib) and all integers big-endian. ``EventStreamDecoder`` turns bytes, in
-chunks of any size, into ``Message`` objects; ``encode_message`` does the reverse. What the
-messages of a SageMaker response stream mean is not here: see ``_stream_events``.
+with both CRCs CRC-32 (zlib's function; ``_crc32`` picks the code that computes it) and all
+integers big-endian. ``EventStreamDecoder`` turns bytes, in chunks of any size, into ``Message``
+objects; ``encode_message`` does the reverse. What the messages of a SageMaker response stream
+mean is not here: see ``_stream_events``.
 
 Header values map to Python types as follows (decoding gives the same types back):
 
@@ -35,9 +36,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import MemberDescriptorType
 from typing import Any, ClassVar, TypeAlias
-from zlib import crc32
 
 from ._constants import EVENTSTREAM_MAX_HEADERS_LENGTH, EVENTSTREAM_MAX_PAYLOAD_LENGTH
+from ._crc32 import crc32  # zlib-ng's where installed (see _crc32)
 from ._errors import (
     EventStreamError,
 )

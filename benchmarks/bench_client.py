@@ -573,10 +573,12 @@ def main() -> None:
 
     import aiohttp
 
+    from sagemaker_rt_aio._crc32 import SOURCE as CRC32_SOURCE
+
     caption = (
         f"python benchmarks/bench_client.py: {rounds} rounds, paired medians; Python "
         f"{sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {platform.machine()}, "
-        f"{time.strftime('%Y-%m-%d')}"
+        f"event-stream CRC-32 by {CRC32_SOURCE}, {time.strftime('%Y-%m-%d')}"
     )
     print(caption)
     if call_results:

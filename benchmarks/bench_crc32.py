@@ -9,15 +9,15 @@ Two measurements:
 - **One CRC**: each implementation on a token event of ``floor.py``'s streams (``timeit``).
 - **Whole streams**: this client reading 200-event streams from the loopback server of
   ``floor.py``, written in one write and event by event, by ``async for part`` and
-  ``iter_text()``; the codec's CRC-32 swapped between rounds (its module's ``crc32``), the order
-  alternating, in one process. CPU per event, and the paired median of the ratio within a round.
+  ``iter_text()``; the codec's CRC-32 swapped between runs (its module's ``crc32``), taking turns
+  as ``bench_client.py``'s clients do (``alternate``), in one process. CPU per event, and the
+  paired median of the ratio within a round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 import timeit
@@ -30,11 +30,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_client import STREAM_WRITES  # noqa: E402
+from bench_client import STREAM_WRITES, alternate, paired  # noqa: E402
 from floor import (  # noqa: E402
     BURST_ENDPOINT,
     ENDPOINT,
     STREAM_EVENTS,
+    StreamRead,
     make_stream_ours,
     make_stream_ours_text,
     quiet_environment,
@@ -65,7 +66,7 @@ def one_crc(crcs: dict[str, Callable[..., int]]) -> list[str]:
     return lines
 
 
-async def streams(
+def streams(
     url: str, crcs: dict[str, Callable[..., int]], rounds: int, per_round: int
 ) -> list[str]:
     lines = [
@@ -74,34 +75,42 @@ async def streams(
         "| written | read by | zlib | zlib-ng | zlib-ng / zlib |",
         "|---|---|---:|---:|---:|",
     ]
-    for endpoint in (BURST_ENDPOINT, ENDPOINT):
-        for how, make in (
-            ("async for part", make_stream_ours),
-            ("iter_text()", make_stream_ours_text),
-        ):
-            made = await make(url, 1, endpoint)
-            assert made is not None
-            read, close = made
-            for _ in range(WARMUP):
-                await read()
-            samples: dict[str, list[float]] = {name: [] for name in crcs}
-            for index in range(rounds):
-                order = list(crcs) if index % 2 == 0 else list(reversed(crcs))
-                for name in order:
-                    _eventstream.crc32 = crcs[name]  # type: ignore[attr-defined]
-                    started = time.process_time()
+    loop = asyncio.new_event_loop()
+    try:
+        for endpoint in (BURST_ENDPOINT, ENDPOINT):
+            for how, make in (
+                ("async for part", make_stream_ours),
+                ("iter_text()", make_stream_ours_text),
+            ):
+                made = loop.run_until_complete(make(url, 1, endpoint))
+                assert made is not None
+                read, close = made
+
+                async def many(read: StreamRead = read) -> None:
                     for _ in range(per_round):
                         await read()
+
+                def measure(crc: Callable[..., int]) -> float:
+                    _eventstream.crc32 = crc  # type: ignore[attr-defined]
+                    started = time.process_time()
+                    loop.run_until_complete(many())
                     cpu = time.process_time() - started
-                    samples[name].append(cpu / (per_round * STREAM_EVENTS) * 1e6)
-            await close()
-            ratio = statistics.median(
-                a / b for a, b in zip(samples["zlib-ng"], samples["zlib"], strict=True)
-            )
-            zlib_us, ng_us = (statistics.median(samples[name]) for name in ("zlib", "zlib-ng"))
-            lines.append(
-                f"| {STREAM_WRITES[endpoint]} | `{how}` | {zlib_us:.2f} | {ng_us:.2f} | {ratio:.3f} |"
-            )
+                    return cpu / (per_round * STREAM_EVENTS) * 1e6
+
+                for _ in range(WARMUP // per_round + 1):
+                    loop.run_until_complete(many())
+                runs: dict[str, Callable[[], float]] = {
+                    name: partial(measure, crc) for name, crc in crcs.items()
+                }
+                results = paired(alternate(runs, rounds), "zlib")
+                loop.run_until_complete(close())
+                (zlib_us, _), (ng_us, ratio) = results["zlib"], results["zlib-ng"]
+                lines.append(
+                    f"| {STREAM_WRITES[endpoint]} | `{how}` | {zlib_us:.2f} | {ng_us:.2f} "
+                    f"| {ratio:.3f} |"
+                )
+    finally:
+        loop.close()
     return lines
 
 
@@ -120,7 +129,7 @@ def main() -> None:
     print("\n".join(one_crc(crcs)))
     process, url = start_server()
     try:
-        print("\n".join(asyncio.run(streams(url, crcs, args.rounds, args.streams))))
+        print("\n".join(streams(url, crcs, args.rounds, args.streams)))
     finally:
         _eventstream.crc32 = chosen  # type: ignore[attr-defined]
         stop_server(process)

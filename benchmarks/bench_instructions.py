@@ -9,17 +9,17 @@ in its own process and is not counted): once with ``--calls`` calls after a warm
 as many. The difference of the two totals, divided by the extra calls, is the cost of one call with
 start-up, imports and warm-up cancelled out. Asyncio, concurrency 1; ``--concurrency 512``: calls
 made by that many tasks at once through a pool of as many connections, as in bench_client.py (the
-garbage collector's share, which grows with the calls in flight, included). Streams: the same with
-whole 200-event streams, per event, written by the server as fast as it can (a read brings
-several events, as from a busy container); ``paced ...``: the same streams paced as a model
-generates tokens (3 ms apart), so that each event arrives in a read of its own; ``burst ...``:
-the same streams written in one write, many events a read (not in the default list);
-``first ...``:
-whole one-event streams, per stream (``--calls`` of them), the cost of a stream besides its
-events. ``ours request``: this client called with a request object per call, as the Java SDK is.
-``chat ...``, ``chat paced ...`` and ``chat burst ...``: streams of the OpenAI-compatible route (200
-chat chunks as server-sent events), written as fast as the server can, paced and in one write (not
-in the default list).
+garbage collector's young collections, which grow with the calls in flight, included; its full
+collections, which bench_client.py's rounds never see either, left out: ``bench_gc.py`` counts
+them). Streams: the same with whole 200-event streams, per event, written by the server as fast
+as it can (a read brings several events, as from a busy container); ``paced ...``: the same
+streams paced as a model generates tokens (3 ms apart), so that each event arrives in a read of
+its own; ``burst ...``: the same streams written in one write, many events a read (not in the
+default list); ``first ...``: whole one-event streams, per stream (``--calls`` of them), the
+cost of a stream besides its events. ``ours request``: this client called with a request object
+per call, as the Java SDK is. ``chat ...``, ``chat paced ...`` and ``chat burst ...``: streams of
+the OpenAI-compatible route (200 chat chunks as server-sent events), written as fast as the server
+can, paced and in one write (not in the default list).
 
 Only user-space instructions of the client process are counted (callgrind's ``Ir``). Every child
 first puts glibc's allocator in a long-running process's regime (``floor.steady_allocator``), so
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shutil
 import sys
@@ -116,6 +117,13 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
         await asyncio.gather(*(worker(per + (i < extra)) for i in range(concurrency)))
 
     loop.run_until_complete(many(3 if kind in STREAMS else max(WARMUP, 4 * concurrency)))
+    # As bench_client.py's rounds: after a full collection, and without one (bench_gc.py counts
+    # them). At concurrency 512 the collector runs a full one every few thousand calls, costing
+    # as much as a hundred calls: whether one fell in the short run or the long one moved a
+    # call's count by 25k either way.
+    gc.collect()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1 << 30)
     loop.run_until_complete(many(count))
     loop.run_until_complete(close())
     loop.close()

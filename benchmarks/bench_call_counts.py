@@ -6,8 +6,9 @@ Run: ``python benchmarks/bench_call_counts.py [--clients raw,expert,ours] [--con
 ``bench_instructions.py`` counts a call's user-space instructions; CPU time also pays for what
 they miss and for the kernel. This script counts the rest, deterministically, for the same
 clients and the same measured child (``bench_instructions.py --child``: asyncio, a warm-up, then
-the calls, that many tasks at once): each child runs with ``--calls`` calls and with twice as
-many, and the difference divided by the extra calls is one call's share.
+the calls, that many tasks at once, after a full collection and without one): each child runs
+with ``--calls`` calls and with twice as many, and the difference divided by the extra calls is
+one call's share.
 
 - **System calls** (``strace -f``, every thread of the child): the kernel's side, which callgrind
   does not see.

@@ -120,7 +120,7 @@ def child(kind: str, name: str, url: str, count: int, concurrency: int = 1) -> N
     # As bench_client.py's rounds: after a full collection, and without one (bench_gc.py counts
     # them). At concurrency 512 the collector runs a full one every few thousand calls, costing
     # as much as a hundred calls: whether one fell in the short run or the long one moved a
-    # call's count by 25k either way.
+    # call's count by up to 25k. Young collections, which every few dozen calls pay, stay in.
     gc.collect()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 1 << 30)

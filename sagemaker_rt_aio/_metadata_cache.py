@@ -55,11 +55,7 @@ class MetadataCache:
         key = _ref(request, self._forget)
         if entries.pop(key, None) is None:  # a new entry: room made for it
             while len(entries) >= maxsize:
-                try:
-                    oldest = next(iter(entries))
-                except RuntimeError:  # a request went (its entry with it) as the iterator was made
-                    continue
-                entries.pop(oldest, None)
+                del entries[next(iter(entries))]
         entries[key] = (self._clock() + self._ttl, metadata)  # at the end: now the newest
 
     def get(self, request: object) -> ResponseMetadata | None:

@@ -111,7 +111,18 @@ def test_equal_looking_requests_are_different_keys() -> None:
     assert cache.get(twin) is None
 
 
-@pytest.mark.parametrize("unknown", [object(), "ep", 42, None, [], {"endpoint_name": "ep"}])
+class Unhashable:
+    """Weak-referenceable, but not hashable: its reference cannot be a key either."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@pytest.mark.parametrize(
+    "unknown", [object(), "ep", 42, None, [], {"endpoint_name": "ep"}, Unhashable()]
+)
 def test_what_cannot_be_a_request_has_no_entry(unknown: object) -> None:
     cache = MetadataCache(maxsize=10, ttl=60)
     cache.put(request(), metadata(1))

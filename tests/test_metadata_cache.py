@@ -101,7 +101,7 @@ def test_a_cache_dropped_is_freed_with_its_entries(no_collections: None) -> None
     gone = weakref.ref(cache)
     del cache
     assert gone() is None
-    del kept  # its reference's callback finds no cache, and does nothing
+    del kept  # its reference went with the cache: nothing is left to call back
 
 
 def test_equal_looking_requests_are_different_keys() -> None:

@@ -34,7 +34,6 @@ from pathlib import Path
 
 from sagemaker_rt_aio import TextDecoder
 from sagemaker_rt_aio._stream_text import TextStreamMixin
-from sagemaker_rt_aio._types import PayloadPart
 from sagemaker_rt_aio.local.demo_models import CONTENT_TYPES, FORMATS, render, split_anywhere
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,19 +47,9 @@ class _Stream(TextStreamMixin):
         self._parts = parts
         self.content_type = content_type
 
-    def __aiter__(self) -> AsyncIterator[PayloadPart]:
-        return self._gen()
-
-    async def _gen(self) -> AsyncIterator[PayloadPart]:
-        for part in self._parts:
-            yield PayloadPart(part)
-
-    def _text_input(self) -> AsyncIterator[bytes]:
+    async def _text_input(self) -> AsyncIterator[bytes]:
         # What iter_text() reads: a response stream's payloads, each network chunk's joined
         # (ResponseStream._read); here each part stands for a chunk.
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
         for part in self._parts:
             yield part
 

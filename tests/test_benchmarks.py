@@ -14,8 +14,11 @@ left to whoever runs them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +43,28 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+def _run(script: str, *arguments: str) -> tuple[int, str, str]:
+    """``python benchmarks/<script>.py <arguments>``: its exit code, stdout and stderr.
+
+    In a process group of its own, killed whole on the way out: most scripts start a loopback
+    server in a process of their own, which a script killed at the timeout (or failing before
+    its ``finally``) would leave behind."""
+    process = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / f"{script}.py"), *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=25)  # inside the test's own 30 s
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return process.returncode, out, err
+
+
 @pytest.mark.parametrize("part_bytes", [0, 64, 2048])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_llm_text_stand_in_yields_what_the_decoder_does(fmt: str, part_bytes: int) -> None:
@@ -59,14 +84,9 @@ def test_llm_text_stand_in_yields_what_the_decoder_does(fmt: str, part_bytes: in
 
 
 def test_llm_text_script_runs_every_column() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_llm_text.py"), "--tokens", "20", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=25,  # inside the test's own 30 s
-    )
-    assert done.returncode == 0, done.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:] if line}
+    code, out, err = _run("bench_llm_text", "--tokens", "20", "--rounds", "1")
+    assert code == 0, err
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line}
     assert set(rows) == set(FORMATS)
     for columns in rows.values():
         assert len(columns) == 4
@@ -95,12 +115,7 @@ SMALL_RUNS = [
     ("script", "arguments", "says"), SMALL_RUNS, ids=[r[0] for r in SMALL_RUNS]
 )
 def test_benchmark_script_runs_small(script: str, arguments: list[str], says: str) -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / f"{script}.py"), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=25,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
-    assert says in done.stdout
+    code, out, err = _run(script, *arguments)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert says in out

@@ -65,6 +65,7 @@ _PRELUDE_LENGTH = 12
 _MIN_MESSAGE_LENGTH = 16  # prelude + message CRC
 _PRELUDE = struct.Struct(">III")
 _LENGTHS = struct.Struct(">II")
+_TAIL = struct.Struct(">III")  # a message's CRC, then the next message's two lengths
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -362,8 +363,12 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
         # bounds it by the longest the block allows only while the chunk is no longer than that.
         # A longer chunk (over 24 MiB) takes the general path, which checks each message.
         known_length = -1
-    while pos <= last:
+    # A message's CRC and the next one's lengths lie side by side: read in one unpack, while the
+    # chunk holds all twelve bytes (a tenth less per event decoded than an unpack for each).
+    tail_last = end - 12
+    if pos <= last:
         total, headers_length = _LENGTHS.unpack_from(data, pos)
+    while pos <= last:
         # Each offset computed once: past 256, every sum is an int object made and freed.
         message_end = pos + total
         crc_at = message_end - 4
@@ -373,18 +378,24 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
             and lowest <= total
             and message_end <= end  # and so total <= end <= highest (above)
             and data[pos + 12 : payload_at] == known  # 12: the prelude's length
-            and crc32(data[pos:crc_at]) == _U32.unpack_from(data, crc_at)[0]
         ):
-            # The known event, whole and sound (its CRC covers the prelude and its CRC too).
-            # Anything else, a bad CRC included, is left to the general path below.
-            if as_bytes:
-                out.append(data[payload_at:crc_at])
-            else:
-                part: Any = _new(event_class)  # without a Python-level __init__ frame
-                setter(part, data[payload_at:crc_at])
-                out.append(part)
-            pos = message_end
-            continue
+            if crc_at <= tail_last:
+                crc, next_total, next_headers_length = _TAIL.unpack_from(data, crc_at)
+            else:  # the chunk's last message: the loop ends with it
+                crc = _U32.unpack_from(data, crc_at)[0]
+                next_total = next_headers_length = 0
+            if crc32(data[pos:crc_at]) == crc:
+                # The known event, whole and sound (its CRC covers the prelude and its CRC too).
+                # Anything else, a bad CRC included, is left to the general path below.
+                if as_bytes:
+                    out.append(data[payload_at:crc_at])
+                else:
+                    part: Any = _new(event_class)  # without a Python-level __init__ frame
+                    setter(part, data[payload_at:crc_at])
+                    out.append(part)
+                pos = message_end
+                total, headers_length = next_total, next_headers_length
+                continue
         prelude_crc = _U32.unpack_from(data, pos + 8)[0]
         if (
             total < _MIN_MESSAGE_LENGTH
@@ -426,6 +437,8 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))
         pos = message_end
+        if pos <= last:
+            total, headers_length = _LENGTHS.unpack_from(data, pos)
     return pos
 
 

@@ -237,6 +237,27 @@ def test_a_one_event_chunk_decodes_as_the_general_path_however_it_is_damaged(
         assert _outcome(form, chunk) == _outcome(None, chunk), chunk
 
 
+@pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "dict"])
+def test_a_run_of_known_events_decodes_as_the_general_path_however_one_is_damaged(
+    form: EventForm,
+) -> None:
+    # In a chunk of many events, the decoding loop reads each message's CRC together with the
+    # next message's lengths: a damaged byte anywhere in the middle message (its lengths, read
+    # with the first message's CRC, included), or a chunk cut anywhere in it, must come out as
+    # the general path gives it: the parts before it, then the same error.
+    first, middle, last = (encode_payload_part(b"token %d" % i) for i in range(3))
+    chunks = [first + middle[:cut] for cut in range(len(middle) + 1)]
+    chunks += [first + middle + last[:cut] for cut in range(len(last) + 1)]
+    for index in range(len(middle)):
+        for flip in (0x01, 0x80, 0xFF):
+            damaged = bytearray(middle)
+            damaged[index] ^= flip
+            chunks.append(first + bytes(damaged) + last)
+    for chunk in chunks:
+        EventStreamDecoder(event=form).feed_events(encode_payload_part(b"warm"))
+        assert _outcome(form, chunk) == _outcome(None, chunk), chunk
+
+
 def _forge(prefix: bytes, target: int) -> bytes:
     """Four bytes that bring ``crc32(prefix + them)`` to ``target``: CRC-32 is affine in them,
     so the 32 bits are solved for over GF(2)."""

@@ -342,9 +342,10 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
     ``Message`` (a stream's every-event path: one object per event, not three); with ``class``
     ``bytes``, as its payload alone.
 
-    This is the hot loop: it reads straight from ``data`` by offset and copies only the message
-    (for its CRC) and its payload, and the header block too unless it is the known one. A token
-    stream's chunk holds one event, so what is done once per call counts as much as the loop.
+    This is the hot loop: it reads straight from ``data`` by offset and copies each message but
+    its CRC once (for the CRC), then its header block (to compare or parse) and its payload. A
+    token stream's chunk holds one event, so what is done once per call counts as much as the
+    loop.
     """
     if plan is None:
         event_type: str | None = None
@@ -372,26 +373,28 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
         # Each offset computed once: past 256, every sum is an int object made and freed.
         message_end = pos + total
         crc_at = message_end - 4
-        payload_at = pos + payload_skip
         if (
             headers_length == known_length
             and lowest <= total
             and message_end <= end  # and so total <= end <= highest (above)
-            and data[pos + 12 : payload_at] == known  # 12: the prelude's length
         ):
             if crc_at <= tail_last:
                 crc, next_total, next_headers_length = _TAIL.unpack_from(data, crc_at)
             else:  # the chunk's last message: the loop ends with it
                 crc = _U32.unpack_from(data, crc_at)[0]
                 next_total = next_headers_length = 0
-            if crc32(data[pos:crc_at]) == crc:
+            # The message but its CRC, copied once for it: its block and payload are sliced from
+            # the copy, at offsets that for the usual block are under 256 (ints Python keeps, where
+            # each offset into the chunk would be one made and freed).
+            message = data[pos:crc_at]
+            if crc32(message) == crc and message[12:payload_skip] == known:  # 12: the prelude
                 # The known event, whole and sound (its CRC covers the prelude and its CRC too).
                 # Anything else, a bad CRC included, is left to the general path below.
                 if as_bytes:
-                    out.append(data[payload_at:crc_at])
+                    out.append(message[payload_skip:])
                 else:
                     part: Any = _new(event_class)  # without a Python-level __init__ frame
-                    setter(part, data[payload_at:crc_at])
+                    setter(part, message[payload_skip:])
                     out.append(part)
                 pos = message_end
                 total, headers_length = next_total, next_headers_length

@@ -201,6 +201,17 @@ def _outcome(form: EventForm | None, chunk: bytes) -> tuple[list[bytes], str | N
     return payloads, None if error is None else str(error)
 
 
+# Another event type's header block, as long as a PayloadPart's.
+_LOOKALIKE_BLOCK = encode_headers(
+    {
+        ":event-type": "PayloadPort",
+        ":content-type": "application/octet-stream",
+        ":message-type": "event",
+    }
+)
+assert len(_LOOKALIKE_BLOCK) == len(_PAYLOAD_PART_HEADERS)
+
+
 @pytest.mark.parametrize("form", FORMS, ids=["PayloadPart", "bytes", "dict"])
 def test_a_one_event_chunk_decodes_as_the_general_path_however_it_is_damaged(
     form: EventForm,
@@ -221,15 +232,7 @@ def test_a_one_event_chunk_decodes_as_the_general_path_however_it_is_damaged(
     # known block and one more header; another block of the same length; and the known event
     # followed by bytes whose first four make the chunk's last CRC look like its first's.
     chunks.append(frame(_PAYLOAD_PART_HEADERS + encode_headers({"zz": 1}), payload))
-    other = encode_headers(
-        {
-            ":event-type": "PayloadPort",
-            ":content-type": "application/octet-stream",
-            ":message-type": "event",
-        }
-    )
-    assert len(other) == len(_PAYLOAD_PART_HEADERS)
-    chunks.append(frame(other, payload))
+    chunks.append(frame(_LOOKALIKE_BLOCK, payload))
     chunks.append(sound + _forge(sound, zlib.crc32(sound[:-4])) + b"tail")
     for chunk in chunks:
         # The known block again: a sound PayloadPart with another block replaces it.
@@ -244,7 +247,8 @@ def test_a_run_of_known_events_decodes_as_the_general_path_however_one_is_damage
     # In a chunk of many events, the decoding loop reads each message's CRC together with the
     # next message's lengths: a damaged byte anywhere in the middle message (its lengths, read
     # with the first message's CRC, included), or a chunk cut anywhere in it, must come out as
-    # the general path gives it: the parts before it, then the same error.
+    # the general path gives it: the parts before it, then the same error. And a sound event of
+    # another type with a block as long as the known one's, in its place, is not a part.
     first, middle, last = (encode_payload_part(b"token %d" % i) for i in range(3))
     chunks = [first + middle[:cut] for cut in range(len(middle) + 1)]
     chunks += [first + middle + last[:cut] for cut in range(len(last) + 1)]
@@ -253,6 +257,7 @@ def test_a_run_of_known_events_decodes_as_the_general_path_however_one_is_damage
             damaged = bytearray(middle)
             damaged[index] ^= flip
             chunks.append(first + bytes(damaged) + last)
+    chunks.append(first + frame(_LOOKALIKE_BLOCK, b"token 1") + last)  # sound, another type
     for chunk in chunks:
         EventStreamDecoder(event=form).feed_events(encode_payload_part(b"warm"))
         assert _outcome(form, chunk) == _outcome(None, chunk), chunk

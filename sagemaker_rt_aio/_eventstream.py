@@ -304,6 +304,7 @@ def _parse_block(block: bytes) -> _HeaderEntry:
 # client's code chooses those, never the data).
 _event_blocks: dict[str, tuple[bytes, int, int, int]] = {}
 _NO_BLOCK = (b"", -1, 0, -1)  # no header block is -1 bytes long
+_FAST_CHUNK_MAX = 1024 * 1024  # the longest chunk _decode_messages's fast path takes
 
 # An EventForm as _decode_messages uses it: (type, class, class is bytes, the field's setter),
 # worked out once per form rather than per decoder (a stream builds one per call) or per chunk.
@@ -359,10 +360,13 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
     end = len(data)
     last = end - _PRELUDE_LENGTH  # the last position a prelude can start at
     payload_skip = lowest - 4  # a known event's payload starts this far into it
-    if end > highest:
+    if end > highest or end > _FAST_CHUNK_MAX:
         # The fast path bounds a message's length by the chunk's (message_end <= end), which
-        # bounds it by the longest the block allows only while the chunk is no longer than that.
-        # A longer chunk (over 24 MiB) takes the general path, which checks each message.
+        # bounds it by the longest the block allows only while the chunk is no longer than that
+        # (24 MiB). And it slices a message's payload from the message's copy, both held at
+        # once: a chunk of over 1 MiB (a long message, as the buffer hands it over) takes the
+        # general path, which slices the payload from the chunk once its CRC's copy is freed.
+        # Both check each message.
         known_length = -1
     # A message's CRC and the next one's lengths lie side by side: read in one unpack, while the
     # chunk holds all twelve bytes (a tenth less per event decoded than an unpack for each).
@@ -435,7 +439,7 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
                 highest = lowest + EVENTSTREAM_MAX_PAYLOAD_LENGTH
                 payload_skip = lowest - 4
                 _event_blocks[event_type] = (known, known_length, lowest, highest)
-                if end > highest:
+                if end > highest or end > _FAST_CHUNK_MAX:
                     known_length = -1  # as above
         else:
             out.append(Message(entry[0].copy(), data[headers_end:crc_at]))

@@ -333,3 +333,23 @@ def test_a_held_part_costs_its_payload_and_one_small_object() -> None:
     assert len(parts) == count and parts[-1] == PayloadPart(payload)
     # 33 bytes of a bytes object's header, 40 of the part, 8 and a list's spare room.
     assert held / count <= len(payload) + 33 + 40 + 16
+
+
+@pytest.mark.parametrize("form", FORMS[:2], ids=["PayloadPart", "bytes"])
+def test_a_long_message_is_never_held_twice_besides_its_chunk(form: EventForm) -> None:
+    """The loop's fast path slices a message's payload from the message's copy, both alive at
+    once: a long message (here in a chunk after a short one, so that the loop decodes it)
+    takes the general path instead, whose CRC copy is freed before the payload is sliced."""
+    size = 4 * 1024 * 1024
+    payload = bytes(range(256)) * (size // 256)
+    chunk = encode_payload_part(b"short") + encode_payload_part(payload)
+    EventStreamDecoder(event=form).feed_events(encode_payload_part(b"warm"))  # the block known
+    decoder = EventStreamDecoder(event=form)
+    tracemalloc.start()
+    try:
+        items = decoder.feed_events(chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [item if form[1] is bytes else item.bytes for item in items] == [b"short", payload]
+    assert peak < 1.5 * size  # the payload, and the CRC's copy before it; not both at once

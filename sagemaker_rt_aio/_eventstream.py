@@ -369,8 +369,8 @@ def _decode_messages(data: bytes, pos: int, out: list[Any], plan: _Plan | None =
         # Both check each message.
         known_length = -1
     # A message's CRC and the next one's lengths lie side by side: read in one unpack, while the
-    # chunk holds all twelve bytes (a tenth less per event decoded than an unpack for each).
-    tail_last = end - 12
+    # chunk holds all twelve bytes (about 7 % less per event decoded than an unpack for each).
+    tail_last = end - _TAIL.size  # the last position a tail can start at
     if pos <= last:
         total, headers_length = _LENGTHS.unpack_from(data, pos)
     while pos <= last:

@@ -55,7 +55,14 @@ class MetadataCache:
         key = _ref(request, self._forget)
         if entries.pop(key, None) is None:  # a new entry: room made for it
             while len(entries) >= maxsize:
-                del entries[next(iter(entries))]
+                # The iterator is an allocation, which may start a collection (at once, or on
+                # Python 3.12+ at the next call) that frees cached requests and so removes their
+                # entries (forget), all of them at times: then look again.
+                try:
+                    oldest = next(iter(entries))
+                except (StopIteration, RuntimeError):  # emptied, or changed under the iterator
+                    continue
+                entries.pop(oldest, None)
         entries[key] = (self._clock() + self._ttl, metadata)  # at the end: now the newest
 
     def get(self, request: object) -> ResponseMetadata | None:

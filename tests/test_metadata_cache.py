@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 
@@ -127,3 +128,45 @@ def test_what_cannot_be_a_request_has_no_entry(unknown: object) -> None:
     cache = MetadataCache(maxsize=10, ttl=60)
     cache.put(request(), metadata(1))
     assert cache.get(unknown) is None
+
+
+def test_a_young_collection_that_empties_the_cache_while_put_makes_room_breaks_nothing() -> None:
+    """``put`` makes room by dropping its oldest entry, and the iterator it takes to find that
+    entry is an allocation that may set off a young collection (at once, or on Python 3.12+ at
+    the next call). If that collection frees the very requests the cache holds (ones kept only
+    by reference cycles), their callbacks empty the cache under ``put``, which must carry on,
+    not raise out of the call that stored (StopIteration, or a dict changed during iteration).
+    Where a collection starts depends on what was allocated before, so the test tries a range
+    of thresholds and allocations, and checks that some collection did start there."""
+    evicting = 0  # collections started inside put, its new entry's reference already made
+
+    def started(phase: str, info: dict[str, int]) -> None:
+        nonlocal evicting
+        frame = sys._getframe(1)
+        if phase == "start" and frame.f_code is MetadataCache.put.__code__:
+            evicting += "key" in frame.f_locals
+
+    saved = gc.get_threshold()
+    gc.callbacks.append(started)
+    try:
+        for threshold in range(1, 9):
+            for allocations in range(4):
+                cache = MetadataCache(maxsize=1, ttl=60)
+                gc.collect(0)  # the young generation starts empty, its count at 0
+                gc.set_threshold(1000)
+                old = request()
+                cache.put(old, metadata(1))
+                cycle: list[object] = [old]
+                cycle.append(cycle)
+                del old, cycle  # now garbage that only a collection frees, young
+                new = request()
+                gc.set_threshold(threshold)
+                held = [[] for _ in range(allocations)]
+                cache.put(new, metadata(2))
+                gc.set_threshold(*saved)
+                del held
+                assert cache.get(new) == metadata(2) and len(cache) == 1
+    finally:
+        gc.set_threshold(*saved)
+        gc.callbacks.remove(started)
+    assert evicting  # the collection did start while put was making room

@@ -7,8 +7,10 @@ it. These tests hold that stand-in to what the real decoder produces from the sa
 every script that can finish in about a second, small (a round or two, a few calls: their
 numbers mean nothing, only that each part of the script still works against today's client).
 The scripts that run valgrind, or take longer (``bench_client``, ``bench_peers``,
-``bench_footprint``, ``bench_eventstream``, ``bench_instructions``, ``bench_call_counts``), are
-left to whoever runs them.
+``bench_footprint``, ``bench_eventstream``, ``bench_instructions``, ``bench_call_counts``,
+``bench_compiled_decoder``, whose mypyc build alone takes half a minute), are left to whoever
+runs them; the loops ``bench_compiled_decoder`` compiles are held here, uncompiled, to the
+package's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -119,3 +122,46 @@ def test_benchmark_script_runs_small(script: str, arguments: list[str], says: st
     assert code == 0, err
     assert "Traceback" not in err
     assert says in out
+
+
+def _module_of(source: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "_compiled_decoder_probe"}
+    exec(compile(source, "<probe>", "exec"), namespace)
+    return namespace
+
+
+def test_compiled_decoder_probe_compiles_the_package_loop_and_an_equivalent_one() -> None:
+    """What bench_compiled_decoder.py hands mypyc, run as Python: the package's loop as a module
+    of its own (its imports complete), and the typed fast path, which must decode the same parts
+    and stop, as the package's fast path does, at the first event that is not whole and sound."""
+    bench = _load("bench_compiled_decoder")
+    from sagemaker_rt_aio import _eventstream
+
+    data = bench.chunk()
+    plan = bench.plan()
+    expected: list[Any] = []
+    assert _eventstream._decode_messages(data, 0, expected, plan) == len(data)
+    assert len(expected) == bench.STREAM_EVENTS
+
+    as_written: list[Any] = []
+    _module_of(bench.as_written_source())["_decode_messages"](data, 0, as_written, plan)
+    assert [part.bytes for part in as_written] == [part.bytes for part in expected]
+
+    known, known_length, _, _ = _eventstream._event_blocks["PayloadPart"]
+    decode_known = _module_of(bench.TYPED_LOOP)["decode_known"]
+
+    def typed(chunk: bytes) -> tuple[int, list[bytes]]:
+        out: list[Any] = []
+        stop = decode_known(chunk, 0, out, known, known_length, bench.PayloadPart, plan[3])
+        return stop, [part.bytes for part in out]
+
+    assert typed(data) == (len(data), [part.bytes for part in expected])
+    # A byte changed in the 8th event's payload (the CRC), or in its header block: the run stops
+    # at the 8th event, its seven parts before it.
+    eighth = sum(len(bench.encode_payload_part(bench.token_line(i))) for i in range(7))
+    for offset in (30, len(bench.encode_payload_part(bench.token_line(7))) - 10):
+        damaged = bytearray(data)
+        damaged[eighth + offset] ^= 0x01
+        assert typed(bytes(damaged)) == (eighth, [part.bytes for part in expected[:7]])
+    # The run stops, too, before a message that ends past the chunk.
+    assert typed(data[:-1])[0] == len(data) - len(bench.encode_payload_part(bench.token_line(199)))

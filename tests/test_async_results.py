@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -408,14 +408,8 @@ class IamMoto:
     nobody: tuple[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def iam_moto() -> Iterator[IamMoto]:
+def iam_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamMoto]:
     """A second moto server that enforces IAM (and so checks every SigV4 signature with botocore's
     ``S3SigV4Auth``).
 
@@ -424,19 +418,33 @@ def iam_moto() -> Iterator[IamMoto]:
     this process would also lock the thread-mode server above. This one runs in a process of its
     own; it starts open, the users and objects are made, then ``/moto-api/reset-auth`` switches
     enforcement on for that process alone.
+
+    It binds a port of its own choosing (``-p 0``) and says which: a port picked free here and
+    handed to it could be taken meanwhile by another worker's server (a moto one answers the
+    readiness check too), and this module's users would be made on, and its calls sent to, a
+    server that is not this one.
     """
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    log = tmp_path_factory.mktemp("iam-moto") / "server.log"
+    with log.open("wb") as server_log:  # the server keeps its own handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=server_log,
+            env=env,
+        )
     try:
         deadline = time.monotonic() + 30
+        url = ""
+        while not url:
+            bound = re.search(rb"Running on (http://127\.0\.0\.1:\d+)", log.read_bytes())
+            if bound is not None:
+                url = bound.group(1).decode()
+            elif process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the IAM-enforcing moto server did not say where it listens")
+            else:
+                time.sleep(0.05)
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1):
